@@ -1,0 +1,111 @@
+package checks
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// measureList names the measures an alert's `when` may use.
+const measureList = "success_ratio, failures, p50, p90, p99, node_slowdown, domain_error_ratio, domain_p90, cert_days_left"
+
+// IsDurationMeasure reports whether a measure is a latency, whose value is
+// written as a duration and stored in seconds.
+func IsDurationMeasure(m string) bool {
+	switch m {
+	case "p50", "p90", "p99", "domain_p90":
+		return true
+	}
+	return false
+}
+
+func isMeasure(m string) bool {
+	switch m {
+	case "success_ratio", "failures", "node_slowdown", "domain_error_ratio", "cert_days_left":
+		return true
+	}
+	return IsDurationMeasure(m)
+}
+
+var whenRE = regexp.MustCompile(`^\s*([A-Za-z0-9_]+)\s*([<>=!]+)\s*(\S+)\s*$`)
+
+// ParseExpr parses an alert condition `<measure> <op> <value>`, e.g.
+// "p99 > 1.5s" or "success_ratio < 0.95".
+func ParseExpr(s string) (Expr, error) {
+	m := whenRE.FindStringSubmatch(s)
+	if m == nil {
+		return Expr{}, fmt.Errorf("invalid when %q (want <measure> <op> <value>, e.g. \"p99 > 1.5s\")", s)
+	}
+	measure, op, val := m[1], m[2], m[3]
+	if !isMeasure(measure) {
+		return Expr{}, fmt.Errorf("unknown measure %q in when (want one of %s)", measure, measureList)
+	}
+	switch op {
+	case ">", ">=", "<", "<=":
+	default:
+		return Expr{}, fmt.Errorf("unknown operator %q in when (want >, >=, < or <=)", op)
+	}
+	v, err := parseExprValue(measure, val)
+	if err != nil {
+		return Expr{}, err
+	}
+	return Expr{Measure: measure, Op: op, Value: v}, nil
+}
+
+func parseExprValue(measure, s string) (float64, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f, nil
+	}
+	if IsDurationMeasure(measure) {
+		if d, err := time.ParseDuration(s); err == nil {
+			return d.Seconds(), nil
+		}
+		if d, err := model.ParseDuration(s); err == nil {
+			return time.Duration(d).Seconds(), nil
+		}
+		return 0, fmt.Errorf("invalid value %q in when (want a duration like 1.5s or 800ms, or seconds)", s)
+	}
+	return 0, fmt.Errorf("invalid value %q in when (want a number)", s)
+}
+
+// String renders the expression back in `when` syntax.
+func (e Expr) String() string {
+	v := strconv.FormatFloat(e.Value, 'g', -1, 64)
+	if IsDurationMeasure(e.Measure) {
+		v += "s"
+	}
+	return e.Measure + " " + e.Op + " " + v
+}
+
+// Holds reports whether the condition is true for measured value v.
+func (e Expr) Holds(v float64) bool {
+	switch e.Op {
+	case ">":
+		return v > e.Value
+	case ">=":
+		return v >= e.Value
+	case "<":
+		return v < e.Value
+	case "<=":
+		return v <= e.Value
+	}
+	return false
+}
+
+// Matches reports whether the alert applies to the named check: its checks
+// names/globs match, or it lists none (all checks).
+func (a *Alert) Matches(check string) bool {
+	if len(a.Checks) == 0 {
+		return true
+	}
+	for _, pat := range a.Checks {
+		if ok, _ := path.Match(pat, check); ok {
+			return true
+		}
+	}
+	return false
+}

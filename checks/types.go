@@ -1,0 +1,306 @@
+// Package checks is vantage's configuration model: the YAML types, their
+// defaults, loading (strict, with environment expansion, *_file secrets and
+// include globs) and validation with FILE:LINE:COL positions.
+package checks
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+)
+
+// Pos is a place in a config file. The loader fills it for every struct that
+// validation may need to point at; it is never read from YAML.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// Config is one loaded configuration: the main file merged with its includes.
+type Config struct {
+	Global    Global     `yaml:"global"`
+	Paths     []Path     `yaml:"paths"`
+	Checks    []Check    `yaml:"checks"`
+	Alerts    []Alert    `yaml:"alerts"`
+	Notifiers []Notifier `yaml:"notifiers"`
+	Include   []string   `yaml:"include"`
+
+	// File is the main config file's path.
+	File string `yaml:"-"`
+	// Secrets holds every value that came from the environment or a *_file
+	// key, so output can be scrubbed of them.
+	Secrets *Redactor `yaml:"-"`
+	// Warnings are problems that do not stop the config from loading, such
+	// as an alert's checks glob that matches no check.
+	Warnings []Error `yaml:"-"`
+}
+
+// Global holds defaults and labels shared by every check.
+type Global struct {
+	Interval           model.Duration    `yaml:"interval"`
+	Timeout            model.Duration    `yaml:"timeout"`
+	Location           string            `yaml:"location"`
+	DownAfter          int               `yaml:"down_after"`
+	UpAfter            int               `yaml:"up_after"`
+	QuantileWindows    []model.Duration  `yaml:"quantile_windows"`
+	MaxDomainsPerCheck int               `yaml:"max_domains_per_check"`
+	Labels             map[string]string `yaml:"labels"`
+	FlapWindow         model.Duration    `yaml:"flap_window"`
+	// ResendInterval is Alertmanager's default resend pace (notifiers may override).
+	Pos Pos `yaml:"-"`
+}
+
+// IPVersion restricts a path to one address family: 0 (any), 4 or 6.
+type IPVersion int
+
+// Path is one network path: how a probe reaches the world.
+type Path struct {
+	Name      string            `yaml:"name"`
+	SourceIP  string            `yaml:"source_ip"`
+	Interface string            `yaml:"interface"`
+	Proxy     string            `yaml:"proxy"`
+	Resolver  string            `yaml:"resolver"`
+	IPVersion IPVersion         `yaml:"ip_version"`
+	TLS       *config.TLSConfig `yaml:"tls"`
+	Pos       Pos               `yaml:"-"`
+}
+
+// ProxyURL is the parsed proxy, nil when the path has none.
+func (p *Path) ProxyURL() *url.URL {
+	if p.Proxy == "" {
+		return nil
+	}
+	u, err := url.Parse(p.Proxy)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+// Nodes says which load-balancer nodes a check probes.
+type Nodes struct {
+	Resolve   string     `yaml:"resolve"` // "all"
+	Addresses []NodeAddr `yaml:"addresses"`
+	Pos       Pos        `yaml:"-"`
+}
+
+// NodeAddr is one listed node: "10.0.0.11", "10.0.0.13:8443" or
+// {name: lb2, address: 10.0.0.12}.
+type NodeAddr struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	Pos     Pos    `yaml:"-"`
+}
+
+// ByteSize is a size such as 10MiB, 512KB or 1048576.
+type ByteSize int64
+
+// BasicAuth for HTTP checks.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// HTTPRequest is the request of a single-request http check.
+type HTTPRequest struct {
+	Method          string            `yaml:"method"`
+	Headers         map[string]string `yaml:"headers"`
+	Body            string            `yaml:"body"`
+	BodyFile        string            `yaml:"body_file"`
+	FollowRedirects *bool             `yaml:"follow_redirects"`
+	MaxRedirects    int               `yaml:"max_redirects"`
+	MaxBodyBytes    ByteSize          `yaml:"max_body_bytes"`
+	BasicAuth       *BasicAuth        `yaml:"basic_auth"`
+	BearerToken     string            `yaml:"bearer_token"`
+	BearerTokenFile string            `yaml:"bearer_token_file"`
+	Pos             Pos               `yaml:"-"`
+}
+
+// JSONExpect is one expectation on a gjson path of a JSON response.
+type JSONExpect struct {
+	Exists   *bool    `yaml:"exists"`
+	Eq       any      `yaml:"eq"`
+	Ne       any      `yaml:"ne"`
+	Gt       *float64 `yaml:"gt"`
+	Gte      *float64 `yaml:"gte"`
+	Lt       *float64 `yaml:"lt"`
+	Lte      *float64 `yaml:"lte"`
+	Contains string   `yaml:"contains"`
+	Regex    string   `yaml:"regex"`
+	Pos      Pos      `yaml:"-"`
+}
+
+// Expect is what makes a run a success.
+type Expect struct {
+	Status       []int                 `yaml:"status"`
+	BodyContains []string              `yaml:"body_contains"`
+	BodyRegex    []string              `yaml:"body_regex"`
+	BodyNotContains []string           `yaml:"body_not_contains"`
+	Headers      map[string]string     `yaml:"headers"` // header name -> regex (anchored)
+	MaxDuration  model.Duration        `yaml:"max_duration"`
+	TLSMinDays   int                   `yaml:"tls_min_days"`
+	JSON         map[string]JSONExpect `yaml:"json"`
+	// dns
+	AnswersMin     int      `yaml:"answers_min"`
+	AnswersContain []string `yaml:"answers_contain"`
+	Rcode          string   `yaml:"rcode"`
+	Pos            Pos      `yaml:"-"`
+}
+
+// Step is one step of a journey. HTTP steps use the request fields; browser
+// steps set exactly one action field. Validation enforces which is which.
+type Step struct {
+	Name string `yaml:"name"`
+
+	// http
+	URL             string            `yaml:"url"`
+	Method          string            `yaml:"method"`
+	Headers         map[string]string `yaml:"headers"`
+	Body            string            `yaml:"body"`
+	FollowRedirects *bool             `yaml:"follow_redirects"`
+	Expect          *Expect           `yaml:"expect"`
+	Extract         map[string]string `yaml:"extract"` // variable -> gjson path
+
+	// browser actions
+	Navigate    string          `yaml:"navigate"`
+	Click       string          `yaml:"click"`
+	WaitVisible string          `yaml:"wait_visible"`
+	Fill        *FillAction     `yaml:"fill"`
+	Press       string          `yaml:"press"`
+	AssertText  *AssertText     `yaml:"assert_text"`
+	AssertURL   *AssertURL      `yaml:"assert_url"`
+	Sleep       model.Duration  `yaml:"sleep"`
+	Timeout     model.Duration  `yaml:"timeout"`
+
+	Pos Pos `yaml:"-"`
+}
+
+// FillAction types value into the element matching selector.
+type FillAction struct {
+	Selector string `yaml:"selector"`
+	Value    string `yaml:"value"`
+}
+
+// AssertText checks an element's text.
+type AssertText struct {
+	Selector string `yaml:"selector"`
+	Contains string `yaml:"contains"`
+	Equals   string `yaml:"equals"`
+}
+
+// AssertURL checks the page URL.
+type AssertURL struct {
+	Contains string `yaml:"contains"`
+	Regex    string `yaml:"regex"`
+}
+
+// DNSQuery is the question of a dns check.
+type DNSQuery struct {
+	Name   string `yaml:"name"`
+	Type   string `yaml:"type"`   // A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, ...
+	Server string `yaml:"server"` // default: the path's resolver, else the system's
+	Pos    Pos    `yaml:"-"`
+}
+
+// Check is one configured check.
+type Check struct {
+	Name         string            `yaml:"name"`
+	Type         string            `yaml:"type"` // http | browser | tcp | dns
+	URL          string            `yaml:"url"`
+	Address      string            `yaml:"address"` // tcp host:port
+	Interval     model.Duration    `yaml:"interval"`
+	Timeout      model.Duration    `yaml:"timeout"`
+	Paths        []string          `yaml:"paths"`
+	Nodes        *Nodes            `yaml:"nodes"`
+	Labels       map[string]string `yaml:"labels"`
+	TLS          *config.TLSConfig `yaml:"tls"`
+	HTTP         *HTTPRequest      `yaml:"http"`
+	Expect       *Expect           `yaml:"expect"`
+	Steps        []Step            `yaml:"steps"`
+	Screenshot   string            `yaml:"screenshot"`
+	BlockDomains []string          `yaml:"block_domains"`
+	TLSHandshake bool              `yaml:"tls_handshake"`
+	Query        *DNSQuery         `yaml:"query"`
+
+	Pos Pos `yaml:"-"`
+}
+
+// PinHost is the host that node pinning applies to: the url's host, the
+// first step's host for a journey without url, or the tcp address's host.
+func (c *Check) PinHost() string {
+	raw := c.URL
+	if raw == "" {
+		for _, s := range c.Steps {
+			if s.URL != "" {
+				raw = s.URL
+				break
+			}
+			if s.Navigate != "" {
+				raw = s.Navigate
+				break
+			}
+		}
+	}
+	if raw != "" {
+		if u, err := url.Parse(raw); err == nil {
+			return u.Hostname()
+		}
+		return ""
+	}
+	if c.Address != "" {
+		host := c.Address
+		if i := strings.LastIndex(host, ":"); i >= 0 {
+			host = host[:i]
+		}
+		return strings.Trim(host, "[]")
+	}
+	if c.Query != nil {
+		return c.Query.Server
+	}
+	return ""
+}
+
+// Alert is one alerting rule.
+type Alert struct {
+	Name          string            `yaml:"name"`
+	Checks        []string          `yaml:"checks"`
+	When          string            `yaml:"when"`
+	Window        model.Duration    `yaml:"window"`
+	By            []string          `yaml:"by"`
+	For           model.Duration    `yaml:"for"`
+	KeepFiringFor model.Duration    `yaml:"keep_firing_for"`
+	Severity      string            `yaml:"severity"`
+	Labels        map[string]string `yaml:"labels"`
+	Annotations   map[string]string `yaml:"annotations"`
+	Notify        []string          `yaml:"notify"`
+
+	// Expr is When, parsed at load.
+	Expr Expr `yaml:"-"`
+	Pos  Pos  `yaml:"-"`
+}
+
+// Expr is a parsed `when:` condition: <measure> <op> <value>.
+type Expr struct {
+	Measure string
+	Op      string
+	Value   float64 // durations in seconds
+}
+
+// Notifier is one alert receiver.
+type Notifier struct {
+	Name           string                  `yaml:"name"`
+	Type           string                  `yaml:"type"` // alertmanager | webhook | slack
+	URL            string                  `yaml:"url"`
+	URLFile        string                  `yaml:"url_file"`
+	SendResolved   *bool                   `yaml:"send_resolved"`
+	RepeatInterval *model.Duration         `yaml:"repeat_interval"`
+	ResendInterval model.Duration          `yaml:"resend_interval"`
+	MaxAge         model.Duration          `yaml:"max_age"`
+	Timeout        model.Duration          `yaml:"timeout"`
+	HTTPConfig     config.HTTPClientConfig `yaml:"http_config"`
+	Pos            Pos                     `yaml:"-"`
+}

@@ -1,0 +1,839 @@
+package checks
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+)
+
+var (
+	checkNameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	pathNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	labelNameRE   = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	identRE       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	templateRefRE = regexp.MustCompile(`\{\{.*?\}\}`)
+)
+
+// ReservedLabel reports whether a label name is one vantage sets itself,
+// so user labels must not use it.
+func ReservedLabel(name string) bool {
+	switch name {
+	case "check", "type", "path", "node", "location", "step", "phase", "window",
+		"quantile", "domain", "result", "alertname", "severity", "le":
+		return true
+	}
+	return strings.HasPrefix(name, "__")
+}
+
+// Step actions and fields, in the order messages list them.
+const browserActionList = "navigate, click, wait_visible, fill, press, assert_text, assert_url, sleep"
+
+func browserActions() []string {
+	return []string{"navigate", "click", "wait_visible", "fill", "press", "assert_text", "assert_url", "sleep"}
+}
+
+func httpStepKeys() []string {
+	return []string{"url", "method", "headers", "body", "follow_redirects", "expect", "extract"}
+}
+
+// typeKeys are keys that only some check types accept.
+func typeKeyAllowed(typ, key string) bool {
+	switch key {
+	case "url", "steps":
+		return typ == "http" || typ == "browser"
+	case "http":
+		return typ == "http"
+	case "screenshot", "block_domains":
+		return typ == "browser"
+	case "address", "tls_handshake":
+		return typ == "tcp"
+	case "query":
+		return typ == "dns"
+	}
+	return true
+}
+
+// q quotes v for a message, or hides it when it came from the environment.
+func (l *loader) q(v string, p Pos, path ...any) string {
+	if l.secret(p, path...) {
+		return Placeholder
+	}
+	return strconv.Quote(v)
+}
+
+// firstDef says where a duplicate's first occurrence is.
+func firstDef(first, dup Pos) string {
+	if first.File == dup.File {
+		return fmt.Sprintf("first defined at line %d", first.Line)
+	}
+	return fmt.Sprintf("first defined at %s:%d", first.File, first.Line)
+}
+
+// unique records name at p, reporting a duplicate of an earlier one.
+func (l *loader) unique(seen map[string]Pos, what, name string, p Pos) {
+	if first, ok := seen[name]; ok {
+		l.errAt(p, "duplicate %s %q (%s)", what, name, firstDef(first, p))
+		return
+	}
+	seen[name] = p
+}
+
+// finish applies the defaults that depend on other parts of the config,
+// reads *_file secrets and validates everything.
+func (l *loader) finish(cfg *Config) {
+	l.finishGlobal(&cfg.Global)
+	l.finishPaths(cfg)
+	names := map[string]Pos{}
+	for i := range cfg.Checks {
+		l.finishCheck(cfg, &cfg.Checks[i], names)
+	}
+	notifiers := map[string]Pos{}
+	for i := range cfg.Notifiers {
+		l.finishNotifier(&cfg.Notifiers[i], notifiers)
+	}
+	labels := map[string]bool{"check": true, "path": true, "node": true, "domain": true, "location": true}
+	for k := range cfg.Global.Labels {
+		labels[k] = true
+	}
+	for _, c := range cfg.Checks {
+		for k := range c.Labels {
+			labels[k] = true
+		}
+	}
+	alerts := map[string]Pos{}
+	for i := range cfg.Alerts {
+		l.finishAlert(cfg, &cfg.Alerts[i], alerts, notifiers, labels)
+	}
+}
+
+func (l *loader) finishGlobal(g *Global) {
+	p := g.Pos
+	if g.Interval <= 0 {
+		l.errAt(l.at(p, "interval"), "interval must be > 0")
+	}
+	switch {
+	case g.Timeout <= 0:
+		l.errAt(l.at(p, "timeout"), "timeout must be > 0")
+	case g.Interval > 0 && g.Timeout >= g.Interval:
+		if l.has(p, "timeout") {
+			l.errAt(l.at(p, "timeout"), "timeout %s must be less than interval %s", g.Timeout, g.Interval)
+		} else {
+			g.Timeout = g.Interval * 4 / 5
+		}
+	}
+	if g.DownAfter < 1 {
+		l.errAt(l.at(p, "down_after"), "down_after must be >= 1")
+	}
+	if g.UpAfter < 1 {
+		l.errAt(l.at(p, "up_after"), "up_after must be >= 1")
+	}
+	if len(g.QuantileWindows) == 0 {
+		l.errAt(l.at(p, "quantile_windows"), "quantile_windows must not be empty")
+	}
+	for i, w := range g.QuantileWindows {
+		if w <= 0 {
+			l.errAt(l.at(p, "quantile_windows", i), "quantile window must be > 0")
+		}
+	}
+	if g.MaxDomainsPerCheck < 1 {
+		l.errAt(l.at(p, "max_domains_per_check"), "max_domains_per_check must be >= 1")
+	}
+	if g.FlapWindow <= 0 {
+		l.errAt(l.at(p, "flap_window"), "flap_window must be > 0")
+	}
+	l.validateLabels(p, "labels", g.Labels)
+}
+
+func (l *loader) validateLabels(p Pos, key string, m map[string]string) {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		switch {
+		case !labelNameRE.MatchString(k):
+			l.errAt(l.keyAt(p, key, k), "invalid label name %q", k)
+		case ReservedLabel(k):
+			l.errAt(l.keyAt(p, key, k), "label name %q is reserved", k)
+		}
+	}
+}
+
+func (l *loader) finishPaths(cfg *Config) {
+	if len(cfg.Paths) == 0 {
+		cfg.Paths = []Path{{Name: DefaultPathName, Pos: Pos{File: cfg.File}}}
+		return
+	}
+	seen := map[string]Pos{}
+	for i := range cfg.Paths {
+		pa := &cfg.Paths[i]
+		p := pa.Pos
+		if p.Line == 0 {
+			continue // not a mapping; already reported
+		}
+		switch {
+		case pa.Name == "":
+			l.errAt(l.at(p, "name"), "path has no name")
+		case !pathNameRE.MatchString(pa.Name):
+			l.errAt(l.at(p, "name"), "invalid path name %q (must match %s)", pa.Name, pathNameRE)
+		default:
+			l.unique(seen, "path name", pa.Name, l.at(p, "name"))
+		}
+		if pa.SourceIP != "" {
+			if _, err := netip.ParseAddr(pa.SourceIP); err != nil {
+				l.errAt(l.at(p, "source_ip"), "invalid source_ip %s (want an IP address)", l.q(pa.SourceIP, p, "source_ip"))
+			}
+		}
+		if pa.Proxy != "" {
+			u, err := url.Parse(pa.Proxy)
+			if err == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok {
+					l.secrets.Add(pw)
+				}
+			}
+			if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "socks5", "socks5h"}, u.Scheme) {
+				// The URL may carry credentials, so it is not echoed.
+				l.errAt(l.at(p, "proxy"), "invalid proxy URL (want http://, https:// or socks5:// with a host)")
+			}
+		}
+		if pa.Resolver != "" {
+			if r, ok := normalizeHostPort(pa.Resolver, "53"); ok {
+				pa.Resolver = r
+			} else {
+				l.errAt(l.at(p, "resolver"), "invalid resolver %s (want an IP or host:port)", l.q(pa.Resolver, p, "resolver"))
+			}
+		}
+		l.finishTLS(pa.TLS, p)
+	}
+}
+
+// normalizeHostPort accepts host:port, or a bare IP to which defPort is added.
+func normalizeHostPort(s, defPort string) (string, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return net.JoinHostPort(ip.String(), defPort), true
+	}
+	if !validHostPort(s) {
+		return "", false
+	}
+	return s, true
+}
+
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// splitIPPort parses "10.0.0.11", "10.0.0.13:8443", "::1" or "[::1]:8443".
+func splitIPPort(s string) (netip.Addr, uint16, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip, 0, true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
+		return ap.Addr(), ap.Port(), true
+	}
+	return netip.Addr{}, 0, false
+}
+
+// finishTLS makes the TLS file paths relative to the config file that holds
+// them; a missing file is only a warning since it may appear before use.
+func (l *loader) finishTLS(t *config.TLSConfig, p Pos) {
+	if t == nil {
+		return
+	}
+	t.SetDirectory(filepath.Dir(p.File))
+	for _, f := range []struct{ key, val string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if f.val == "" {
+			continue
+		}
+		if _, err := os.Stat(f.val); err != nil {
+			l.warnAt(l.at(p, "tls", f.key), "tls %s %q is not readable: %s", f.key, f.val, fsReason(err))
+		}
+	}
+}
+
+// readSecretFile loads a *_file key into its sibling field.
+func (l *loader) readSecretFile(p Pos, base []any, field string, dst *string, fileKey, file string) {
+	fieldPath := append(slices.Clone(base), field)
+	filePath := append(slices.Clone(base), fileKey)
+	if file == "" {
+		return
+	}
+	if n, _, _ := l.walk(p, fieldPath...); n != nil || *dst != "" {
+		l.errAt(l.keyAt(p, filePath...), "%s and %s are mutually exclusive", field, fileKey)
+		return
+	}
+	full := file
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(filepath.Dir(p.File), file)
+	}
+	data, err := os.ReadFile(full)
+	if err != nil {
+		l.errAt(l.at(p, filePath...), "cannot read %s %q: %s", fileKey, file, fsReason(err))
+		return
+	}
+	s := strings.TrimSuffix(string(data), "\n")
+	s = strings.TrimSuffix(s, "\r")
+	*dst = s
+	l.secrets.Add(s)
+}
+
+func validURL(raw string) bool {
+	// Template references ({{ .token }}) are filled per run; check the rest.
+	u, err := url.Parse(templateRefRE.ReplaceAllString(raw, "x"))
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func (l *loader) checkURL(raw string, p Pos, path ...any) {
+	if !validURL(raw) {
+		l.errAt(l.at(p, path...), "invalid url %s (want an absolute http or https URL)", l.q(raw, p, path...))
+	}
+}
+
+func (l *loader) checkTemplate(s string, p Pos, path ...any) {
+	if !strings.Contains(s, "{{") {
+		return
+	}
+	if _, err := template.New("").Option("missingkey=error").Parse(s); err != nil {
+		l.errAt(l.at(p, path...), "invalid template: line %s", strings.TrimPrefix(err.Error(), "template: :"))
+	}
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, r := range m {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
+	p := c.Pos
+	if p.Line == 0 {
+		return // not a mapping; already reported
+	}
+	g := &cfg.Global
+	switch {
+	case c.Name == "":
+		l.errAt(l.at(p, "name"), "check has no name")
+	case !checkNameRE.MatchString(c.Name):
+		l.errAt(l.at(p, "name"), "invalid check name %s (must match ^[a-z0-9_-]+$)", l.q(c.Name, p, "name"))
+	default:
+		l.unique(names, "check name", c.Name, l.at(p, "name"))
+	}
+
+	typ := c.Type
+	known := false
+	switch typ {
+	case "http", "browser", "tcp", "dns":
+		known = true
+	case "":
+		l.errAt(l.at(p, "type"), "check has no type (want http, browser, tcp or dns)")
+	default:
+		l.errAt(l.at(p, "type"), "unknown check type %s (want http, browser, tcp or dns)", l.q(typ, p, "type"))
+	}
+	if known {
+		for _, k := range []string{"url", "http", "steps", "screenshot", "block_domains", "address", "tls_handshake", "query"} {
+			if l.has(p, k) && !typeKeyAllowed(typ, k) {
+				l.errAt(l.keyAt(p, k), "key %q is not valid for a %s check", k, typ)
+			}
+		}
+	}
+
+	// Interval and timeout: inherited from global; an inherited timeout is
+	// capped below a shorter check interval, an explicit one must fit.
+	if l.has(p, "interval") {
+		if c.Interval <= 0 {
+			l.errAt(l.at(p, "interval"), "interval must be > 0")
+		}
+	} else {
+		c.Interval = g.Interval
+	}
+	if l.has(p, "timeout") {
+		switch {
+		case c.Timeout <= 0:
+			l.errAt(l.at(p, "timeout"), "timeout must be > 0")
+		case c.Interval > 0 && c.Timeout >= c.Interval:
+			l.errAt(l.at(p, "timeout"), "timeout %s must be less than interval %s", c.Timeout, c.Interval)
+		}
+	} else {
+		c.Timeout = g.Timeout
+		if c.Interval > 0 && c.Timeout >= c.Interval {
+			c.Timeout = c.Interval * 4 / 5
+		}
+	}
+
+	// Paths: default every configured path.
+	if !l.has(p, "paths") {
+		c.Paths = make([]string, len(cfg.Paths))
+		for i, pa := range cfg.Paths {
+			c.Paths[i] = pa.Name
+		}
+	} else {
+		if len(c.Paths) == 0 {
+			l.errAt(l.at(p, "paths"), "paths must not be empty")
+		}
+		listed := map[string]Pos{}
+		for i, name := range c.Paths {
+			ip := l.at(p, "paths", i)
+			if !slices.ContainsFunc(cfg.Paths, func(pa Path) bool { return pa.Name == name }) {
+				l.errAt(ip, "unknown path %q", name)
+				continue
+			}
+			l.unique(listed, "path", name, ip)
+		}
+	}
+
+	l.validateLabels(p, "labels", c.Labels)
+	if c.Nodes != nil {
+		l.finishNodes(c.Nodes)
+	}
+	l.finishTLS(c.TLS, p)
+	if c.Expect != nil {
+		l.finishExpect(c.Expect)
+	}
+
+	switch typ {
+	case "http":
+		if c.HTTP == nil {
+			h := defaultHTTPRequest()
+			h.Pos = p
+			c.HTTP = &h
+		}
+		l.finishHTTPRequest(c.HTTP, len(c.Steps) > 0)
+		if c.URL != "" {
+			l.checkURL(c.URL, p, "url")
+		} else if len(c.Steps) == 0 {
+			l.errAt(p, "http check needs url or steps")
+		}
+	case "browser":
+		if c.URL != "" {
+			l.checkURL(c.URL, p, "url")
+		}
+		if len(c.Steps) == 0 {
+			l.errAt(p, "browser check needs steps")
+		} else if c.URL == "" && c.Steps[0].Pos.Line != 0 && !l.has(c.Steps[0].Pos, "navigate") {
+			l.errAt(c.Steps[0].Pos, "browser check needs url or a first navigate step")
+		}
+		switch c.Screenshot {
+		case "":
+			c.Screenshot = "on_failure"
+		case "on_failure", "always", "never":
+		default:
+			l.errAt(l.at(p, "screenshot"), "invalid screenshot %q (want on_failure, always or never)", c.Screenshot)
+		}
+		for i, d := range c.BlockDomains {
+			if _, err := path.Match(d, ""); err != nil {
+				l.errAt(l.at(p, "block_domains", i), "invalid block_domains pattern %q: %v", d, err)
+			}
+		}
+	case "tcp":
+		switch {
+		case c.Address == "":
+			l.errAt(p, "tcp check needs address (host:port)")
+		case !validHostPort(c.Address):
+			l.errAt(l.at(p, "address"), "invalid address %s (want host:port)", l.q(c.Address, p, "address"))
+		}
+	case "dns":
+		l.finishQuery(c)
+	}
+
+	if typ == "http" || typ == "browser" {
+		steps := map[string]Pos{}
+		for i := range c.Steps {
+			s := &c.Steps[i]
+			if s.Pos.Line == 0 {
+				continue
+			}
+			if typ == "http" {
+				l.finishHTTPStep(c, s, i)
+			} else {
+				l.finishBrowserStep(c, s, i)
+			}
+			l.unique(steps, "step name", s.Name, l.at(s.Pos, "name"))
+		}
+	}
+}
+
+func (l *loader) finishQuery(c *Check) {
+	q := c.Query
+	if q == nil || q.Name == "" {
+		l.errAt(l.at(c.Pos, "query"), "dns check needs query.name")
+		if q == nil {
+			return
+		}
+	}
+	qp := q.Pos
+	if q.Type == "" {
+		q.Type = "A"
+	}
+	q.Type = strings.ToUpper(q.Type)
+	if _, ok := dns.StringToType[q.Type]; !ok {
+		l.errAt(l.at(qp, "type"), "unknown DNS query type %q", q.Type)
+	}
+	if q.Server != "" {
+		if s, ok := normalizeHostPort(q.Server, "53"); ok {
+			q.Server = s
+		} else {
+			l.errAt(l.at(qp, "server"), "invalid query server %s (want an IP or host:port)", l.q(q.Server, qp, "server"))
+		}
+	}
+}
+
+func (l *loader) finishNodes(n *Nodes) {
+	p := n.Pos
+	hasR, hasA := l.has(p, "resolve"), l.has(p, "addresses")
+	switch {
+	case hasR && hasA:
+		l.errAt(p, "nodes: resolve and addresses are mutually exclusive")
+	case !hasR && !hasA:
+		l.errAt(p, "nodes needs resolve: all or addresses")
+	}
+	if hasR && n.Resolve != "all" {
+		l.errAt(l.at(p, "resolve"), "invalid resolve %q (want all)", n.Resolve)
+	}
+	if hasA && len(n.Addresses) == 0 {
+		l.errAt(l.at(p, "addresses"), "addresses must not be empty")
+	}
+	seen := map[string]Pos{}
+	for i := range n.Addresses {
+		a := &n.Addresses[i]
+		if a.Pos.Line == 0 {
+			continue
+		}
+		ap := l.at(a.Pos, "address")
+		if a.Address == "" {
+			l.errAt(a.Pos, "node needs an address")
+			continue
+		}
+		if _, _, ok := splitIPPort(a.Address); !ok {
+			l.errAt(ap, "invalid node address %s (want an IP or IP:port)", l.q(a.Address, a.Pos, "address"))
+			continue
+		}
+		l.unique(seen, "node", a.Label(), a.Pos)
+	}
+}
+
+func (l *loader) finishExpect(e *Expect) {
+	p := e.Pos
+	for i, st := range e.Status {
+		if st < 100 || st > 599 {
+			l.errAt(l.at(p, "status", i), "invalid status code %d (want 100-599)", st)
+		}
+	}
+	for i, re := range e.BodyRegex {
+		if _, err := regexp.Compile(re); err != nil {
+			l.errAt(l.at(p, "body_regex", i), "invalid body_regex %q: %v", re, err)
+		}
+	}
+	for _, name := range sortedKeys(e.Headers) {
+		if _, err := regexp.Compile("^(?:" + e.Headers[name] + ")$"); err != nil {
+			l.errAt(l.at(p, "headers", name), "invalid regex for header %q: %v", name, err)
+		}
+	}
+	for _, jp := range sortedKeys(e.JSON) {
+		je := e.JSON[jp]
+		if je.Regex != "" {
+			if _, err := regexp.Compile(je.Regex); err != nil {
+				l.errAt(l.at(je.Pos, "regex"), "invalid json regex %q: %v", je.Regex, err)
+			}
+		}
+	}
+	if e.Rcode != "" {
+		if _, ok := dns.StringToRcode[strings.ToUpper(e.Rcode)]; !ok {
+			l.errAt(l.at(p, "rcode"), "unknown rcode %q", e.Rcode)
+		}
+	}
+	if e.AnswersMin < 0 {
+		l.errAt(l.at(p, "answers_min"), "answers_min must be >= 0")
+	}
+	if e.TLSMinDays < 0 {
+		l.errAt(l.at(p, "tls_min_days"), "tls_min_days must be >= 0")
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (l *loader) finishHTTPRequest(h *HTTPRequest, withSteps bool) {
+	p := h.Pos
+	h.Method = strings.ToUpper(h.Method)
+	if !validMethod(h.Method) {
+		l.errAt(l.at(p, "method"), "invalid method %q", h.Method)
+	}
+	if withSteps {
+		for _, k := range []string{"method", "body", "body_file"} {
+			if l.has(p, k) {
+				l.errAt(l.keyAt(p, k), "http.%s is not allowed with steps (set it on each step)", k)
+			}
+		}
+	}
+	if h.MaxBodyBytes <= 0 {
+		l.errAt(l.at(p, "max_body_bytes"), "max_body_bytes must be > 0")
+	}
+	if h.MaxRedirects < 0 {
+		l.errAt(l.at(p, "max_redirects"), "max_redirects must be >= 0")
+	}
+	l.readSecretFile(p, nil, "body", &h.Body, "body_file", h.BodyFile)
+	l.readSecretFile(p, nil, "bearer_token", &h.BearerToken, "bearer_token_file", h.BearerTokenFile)
+	l.secrets.Add(h.BearerToken)
+	if b := h.BasicAuth; b != nil {
+		l.readSecretFile(p, []any{"basic_auth"}, "password", &b.Password, "password_file", b.PasswordFile)
+		l.secrets.Add(b.Password)
+		if b.Username == "" {
+			l.errAt(l.at(p, "basic_auth"), "basic_auth needs username")
+		}
+		if h.BearerToken != "" {
+			l.errAt(l.keyAt(p, "basic_auth"), "basic_auth and bearer_token are mutually exclusive")
+		}
+	}
+}
+
+func (l *loader) finishHTTPStep(c *Check, s *Step, i int) {
+	p := s.Pos
+	for _, k := range browserActions() {
+		if l.has(p, k) {
+			l.errAt(l.keyAt(p, k), "browser action %q is not allowed in an http step", k)
+		}
+	}
+	if s.URL == "" {
+		l.errAt(l.at(p, "url"), "http step needs url")
+	} else {
+		l.checkURL(s.URL, p, "url")
+		l.checkTemplate(s.URL, p, "url")
+	}
+	if s.Method == "" {
+		s.Method = "GET"
+	}
+	s.Method = strings.ToUpper(s.Method)
+	if !validMethod(s.Method) {
+		l.errAt(l.at(p, "method"), "invalid method %q", s.Method)
+	}
+	if s.FollowRedirects == nil && c.HTTP != nil && c.HTTP.FollowRedirects != nil {
+		s.FollowRedirects = boolPtr(*c.HTTP.FollowRedirects)
+	}
+	for _, k := range sortedKeys(s.Headers) {
+		l.checkTemplate(s.Headers[k], p, "headers", k)
+	}
+	l.checkTemplate(s.Body, p, "body")
+	if s.Expect != nil {
+		l.finishExpect(s.Expect)
+	}
+	for _, k := range sortedKeys(s.Extract) {
+		if !identRE.MatchString(k) {
+			l.errAt(l.keyAt(p, "extract", k), "invalid extract variable name %q (must match %s)", k, identRE)
+		} else if s.Extract[k] == "" {
+			l.errAt(l.at(p, "extract", k), "extract %q needs a JSON path", k)
+		}
+	}
+	if s.Name == "" {
+		s.Name = fmt.Sprintf("%02d-%s", i+1, strings.ToLower(s.Method))
+	}
+}
+
+func (l *loader) finishBrowserStep(c *Check, s *Step, i int) {
+	p := s.Pos
+	for _, k := range httpStepKeys() {
+		if l.has(p, k) {
+			l.errAt(l.keyAt(p, k), "http field %q is not allowed in a browser step", k)
+		}
+	}
+	var acts []string
+	for _, k := range browserActions() {
+		if l.has(p, k) {
+			acts = append(acts, k)
+		}
+	}
+	switch len(acts) {
+	case 0:
+		l.errAt(p, "browser step needs exactly one action (%s)", browserActionList)
+		return
+	case 1:
+	default:
+		l.errAt(p, "browser step has %d actions (%s), want exactly one", len(acts), strings.Join(acts, ", "))
+	}
+	for _, a := range acts {
+		at := l.at(p, a)
+		switch a {
+		case "navigate":
+			switch {
+			case s.Navigate == "":
+				l.errAt(at, "navigate needs a URL")
+			case strings.HasPrefix(s.Navigate, "/") && c.URL != "":
+				// a path relative to the check's url
+			default:
+				l.checkURL(s.Navigate, p, "navigate")
+			}
+		case "click", "wait_visible":
+			if s.Click == "" && a == "click" || s.WaitVisible == "" && a == "wait_visible" {
+				l.errAt(at, "%s needs a selector", a)
+			}
+		case "press":
+			if s.Press == "" {
+				l.errAt(at, "press needs a key")
+			}
+		case "fill":
+			if s.Fill == nil || s.Fill.Selector == "" {
+				l.errAt(at, "fill needs selector")
+			}
+		case "assert_text":
+			switch {
+			case s.AssertText == nil || s.AssertText.Selector == "":
+				l.errAt(at, "assert_text needs selector")
+			case s.AssertText.Contains == "" && s.AssertText.Equals == "":
+				l.errAt(at, "assert_text needs contains or equals")
+			}
+		case "assert_url":
+			switch {
+			case s.AssertURL == nil || s.AssertURL.Contains == "" && s.AssertURL.Regex == "":
+				l.errAt(at, "assert_url needs contains or regex")
+			case s.AssertURL.Regex != "":
+				if _, err := regexp.Compile(s.AssertURL.Regex); err != nil {
+					l.errAt(l.at(p, "assert_url", "regex"), "invalid assert_url regex %q: %v", s.AssertURL.Regex, err)
+				}
+			}
+		case "sleep":
+			if s.Sleep <= 0 {
+				l.errAt(at, "sleep must be > 0")
+			}
+		}
+	}
+	if s.Name == "" {
+		s.Name = fmt.Sprintf("%02d-%s", i+1, acts[0])
+	}
+}
+
+func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
+	p := n.Pos
+	if p.Line == 0 {
+		return
+	}
+	switch {
+	case n.Name == "":
+		l.errAt(l.at(p, "name"), "notifier has no name")
+	default:
+		l.unique(names, "notifier name", n.Name, l.at(p, "name"))
+	}
+	switch n.Type {
+	case "alertmanager", "webhook", "slack":
+	case "":
+		l.errAt(l.at(p, "type"), "notifier has no type (want alertmanager, webhook or slack)")
+	default:
+		l.errAt(l.at(p, "type"), "unknown notifier type %q (want alertmanager, webhook or slack)", n.Type)
+	}
+	before := len(l.errs)
+	l.readSecretFile(p, nil, "url", &n.URL, "url_file", n.URLFile)
+	switch {
+	case len(l.errs) > before:
+	case n.URL == "":
+		l.errAt(p, "notifier needs url")
+	case !validURL(n.URL):
+		// Webhook URLs often embed tokens, so the value is not echoed.
+		key := "url"
+		if n.URLFile != "" {
+			key = "url_file"
+		}
+		l.errAt(l.at(p, key), "invalid notifier url (want an absolute http or https URL)")
+	}
+	n.HTTPConfig.SetDirectory(filepath.Dir(p.File))
+	if err := n.HTTPConfig.Validate(); err != nil {
+		l.errAt(l.at(p, "http_config"), "invalid http_config: %v", err)
+	}
+	for _, d := range []struct {
+		key string
+		v   model.Duration
+	}{{"timeout", n.Timeout}, {"max_age", n.MaxAge}, {"resend_interval", n.ResendInterval}} {
+		if d.v <= 0 {
+			l.errAt(l.at(p, d.key), "%s must be > 0", d.key)
+		}
+	}
+}
+
+func (l *loader) finishAlert(cfg *Config, a *Alert, names, notifiers map[string]Pos, labels map[string]bool) {
+	p := a.Pos
+	if p.Line == 0 {
+		return
+	}
+	if a.Name == "" {
+		l.errAt(l.at(p, "name"), "alert has no name")
+	} else {
+		l.unique(names, "alert name", a.Name, l.at(p, "name"))
+	}
+	if a.When == "" {
+		l.errAt(l.at(p, "when"), `alert has no when (e.g. "p99 > 1.5s")`)
+	} else if e, err := ParseExpr(a.When); err != nil {
+		l.errAt(l.at(p, "when"), "%v", err)
+	} else {
+		a.Expr = e
+	}
+	if !l.has(p, "window") {
+		a.Window = model.Duration(5 * time.Minute)
+		if len(cfg.Global.QuantileWindows) > 0 {
+			a.Window = slices.Min(cfg.Global.QuantileWindows)
+		}
+	} else if a.Window <= 0 {
+		l.errAt(l.at(p, "window"), "window must be > 0")
+	}
+	for i, pat := range a.Checks {
+		if _, err := path.Match(pat, ""); err != nil {
+			l.errAt(l.at(p, "checks", i), "invalid checks pattern %q: %v", pat, err)
+			continue
+		}
+		if !slices.ContainsFunc(cfg.Checks, func(c Check) bool { ok, _ := path.Match(pat, c.Name); return ok }) {
+			l.warnAt(l.at(p, "checks", i), "checks pattern %q matches no check", pat)
+		}
+	}
+	for i, b := range a.By {
+		if !labels[b] {
+			l.errAt(l.at(p, "by", i), "unknown label %q in by (want check, path, node, domain, location or a configured label)", b)
+		}
+	}
+	l.validateLabels(p, "labels", a.Labels)
+	for _, k := range sortedKeys(a.Annotations) {
+		if _, err := template.New(k).Funcs(AnnotationFuncs()).Parse(a.Annotations[k]); err != nil {
+			l.errAt(l.at(p, "annotations", k), "invalid annotation template %q: %s", k, strings.TrimPrefix(err.Error(), "template: "))
+		}
+	}
+	if !l.has(p, "notify") {
+		a.Notify = make([]string, len(cfg.Notifiers))
+		for i, n := range cfg.Notifiers {
+			a.Notify[i] = n.Name
+		}
+	}
+	for i, n := range a.Notify {
+		if _, ok := notifiers[n]; !ok {
+			l.errAt(l.at(p, "notify", i), "unknown notifier %q", n)
+		}
+	}
+	if a.Severity == "" {
+		a.Severity = DefaultAlert.Severity
+	}
+}

@@ -1,0 +1,161 @@
+// Command vantage is the synthetic, customer-perspective monitoring daemon.
+// This file only parses flags and wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/common/version"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/probe"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("vantage", "Synthetic, customer-perspective monitoring: every node, every path, like a customer.")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	app.HelpFlag.Short('h')
+	logLevel := app.Flag("log.level", "Only log messages with this severity or above: debug, info, warn, error.").Default("info").String()
+	logFormat := app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
+
+	runCmd := app.Command("run", "Run the daemon.")
+	runConfig := runCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
+	listen := runCmd.Flag("web.listen-address", "Address to listen on for the API, status page and metrics.").Default(":9947").String()
+	webConfig := runCmd.Flag("web.config.file", "Path to a web configuration file enabling TLS or authentication (exporter-toolkit format).").Default("").String()
+	storagePath := runCmd.Flag("storage.path", "Directory for the database and artifacts.").Default("data/").String()
+	retention := runCmd.Flag("storage.retention", "How long to keep timeline events, runs and artifacts.").Default("14d").String()
+	shard := runCmd.Flag("shard", "Run only targets whose hash mod N == I, as I/N.").Default("").String()
+	maxConc := runCmd.Flag("probe.max-concurrent", "Maximum number of probes in flight.").Default("512").Int()
+
+	validateCmd := app.Command("validate", "Check a configuration file without running it.")
+	validateConfig := validateCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
+
+	onceCmd := app.Command("once", "Run each selected check once over every path and node and print the results.")
+	onceConfig := onceCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
+	onceChecks := onceCmd.Flag("check", "Only run this check (repeatable; globs allowed).").Strings()
+	onceOutput := onceCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
+
+	demoCmd := app.Command("demo", "Start the built-in demo shop and a daemon watching it.")
+	demoFlags := addDemoFlags(demoCmd)
+
+	timelineCmd := app.Command("timeline", "Print the incident timeline for a post-mortem.")
+	_ = timelineCmd.Flag("storage.path", "Directory of the database.").Default("data/").String()
+	_ = timelineCmd.Flag("since", "Start: RFC 3339 time or a duration back from now.").Default("2h").String()
+	_ = timelineCmd.Flag("until", "End: RFC 3339 time or a duration back from now.").Default("").String()
+	_ = timelineCmd.Flag("format", "markdown or json.").Default("markdown").Enum("markdown", "json")
+
+	versionCmd := app.Command("version", "Print version information.")
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage:", err)
+		return 2
+	}
+	if cmd == "" { // --help
+		return 0
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage:", err)
+		return 2
+	}
+
+	switch cmd {
+	case versionCmd.FullCommand():
+		fmt.Fprintln(stdout, version.Print("vantage"))
+		return 0
+
+	case validateCmd.FullCommand():
+		cfg, err := checks.Load(*validateConfig, os.LookupEnv)
+		if err != nil {
+			printConfigErrors(stderr, err)
+			return 1
+		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(stderr, "warning:", cfg.Secrets.Redact(w.Error()))
+		}
+		fmt.Fprintf(stdout, "%s: valid: %d checks, %d paths, %d alerts, %d notifiers\n",
+			*validateConfig, len(cfg.Checks), len(cfg.Paths), len(cfg.Alerts), len(cfg.Notifiers))
+		return 0
+
+	case onceCmd.FullCommand():
+		return runOnce(*onceConfig, *onceChecks, *onceOutput, probers(log), stdout, stderr)
+
+	case timelineCmd.FullCommand():
+		fmt.Fprintln(stderr, "vantage: timeline: the event store is not part of this build yet")
+		return 1
+
+	case demoCmd.FullCommand():
+		return runDemo(demoFlags, log, stdout, stderr)
+
+	case runCmd.FullCommand():
+		sh, err := probe.ParseShard(*shard)
+		if err != nil {
+			fmt.Fprintln(stderr, "vantage:", err)
+			return 2
+		}
+		ret, err := model.ParseDuration(*retention)
+		if err != nil {
+			fmt.Fprintln(stderr, "vantage: --storage.retention:", err)
+			return 2
+		}
+		d, err := daemon.New(daemon.Options{
+			ConfigFile: *runConfig, WebConfigFile: *webConfig, StoragePath: *storagePath,
+			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
+			Probers: probers(log),
+		})
+		if err != nil {
+			printConfigErrors(stderr, err)
+			return 1
+		}
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			fmt.Fprintln(stderr, "vantage:", err)
+			return 1
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			for range hup {
+				_ = d.Reload()
+			}
+		}()
+		if err := d.Run(ctx, l); err != nil {
+			log.Error().Err(err).Msg("daemon failed")
+			return 1
+		}
+		return 0
+	}
+	return 2
+}
+
+func printConfigErrors(w io.Writer, err error) {
+	var list checks.Errors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}

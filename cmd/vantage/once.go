@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/netpath"
+)
+
+// onceResult is one target's run as `vantage once --output=json` prints it.
+type onceResult struct {
+	Check     string          `json:"check"`
+	Type      string          `json:"type"`
+	Path      string          `json:"path"`
+	Node      string          `json:"node"`
+	Result    string          `json:"result"`
+	Reason    string          `json:"reason,omitempty"`
+	Duration  float64         `json:"duration_seconds"`
+	Steps     []onceStep      `json:"steps,omitempty"`
+	Cert      *time.Time      `json:"cert_not_after,omitempty"`
+	Detail    string          `json:"detail,omitempty"`
+	Requests  []probe.Request `json:"requests,omitempty"`
+	Artifacts []string        `json:"artifacts,omitempty"`
+}
+
+type onceStep struct {
+	Name     string             `json:"name"`
+	URL      string             `json:"url,omitempty"`
+	Result   string             `json:"result"`
+	Reason   string             `json:"reason,omitempty"`
+	Status   int                `json:"status,omitempty"`
+	Duration float64            `json:"duration_seconds"`
+	Phases   map[string]float64 `json:"phases,omitempty"`
+}
+
+func runOnce(file string, only []string, output string, kinds map[string]probe.Prober, stdout, stderr io.Writer) int {
+	cfg, err := checks.Load(file, os.LookupEnv)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return 1
+	}
+	paths := map[string]*netpath.Path{}
+	for _, pc := range cfg.Paths {
+		p, err := netpath.New(pc)
+		if err != nil {
+			fmt.Fprintf(stderr, "path %q: %v\n", pc.Name, err)
+			return 1
+		}
+		paths[pc.Name] = p
+	}
+	match := func(name string) bool {
+		if len(only) == 0 {
+			return true
+		}
+		for _, pat := range only {
+			if ok, _ := path.Match(pat, name); ok || pat == name {
+				return true
+			}
+		}
+		return false
+	}
+	ctx := context.Background()
+	targets := probe.ExpandTargets(ctx, cfg, paths, match)
+	if len(targets) == 0 {
+		fmt.Fprintln(stderr, "no check matched")
+		return 1
+	}
+	results := make([]onceResult, len(targets))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out := probe.RunOnce(ctx, kinds[t.Check.Type], t)
+			results[i] = toOnce(t, &out)
+		}()
+	}
+	wg.Wait()
+	sort.SliceStable(results, func(i, j int) bool {
+		a, b := results[i], results[j]
+		if a.Check != b.Check {
+			return a.Check < b.Check
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Node < b.Node
+	})
+	failed := false
+	for _, r := range results {
+		if r.Result != string(probe.Success) {
+			failed = true
+		}
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(results)
+	} else {
+		printTable(stdout, results)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func toOnce(t *probe.Target, o *probe.Outcome) onceResult {
+	r := onceResult{
+		Check: t.Check.Name, Type: t.Check.Type, Path: t.Path.Name(), Node: t.Node.Label(),
+		Result: string(o.Result), Reason: o.Reason, Duration: o.Duration.Seconds(),
+		Detail: t.Redact(o.Detail), Requests: o.Requests, Artifacts: o.Artifacts,
+	}
+	if !o.CertNotAfter.IsZero() {
+		c := o.CertNotAfter
+		r.Cert = &c
+	}
+	for _, s := range o.Steps {
+		st := onceStep{Name: s.Name, URL: s.URL, Result: string(s.Result), Reason: s.Reason,
+			Status: s.StatusCode, Duration: s.Duration.Seconds(), Phases: map[string]float64{}}
+		p := s.Phases
+		if p.HasDNS {
+			st.Phases["dns"] = p.DNS.Seconds()
+		}
+		st.Phases["connect"] = p.Connect.Seconds()
+		if p.HasTLS {
+			st.Phases["tls"] = p.TLS.Seconds()
+		}
+		st.Phases["processing"] = p.Processing.Seconds()
+		st.Phases["transfer"] = p.Transfer.Seconds()
+		r.Steps = append(r.Steps, st)
+	}
+	return r
+}
+
+func ms(d float64, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", d*1000)
+}
+
+func printTable(w io.Writer, results []onceResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tPATH\tNODE\tRESULT\tTOTAL\tDNS\tCONNECT\tTLS\tTTFB\tTRANSFER\tDETAIL")
+	for _, r := range results {
+		node := r.Node
+		if node == "" {
+			node = "-"
+		}
+		var dns, conn, tls, ttfb, xfer string = "-", "-", "-", "-", "-"
+		if len(r.Steps) == 1 {
+			p := r.Steps[0].Phases
+			d, okd := p["dns"]
+			t, okt := p["tls"]
+			c, okc := p["connect"]
+			f, okf := p["processing"]
+			x, okx := p["transfer"]
+			dns, conn, tls, ttfb, xfer = ms(d, okd), ms(c, okc), ms(t, okt), ms(f, okf), ms(x, okx)
+		}
+		detail := r.Reason
+		if detail == "" && r.Cert != nil {
+			detail = fmt.Sprintf("cert expires %s", r.Cert.Format("2006-01-02"))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Check, r.Path, node, r.Result,
+			ms(r.Duration, true), dns, conn, tls, ttfb, xfer, oneLine(detail))
+		if len(r.Steps) > 1 {
+			for _, s := range r.Steps {
+				p := s.Phases
+				d, okd := p["dns"]
+				t, okt := p["tls"]
+				fmt.Fprintf(tw, "  step %s\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Result, ms(s.Duration, true),
+					ms(d, okd), ms(p["connect"], true), ms(t, okt), ms(p["processing"], true), ms(p["transfer"], true), oneLine(s.Reason))
+			}
+		}
+		if r.Detail != "" && r.Type == "dns" {
+			fmt.Fprintf(tw, "  answers\t\t\t\t\t\t\t\t\t\t%s\n", oneLine(strings.ReplaceAll(r.Detail, "\n", ", ")))
+		}
+		for _, a := range r.Artifacts {
+			fmt.Fprintf(tw, "  artifact\t\t\t\t\t\t\t\t\t\t%s\n", a)
+		}
+	}
+	tw.Flush()
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}

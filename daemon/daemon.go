@@ -1,0 +1,220 @@
+// Package daemon assembles a running vantage: config, paths, scheduler,
+// metrics and the web server, with reloads. cmd/vantage only parses flags
+// and calls it; tests, the demo and the benchmarks build it directly.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/metrics"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/netpath"
+	"github.com/vantage-monitoring/vantage/web"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	ConfigFile    string
+	WebConfigFile string
+	StoragePath   string
+	Retention     time.Duration
+	Shard         probe.Shard
+	MaxConcurrent int
+	Logger        zerolog.Logger
+	// Probers maps a check type to its kind.
+	Probers map[string]probe.Prober
+	// Getenv expands ${VAR}; nil means os.LookupEnv.
+	Getenv func(string) (string, bool)
+	// Registry receives every metric; nil means a fresh one with the Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// Sinks receive observations in addition to the metrics collector.
+	Sinks []probe.Sink
+}
+
+// Daemon is one running vantage.
+type Daemon struct {
+	opts    Options
+	log     zerolog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics.Collector
+	sched   *probe.Scheduler
+	web     *web.Server
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+
+	mu    sync.Mutex // serialises reloads
+	cfg   *checks.Config
+	paths map[string]*netpath.Path
+	ready bool
+}
+
+// New loads the config and builds the daemon; an invalid config is an
+// error listing every problem, and nothing is started.
+func New(o Options) (*Daemon, error) {
+	if o.Getenv == nil {
+		o.Getenv = os.LookupEnv
+	}
+	cfg, err := checks.Load(o.ConfigFile, o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+	}
+	reg.MustRegister(versioncollector.NewCollector("vantage"))
+	d := &Daemon{
+		opts: o, log: o.Logger, reg: reg, cfg: cfg,
+		metrics: metrics.New(cfg),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vantage_config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt was successful."}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vantage_config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload."}),
+	}
+	reg.MustRegister(d.metrics, d.reloadOK, d.reloadTime)
+	d.paths, err = buildPaths(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	sinks := append([]probe.Sink{d.metrics}, o.Sinks...)
+	d.sched = probe.NewScheduler(probe.SchedulerOptions{
+		Logger: o.Logger, Registerer: reg, Probers: o.Probers, Sinks: sinks,
+		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard,
+	})
+	d.web = web.New(web.Options{
+		Logger: o.Logger, Gatherer: reg, Registerer: reg, Reload: d.Reload,
+		Ready: d.readiness, WebConfigFile: o.WebConfigFile,
+	})
+	for _, w := range cfg.Warnings {
+		d.log.Warn().Msg(cfg.Secrets.Redact(w.Error()))
+	}
+	return d, nil
+}
+
+// buildPaths makes one netpath.Path per configured path, reusing old ones
+// whose definition did not change.
+func buildPaths(cfg *checks.Config, old map[string]*netpath.Path) (map[string]*netpath.Path, error) {
+	out := map[string]*netpath.Path{}
+	for i := range cfg.Paths {
+		pc := cfg.Paths[i]
+		if op, ok := old[pc.Name]; ok {
+			oc := op.Config()
+			if oc.Fingerprint() == pc.Fingerprint() {
+				out[pc.Name] = op
+				continue
+			}
+		}
+		p, err := netpath.New(pc)
+		if err != nil {
+			return nil, fmt.Errorf("path %q: %w", pc.Name, err)
+		}
+		out[pc.Name] = p
+	}
+	return out, nil
+}
+
+// Registry is the daemon's metrics registry.
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Scheduler is the daemon's scheduler.
+func (d *Daemon) Scheduler() *probe.Scheduler { return d.sched }
+
+// Web is the HTTP server, for adding routes before Run.
+func (d *Daemon) Web() *web.Server { return d.web }
+
+// Config is the running config.
+func (d *Daemon) Config() *checks.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) readiness() (bool, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ready {
+		return false, "config not applied yet"
+	}
+	return true, ""
+}
+
+// Reload re-reads the config file. A config that fails validation keeps
+// the running one; every problem is logged and returned.
+func (d *Daemon) Reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, err := checks.Load(d.opts.ConfigFile, d.opts.Getenv)
+	if err == nil {
+		var paths map[string]*netpath.Path
+		paths, err = buildPaths(cfg, d.paths)
+		if err == nil {
+			d.apply(cfg, paths)
+			d.reloadOK.Set(1)
+			d.reloadTime.SetToCurrentTime()
+			d.log.Info().Int("checks", len(cfg.Checks)).Msg("config reloaded")
+			return nil
+		}
+	}
+	d.reloadOK.Set(0)
+	var list checks.Errors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			d.log.Error().Msg("config reload rejected: " + e.Error())
+		}
+	} else {
+		d.log.Error().Err(err).Msg("config reload rejected; keeping the running config")
+	}
+	return err
+}
+
+func (d *Daemon) apply(cfg *checks.Config, paths map[string]*netpath.Path) {
+	d.cfg, d.paths = cfg, paths
+	d.metrics.Configure(cfg)
+	d.sched.Apply(cfg, paths)
+	for _, w := range cfg.Warnings {
+		d.log.Warn().Msg(cfg.Secrets.Redact(w.Error()))
+	}
+}
+
+// Run starts probing and serving on l until ctx ends.
+func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
+	d.mu.Lock()
+	d.apply(d.cfg, d.paths)
+	d.reloadOK.Set(1)
+	d.reloadTime.SetToCurrentTime()
+	d.ready = true
+	d.mu.Unlock()
+	d.log.Info().Str("listen", l.Addr().String()).Int("checks", len(d.cfg.Checks)).
+		Int("targets", len(d.sched.Targets())).Msg("vantage started")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- d.sched.Run(ctx) }()
+	go func() { errc <- d.web.Serve(ctx, l) }()
+	err := <-errc
+	cancel()
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	d.log.Info().Msg("vantage stopped")
+	return err
+}

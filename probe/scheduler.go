@@ -1,0 +1,627 @@
+package probe
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/probe/netpath"
+)
+
+// Observation is what sinks receive after every run.
+type Observation struct {
+	Target  *Target
+	Outcome *Outcome
+	// Up is the target's state after down_after/up_after hysteresis.
+	Up bool
+	// Transition is true when this run changed Up (a DOWN or UP event).
+	Transition bool
+	// Interval is the target's schedule interval.
+	Interval time.Duration
+}
+
+// Sink consumes run results: metrics, statistics, storage.
+type Sink interface {
+	// Observe is called once per finished run, never concurrently for the
+	// same target, and never after Forget for that target.
+	Observe(o *Observation)
+	// Forget is called when a target goes away (reload, DNS, shutdown is not
+	// a removal). Its series and state should go too.
+	Forget(t *Target)
+}
+
+// Shard selects this daemon's share of targets (--shard=I/N).
+type Shard struct{ Index, Count int }
+
+// Owns reports whether key belongs to this shard.
+func (s Shard) Owns(key string) bool {
+	if s.Count <= 1 {
+		return true
+	}
+	return int(hash64("shard:"+key)%uint64(s.Count)) == s.Index
+}
+
+// ParseShard parses "I/N".
+func ParseShard(s string) (Shard, error) {
+	if s == "" {
+		return Shard{0, 1}, nil
+	}
+	i, n, ok := strings.Cut(s, "/")
+	if !ok {
+		return Shard{}, fmt.Errorf("shard %q: want I/N, e.g. 0/2", s)
+	}
+	idx, err1 := strconv.Atoi(i)
+	cnt, err2 := strconv.Atoi(n)
+	if err1 != nil || err2 != nil || cnt < 1 || idx < 0 || idx >= cnt {
+		return Shard{}, fmt.Errorf("shard %q: want I/N with 0 <= I < N", s)
+	}
+	return Shard{idx, cnt}, nil
+}
+
+// SchedulerOptions configure a Scheduler.
+type SchedulerOptions struct {
+	Logger        zerolog.Logger
+	Registerer    prometheus.Registerer
+	Probers       map[string]Prober
+	Sinks         []Sink
+	MaxConcurrent int // in-flight probe limit; default 512
+	Shard         Shard
+}
+
+// Scheduler runs every target at a fixed phase of its interval, derived
+// from a hash of its key so load spreads evenly and stays put across
+// restarts and reloads. One dispatcher goroutine keeps a timer heap; runs
+// get a goroutine each only while they execute, so idle targets cost a heap
+// entry, not a goroutine.
+type Scheduler struct {
+	log     zerolog.Logger
+	probers map[string]Prober
+	sinks   []Sink
+	shard   Shard
+	sem     chan struct{}
+
+	startDelay *prometheus.HistogramVec
+	skipped    *prometheus.CounterVec
+
+	mu      sync.Mutex
+	queue   entryHeap
+	groups  map[string]*group // by check/path
+	running context.Context   // set by Run
+	wake    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// group is one (check, path): its targets are its nodes.
+type group struct {
+	key       string
+	finger    string
+	check     *checks.Check
+	path      *netpath.Path
+	redact    func(string) string
+	downAfter int
+	upAfter   int
+	targets   map[string]*targetState // by node label
+	resolving bool
+	resolve   *entry // non-nil for resolve: all
+	stopped   bool
+}
+
+type targetState struct {
+	mu      sync.Mutex
+	t       *Target
+	g       *group
+	entry   *entry
+	running bool
+	stopped bool
+	cancel  context.CancelFunc
+
+	up          bool
+	known       bool
+	consecutive int // runs in a row contrary to `up`
+}
+
+type entry struct {
+	next   time.Time
+	index  int
+	target *targetState // or
+	group  *group       // a resolve job
+}
+
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *entryHeap) Push(x any) { e := x.(*entry); e.index = len(*h); *h = append(*h, e) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
+}
+
+// NewScheduler builds a scheduler; Apply gives it targets, Run runs them.
+func NewScheduler(o SchedulerOptions) *Scheduler {
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 512
+	}
+	s := &Scheduler{
+		log:     o.Logger,
+		probers: o.Probers,
+		sinks:   o.Sinks,
+		shard:   o.Shard,
+		sem:     make(chan struct{}, o.MaxConcurrent),
+		groups:  map[string]*group{},
+		wake:    make(chan struct{}, 1),
+		startDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                            "vantage_scheduler_start_delay_seconds",
+			Help:                            "Delay between a run's scheduled time and its start.",
+			Buckets:                         []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: time.Hour,
+		}, []string{"type"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vantage_scheduler_skipped_runs_total",
+			Help: "Runs skipped because the previous run of the same target was still going.",
+		}, []string{"check"}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(s.startDelay, s.skipped)
+	}
+	return s
+}
+
+// StartDelay exposes the start delay histogram (for benchmarks).
+func (s *Scheduler) StartDelay() *prometheus.HistogramVec { return s.startDelay }
+
+func hash64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// NextSlot is the first time after `after` at which a target with this key
+// runs: slots are k*interval + phase since the Unix epoch.
+func NextSlot(key string, interval time.Duration, after time.Time) time.Time {
+	iv := int64(interval)
+	if iv <= 0 {
+		iv = int64(time.Second)
+	}
+	phase := int64(hash64("phase:"+key) % uint64(iv))
+	t := after.UnixNano()
+	k := (t - phase) / iv
+	next := k*iv + phase
+	for next <= t {
+		next += iv
+	}
+	return time.Unix(0, next)
+}
+
+func groupFingerprint(cfg *checks.Config, c *checks.Check, p *netpath.Path) string {
+	pc := p.Config()
+	return c.Fingerprint() + "|" + pc.Fingerprint() + "|" + strconv.Itoa(cfg.Global.DownAfter) + "/" + strconv.Itoa(cfg.Global.UpAfter)
+}
+
+// Apply makes the scheduler run cfg's checks. Groups whose check, path and
+// hysteresis settings are unchanged keep their targets, state and phase;
+// the rest are stopped (their series forgotten) and started anew.
+func (s *Scheduler) Apply(cfg *checks.Config, paths map[string]*netpath.Path) {
+	redact := cfg.Secrets.Redact
+	want := map[string]*group{}
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		for _, pn := range c.Paths {
+			p := paths[pn]
+			if p == nil {
+				continue // validation guarantees it exists
+			}
+			key := c.Name + "/" + pn
+			want[key] = &group{
+				key: key, finger: groupFingerprint(cfg, c, p), check: c, path: p,
+				redact: redact, downAfter: cfg.Global.DownAfter, upAfter: cfg.Global.UpAfter,
+				targets: map[string]*targetState{},
+			}
+		}
+	}
+
+	s.mu.Lock()
+	var forget []*targetState
+	for key, old := range s.groups {
+		if g, ok := want[key]; ok && g.finger == old.finger {
+			want[key] = old // keep as is
+			continue
+		}
+		forget = append(forget, s.stopGroupLocked(old)...)
+		delete(s.groups, key)
+	}
+	now := time.Now()
+	for key, g := range want {
+		if s.groups[key] == g {
+			continue
+		}
+		s.groups[key] = g
+		s.startGroupLocked(g, now)
+	}
+	s.mu.Unlock()
+	for _, ts := range forget {
+		s.forget(ts)
+	}
+	s.poke()
+}
+
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Scheduler) startGroupLocked(g *group, now time.Time) {
+	c := g.check
+	switch {
+	case c.Nodes != nil && c.Nodes.Resolve == "all":
+		g.resolve = &entry{next: now, group: g}
+		heap.Push(&s.queue, g.resolve)
+	case c.Nodes != nil && len(c.Nodes.Addresses) > 0:
+		for _, a := range c.Nodes.Addresses {
+			n, err := ParseNode(a)
+			if err != nil {
+				s.log.Error().Err(err).Str("check", c.Name).Msg("bad node address")
+				continue
+			}
+			s.addTargetLocked(g, n, now)
+		}
+	default:
+		s.addTargetLocked(g, nil, now)
+	}
+}
+
+// ParseNode turns a configured node address into a Node.
+func ParseNode(a checks.NodeAddr) (*Node, error) {
+	n := &Node{Name: a.Name}
+	if ap, err := netip.ParseAddrPort(a.Address); err == nil {
+		n.Addr, n.Port = ap.Addr(), ap.Port()
+		return n, nil
+	}
+	ip, err := netip.ParseAddr(strings.Trim(a.Address, "[]"))
+	if err != nil {
+		return nil, fmt.Errorf("node address %q: not an IP or IP:port", a.Address)
+	}
+	n.Addr = ip
+	return n, nil
+}
+
+// TargetKey is the stable identity of a (check, path, node).
+func TargetKey(check, path string, n *Node) string {
+	return check + "/" + path + "/" + n.Label()
+}
+
+func (s *Scheduler) addTargetLocked(g *group, n *Node, now time.Time) {
+	key := TargetKey(g.check.Name, g.path.Name(), n)
+	if !s.shard.Owns(key) {
+		return
+	}
+	ts := &targetState{g: g, t: &Target{Key: key, Check: g.check, Path: g.path, Node: n, Redact: g.redact}}
+	ts.entry = &entry{next: NextSlot(key, time.Duration(g.check.Interval), now), target: ts}
+	g.targets[n.Label()] = ts
+	heap.Push(&s.queue, ts.entry)
+}
+
+func (s *Scheduler) removeEntryLocked(e *entry) {
+	if e != nil && e.index >= 0 && e.index < len(s.queue) && s.queue[e.index] == e {
+		heap.Remove(&s.queue, e.index)
+	}
+}
+
+func (s *Scheduler) stopGroupLocked(g *group) []*targetState {
+	g.stopped = true
+	s.removeEntryLocked(g.resolve)
+	var out []*targetState
+	for label, ts := range g.targets {
+		s.removeEntryLocked(ts.entry)
+		delete(g.targets, label)
+		out = append(out, ts)
+	}
+	return out
+}
+
+// forget stops a target: its in-flight run is cancelled and not reported,
+// and sinks drop its series.
+func (s *Scheduler) forget(ts *targetState) {
+	ts.mu.Lock()
+	ts.stopped = true
+	if ts.cancel != nil {
+		ts.cancel()
+	}
+	ts.mu.Unlock()
+	for _, sk := range s.sinks {
+		sk.Forget(ts.t)
+	}
+}
+
+// Targets returns a snapshot of the current targets, sorted by key.
+func (s *Scheduler) Targets() []*Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Target
+	for _, g := range s.groups {
+		for _, ts := range g.targets {
+			out = append(out, ts.t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Run dispatches runs until ctx ends, then waits for in-flight runs (which
+// are cancelled with ctx) to return.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.running = ctx
+	s.mu.Unlock()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		now := time.Now()
+		for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+			e := s.queue[0]
+			due := e.next
+			if e.target != nil {
+				e.next = NextSlot(e.target.t.Key, time.Duration(e.target.g.check.Interval), now)
+				heap.Fix(&s.queue, 0)
+				s.dispatchLocked(ctx, e.target, due)
+			} else {
+				e.next = NextSlot(e.group.key+"/resolve", time.Duration(e.group.check.Interval), now)
+				heap.Fix(&s.queue, 0)
+				s.resolveLocked(ctx, e.group)
+			}
+		}
+		wait := time.Hour
+		if len(s.queue) > 0 {
+			wait = s.queue[0].next.Sub(now)
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			return nil
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (s *Scheduler) dispatchLocked(ctx context.Context, ts *targetState, due time.Time) {
+	ts.mu.Lock()
+	if ts.running {
+		ts.mu.Unlock()
+		s.skipped.WithLabelValues(ts.t.Check.Name).Inc()
+		return
+	}
+	ts.running = true
+	ts.mu.Unlock()
+	s.wg.Add(1)
+	go s.run(ctx, ts, due)
+}
+
+// RunOnce runs one target now, synchronously, outside the schedule (used
+// by `vantage once`). It does not touch sinks.
+func RunOnce(ctx context.Context, p Prober, t *Target) Outcome {
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(t.Check.Timeout))
+	defer cancel()
+	return execute(rctx, p, t)
+}
+
+func execute(ctx context.Context, p Prober, t *Target) (out Outcome) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			out = Outcome{Result: Error, Start: start, Duration: time.Since(start),
+				Reason: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	if p == nil {
+		return Outcome{Result: Error, Start: start, Reason: fmt.Sprintf("check type %q is not available in this build", t.Check.Type)}
+	}
+	out = p.Probe(ctx, t)
+	if out.Start.IsZero() {
+		out.Start = start
+	}
+	if out.Duration == 0 {
+		out.Duration = time.Since(start)
+	}
+	if ctx.Err() == context.DeadlineExceeded && out.Result == Error {
+		out.Result = Timeout
+		out.Reason = fmt.Sprintf("timeout after %s: %s", time.Duration(t.Check.Timeout), out.Reason)
+	}
+	if t.Redact != nil {
+		out.Reason = t.Redact(out.Reason)
+	}
+	return out
+}
+
+func (s *Scheduler) run(ctx context.Context, ts *targetState, due time.Time) {
+	defer s.wg.Done()
+	defer func() {
+		ts.mu.Lock()
+		ts.running = false
+		ts.mu.Unlock()
+	}()
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-s.sem }()
+	c := ts.t.Check
+	s.startDelay.WithLabelValues(c.Type).Observe(time.Since(due).Seconds())
+
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout))
+	ts.mu.Lock()
+	if ts.stopped {
+		ts.mu.Unlock()
+		cancel()
+		return
+	}
+	ts.cancel = cancel
+	ts.mu.Unlock()
+	out := execute(rctx, s.probers[c.Type], ts.t)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: a cancelled run says nothing about the target
+	}
+
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.cancel = nil
+	if ts.stopped {
+		return
+	}
+	ok := out.Result == Success
+	transition := false
+	switch {
+	case !ts.known:
+		// The first run decides: a success is UP at once; failures need
+		// down_after in a row like any other.
+		ts.known, ts.up = true, true
+		if !ok {
+			ts.consecutive = 1
+			if ts.g.downAfter <= 1 {
+				ts.up, ts.consecutive, transition = false, 0, true
+			}
+		}
+	case ok == ts.up:
+		ts.consecutive = 0
+	default:
+		ts.consecutive++
+		need := ts.g.downAfter
+		if !ts.up {
+			need = ts.g.upAfter
+		}
+		if ts.consecutive >= need {
+			ts.up, ts.consecutive, transition = ok, 0, true
+		}
+	}
+	obs := &Observation{Target: ts.t, Outcome: &out, Up: ts.up, Transition: transition, Interval: time.Duration(c.Interval)}
+	for _, sk := range s.sinks {
+		sk.Observe(obs)
+	}
+}
+
+// resolveLocked re-resolves a `resolve: all` group in the background and
+// reconciles its node targets.
+func (s *Scheduler) resolveLocked(ctx context.Context, g *group) {
+	if g.resolving {
+		return
+	}
+	g.resolving = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		rctx, cancel := context.WithTimeout(ctx, time.Duration(g.check.Timeout))
+		addrs, err := g.path.Resolve(rctx, g.check.PinHost())
+		cancel()
+		s.mu.Lock()
+		g.resolving = false
+		if g.stopped || ctx.Err() != nil {
+			s.mu.Unlock()
+			return
+		}
+		var forget []*targetState
+		now := time.Now()
+		if err != nil {
+			// Keep the nodes we know: a resolver hiccup must not drop series.
+			// With none known, run unpinned so the failure is reported
+			// rather than the check falling silent.
+			s.log.Warn().Str("check", g.check.Name).Str("path", g.path.Name()).Err(err).Msg("resolving nodes failed")
+			if len(g.targets) == 0 {
+				s.addTargetLocked(g, nil, now)
+			}
+		} else {
+			seen := map[string]bool{}
+			for _, a := range addrs {
+				n := &Node{Addr: a}
+				seen[n.Label()] = true
+				if _, ok := g.targets[n.Label()]; !ok {
+					s.addTargetLocked(g, n, now)
+				}
+			}
+			for label, ts := range g.targets {
+				if !seen[label] {
+					s.removeEntryLocked(ts.entry)
+					delete(g.targets, label)
+					forget = append(forget, ts)
+				}
+			}
+		}
+		s.mu.Unlock()
+		for _, ts := range forget {
+			s.forget(ts)
+		}
+		s.poke()
+	}()
+}
+
+// ExpandTargets resolves every check × path × node of cfg once, for
+// `vantage once`. Resolution failures yield an unpinned target so the run
+// reports the failure.
+func ExpandTargets(ctx context.Context, cfg *checks.Config, paths map[string]*netpath.Path, only func(string) bool) []*Target {
+	var out []*Target
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		if only != nil && !only(c.Name) {
+			continue
+		}
+		for _, pn := range c.Paths {
+			p := paths[pn]
+			if p == nil {
+				continue
+			}
+			var nodes []*Node
+			switch {
+			case c.Nodes != nil && c.Nodes.Resolve == "all":
+				rctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout))
+				addrs, err := p.Resolve(rctx, c.PinHost())
+				cancel()
+				if err != nil {
+					nodes = []*Node{nil}
+				}
+				for _, a := range addrs {
+					nodes = append(nodes, &Node{Addr: a})
+				}
+			case c.Nodes != nil:
+				for _, a := range c.Nodes.Addresses {
+					if n, err := ParseNode(a); err == nil {
+						nodes = append(nodes, n)
+					}
+				}
+			default:
+				nodes = []*Node{nil}
+			}
+			for _, n := range nodes {
+				out = append(out, &Target{Key: TargetKey(c.Name, pn, n), Check: c, Path: p, Node: n, Redact: cfg.Secrets.Redact})
+			}
+		}
+	}
+	return out
+}

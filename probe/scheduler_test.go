@@ -1,0 +1,397 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/netpath"
+)
+
+// scriptProber is a real Prober whose behaviour the test scripts: it
+// records concurrency and returns results from a function.
+type scriptProber struct {
+	sleep    time.Duration
+	result   func(t *probe.Target, n int) probe.Result
+	mu       sync.Mutex
+	runs     map[string]int
+	inflight atomic.Int32
+	maxIn    atomic.Int32
+	perKey   sync.Map // key -> *atomic.Int32
+	overlap  atomic.Bool
+}
+
+func (p *scriptProber) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
+	n := p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	for {
+		m := p.maxIn.Load()
+		if n <= m || p.maxIn.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	c, _ := p.perKey.LoadOrStore(t.Key, new(atomic.Int32))
+	if c.(*atomic.Int32).Add(1) > 1 {
+		p.overlap.Store(true)
+	}
+	defer c.(*atomic.Int32).Add(-1)
+	p.mu.Lock()
+	if p.runs == nil {
+		p.runs = map[string]int{}
+	}
+	p.runs[t.Key]++
+	k := p.runs[t.Key]
+	p.mu.Unlock()
+	if p.sleep > 0 {
+		select {
+		case <-time.After(p.sleep):
+		case <-ctx.Done():
+		}
+	}
+	r := probe.Success
+	if p.result != nil {
+		r = p.result(t, k)
+	}
+	return probe.Outcome{Result: r, Duration: time.Millisecond}
+}
+
+func (p *scriptProber) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.runs[key]
+}
+
+type recordSink struct {
+	mu        sync.Mutex
+	obs       []probe.Observation
+	forgotten []string
+}
+
+func (s *recordSink) Observe(o *probe.Observation) {
+	s.mu.Lock()
+	s.obs = append(s.obs, *o)
+	s.mu.Unlock()
+}
+func (s *recordSink) Forget(t *probe.Target) {
+	s.mu.Lock()
+	s.forgotten = append(s.forgotten, t.Key)
+	s.mu.Unlock()
+}
+
+func testConfig(n int, interval, timeout time.Duration, nodes []string) *checks.Config {
+	cfg := &checks.Config{Secrets: checks.NewRedactor()}
+	cfg.Global.DownAfter, cfg.Global.UpAfter = 2, 2
+	cfg.Paths = []checks.Path{{Name: "direct"}}
+	for i := 0; i < n; i++ {
+		c := checks.Check{Name: fmt.Sprintf("c%03d", i), Type: "test", URL: "http://127.0.0.1:1/",
+			Interval: model.Duration(interval), Timeout: model.Duration(timeout), Paths: []string{"direct"}}
+		if nodes != nil {
+			c.Nodes = &checks.Nodes{}
+			for _, a := range nodes {
+				c.Nodes.Addresses = append(c.Nodes.Addresses, checks.NodeAddr{Address: a})
+			}
+		}
+		cfg.Checks = append(cfg.Checks, c)
+	}
+	return cfg
+}
+
+func paths(t *testing.T, cfg *checks.Config) map[string]*netpath.Path {
+	t.Helper()
+	out := map[string]*netpath.Path{}
+	for _, pc := range cfg.Paths {
+		p, err := netpath.New(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[pc.Name] = p
+	}
+	return out
+}
+
+func start(t *testing.T, s *probe.Scheduler) context.CancelFunc {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cancel
+}
+
+func TestNextSlotStableAndSpread(t *testing.T) {
+	iv := 10 * time.Second
+	now := time.Unix(1_800_000_000, 123)
+	buckets := make([]int, 10)
+	for i := 0; i < 2000; i++ {
+		key := fmt.Sprintf("check-%d/direct/10.0.0.%d", i, i%3)
+		a := probe.NextSlot(key, iv, now)
+		b := probe.NextSlot(key, iv, now)
+		if !a.Equal(b) {
+			t.Fatalf("slot not stable for %s", key)
+		}
+		if !a.After(now) || a.Sub(now) > iv {
+			t.Fatalf("slot %v not within one interval after %v", a, now)
+		}
+		// The phase is the same in the next interval.
+		if c := probe.NextSlot(key, iv, a); c.Sub(a) != iv {
+			t.Fatalf("next slot after %v is %v, want +%v", a, c, iv)
+		}
+		buckets[a.UnixNano()%int64(iv)/int64(time.Second)]++
+	}
+	for i, n := range buckets {
+		if n < 140 || n > 260 { // 200 expected per bucket
+			t.Errorf("phase bucket %d has %d of 2000 targets; phases are not spread", i, n)
+		}
+	}
+}
+
+func TestSchedulerRunsEveryTargetAtInterval(t *testing.T) {
+	cfg := testConfig(20, 100*time.Millisecond, 50*time.Millisecond, nil)
+	p := &scriptProber{}
+	sink := &recordSink{}
+	reg := prometheus.NewRegistry()
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Registerer: reg,
+		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	time.Sleep(1050 * time.Millisecond)
+	for _, tg := range s.Targets() {
+		if n := p.count(tg.Key); n < 8 || n > 12 {
+			t.Errorf("%s ran %d times in ~1s at 100ms interval, want about 10", tg.Key, n)
+		}
+	}
+	if got := len(s.Targets()); got != 20 {
+		t.Fatalf("targets = %d, want 20", got)
+	}
+	if testutil.CollectAndCount(s.StartDelay()) == 0 {
+		t.Fatal("start delay not observed")
+	}
+}
+
+func TestSchedulerNeverOverlapsAndCountsSkips(t *testing.T) {
+	cfg := testConfig(3, 50*time.Millisecond, 40*time.Millisecond, nil)
+	// The probe ignores the timeout for a while: sleeps 130ms, longer than
+	// two intervals (timeout cancels ctx but the probe returns only then).
+	p := &scriptProber{sleep: 130 * time.Millisecond}
+	reg := prometheus.NewRegistry()
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Registerer: reg,
+		Probers: map[string]probe.Prober{"test": slowIgnoringCtx{p}}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	time.Sleep(700 * time.Millisecond)
+	if p.overlap.Load() {
+		t.Fatal("a target ran concurrently with itself")
+	}
+	skipped := testutil.ToFloat64(mustCounter(t, reg, "vantage_scheduler_skipped_runs_total", "c000"))
+	if skipped < 3 {
+		t.Fatalf("skipped runs for c000 = %v, want >= 3", skipped)
+	}
+}
+
+// slowIgnoringCtx sleeps regardless of ctx, like a kind stuck in a syscall.
+type slowIgnoringCtx struct{ p *scriptProber }
+
+func (s slowIgnoringCtx) Probe(_ context.Context, t *probe.Target) probe.Outcome {
+	return s.p.Probe(context.Background(), t)
+}
+
+func mustCounter(t *testing.T, reg *prometheus.Registry, name, check string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "check" && l.GetValue() == check {
+					c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+					c.Add(m.GetCounter().GetValue())
+					return c
+				}
+			}
+		}
+	}
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+}
+
+func TestSchedulerGlobalLimit(t *testing.T) {
+	cfg := testConfig(10, 100*time.Millisecond, 90*time.Millisecond, nil)
+	p := &scriptProber{sleep: 60 * time.Millisecond}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), MaxConcurrent: 2,
+		Probers: map[string]probe.Prober{"test": p}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	time.Sleep(500 * time.Millisecond)
+	if m := p.maxIn.Load(); m > 2 || m < 1 {
+		t.Fatalf("max in-flight = %d, want 1..2", m)
+	}
+}
+
+func TestSchedulerTimeoutBecomesTimeout(t *testing.T) {
+	cfg := testConfig(1, 100*time.Millisecond, 20*time.Millisecond, nil)
+	p := &errAfterCtx{}
+	sink := &recordSink{}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(),
+		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	time.Sleep(250 * time.Millisecond)
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.obs) == 0 {
+		t.Fatal("no observation")
+	}
+	if r := sink.obs[0].Outcome.Result; r != probe.Timeout {
+		t.Fatalf("result = %s, want timeout", r)
+	}
+}
+
+type errAfterCtx struct{}
+
+func (errAfterCtx) Probe(ctx context.Context, _ *probe.Target) probe.Outcome {
+	<-ctx.Done()
+	return probe.Outcome{Result: probe.Error, Reason: ctx.Err().Error()}
+}
+
+func TestHysteresis(t *testing.T) {
+	// success, fail, fail (DOWN), fail, success, success (UP)
+	seq := []probe.Result{probe.Success, probe.Failure, probe.Failure, probe.Failure, probe.Success, probe.Success}
+	cfg := testConfig(1, 40*time.Millisecond, 30*time.Millisecond, nil)
+	p := &scriptProber{result: func(_ *probe.Target, n int) probe.Result {
+		if n <= len(seq) {
+			return seq[n-1]
+		}
+		return probe.Success
+	}}
+	sink := &recordSink{}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(),
+		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		sink.mu.Lock()
+		n := len(sink.obs)
+		sink.mu.Unlock()
+		if n >= len(seq) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.obs) < len(seq) {
+		t.Fatalf("only %d observations", len(sink.obs))
+	}
+	wantUp := []bool{true, true, false, false, false, true}
+	wantTr := []bool{false, false, true, false, false, true}
+	for i := range seq {
+		if sink.obs[i].Up != wantUp[i] || sink.obs[i].Transition != wantTr[i] {
+			t.Errorf("run %d (%s): up=%v transition=%v, want up=%v transition=%v",
+				i+1, seq[i], sink.obs[i].Up, sink.obs[i].Transition, wantUp[i], wantTr[i])
+		}
+	}
+}
+
+func TestReloadKeepsUnchangedTargets(t *testing.T) {
+	cfg := testConfig(3, 50*time.Millisecond, 40*time.Millisecond, []string{"127.0.0.11", "127.0.0.12"})
+	p := &scriptProber{}
+	sink := &recordSink{}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(),
+		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
+	s.Apply(cfg, paths(t, cfg))
+	before := map[string]*probe.Target{}
+	for _, tg := range s.Targets() {
+		before[tg.Key] = tg
+	}
+	if len(before) != 6 {
+		t.Fatalf("targets = %d, want 6 (3 checks x 2 nodes)", len(before))
+	}
+	start(t, s)
+	time.Sleep(120 * time.Millisecond)
+
+	// Same definitions, new objects; c001 changes its URL; c002 is removed.
+	cfg2 := testConfig(3, 50*time.Millisecond, 40*time.Millisecond, []string{"127.0.0.11", "127.0.0.12"})
+	cfg2.Checks[1].URL = "http://127.0.0.1:2/"
+	cfg2.Checks = cfg2.Checks[:2]
+	s.Apply(cfg2, paths(t, cfg2))
+	after := map[string]*probe.Target{}
+	for _, tg := range s.Targets() {
+		after[tg.Key] = tg
+	}
+	if len(after) != 4 {
+		t.Fatalf("targets after reload = %d, want 4", len(after))
+	}
+	for _, k := range []string{"c000/direct/127.0.0.11", "c000/direct/127.0.0.12"} {
+		if after[k] != before[k] {
+			t.Errorf("%s was replaced although unchanged", k)
+		}
+	}
+	for _, k := range []string{"c001/direct/127.0.0.11"} {
+		if after[k] == before[k] {
+			t.Errorf("%s kept although its check changed", k)
+		}
+	}
+	sink.mu.Lock()
+	forgot := map[string]bool{}
+	for _, k := range sink.forgotten {
+		forgot[k] = true
+	}
+	sink.mu.Unlock()
+	for _, k := range []string{"c001/direct/127.0.0.11", "c002/direct/127.0.0.12"} {
+		if !forgot[k] {
+			t.Errorf("%s not forgotten", k)
+		}
+	}
+	if forgot["c000/direct/127.0.0.11"] {
+		t.Error("unchanged target forgotten")
+	}
+}
+
+func TestShardsPartitionTargets(t *testing.T) {
+	cfg := testConfig(200, time.Minute, time.Second, []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"})
+	seen := map[string]int{}
+	for i := 0; i < 3; i++ {
+		s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Shard: probe.Shard{Index: i, Count: 3}})
+		s.Apply(cfg, paths(t, cfg))
+		n := len(s.Targets())
+		if n < 150 || n > 250 {
+			t.Errorf("shard %d/3 has %d of 600 targets", i, n)
+		}
+		for _, tg := range s.Targets() {
+			seen[tg.Key]++
+		}
+	}
+	if len(seen) != 600 {
+		t.Fatalf("shards cover %d targets, want 600", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s in %d shards", k, n)
+		}
+	}
+}
+
+func TestParseShard(t *testing.T) {
+	for _, bad := range []string{"1", "2/2", "-1/2", "a/b", "0/0"} {
+		if _, err := probe.ParseShard(bad); err == nil {
+			t.Errorf("ParseShard(%q) accepted", bad)
+		}
+	}
+	if s, err := probe.ParseShard("1/4"); err != nil || s.Index != 1 || s.Count != 4 {
+		t.Fatalf("ParseShard(1/4) = %v, %v", s, err)
+	}
+}

@@ -1,0 +1,169 @@
+package tcpprobe
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/config"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/netpath"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe/testcert"
+)
+
+func probeOnce(t *testing.T, c *checks.Check, node *probe.Node, timeout time.Duration) probe.Outcome {
+	t.Helper()
+	path, err := netpath.New(checks.Path{Name: "direct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return New(zerolog.Nop()).Probe(ctx, &probe.Target{Check: c, Path: path, Node: node})
+}
+
+func want(t *testing.T, o probe.Outcome, r probe.Result, reason string) {
+	t.Helper()
+	if o.Result != r || !strings.Contains(o.Reason, reason) || len(o.Steps) != 1 || o.Steps[0].Result != r {
+		t.Fatalf("got %s %q (%d steps), want %s containing %q", o.Result, o.Reason, len(o.Steps), r, reason)
+	}
+}
+
+// serve accepts connections on ln, completing a TLS handshake when cert is set.
+func serve(t *testing.T, ln net.Listener, cert *tls.Certificate) {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if cert != nil {
+					tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
+					_ = tc.Handshake()
+				}
+			}()
+		}
+	}()
+}
+
+func listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func TestConnect(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln, nil)
+	o := probeOnce(t, &checks.Check{Type: "tcp", Address: ln.Addr().String()}, nil, 5*time.Second)
+	want(t, o, probe.Success, "")
+	if ph := o.Steps[0].Phases; ph.Connect <= 0 || ph.HasDNS || ph.HasTLS {
+		t.Fatalf("phases %+v", ph)
+	}
+
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	o = probeOnce(t, &checks.Check{Type: "tcp", Address: "localhost:" + port}, nil, 5*time.Second)
+	want(t, o, probe.Success, "")
+	if !o.Steps[0].Phases.HasDNS {
+		t.Fatalf("no DNS phase for a host name: %+v", o.Steps[0].Phases)
+	}
+
+	closed := listen(t, "127.0.0.1:0")
+	addr := closed.Addr().String()
+	closed.Close()
+	want(t, probeOnce(t, &checks.Check{Type: "tcp", Address: addr}, nil, 5*time.Second), probe.Error, "connection refused")
+	want(t, probeOnce(t, &checks.Check{Type: "tcp", Address: "no-port"}, nil, time.Second), probe.Error, "invalid address")
+}
+
+func TestPinnedNode(t *testing.T) {
+	ln := listen(t, "127.0.0.12:0")
+	serve(t, ln, nil)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	node := &probe.Node{Name: "lb2", Addr: netip.MustParseAddr("127.0.0.12")}
+	o := probeOnce(t, &checks.Check{Type: "tcp", Address: "www.shop.test:" + port}, node, 5*time.Second)
+	want(t, o, probe.Success, "")
+	if o.Steps[0].Phases.HasDNS {
+		t.Fatal("pinned connection reported DNS")
+	}
+}
+
+func TestTLSHandshake(t *testing.T) {
+	ca := testcert.NewCA(t)
+	caFile := ca.WriteFile(t)
+	notAfter := time.Now().Add(3*24*time.Hour + time.Hour).Truncate(time.Second)
+	cert := ca.Leaf(t, notAfter, "cdn.shop.test")
+	ln := listen(t, "127.0.0.1:0")
+	serve(t, ln, &cert)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	node := &probe.Node{Addr: netip.MustParseAddr("127.0.0.1")}
+
+	c := &checks.Check{Type: "tcp", Address: "cdn.shop.test:" + port, TLSHandshake: true,
+		TLS: &config.TLSConfig{CAFile: caFile}, Expect: &checks.Expect{TLSMinDays: 14}}
+	o := probeOnce(t, c, node, 5*time.Second)
+	want(t, o, probe.Failure, "certificate expires in 3 days, expected at least 14")
+	if !o.CertNotAfter.Equal(notAfter) || !o.Steps[0].Phases.HasTLS {
+		t.Fatalf("CertNotAfter %v, phases %+v", o.CertNotAfter, o.Steps[0].Phases)
+	}
+	c.Expect.TLSMinDays = 3
+	want(t, probeOnce(t, c, node, 5*time.Second), probe.Success, "")
+
+	// Untrusted CA and wrong name are errors.
+	c.TLS = nil
+	want(t, probeOnce(t, c, node, 5*time.Second), probe.Error, "certificate signed by unknown authority")
+	c.TLS = &config.TLSConfig{CAFile: caFile, ServerName: "other.test"}
+	want(t, probeOnce(t, c, node, 5*time.Second), probe.Error, "not other.test")
+}
+
+func TestTLSTimeout(t *testing.T) {
+	// Accepts but never answers the ClientHello.
+	ln := listen(t, "127.0.0.1:0")
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	c := &checks.Check{Type: "tcp", Address: ln.Addr().String(), TLSHandshake: true}
+	start := time.Now()
+	want(t, probeOnce(t, c, nil, 200*time.Millisecond), probe.Timeout, "timeout after 200ms during tls")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+func TestCertReason(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if s := CertReason(now.Add(20*24*time.Hour), now, 14); s != "" {
+		t.Fatalf("%q", s)
+	}
+	if s := CertReason(now.Add(-48*time.Hour), now, 14); !strings.Contains(s, "expired 2 days ago") {
+		t.Fatalf("%q", s)
+	}
+}
