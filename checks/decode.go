@@ -174,7 +174,8 @@ func (l *loader) expandScalar(n *yaml.Node) {
 func expandString(s string, getenv func(string) (string, bool), secrets *Redactor) (string, bool, error) {
 	var b strings.Builder
 	fromEnv := false
-	var errs []error
+	var missing []string
+	var badName error
 	for i := 0; i < len(s); {
 		if s[i] != '$' || i+1 >= len(s) {
 			b.WriteByte(s[i])
@@ -194,7 +195,9 @@ func expandString(s string, getenv func(string) (string, bool), secrets *Redacto
 			i += 2 + end + 1
 			name, def, hasDef := strings.Cut(expr, ":-")
 			if !varNameRE.MatchString(name) {
-				errs = append(errs, fmt.Errorf("invalid variable name %q in ${...}", name))
+				if badName == nil {
+					badName = fmt.Errorf("invalid variable name %q in ${...}", name)
+				}
 				continue
 			}
 			val, ok := getenv(name)
@@ -208,15 +211,21 @@ func expandString(s string, getenv func(string) (string, bool), secrets *Redacto
 			case hasDef:
 				b.WriteString(def)
 			default:
-				errs = append(errs, fmt.Errorf("environment variable %q is not set", name))
+				missing = append(missing, strconv.Quote(name))
 			}
 		default:
 			b.WriteByte('$')
 			i++
 		}
 	}
-	if len(errs) > 0 {
-		return s, fromEnv, errors.Join(errs...)
+	// One message per value, so each error stays one line.
+	switch {
+	case badName != nil:
+		return s, fromEnv, badName
+	case len(missing) == 1:
+		return s, fromEnv, fmt.Errorf("environment variable %s is not set", missing[0])
+	case len(missing) > 1:
+		return s, fromEnv, fmt.Errorf("environment variables %s are not set", strings.Join(missing, ", "))
 	}
 	return b.String(), fromEnv, nil
 }

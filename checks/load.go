@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -39,7 +40,9 @@ func Parse(data []byte, file string, getenv func(string) (string, bool)) (*Confi
 		l.decode(root, reflect.ValueOf(cfg).Elem())
 		l.includes(cfg, root)
 	}
+	decoded := len(l.errs)
 	l.finish(cfg)
+	l.dropCascades(decoded)
 
 	cfg.Warnings = l.redacted(l.warns)
 	if len(l.errs) > 0 {
@@ -48,27 +51,38 @@ func Parse(data []byte, file string, getenv func(string) (string, bool)) (*Confi
 	return cfg, nil
 }
 
-// redacted sorts es, drops repeats at one position (a bad value should not
-// also fail the checks that build on it) and scrubs secrets.
+// dropCascades removes validation errors at a position where decoding
+// already failed: a value that could not be read should not also fail the
+// rules that build on it.
+func (l *loader) dropCascades(decoded int) {
+	bad := map[Pos]bool{}
+	for _, e := range l.errs[:decoded] {
+		bad[e.Pos] = true
+	}
+	kept := l.errs[:decoded]
+	for _, e := range l.errs[decoded:] {
+		if !bad[e.Pos] {
+			kept = append(kept, e)
+		}
+	}
+	l.errs = kept
+}
+
+// redacted sorts es and scrubs secrets; each message stays one line.
 func (l *loader) redacted(es Errors) Errors {
 	if len(es) == 0 {
 		return nil
 	}
 	sortErrors(es)
-	out := make(Errors, 0, len(es))
-	seen := map[Pos]bool{}
-	for _, e := range es {
-		if e.Pos.Line != 0 && seen[e.Pos] {
-			continue
-		}
-		seen[e.Pos] = true
-		e.Msg = l.secrets.Redact(e.Msg)
-		out = append(out, e)
+	out := make(Errors, len(es))
+	for i, e := range es {
+		e.Msg = strings.ReplaceAll(l.secrets.Redact(e.Msg), "\n", "; ")
+		out[i] = e
 	}
 	return out
 }
 
-var yamlSyntaxRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlSyntaxRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // parseFile parses one YAML file into its root mapping (nil when empty or
 // broken) and expands environment references in it.
@@ -80,7 +94,7 @@ func (l *loader) parseFile(data []byte) *yaml.Node {
 			return nil
 		}
 		p := Pos{File: l.file}
-		msg := err.Error()
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		if m := yamlSyntaxRE.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Col = 1

@@ -54,9 +54,3 @@ func (l *loader) has(p Pos, key string) bool {
 	n, _, _ := l.walk(p, key)
 	return n != nil
 }
-
-// secret reports whether the value at path came from the environment.
-func (l *loader) secret(p Pos, path ...any) bool {
-	n, _, _ := l.walk(p, path...)
-	return n != nil && l.secretPos[Pos{File: p.File, Line: n.Line, Col: n.Column}]
-}

@@ -69,7 +69,7 @@ func typeKeyAllowed(typ, key string) bool {
 
 // q quotes v for a message, or hides it when it came from the environment.
 func (l *loader) q(v string, p Pos, path ...any) string {
-	if l.secret(p, path...) {
+	if l.secretPos[l.at(p, path...)] {
 		return Placeholder
 	}
 	return strconv.Quote(v)

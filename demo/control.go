@@ -19,7 +19,7 @@ func (s *Shop) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ctText)
-		_, _ = fmt.Fprint(w, s.controlHelp())
+		_, _ = fmt.Fprint(w, s.ControlHelp())
 	})
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())
@@ -86,7 +86,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func (s *Shop) controlHelp() string {
+// ControlHelp is the control endpoint's help text, with curl examples for this shop.
+func (s *Shop) ControlHelp() string {
 	u := s.ControlURL()
 	var b strings.Builder
 	fmt.Fprintf(&b, `vantage demo shop: fault injection

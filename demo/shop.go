@@ -458,9 +458,11 @@ func (s *Shop) injectFault(w http.ResponseWriter, r *http.Request, f *Fault) boo
 	return true
 }
 
-// Close stops every server, drops held connections and removes the
-// temporary directory (if Start made one). It waits for all goroutines the
-// shop started and is safe to call more than once.
+// Close stops every server, drops open and stalled connections and removes
+// the temporary directory (if Start made one). It waits for the goroutines
+// the shop started itself; handlers still sleeping on an injected fault
+// return at once, so net/http's connection goroutines end right after.
+// Safe to call more than once.
 func (s *Shop) Close() error {
 	s.closeOnce.Do(func() {
 		s.stallMu.Lock()

@@ -223,7 +223,7 @@ func (s *site) serveWWW(w http.ResponseWriter, r *http.Request) {
 
 func (s *site) serveSearch(w http.ResponseWriter, q string) {
 	if len(q) > 200 {
-		q = q[:200]
+		q = strings.ToValidUTF8(q[:200], "")
 	}
 	var b bytes.Buffer
 	b.Grow(len(s.searchHead) + len(s.searchTail) + 512)
