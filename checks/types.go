@@ -136,14 +136,14 @@ type JSONExpect struct {
 
 // Expect is what makes a run a success.
 type Expect struct {
-	Status       []int                 `yaml:"status"`
-	BodyContains []string              `yaml:"body_contains"`
-	BodyRegex    []string              `yaml:"body_regex"`
-	BodyNotContains []string           `yaml:"body_not_contains"`
-	Headers      map[string]string     `yaml:"headers"` // header name -> regex (anchored)
-	MaxDuration  model.Duration        `yaml:"max_duration"`
-	TLSMinDays   int                   `yaml:"tls_min_days"`
-	JSON         map[string]JSONExpect `yaml:"json"`
+	Status          []int                 `yaml:"status"`
+	BodyContains    []string              `yaml:"body_contains"`
+	BodyRegex       []string              `yaml:"body_regex"`
+	BodyNotContains []string              `yaml:"body_not_contains"`
+	Headers         map[string]string     `yaml:"headers"` // header name -> regex (anchored)
+	MaxDuration     model.Duration        `yaml:"max_duration"`
+	TLSMinDays      int                   `yaml:"tls_min_days"`
+	JSON            map[string]JSONExpect `yaml:"json"`
 	// dns
 	AnswersMin     int      `yaml:"answers_min"`
 	AnswersContain []string `yaml:"answers_contain"`
@@ -166,15 +166,15 @@ type Step struct {
 	Extract         map[string]string `yaml:"extract"` // variable -> gjson path
 
 	// browser actions
-	Navigate    string          `yaml:"navigate"`
-	Click       string          `yaml:"click"`
-	WaitVisible string          `yaml:"wait_visible"`
-	Fill        *FillAction     `yaml:"fill"`
-	Press       string          `yaml:"press"`
-	AssertText  *AssertText     `yaml:"assert_text"`
-	AssertURL   *AssertURL      `yaml:"assert_url"`
-	Sleep       model.Duration  `yaml:"sleep"`
-	Timeout     model.Duration  `yaml:"timeout"`
+	Navigate    string         `yaml:"navigate"`
+	Click       string         `yaml:"click"`
+	WaitVisible string         `yaml:"wait_visible"`
+	Fill        *FillAction    `yaml:"fill"`
+	Press       string         `yaml:"press"`
+	AssertText  *AssertText    `yaml:"assert_text"`
+	AssertURL   *AssertURL     `yaml:"assert_url"`
+	Sleep       model.Duration `yaml:"sleep"`
+	Timeout     model.Duration `yaml:"timeout"`
 
 	Pos Pos `yaml:"-"`
 }
