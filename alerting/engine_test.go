@@ -1,0 +1,281 @@
+package alerting_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/checks"
+)
+
+// table is a Measures backed by a map: target key -> measure -> value.
+type table map[string]map[string]float64
+
+func (t table) Measure(measure string, s alerting.Series, _ time.Duration) (float64, bool) {
+	key := s.Target
+	if s.Domain != "" {
+		key += "#" + s.Domain
+	}
+	v, ok := t[key][measure]
+	return v, ok
+}
+
+func series(check, path, node string) alerting.Series {
+	return alerting.Series{Target: check + "/" + path + "/" + node,
+		Labels: map[string]string{"check": check, "path": path, "node": node, "type": "http"}}
+}
+
+func rule(t *testing.T, yaml string) *checks.Config {
+	t.Helper()
+	cfg, err := checks.Parse([]byte(yaml), "test.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+const base = `
+global: {location: ams1, flap_window: 1h}
+checks:
+  - {name: shop-home, type: http, url: "http://127.0.0.1/"}
+  - {name: cdn, type: http, url: "http://127.0.0.1/"}
+`
+
+func engine(t *testing.T, alerts string) *alerting.Engine {
+	e := alerting.New(alerting.Options{Logger: zerolog.Nop()})
+	if err := e.Configure(rule(t, base+alerts)); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestPendingFiringResolved(t *testing.T) {
+	e := engine(t, `
+alerts:
+  - name: Slow
+    checks: ["shop-*"]
+    when: p99 > 1.5s
+    window: 5m
+    for: 1m
+    severity: page
+    annotations: {summary: "{{ .check }} p99 {{ .value }} via {{ .path }} node {{ .node }}"}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb1"), series("shop-home", "direct", "lb2"), series("cdn", "direct", "")}
+	m := table{
+		"shop-home/direct/lb1": {"p99": 0.2},
+		"shop-home/direct/lb2": {"p99": 2.1},
+		"cdn/direct/":          {"p99": 9}, // not matched by the glob
+	}
+	t0 := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
+	tr := e.Eval(t0, all, m)
+	if len(tr) != 1 || tr[0].To != alerting.Pending || tr[0].Instance.Labels["node"] != "lb2" {
+		t.Fatalf("t0: %+v", tr)
+	}
+	if tr := e.Eval(t0.Add(30*time.Second), all, m); len(tr) != 0 {
+		t.Fatalf("t0+30s: unexpected %+v", tr)
+	}
+	tr = e.Eval(t0.Add(time.Minute), all, m)
+	if len(tr) != 1 || tr[0].To != alerting.Firing {
+		t.Fatalf("t0+1m: want firing, got %+v", tr)
+	}
+	inst := tr[0].Instance
+	wantLabels := map[string]string{"alertname": "Slow", "check": "shop-home", "path": "direct", "node": "lb2", "location": "ams1", "severity": "page"}
+	for k, v := range wantLabels {
+		if inst.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, inst.Labels[k], v)
+		}
+	}
+	if len(inst.Labels) != len(wantLabels) {
+		t.Errorf("labels %v, want exactly %v", inst.Labels, wantLabels)
+	}
+	if got := inst.Annotations["summary"]; got != "shop-home p99 2.1s via direct node lb2" {
+		t.Errorf("summary = %q", got)
+	}
+	if inst.Annotations["fired_count"] != "1" || inst.Annotations["first_fired_at"] != "2026-11-26T21:01:00Z" || inst.Annotations["flapping"] != "" {
+		t.Errorf("flap annotations: %v", inst.Annotations)
+	}
+	m["shop-home/direct/lb2"]["p99"] = 0.3
+	tr = e.Eval(t0.Add(8*time.Minute), all, m)
+	if len(tr) != 1 || tr[0].To != alerting.Resolved {
+		t.Fatalf("want resolved, got %+v", tr)
+	}
+	if got := tr[0].Instance.Annotations["resolution"]; got != "resolved after 7m; fired once in the last 1h" {
+		t.Errorf("resolution = %q", got)
+	}
+}
+
+func TestPendingClearsWithoutFiring(t *testing.T) {
+	e := engine(t, "alerts: [{name: A, when: failures > 2, window: 5m, for: 2m}]")
+	all := []alerting.Series{series("cdn", "direct", "")}
+	m := table{"cdn/direct/": {"failures": 5}}
+	t0 := time.Unix(1_800_000_000, 0)
+	if tr := e.Eval(t0, all, m); len(tr) != 1 || tr[0].To != alerting.Pending {
+		t.Fatalf("%+v", tr)
+	}
+	m["cdn/direct/"]["failures"] = 0
+	tr := e.Eval(t0.Add(time.Minute), all, m)
+	if len(tr) != 1 || tr[0].To != alerting.Inactive {
+		t.Fatalf("want inactive, got %+v", tr)
+	}
+	if len(e.Instances()) != 0 {
+		t.Fatal("inactive instance kept")
+	}
+}
+
+func TestKeepFiringFor(t *testing.T) {
+	e := engine(t, "alerts: [{name: A, when: success_ratio < 0.9, window: 5m, keep_firing_for: 10m}]")
+	all := []alerting.Series{series("cdn", "direct", "")}
+	m := table{"cdn/direct/": {"success_ratio": 0.5}}
+	t0 := time.Unix(1_800_000_000, 0)
+	if tr := e.Eval(t0, all, m); len(tr) != 1 || tr[0].To != alerting.Firing {
+		t.Fatalf("for: 0 should fire at once: %+v", tr)
+	}
+	m["cdn/direct/"]["success_ratio"] = 1
+	if tr := e.Eval(t0.Add(9*time.Minute), all, m); len(tr) != 0 {
+		t.Fatalf("resolved before keep_firing_for: %+v", tr)
+	}
+	// Comes back within keep_firing_for: still the same firing episode.
+	m["cdn/direct/"]["success_ratio"] = 0.5
+	if tr := e.Eval(t0.Add(9*time.Minute+30*time.Second), all, m); len(tr) != 0 {
+		t.Fatalf("%+v", tr)
+	}
+	m["cdn/direct/"]["success_ratio"] = 1
+	if tr := e.Eval(t0.Add(15*time.Minute), all, m); len(tr) != 0 {
+		t.Fatalf("resolved too early: %+v", tr)
+	}
+	tr := e.Eval(t0.Add(20*time.Minute), all, m)
+	if len(tr) != 1 || tr[0].To != alerting.Resolved {
+		t.Fatalf("want resolved after keep_firing_for, got %+v", tr)
+	}
+	if n := tr[0].Instance.FiredCount(); n != 1 {
+		t.Fatalf("fired count = %d, want 1 (one episode)", n)
+	}
+}
+
+func TestFlapMemory(t *testing.T) {
+	e := engine(t, "alerts: [{name: NodeDegraded, when: node_slowdown > 3, window: 5m, for: 1m}]")
+	all := []alerting.Series{series("shop-home", "direct", "lb2")}
+	m := table{"shop-home/direct/lb2": {"node_slowdown": 1}}
+	t0 := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	now := t0
+	var last alerting.Transition
+	fire := func() {
+		m["shop-home/direct/lb2"]["node_slowdown"] = 4.2
+		e.Eval(now, all, m)
+		now = now.Add(time.Minute)
+		tr := e.Eval(now, all, m)
+		if len(tr) != 1 || tr[0].To != alerting.Firing {
+			t.Fatalf("at %v want firing, got %+v", now, tr)
+		}
+		last = tr[0]
+		now = now.Add(4 * time.Minute)
+		m["shop-home/direct/lb2"]["node_slowdown"] = 1
+		tr = e.Eval(now, all, m)
+		if len(tr) != 1 || tr[0].To != alerting.Resolved {
+			t.Fatalf("at %v want resolved, got %+v", now, tr)
+		}
+		last = tr[0]
+		now = now.Add(10 * time.Minute)
+	}
+	fire()
+	if last.Instance.Annotations["flapping"] != "" {
+		t.Fatal("flapping after one episode")
+	}
+	fire()
+	if last.Instance.Annotations["flapping"] != "true" || last.Instance.Annotations["fired_count"] != "2" {
+		t.Fatalf("after two episodes: %v", last.Instance.Annotations)
+	}
+	fire()
+	a := last.Instance.Annotations
+	if a["fired_count"] != "3" || a["first_fired_at"] != "2026-11-26T20:01:00Z" {
+		t.Fatalf("after three episodes: %v", a)
+	}
+	if a["resolution"] != "resolved after 4m; fired 3 times in the last 1h" {
+		t.Fatalf("resolution = %q", a["resolution"])
+	}
+	if last.Instance.Labels["flapping"] != "" {
+		t.Fatal("flapping must not be a label (Alertmanager grouping must stay stable)")
+	}
+	// An hour later the memory has faded.
+	now = now.Add(2 * time.Hour)
+	fire()
+	if last.Instance.Annotations["fired_count"] != "1" {
+		t.Fatalf("flap memory did not expire: %v", last.Instance.Annotations)
+	}
+}
+
+func TestGroupingBy(t *testing.T) {
+	e := engine(t, "alerts: [{name: A, when: p90 > 1s, window: 5m, by: [check, path]}]")
+	all := []alerting.Series{series("shop-home", "direct", "lb1"), series("shop-home", "direct", "lb2"), series("shop-home", "isp-b", "lb1")}
+	m := table{
+		"shop-home/direct/lb1": {"p90": 1.2},
+		"shop-home/direct/lb2": {"p90": 3.4},
+		"shop-home/isp-b/lb1":  {"p90": 0.1},
+	}
+	tr := e.Eval(time.Unix(1_800_000_000, 0), all, m)
+	if len(tr) != 1 {
+		t.Fatalf("want one instance for check+path, got %d: %+v", len(tr), tr)
+	}
+	in := tr[0].Instance
+	if in.Labels["node"] != "" || in.Labels["path"] != "direct" || in.Value != 3.4 {
+		t.Fatalf("group labels/value: %v %v", in.Labels, in.Value)
+	}
+}
+
+func TestRestoreContinuesState(t *testing.T) {
+	yaml := "alerts: [{name: A, when: failures > 0, window: 5m, for: 2m}]"
+	e := engine(t, yaml)
+	all := []alerting.Series{series("cdn", "direct", "")}
+	m := table{"cdn/direct/": {"failures": 3}}
+	t0 := time.Unix(1_800_000_000, 0)
+	e.Eval(t0, all, m) // pending
+	saved := e.Instances()
+
+	e2 := engine(t, yaml)
+	e2.Restore(saved)
+	// The pending timer continues: fires at t0+2m, not t0+1m+2m.
+	tr := e2.Eval(t0.Add(2*time.Minute), all, m)
+	if len(tr) != 1 || tr[0].To != alerting.Firing {
+		t.Fatalf("restored pending timer did not continue: %+v", tr)
+	}
+	// And a restored firing instance is not fired again.
+	e3 := engine(t, yaml)
+	e3.Restore(e2.Instances())
+	if tr := e3.Eval(t0.Add(3*time.Minute), all, m); len(tr) != 0 {
+		t.Fatalf("restored firing instance re-fired: %+v", tr)
+	}
+}
+
+func TestConfigureDropsRemovedRules(t *testing.T) {
+	e := engine(t, "alerts: [{name: A, when: failures > 0, window: 5m}]")
+	e.Eval(time.Unix(1_800_000_000, 0), []alerting.Series{series("cdn", "direct", "")}, table{"cdn/direct/": {"failures": 1}})
+	if len(e.Instances()) != 1 {
+		t.Fatal("no instance")
+	}
+	if err := e.Configure(rule(t, base+"alerts: [{name: B, when: failures > 0, window: 5m}]")); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Instances()) != 0 {
+		t.Fatal("instance of a removed rule survived")
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	cases := map[string]string{
+		alerting.FormatValue("p99", 1.5234):           "1.523s",
+		alerting.FormatValue("success_ratio", 0.9):    "0.900",
+		alerting.FormatValue("failures", 14):          "14",
+		alerting.FormatValue("node_slowdown", 4.2345): "4.234",
+	}
+	for got, want := range cases {
+		if got != want {
+			t.Errorf("got %q want %q", got, want)
+		}
+	}
+	if !strings.HasPrefix(alerting.HumanDuration(125*time.Minute), "2h5m") {
+		t.Error(alerting.HumanDuration(125 * time.Minute))
+	}
+}

@@ -1,0 +1,53 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Notification is one alert instance as a notifier sends it.
+type Notification struct {
+	Instance Instance
+	// Status is "firing" or "resolved".
+	Status string
+	// StartsAt is when the instance started firing; EndsAt is set when
+	// resolved (Alertmanager reads a past EndsAt as resolved).
+	StartsAt, EndsAt time.Time
+	// GeneratorURL links back to the status page.
+	GeneratorURL string
+}
+
+// Notifier delivers notifications to one receiver. One package per
+// notifier type implements it; delivery (queue, retries, backoff) is the
+// dispatcher's, so a Notifier only makes one attempt.
+type Notifier interface {
+	Name() string
+	// Send makes one delivery attempt for a batch. An error that should not
+	// be retried (a 4xx other than 429) is a *SendError with Permanent set.
+	Send(ctx context.Context, batch []Notification) error
+}
+
+// SendError describes a failed attempt.
+type SendError struct {
+	Status    int    // HTTP status, 0 when none
+	Body      string // start of the response body, for the log
+	Permanent bool   // retrying will not help
+	Err       error
+}
+
+func (e *SendError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("receiver answered %d: %s", e.Status, e.Body)
+	}
+	return e.Err.Error()
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err says retrying cannot help.
+func IsPermanent(err error) bool {
+	var se *SendError
+	return errors.As(err, &se) && se.Permanent
+}
