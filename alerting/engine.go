@@ -66,6 +66,8 @@ type Instance struct {
 	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	// Fired lists when this instance started firing, within the flap window.
 	Fired  []time.Time `json:"fired"`
+	// Measure is the rule's measure, for rendering Value (see FormatValue).
+	Measure string `json:"measure"`
 	Notify []string    `json:"notify"`
 }
 
@@ -271,7 +273,7 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 		if !cond {
 			return Transition{}, false
 		}
-		inst = &Instance{Key: key, Rule: r.cfg.Name, State: Inactive, Notify: r.cfg.Notify}
+		inst = &Instance{Key: key, Rule: r.cfg.Name, State: Inactive, Notify: r.cfg.Notify, Measure: r.cfg.Expr.Measure}
 		e.instances[key] = inst
 	}
 	if g != nil && g.seen {
@@ -446,9 +448,20 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	}
 	if inst.State == Resolved {
 		out["resolution"] = fmt.Sprintf("resolved after %s; fired %s in the last %s",
-			HumanDuration(inst.ResolvedAt.Sub(inst.FiredAt)), times(n), HumanDuration(e.flapWindow))
+			HumanDuration(inst.ResolvedAt.Sub(inst.FiredAt)), times(n), windowPhrase(e.flapWindow))
 	}
 	return out
+}
+
+// windowPhrase says "hour" for 1h, as people do, else 30m, 2h.
+func windowPhrase(d time.Duration) string {
+	switch d {
+	case time.Hour:
+		return "hour"
+	case 24 * time.Hour:
+		return "day"
+	}
+	return HumanDuration(d)
 }
 
 func times(n int) string {

@@ -102,7 +102,7 @@ alerts:
 	if len(tr) != 1 || tr[0].To != alerting.Resolved {
 		t.Fatalf("want resolved, got %+v", tr)
 	}
-	if got := tr[0].Instance.Annotations["resolution"]; got != "resolved after 7m; fired once in the last 1h" {
+	if got := tr[0].Instance.Annotations["resolution"]; got != "resolved after 7m; fired once in the last hour" {
 		t.Errorf("resolution = %q", got)
 	}
 }
@@ -193,7 +193,7 @@ func TestFlapMemory(t *testing.T) {
 	if a["fired_count"] != "3" || a["first_fired_at"] != "2026-11-26T20:01:00Z" {
 		t.Fatalf("after three episodes: %v", a)
 	}
-	if a["resolution"] != "resolved after 4m; fired 3 times in the last 1h" {
+	if a["resolution"] != "resolved after 4m; fired 3 times in the last hour" {
 		t.Fatalf("resolution = %q", a["resolution"])
 	}
 	if last.Instance.Labels["flapping"] != "" {
