@@ -387,7 +387,7 @@ func instanceKey(rule string, by map[string]string) string {
 }
 
 // FormatValue renders a measure's value for people: durations as 1.52s,
-// ratios with three digits, counts as integers.
+// ratios to three decimals, counts as integers.
 func FormatValue(measure string, v float64) string {
 	switch {
 	case checks.IsDurationMeasure(measure):
@@ -395,7 +395,7 @@ func FormatValue(measure string, v float64) string {
 	case measure == "failures" || measure == "cert_days_left":
 		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
 	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
+		return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
 	}
 }
 

