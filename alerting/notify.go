@@ -4,8 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/rs/zerolog"
 )
+
+// NotifierOptions are what every notifier type is built with, so the
+// manager builds one and hands it to whichever type a config names.
+type NotifierOptions struct {
+	Logger zerolog.Logger
+	// Version goes into the User-Agent ("vantage/<version>").
+	Version string
+	// ExternalURL is vantage's own address (the status page), used for
+	// links and the webhook's externalURL.
+	ExternalURL string
+	// Client replaces the client built from the notifier's http_config
+	// (auth, TLS, proxy then do not apply). Redirects are still not
+	// followed.
+	Client *http.Client
+	// Now is the clock (alertmanager lease, slack times); default time.Now.
+	Now func() time.Time
+	// FlapWindow is global.flap_window, for wording ("in the last hour");
+	// default 1h.
+	FlapWindow time.Duration
+}
 
 // Notification is one alert instance as a notifier sends it.
 type Notification struct {

@@ -21,6 +21,9 @@ import (
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
+	"github.com/vantage-monitoring/vantage/stats"
+	"github.com/vantage-monitoring/vantage/storage"
+	"github.com/vantage-monitoring/vantage/timeline"
 	"github.com/vantage-monitoring/vantage/web"
 )
 
@@ -50,8 +53,10 @@ type Daemon struct {
 	log     zerolog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics.Collector
+	stats   *stats.Stats
 	sched   *probe.Scheduler
 	web     *web.Server
+	store   *storage.Store // nil without --storage.path
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -89,12 +94,21 @@ func New(o Options) (*Daemon, error) {
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vantage_config_last_reload_success_timestamp_seconds",
 			Help: "Timestamp of the last successful configuration reload."}),
 	}
-	reg.MustRegister(d.metrics, d.reloadOK, d.reloadTime)
+	// Statistics (issue 3): same labels as the check series.
+	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler})
+	reg.MustRegister(d.metrics, d.stats, d.reloadOK, d.reloadTime)
 	d.paths, err = buildPaths(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	sinks := append([]probe.Sink{d.metrics}, o.Sinks...)
+	sinks := append([]probe.Sink{d.metrics, d.stats}, o.Sinks...)
+	if o.StoragePath != "" {
+		d.store, err = storage.Open(o.StoragePath, storage.Options{Retention: o.Retention, Logger: o.Logger, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, d.store.Sink())
+	}
 	d.sched = probe.NewScheduler(probe.SchedulerOptions{
 		Logger: o.Logger, Registerer: reg, Probers: o.Probers, Sinks: sinks,
 		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard,
@@ -103,6 +117,10 @@ func New(o Options) (*Daemon, error) {
 		Logger: o.Logger, Gatherer: reg, Registerer: reg, Reload: d.Reload,
 		Ready: d.readiness, WebConfigFile: o.WebConfigFile,
 	})
+	if d.store != nil {
+		web.NewAPI(web.APIOptions{Store: d.store, Logger: o.Logger, Location: time.Local,
+			Redact: func(s string) string { return d.Config().Secrets.Redact(s) }}).Register(d.web)
+	}
 	for _, w := range cfg.Warnings {
 		d.log.Warn().Msg(cfg.Secrets.Redact(w.Error()))
 	}
@@ -133,6 +151,9 @@ func buildPaths(cfg *checks.Config, old map[string]*netpath.Path) (map[string]*n
 
 // Registry is the daemon's metrics registry.
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Stats is the daemon's in-process statistics (quantiles, ratios, slowdown).
+func (d *Daemon) Stats() *stats.Stats { return d.stats }
 
 // Scheduler is the daemon's scheduler.
 func (d *Daemon) Scheduler() *probe.Scheduler { return d.sched }
@@ -166,7 +187,9 @@ func (d *Daemon) Reload() error {
 		var paths map[string]*netpath.Path
 		paths, err = buildPaths(cfg, d.paths)
 		if err == nil {
+			diff := timeline.DiffConfigs(d.cfg, cfg)
 			d.apply(cfg, paths)
+			d.event(storage.Event{Kind: storage.ConfigReload, Detail: diff.Summary(), Data: diff.JSON()})
 			d.reloadOK.Set(1)
 			d.reloadTime.SetToCurrentTime()
 			d.log.Info().Int("checks", len(cfg.Checks)).Msg("config reloaded")
@@ -174,6 +197,7 @@ func (d *Daemon) Reload() error {
 		}
 	}
 	d.reloadOK.Set(0)
+	d.event(storage.Event{Kind: storage.ConfigReloadFailed, Detail: d.cfg.Secrets.Redact(err.Error())})
 	var list checks.Errors
 	if errors.As(err, &list) {
 		for _, e := range list {
@@ -188,6 +212,7 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 	d.cfg, d.paths = cfg, paths
 	d.metrics.Configure(cfg)
+	d.stats.Configure(cfg)
 	d.sched.Apply(cfg, paths)
 	for _, w := range cfg.Warnings {
 		d.log.Warn().Msg(cfg.Secrets.Redact(w.Error()))
@@ -204,6 +229,7 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 	d.mu.Unlock()
 	d.log.Info().Str("listen", l.Addr().String()).Int("checks", len(d.cfg.Checks)).
 		Int("targets", len(d.sched.Targets())).Msg("vantage started")
+	d.event(storage.Event{Kind: storage.DaemonStart, Detail: fmt.Sprintf("%d checks, %d targets", len(d.Config().Checks), len(d.sched.Targets()))})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -216,5 +242,26 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 		err = err2
 	}
 	d.log.Info().Msg("vantage stopped")
+	if d.store != nil {
+		d.event(storage.Event{Kind: storage.DaemonStop})
+		if cerr := d.store.Close(); cerr != nil {
+			d.log.Error().Err(cerr).Msg("closing storage")
+		}
+	}
 	return err
+}
+
+// Store is the daemon's storage, or nil when it runs without one.
+func (d *Daemon) Store() *storage.Store { return d.store }
+
+// event records a timeline event; a storage failure is logged, never fatal.
+func (d *Daemon) event(e storage.Event) {
+	if d.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := d.store.AppendEvent(ctx, e); err != nil {
+		d.log.Error().Err(err).Str("kind", string(e.Kind)).Msg("recording timeline event")
+	}
 }

@@ -277,6 +277,33 @@ func (e exposition) hist(t *testing.T, name string, want map[string]string) (sum
 	return h.GetSampleSum(), h.GetSampleCount(), true
 }
 
+// sumOf adds up every sample of name matching want.
+func sumOf(e exposition, name string, want map[string]string) float64 {
+	var sum float64
+	for _, m := range e.series(name, want) {
+		sum += sampleValue(m)
+	}
+	return sum
+}
+
+// histBelow returns how many observations of the single histogram matching
+// want were <= le (a bucket bound), and the total count.
+func (e exposition) histBelow(t *testing.T, name string, want map[string]string, le float64) (below, count uint64) {
+	t.Helper()
+	ms := e.series(name, want)
+	if len(ms) != 1 {
+		return 0, 0
+	}
+	h := ms[0].GetHistogram()
+	for _, b := range h.GetBucket() {
+		if b.GetUpperBound() == le {
+			return b.GetCumulativeCount(), h.GetSampleCount()
+		}
+	}
+	t.Fatalf("%s has no bucket le=%g", name, le)
+	return 0, 0
+}
+
 // nodesOf lists the distinct node label values of name for want.
 func (e exposition) nodesOf(name string, want map[string]string) []string {
 	set := map[string]bool{}

@@ -96,6 +96,9 @@ type vecSet struct {
 	phase    *prometheus.GaugeVec
 	status   *prometheus.GaugeVec
 	cert     *prometheus.GaugeVec
+	browser  *browserVecs
+	// maxDomains is global.max_domains_per_check.
+	maxDomains int
 
 	mu       sync.Mutex
 	children map[string]*children
@@ -109,6 +112,7 @@ type children struct {
 	duration prometheus.Observer
 	steps    map[string]bool // step label values with phase/status series
 	hasCert  bool
+	browser  *browserChildren // nil until a browser run is observed
 }
 
 // DurationBuckets are the classic buckets of the duration histograms; the
@@ -146,13 +150,16 @@ func newVecSet(lab *Labeler) *vecSet {
 			Help: "HTTP status code of each step in the last run."}, with("step")),
 		cert: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_tls_cert_not_after_timestamp_seconds",
 			Help: "Expiry of the leaf certificate seen in the last TLS run, as a Unix timestamp."}, n),
+		browser:  newBrowserVecs(n),
 		children: map[string]*children{},
 	}
 }
 
 // New returns a Collector for cfg; register it with the registry.
 func New(cfg *checks.Config) *Collector {
-	return &Collector{set: newVecSet(NewLabeler(cfg))}
+	s := newVecSet(NewLabeler(cfg))
+	s.maxDomains = cfg.Global.MaxDomainsPerCheck
+	return &Collector{set: s}
 }
 
 // Configure adopts a reloaded config. When the label set is unchanged the
@@ -162,9 +169,13 @@ func (c *Collector) Configure(cfg *checks.Config) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.set.lab.Same(lab) {
+		c.set.mu.Lock()
+		c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
+		c.set.mu.Unlock()
 		return
 	}
 	c.set = newVecSet(lab)
+	c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
 }
 
 // Labeler returns the current labeler.
@@ -190,6 +201,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s.phase.Collect(ch)
 	s.status.Collect(ch)
 	s.cert.Collect(ch)
+	s.browser.collect(ch)
 }
 
 func (s *vecSet) get(t *probe.Target) *children {
@@ -235,7 +247,8 @@ func (c *Collector) Observe(o *probe.Observation) {
 		ch.hasCert = true
 	}
 	if o.Target.Check.Type == "browser" {
-		return // browser steps have their own series
+		s.observeBrowser(ch, o) // browser steps have their own series
+		return
 	}
 	for i := range out.Steps {
 		st := &out.Steps[i]
@@ -270,6 +283,7 @@ func (c *Collector) Forget(t *probe.Target) {
 		return
 	}
 	v := ch.values
+	s.forgetBrowser(ch)
 	s.up.DeleteLabelValues(v...)
 	s.success.DeleteLabelValues(v...)
 	s.duration.DeleteLabelValues(v...)

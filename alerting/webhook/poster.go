@@ -23,23 +23,7 @@ import (
 // Options are shared by the webhook, slack and alertmanager notifiers
 // (those packages alias this type), so a dispatcher builds one and hands it
 // to whichever notifier type a config names.
-type Options struct {
-	Logger zerolog.Logger
-	// Version goes into the User-Agent ("vantage/<version>").
-	Version string
-	// ExternalURL is vantage's own address (the status page), used for
-	// links and the webhook's externalURL.
-	ExternalURL string
-	// Client replaces the client built from the notifier's http_config
-	// (auth, TLS, proxy then do not apply). Redirects are still not
-	// followed.
-	Client *http.Client
-	// Now is the clock (alertmanager lease, slack times); default time.Now.
-	Now func() time.Time
-	// FlapWindow is global.flap_window, for wording ("in the last hour");
-	// default 1h.
-	FlapWindow time.Duration
-}
+type Options = alerting.NotifierOptions
 
 // Limits on what is read back from a receiver: enough for a useful log
 // line, never enough for a hostile receiver to matter.

@@ -29,6 +29,7 @@ type demoFlags struct {
 	interval    *time.Duration
 	faults      *[]string
 	browser     *bool
+	browserOpts browserFlags
 }
 
 func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
@@ -42,6 +43,7 @@ func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
 		interval:    c.Flag("demo.interval", "Check interval of the demo config.").Default("10s").Duration(),
 		faults:      c.Flag("fault", "Inject a fault at start, e.g. lb2:latency=1.5s,latency_ratio=0.2 (repeatable).").Strings(),
 		browser:     c.Flag("demo.browser", "Include the browser journey (needs Chromium).").Bool(),
+		browserOpts: addBrowserFlags(c),
 	}
 }
 
@@ -104,7 +106,7 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 		return 1
 	}
 	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
-		Logger: log, Probers: probers(log)})
+		Logger: log, Probers: probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1

@@ -20,6 +20,8 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/storage"
+	"github.com/vantage-monitoring/vantage/timeline"
 )
 
 func main() {
@@ -44,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	retention := runCmd.Flag("storage.retention", "How long to keep timeline events, runs and artifacts.").Default("14d").String()
 	shard := runCmd.Flag("shard", "Run only targets whose hash mod N == I, as I/N.").Default("").String()
 	maxConc := runCmd.Flag("probe.max-concurrent", "Maximum number of probes in flight.").Default("512").Int()
+	runBrowser := addBrowserFlags(runCmd)
 
 	validateCmd := app.Command("validate", "Check a configuration file without running it.")
 	validateConfig := validateCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
@@ -52,15 +55,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	onceConfig := onceCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
 	onceChecks := onceCmd.Flag("check", "Only run this check (repeatable; globs allowed).").Strings()
 	onceOutput := onceCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
+	onceStorage := onceCmd.Flag("storage.path", "Directory for artifacts (browser screenshots, waterfalls).").Default("data/").String()
+	onceBrowser := addBrowserFlags(onceCmd)
 
 	demoCmd := app.Command("demo", "Start the built-in demo shop and a daemon watching it.")
 	demoFlags := addDemoFlags(demoCmd)
 
 	timelineCmd := app.Command("timeline", "Print the incident timeline for a post-mortem.")
-	_ = timelineCmd.Flag("storage.path", "Directory of the database.").Default("data/").String()
-	_ = timelineCmd.Flag("since", "Start: RFC 3339 time or a duration back from now.").Default("2h").String()
-	_ = timelineCmd.Flag("until", "End: RFC 3339 time or a duration back from now.").Default("").String()
-	_ = timelineCmd.Flag("format", "markdown or json.").Default("markdown").Enum("markdown", "json")
+	tlStorage := timelineCmd.Flag("storage.path", "Directory of the database.").Default("data/").String()
+	tlSince := timelineCmd.Flag("since", "Start: RFC 3339 time or a duration back from now.").Default("2h").String()
+	tlUntil := timelineCmd.Flag("until", "End: RFC 3339 time or a duration back from now.").Default("").String()
+	tlFormat := timelineCmd.Flag("format", "markdown or json.").Default("markdown").Enum("markdown", "json")
+	tlZone := timelineCmd.Flag("timezone", "Time zone of the printed times: Local, UTC or an IANA name such as Europe/Amsterdam.").Default("Local").String()
 
 	versionCmd := app.Command("version", "Print version information.")
 
@@ -97,11 +103,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case onceCmd.FullCommand():
-		return runOnce(*onceConfig, *onceChecks, *onceOutput, probers(log), stdout, stderr)
+		return runOnce(*onceConfig, *onceChecks, *onceOutput, probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
 
 	case timelineCmd.FullCommand():
-		fmt.Fprintln(stderr, "vantage: timeline: the event store is not part of this build yet")
-		return 1
+		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, stdout, stderr)
 
 	case demoCmd.FullCommand():
 		return runDemo(demoFlags, log, stdout, stderr)
@@ -120,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		d, err := daemon.New(daemon.Options{
 			ConfigFile: *runConfig, WebConfigFile: *webConfig, StoragePath: *storagePath,
 			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
-			Probers: probers(log),
+			Probers: probers(log, runBrowser.options(*storagePath)),
 		})
 		if err != nil {
 			printConfigErrors(stderr, err)
@@ -158,4 +163,41 @@ func printConfigErrors(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, err)
+}
+
+// runTimeline prints the stored timeline; it opens the database read-only,
+// so it works next to a running daemon.
+func runTimeline(dir, since, until, format, zone string, stdout, stderr io.Writer) int {
+	loc, err := timeline.ParseLocation(zone)
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage: --timezone:", err)
+		return 2
+	}
+	from, to, err := timeline.ParseRange(since, until, time.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage:", err)
+		return 2
+	}
+	st, err := storage.Open(dir, storage.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage:", err)
+		return 1
+	}
+	defer st.Close()
+	evs, err := st.Events(context.Background(), from, to)
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage:", err)
+		return 1
+	}
+	o := timeline.Options{Location: loc}
+	if format == "json" {
+		err = timeline.JSON(stdout, evs, from, to, o)
+	} else {
+		err = timeline.Markdown(stdout, evs, from, to, o)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage:", err)
+		return 1
+	}
+	return 0
 }

@@ -109,6 +109,7 @@ func runOnce(file string, only []string, output string, kinds map[string]probe.P
 	if output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // reasons quote HTML and URLs with &; keep them readable
 		_ = enc.Encode(results)
 	} else {
 		printTable(stdout, results)

@@ -1,0 +1,554 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/storage"
+)
+
+// Store is what the manager needs from storage: alert state that survives
+// a restart, a durable notification queue and the timeline.
+type Store interface {
+	SaveAlert(ctx context.Context, a storage.Alert) error
+	DeleteAlert(ctx context.Context, key string) error
+	LoadAlerts(ctx context.Context) ([]storage.Alert, error)
+	Enqueue(ctx context.Context, n storage.Notification) (int64, error)
+	Due(ctx context.Context, notifier string, now time.Time, limit int) ([]storage.Notification, error)
+	MarkSent(ctx context.Context, id int64) error
+	MarkRetry(ctx context.Context, id int64, next time.Time, lastErr string) error
+	MarkDropped(ctx context.Context, id int64, reason string) error
+	QueueLength(ctx context.Context, notifier string) (int, error)
+	AppendEvent(ctx context.Context, e storage.Event) (int64, error)
+}
+
+// NotifierFactory builds a notifier of one type.
+type NotifierFactory func(cfg checks.Notifier, o NotifierOptions) (Notifier, error)
+
+// ManagerOptions configure a Manager.
+type ManagerOptions struct {
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+	Store      Store
+	// Factories maps a notifier type to its constructor.
+	Factories map[string]NotifierFactory
+	// Series lists what rules are evaluated on (targets and domains).
+	Series   func() []Series
+	Measures Measures
+	// EvalInterval is the evaluation cadence (default 10s).
+	EvalInterval time.Duration
+	// ExternalURL is the status page's address, for generatorURL.
+	ExternalURL string
+	Version     string
+	Now         func() time.Time
+	// Backoff bounds delivery retries: first retry after BackoffBase,
+	// doubling up to BackoffMax, with ±20% jitter. Defaults 1s and 2m.
+	BackoffBase, BackoffMax time.Duration
+}
+
+// Manager runs the rule engine on a cadence, keeps its state in storage,
+// and delivers notifications through a durable queue with retries.
+type Manager struct {
+	o      ManagerOptions
+	log    zerolog.Logger
+	engine *Engine
+	rng    *rand.Rand
+
+	mu        sync.Mutex
+	notifiers map[string]*notifierState
+	// lastSent is when each instance was last queued per notifier, for
+	// resend_interval and repeat_interval; persisted with the instance.
+	lastSent map[string]map[string]time.Time
+	stored   map[string]bool // instance keys present in storage
+
+	sent    *prometheus.CounterVec
+	queue   *prometheus.GaugeVec
+	wake    chan struct{}
+	dispMu  sync.Mutex // one dispatch pass at a time
+	alertsC *alertsCollector
+}
+
+type notifierState struct {
+	cfg checks.Notifier
+	n   Notifier
+}
+
+// persisted is what storage.Alert.Data holds.
+type persisted struct {
+	Instance Instance             `json:"instance"`
+	LastSent map[string]time.Time `json:"last_sent,omitempty"`
+}
+
+// NewManager builds a manager; Configure gives it rules and notifiers.
+func NewManager(o ManagerOptions) *Manager {
+	if o.EvalInterval <= 0 {
+		o.EvalInterval = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 2 * time.Minute
+	}
+	m := &Manager{
+		o: o, log: o.Logger,
+		engine:    New(Options{Logger: o.Logger}),
+		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b9)),
+		notifiers: map[string]*notifierState{},
+		lastSent:  map[string]map[string]time.Time{},
+		stored:    map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vantage_notifications_total",
+			Help: "Notification deliveries by notifier and result (sent, failed, dropped)."}, []string{"notifier", "result"}),
+		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_notification_queue_length",
+			Help: "Notifications waiting in the durable queue per notifier."}, []string{"notifier"}),
+	}
+	m.alertsC = &alertsCollector{e: m.engine, desc: prometheus.NewDesc("vantage_alerts",
+		"Alert instances by rule and state (pending, firing).", []string{"alertname", "state"}, nil)}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(m.sent, m.queue, m.alertsC)
+	}
+	return m
+}
+
+// SentCounter is vantage_notifications_total for a notifier and result.
+func (m *Manager) SentCounter(notifier, result string) prometheus.Counter {
+	return m.sent.WithLabelValues(notifier, result)
+}
+
+// Engine exposes the rule engine (for the API).
+func (m *Manager) Engine() *Engine { return m.engine }
+
+// Configure adopts cfg's rules and notifiers. A notifier that cannot be
+// built is an error and nothing changes.
+func (m *Manager) Configure(cfg *checks.Config) error {
+	ns := map[string]*notifierState{}
+	for _, nc := range cfg.Notifiers {
+		f := m.o.Factories[nc.Type]
+		if f == nil {
+			return fmt.Errorf("notifier %q: type %q is not available in this build", nc.Name, nc.Type)
+		}
+		opts := NotifierOptions{Logger: m.log.With().Str("notifier", nc.Name).Logger(), Version: m.o.Version,
+			ExternalURL: m.o.ExternalURL, Now: m.o.Now, FlapWindow: time.Duration(cfg.Global.FlapWindow)}
+		n, err := f(nc, opts)
+		if err != nil {
+			return fmt.Errorf("notifier %q: %s", nc.Name, cfg.Secrets.Redact(err.Error()))
+		}
+		ns[nc.Name] = &notifierState{cfg: nc, n: n}
+		for _, r := range []string{"sent", "failed", "dropped"} {
+			m.sent.WithLabelValues(nc.Name, r)
+		}
+	}
+	if err := m.engine.Configure(cfg); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for name := range m.notifiers {
+		if ns[name] == nil {
+			m.queue.DeleteLabelValues(name)
+		}
+	}
+	m.notifiers = ns
+	m.mu.Unlock()
+	return nil
+}
+
+// Restore loads alert state from storage after a restart.
+func (m *Manager) Restore(ctx context.Context) error {
+	list, err := m.o.Store.LoadAlerts(ctx)
+	if err != nil {
+		return err
+	}
+	var insts []Instance
+	m.mu.Lock()
+	for _, a := range list {
+		var p persisted
+		if err := json.Unmarshal(a.Data, &p); err != nil || p.Instance.Key == "" {
+			m.log.Warn().Str("alert", a.Key).Msg("dropping unreadable stored alert state")
+			continue
+		}
+		insts = append(insts, p.Instance)
+		if p.LastSent != nil {
+			m.lastSent[p.Instance.Key] = p.LastSent
+		}
+		m.stored[a.Key] = true
+	}
+	m.mu.Unlock()
+	m.engine.Restore(insts)
+	m.log.Info().Int("instances", len(insts)).Msg("alert state restored")
+	return nil
+}
+
+// Run evaluates and dispatches until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	evalT := time.NewTicker(m.o.EvalInterval)
+	defer evalT.Stop()
+	dispT := time.NewTicker(time.Second)
+	defer dispT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-evalT.C:
+			m.Eval(ctx, m.o.Now())
+			m.Dispatch(ctx, m.o.Now())
+		case <-dispT.C:
+			m.Dispatch(ctx, m.o.Now())
+		case <-m.wake:
+			m.Dispatch(ctx, m.o.Now())
+		}
+	}
+}
+
+func (m *Manager) event(ctx context.Context, e storage.Event) {
+	if _, err := m.o.Store.AppendEvent(ctx, e); err != nil {
+		m.log.Warn().Err(err).Str("kind", string(e.Kind)).Msg("timeline event not stored")
+	}
+}
+
+// Eval runs one evaluation at now: state transitions go to the timeline
+// and the notification queue, and state to storage.
+func (m *Manager) Eval(ctx context.Context, now time.Time) []Transition {
+	var series []Series
+	if m.o.Series != nil {
+		series = m.o.Series()
+	}
+	trs := m.engine.Eval(now, series, m.o.Measures)
+	for _, tr := range trs {
+		inst := tr.Instance
+		ev := storage.Event{Time: now, Alert: inst.Rule, Check: inst.Labels["check"], Path: inst.Labels["path"],
+			Node: inst.Labels["node"], Domain: inst.Labels["domain"]}
+		switch tr.To {
+		case Pending:
+			ev.Kind, ev.Detail = storage.AlertPending, conditionText(inst)
+		case Firing:
+			ev.Kind, ev.Detail = storage.AlertFiring, conditionText(inst)
+			if inst.Flapping() {
+				ev.Detail += fmt.Sprintf(" (flapping: fired %d times in the flap window)", inst.FiredCount())
+			}
+		case Resolved:
+			ev.Kind, ev.Detail = storage.AlertResolved, inst.Annotations["resolution"]
+		default:
+			ev.Kind = ""
+		}
+		if ev.Kind != "" {
+			m.event(ctx, ev)
+		}
+		switch tr.To {
+		case Firing:
+			m.enqueueAll(ctx, now, inst, "firing", false)
+		case Resolved:
+			m.enqueueAll(ctx, now, inst, "resolved", false)
+		}
+	}
+	m.resend(ctx, now)
+	m.persist(ctx)
+	return trs
+}
+
+func conditionText(inst Instance) string {
+	return fmt.Sprintf("%s = %s", inst.Measure, FormatValue(inst.Measure, inst.Value))
+}
+
+// resend re-queues firing instances: to Alertmanager every resend_interval
+// (its alerts expire otherwise), to chat and webhooks every repeat_interval.
+func (m *Manager) resend(ctx context.Context, now time.Time) {
+	for _, inst := range m.engine.Instances() {
+		if inst.State != Firing {
+			continue
+		}
+		for _, name := range inst.Notify {
+			m.mu.Lock()
+			ns := m.notifiers[name]
+			last := m.lastSent[inst.Key][name]
+			m.mu.Unlock()
+			if ns == nil || last.IsZero() {
+				continue
+			}
+			every := time.Duration(ns.cfg.ResendInterval)
+			if ns.cfg.Type != "alertmanager" {
+				every = 0
+				if ns.cfg.RepeatInterval != nil {
+					every = time.Duration(*ns.cfg.RepeatInterval)
+				}
+			}
+			if every > 0 && now.Sub(last) >= every {
+				m.enqueue(ctx, now, inst, name, "firing", true)
+			}
+		}
+	}
+}
+
+func (m *Manager) enqueueAll(ctx context.Context, now time.Time, inst Instance, status string, resend bool) {
+	for _, name := range inst.Notify {
+		m.enqueue(ctx, now, inst, name, status, resend)
+	}
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queued is the payload stored in the queue.
+type queued struct {
+	Notification Notification `json:"notification"`
+	Resend       bool         `json:"resend,omitempty"`
+}
+
+func (m *Manager) enqueue(ctx context.Context, now time.Time, inst Instance, notifier, status string, resend bool) {
+	m.mu.Lock()
+	if m.notifiers[notifier] == nil {
+		m.mu.Unlock()
+		return
+	}
+	if m.lastSent[inst.Key] == nil {
+		m.lastSent[inst.Key] = map[string]time.Time{}
+	}
+	m.lastSent[inst.Key][notifier] = now
+	m.mu.Unlock()
+	n := Notification{Instance: inst, Status: status, StartsAt: inst.FiredAt,
+		GeneratorURL: m.generatorURL(inst)}
+	if status == "resolved" {
+		n.EndsAt = inst.ResolvedAt
+	}
+	payload, err := json.Marshal(queued{Notification: n, Resend: resend})
+	if err != nil {
+		m.log.Error().Err(err).Msg("encoding notification")
+		return
+	}
+	if _, err := m.o.Store.Enqueue(ctx, storage.Notification{Notifier: notifier, AlertKey: inst.Key,
+		Payload: payload, Created: now, NextAttempt: now}); err != nil {
+		// Storage is the durable queue; without it the notification cannot be
+		// kept. Say so loudly; the next resend will try again.
+		m.log.Error().Err(err).Str("notifier", notifier).Str("alert", inst.Rule).Msg("notification could not be queued")
+	}
+}
+
+func (m *Manager) generatorURL(inst Instance) string {
+	if m.o.ExternalURL == "" {
+		return ""
+	}
+	return strings.TrimRight(m.o.ExternalURL, "/") + "/#alert=" + urlQueryEscape(inst.Key)
+}
+
+// persist writes every live instance (state changes each evaluation, so
+// all are written; there are few) and deletes those the engine dropped.
+func (m *Manager) persist(ctx context.Context) {
+	live := map[string]bool{}
+	for _, inst := range m.engine.Instances() {
+		live[inst.Key] = true
+		m.mu.Lock()
+		p := persisted{Instance: inst, LastSent: m.lastSent[inst.Key]}
+		data, err := json.Marshal(p)
+		m.mu.Unlock()
+		if err != nil {
+			continue
+		}
+		a := storage.Alert{Key: inst.Key, Rule: inst.Rule, Labels: inst.Labels, Annotations: inst.Annotations,
+			State: string(inst.State), ActiveSince: inst.ActiveAt, FiredAt: inst.Fired, ResolvedAt: inst.ResolvedAt,
+			Value: inst.Value, Data: data}
+		if err := m.o.Store.SaveAlert(ctx, a); err != nil {
+			m.log.Warn().Err(err).Str("alert", inst.Key).Msg("alert state not saved")
+			continue
+		}
+		m.mu.Lock()
+		m.stored[inst.Key] = true
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	var gone []string
+	for k := range m.stored {
+		if !live[k] {
+			gone = append(gone, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, k := range gone {
+		if err := m.o.Store.DeleteAlert(ctx, k); err == nil {
+			m.mu.Lock()
+			delete(m.stored, k)
+			delete(m.lastSent, k)
+			m.mu.Unlock()
+		}
+	}
+}
+
+func (m *Manager) backoff(attempts int) time.Duration {
+	d := float64(m.o.BackoffBase) * math.Pow(2, float64(attempts-1))
+	if d > float64(m.o.BackoffMax) {
+		d = float64(m.o.BackoffMax)
+	}
+	m.mu.Lock()
+	j := 0.8 + 0.4*m.rng.Float64()
+	m.mu.Unlock()
+	return time.Duration(d * j)
+}
+
+// far is "no time limit" for reading the head of a queue.
+var far = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Dispatch makes one delivery pass at now. Each notifier's queue is strictly
+// ordered: when its head waits for a retry, nothing behind it is sent, so a
+// receiver that comes back gets every notification once, in order.
+func (m *Manager) Dispatch(ctx context.Context, now time.Time) {
+	m.dispMu.Lock()
+	defer m.dispMu.Unlock()
+	m.mu.Lock()
+	names := make([]string, 0, len(m.notifiers))
+	for name := range m.notifiers {
+		names = append(names, name)
+	}
+	m.mu.Unlock()
+	sort.Strings(names)
+	for _, name := range names {
+		m.dispatchOne(ctx, now, name)
+		if n, err := m.o.Store.QueueLength(ctx, name); err == nil {
+			m.queue.WithLabelValues(name).Set(float64(n))
+		}
+	}
+}
+
+const batchSize = 20
+
+func (m *Manager) dispatchOne(ctx context.Context, now time.Time, name string) {
+	m.mu.Lock()
+	ns := m.notifiers[name]
+	m.mu.Unlock()
+	if ns == nil {
+		return
+	}
+	maxAge := time.Duration(ns.cfg.MaxAge)
+	for round := 0; round < 50; round++ { // bounded per pass
+		items, err := m.o.Store.Due(ctx, name, far, batchSize)
+		if err != nil {
+			m.log.Warn().Err(err).Str("notifier", name).Msg("reading notification queue")
+			return
+		}
+		var batch []storage.Notification
+		var payloads []queued
+		for _, it := range items {
+			if it.NextAttempt.After(now) {
+				break // the head waits for its retry; keep order
+			}
+			if maxAge > 0 && now.Sub(it.Created) > maxAge {
+				reason := fmt.Sprintf("older than max_age %s after %d attempts; last error: %s", maxAge, it.Attempts, it.LastError)
+				if err := m.o.Store.MarkDropped(ctx, it.ID, reason); err == nil {
+					m.sent.WithLabelValues(name, "dropped").Inc()
+					m.log.Error().Str("notifier", name).Str("alert", it.AlertKey).Msg("notification dropped: " + reason)
+					m.event(ctx, storage.Event{Time: now, Kind: storage.NotificationDropped, Notifier: name,
+						Alert: ruleOf(it.AlertKey), Detail: reason})
+				}
+				continue
+			}
+			var q queued
+			if err := json.Unmarshal(it.Payload, &q); err != nil {
+				_ = m.o.Store.MarkDropped(ctx, it.ID, "unreadable payload")
+				m.sent.WithLabelValues(name, "dropped").Inc()
+				continue
+			}
+			batch = append(batch, it)
+			payloads = append(payloads, q)
+		}
+		if len(batch) == 0 {
+			return
+		}
+		notes := make([]Notification, len(payloads))
+		for i, q := range payloads {
+			notes[i] = q.Notification
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Duration(ns.cfg.Timeout)+time.Second)
+		err = ns.n.Send(sctx, notes)
+		cancel()
+		switch {
+		case err == nil:
+			for i, it := range batch {
+				if err := m.o.Store.MarkSent(ctx, it.ID); err != nil {
+					m.log.Warn().Err(err).Msg("marking notification sent")
+				}
+				m.sent.WithLabelValues(name, "sent").Inc()
+				if !payloads[i].Resend {
+					n := payloads[i].Notification
+					m.event(ctx, storage.Event{Time: now, Kind: storage.NotificationSent, Notifier: name,
+						Alert: n.Instance.Rule, Check: n.Instance.Labels["check"], Path: n.Instance.Labels["path"],
+						Node: n.Instance.Labels["node"], Detail: n.Status})
+				}
+			}
+			if len(items) < batchSize {
+				return
+			}
+		case IsPermanent(err):
+			for _, it := range batch {
+				_ = m.o.Store.MarkDropped(ctx, it.ID, "rejected: "+err.Error())
+				m.sent.WithLabelValues(name, "failed").Inc()
+			}
+			m.log.Error().Str("notifier", name).Err(err).Msg("receiver rejected notifications; not retrying")
+			m.event(ctx, storage.Event{Time: now, Kind: storage.NotificationFailed, Notifier: name,
+				Alert: ruleOf(batch[0].AlertKey), Detail: "rejected, not retried: " + err.Error()})
+		default:
+			attempts := batch[0].Attempts + 1
+			next := now.Add(m.backoff(attempts))
+			for _, it := range batch {
+				_ = m.o.Store.MarkRetry(ctx, it.ID, next, err.Error())
+				m.sent.WithLabelValues(name, "failed").Inc()
+			}
+			if batch[0].Attempts == 0 {
+				m.event(ctx, storage.Event{Time: now, Kind: storage.NotificationFailed, Notifier: name,
+					Alert: ruleOf(batch[0].AlertKey), Detail: err.Error() + "; retrying"})
+			}
+			m.log.Warn().Str("notifier", name).Err(err).Int("attempt", attempts).
+				Time("next_attempt", next).Msg("notification delivery failed; will retry")
+			return
+		}
+	}
+}
+
+func ruleOf(key string) string {
+	rule, _, _ := strings.Cut(key, "|")
+	return rule
+}
+
+func urlQueryEscape(s string) string {
+	r := strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", " ", "%20", "|", "%7C", "=", "%3D", "\"", "%22")
+	return r.Replace(s)
+}
+
+// alertsCollector exports vantage_alerts{alertname,state} from the
+// engine at scrape time.
+type alertsCollector struct {
+	e    *Engine
+	desc *prometheus.Desc
+}
+
+func (c *alertsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *alertsCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[[2]string]int{}
+	c.e.mu.Lock()
+	for _, r := range c.e.rules {
+		counts[[2]string{r.cfg.Name, string(Pending)}] += 0
+		counts[[2]string{r.cfg.Name, string(Firing)}] += 0
+	}
+	for _, inst := range c.e.instances {
+		if inst.State == Pending || inst.State == Firing {
+			counts[[2]string{inst.Rule, string(inst.State)}]++
+		}
+	}
+	c.e.mu.Unlock()
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k[0], k[1])
+	}
+}

@@ -1,0 +1,293 @@
+package alerting_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
+	"github.com/vantage-monitoring/vantage/alerting/webhook"
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/storage"
+)
+
+// receiver is a webhook endpoint that can be taken down and records what
+// it accepted, in order.
+type receiver struct {
+	srv  *httptest.Server
+	down atomic.Bool
+	code atomic.Int32
+	mu   sync.Mutex
+	got  []webhook.Message
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		if c := r.code.Load(); c != 0 {
+			http.Error(w, "bad payload", int(c))
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		var m webhook.Message
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Errorf("receiver: %v", err)
+		}
+		r.mu.Lock()
+		r.got = append(r.got, m)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) messages() []webhook.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]webhook.Message(nil), r.got...)
+}
+
+var factories = map[string]alerting.NotifierFactory{
+	"webhook": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+		return webhook.New(c, o)
+	},
+	"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+		return alertmanager.New(c, o)
+	},
+}
+
+type fixture struct {
+	t     *testing.T
+	store *storage.Store
+	dir   string
+	m     *alerting.Manager
+	reg   *prometheus.Registry
+	vals  table
+	now   time.Time
+}
+
+func (f *fixture) open(cfgYAML string) {
+	f.t.Helper()
+	if f.store != nil {
+		f.store.Close()
+	}
+	st, err := storage.Open(f.dir, storage.Options{Logger: zerolog.Nop(), Now: func() time.Time { return f.now }})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.store = st
+	cfg, err := checks.Parse([]byte(cfgYAML), "test.yaml", nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.reg = prometheus.NewRegistry()
+	f.m = alerting.NewManager(alerting.ManagerOptions{Logger: zerolog.Nop(), Registerer: f.reg, Store: st,
+		Factories: factories, Measures: f.vals, Now: func() time.Time { return f.now },
+		Series: func() []alerting.Series { return []alerting.Series{series("shop-home", "direct", "lb2")} },
+		BackoffBase: time.Second, BackoffMax: 20 * time.Second})
+	if err := f.m.Configure(cfg); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.m.Restore(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { st.Close() })
+}
+
+// step advances virtual time by d, evaluating every 10s and dispatching
+// every second, as Run does in real time.
+func (f *fixture) step(d time.Duration) { f.stepEvery(d, time.Second) }
+
+func (f *fixture) stepEvery(d, tick time.Duration) {
+	ctx := context.Background()
+	end := f.now.Add(d)
+	for f.now.Before(end) {
+		f.now = f.now.Add(tick)
+		if f.now.Unix()%10 == 0 {
+			f.m.Eval(ctx, f.now)
+		}
+		f.m.Dispatch(ctx, f.now)
+	}
+}
+
+func cfgFor(url string) string {
+	return `
+global: {location: ams1}
+checks: [{name: shop-home, type: http, url: "http://127.0.0.1/"}]
+notifiers:
+  - {name: room, type: webhook, url: "` + url + `", repeat_interval: 0s, max_age: 1h}
+alerts:
+  - name: NodeDegraded
+    when: node_slowdown > 3
+    window: 5m
+    for: 30s
+    notify: [room]
+`
+}
+
+func newFixture(t *testing.T) *fixture {
+	return &fixture{t: t, dir: t.TempDir(), vals: table{"shop-home/direct/lb2": {"node_slowdown": 1}},
+		now: time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)}
+}
+
+func TestReceiverDownThenUpGetsEverythingOnceInOrder(t *testing.T) {
+	rcv := newReceiver(t)
+	f := newFixture(t)
+	f.open(cfgFor(rcv.srv.URL))
+	rcv.down.Store(true)
+	// Three episodes while the receiver is down for over 2 minutes.
+	for i := 0; i < 3; i++ {
+		f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
+		f.step(50 * time.Second)
+		f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
+		f.step(20 * time.Second)
+	}
+	if n := len(rcv.messages()); n != 0 {
+		t.Fatalf("receiver down but got %d messages", n)
+	}
+	if q := testutil.ToFloat64(queueGauge(f)); q != 6 {
+		t.Fatalf("queue length = %v, want 6 (3 firing + 3 resolved)", q)
+	}
+	rcv.down.Store(false)
+	f.step(40 * time.Second) // backoff is capped at 20s
+	msgs := rcv.messages()
+	var statuses []string
+	for _, m := range msgs {
+		for _, a := range m.Alerts {
+			statuses = append(statuses, a.Status+":"+a.Annotations["fired_count"])
+		}
+	}
+	want := []string{"firing:1", "resolved:1", "firing:2", "resolved:2", "firing:3", "resolved:3"}
+	if len(statuses) != len(want) {
+		t.Fatalf("delivered %v, want %v", statuses, want)
+	}
+	for i := range want {
+		if statuses[i] != want[i] {
+			t.Fatalf("delivered %v, want %v (in order, once each)", statuses, want)
+		}
+	}
+	last := msgs[len(msgs)-1].Alerts[len(msgs[len(msgs)-1].Alerts)-1]
+	if last.Annotations["flapping"] != "true" || last.Annotations["resolution"] == "" {
+		t.Fatalf("last notice lacks flap memory: %v", last.Annotations)
+	}
+	if v := testutil.ToFloat64(f.m.SentCounter("room", "sent")); v != 6 {
+		t.Fatalf("sent counter = %v, want 6", v)
+	}
+	// More time passes: nothing is delivered twice.
+	f.step(2 * time.Minute)
+	if n := len(rcv.messages()); n != len(msgs) {
+		t.Fatalf("re-delivered: %d messages, had %d", n, len(msgs))
+	}
+}
+
+func queueGauge(f *fixture) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "q"})
+	mfs, _ := f.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "vantage_notification_queue_length" {
+			for _, m := range mf.GetMetric() {
+				g.Set(m.GetGauge().GetValue())
+			}
+		}
+	}
+	return g
+}
+
+func TestRestartNeitherRepagesNorForgetsResolve(t *testing.T) {
+	rcv := newReceiver(t)
+	f := newFixture(t)
+	f.open(cfgFor(rcv.srv.URL))
+	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
+	f.step(50 * time.Second)
+	if n := len(rcv.messages()); n != 1 {
+		t.Fatalf("want 1 firing notice before the restart, got %d", n)
+	}
+	// "Kill" the daemon: a new manager over the same database file.
+	f.open(cfgFor(rcv.srv.URL))
+	f.step(60 * time.Second)
+	if n := len(rcv.messages()); n != 1 {
+		t.Fatalf("restart re-paged: %d messages", n)
+	}
+	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
+	f.step(20 * time.Second)
+	msgs := rcv.messages()
+	if len(msgs) != 2 || msgs[1].Status != "resolved" {
+		t.Fatalf("want the resolved notice after restart, got %d messages", len(msgs))
+	}
+	if got := msgs[1].Alerts[0].Annotations["resolution"]; got == "" {
+		t.Fatal("resolved notice without resolution text")
+	}
+	// The timeline has the whole story.
+	evs, err := f.store.Events(context.Background(), f.now.Add(-time.Hour), f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[storage.Kind]int{}
+	for _, e := range evs {
+		kinds[e.Kind]++
+	}
+	if kinds[storage.AlertFiring] != 1 || kinds[storage.AlertResolved] != 1 || kinds[storage.NotificationSent] != 2 {
+		t.Fatalf("timeline kinds %v", kinds)
+	}
+}
+
+func TestPermanentRejectionAndMaxAge(t *testing.T) {
+	rcv := newReceiver(t)
+	f := newFixture(t)
+	f.open(cfgFor(rcv.srv.URL))
+	rcv.code.Store(400)
+	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
+	f.step(50 * time.Second)
+	if v := testutil.ToFloat64(f.m.SentCounter("room", "failed")); v != 1 {
+		t.Fatalf("failed = %v, want 1 (400 is not retried)", v)
+	}
+	if q := testutil.ToFloat64(queueGauge(f)); q != 0 {
+		t.Fatalf("queue = %v after a permanent rejection", q)
+	}
+	// A receiver down past max_age (1h): the resolved notice is dropped.
+	rcv.code.Store(0)
+	rcv.down.Store(true)
+	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
+	f.step(20 * time.Second)
+	f.stepEvery(61*time.Minute, 10*time.Second)
+	if v := testutil.ToFloat64(f.m.SentCounter("room", "dropped")); v != 1 {
+		t.Fatalf("dropped = %v, want 1", v)
+	}
+}
+
+func TestAlertmanagerResend(t *testing.T) {
+	var posts atomic.Int32
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v2/alerts" {
+			posts.Add(1)
+		}
+	}))
+	defer am.Close()
+	f := newFixture(t)
+	f.open(`
+checks: [{name: shop-home, type: http, url: "http://127.0.0.1/"}]
+notifiers: [{name: am, type: alertmanager, url: "` + am.URL + `", resend_interval: 1m}]
+alerts: [{name: NodeDegraded, when: node_slowdown > 3, window: 5m}]
+`)
+	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
+	f.step(5*time.Minute + 5*time.Second)
+	// Fired at 21:00:10, re-sent each minute: 21:01:10 ... 21:05:10.
+	if n := posts.Load(); n < 5 || n > 6 {
+		t.Fatalf("alertmanager got %d posts in 5 minutes of firing, want 5-6 (resend every 1m)", n)
+	}
+}

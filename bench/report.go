@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// machine describes where the figures were taken.
+type machine struct {
+	cores                 int
+	cpu, mem, kernel, rev string
+	goVersion             string
+}
+
+func readMachine(ctx context.Context) machine {
+	m := machine{cores: runtime.NumCPU(), cpu: "unknown", mem: "unknown", kernel: "unknown", rev: "unknown", goVersion: runtime.Version()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if n, err := procKB("/proc/meminfo", "MemTotal"); err == nil {
+		m.mem = fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.rev = strings.TrimSpace(string(b))
+		// The binary is built from the working tree, which may differ.
+		if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+			m.rev += " (with uncommitted changes)"
+		}
+	}
+	return m
+}
+
+// report is the whole BENCHMARKS.md.
+type report struct {
+	command  string
+	started  time.Time
+	machine  machine
+	results  []result
+	microCmd string
+	micro    []microResult
+	errors   []string
+}
+
+func (r report) markdown() string {
+	var b strings.Builder
+	m := r.machine
+	fmt.Fprintf(&b, "# vantage benchmarks\n\n")
+	fmt.Fprintf(&b, "How to reproduce: `make bench` (builds `./vantage`, then runs the command below from the repository root).\n\n")
+	fmt.Fprintf(&b, "- Command: `%s`\n", r.command)
+	fmt.Fprintf(&b, "- Date: %s\n", r.started.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "- Machine: %d cores (runtime.NumCPU), %s, %s RAM, Linux %s\n", m.cores, m.cpu, m.mem, m.kernel)
+	fmt.Fprintf(&b, "- Go: %s; vantage revision: %s\n\n", m.goVersion, m.rev)
+
+	for _, res := range r.results {
+		res.markdown(&b)
+	}
+	if len(r.micro) > 0 {
+		fmt.Fprintf(&b, "## Micro-benchmarks\n\n`%s` — medians of the runs.\n\n", r.microCmd)
+		b.WriteString("| package | benchmark | runs | ns/op | B/op | allocs/op | other |\n|---|---|--:|--:|--:|--:|---|\n")
+		for _, mr := range r.micro {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s |\n",
+				strings.TrimPrefix(mr.pkg, "github.com/vantage-monitoring/vantage/"), mr.name, mr.runs,
+				unitCell(mr, "ns/op"), unitCell(mr, "B/op"), unitCell(mr, "allocs/op"), mr.extra())
+		}
+		b.WriteString("\n")
+	}
+	if len(r.errors) > 0 {
+		b.WriteString("## Errors\n\n")
+		for _, e := range r.errors {
+			fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(e, "\n", " "))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(`## Notes
+
+This machine is shared and noisy: every figure is from one run (daemon
+scenarios) or the median of several (micro-benchmarks), so compare ratios
+and orders of magnitude, not the last digit. The daemon runs as its own
+process and is measured from outside: probes/s and success share from the
+delta of ` + "`vantage_check_runs_total`" + ` over the steady window (after the
+warm-up every target has run at least once), CPU from utime+stime in
+/proc/PID/stat (10 ms ticks), peak RSS from VmHWM and PSS from smaps_rollup.
+Start-delay quantiles come from the delta of the classic buckets of
+` + "`vantage_scheduler_start_delay_seconds`" + `, interpolated linearly inside the
+bucket holding the quantile (as PromQL's histogram_quantile does), so they
+are only as precise as the bucket bounds (…, 5 ms, 10 ms, 25 ms, …). The
+demo shop that answers the probes runs in the harness process on the same
+cores, so the daemon competes with its own load; "shop CPU" shows how much.
+The /metrics timing is the full text-format download as curl would see it.
+Each window edge is one /metrics request (filtered with ` + "`name[]`" + `, but the
+daemon still gathers every series for it), so the start-delay window holds
+the cost of one full gather at its start; a Prometheus server scraping
+every 15 s would cause that cost three to four times as often.
+`)
+	return b.String()
+}
+
+func unitCell(m microResult, unit string) string {
+	v, ok := m.metrics[unit]
+	if !ok {
+		return "—"
+	}
+	return formatNum(v)
+}
+
+// markdown writes one scenario's table.
+func (res result) markdown(b *strings.Builder) {
+	sc := res.sc
+	fmt.Fprintf(b, "## Scenario %s: %s targets (%d checks × %d nodes, %s) every %s\n\n",
+		sc.name, thousands(res.targets), sc.checks, res.targets/max(sc.checks, 1), sc.scheme, sc.interval)
+	fmt.Fprintf(b, "Scheduled %.1f probes/s; measured over a steady window of %.1f s after a warm-up.\n\n",
+		res.scheduled, res.window.Seconds())
+	b.WriteString("| measure | value | target | verdict |\n|---|--:|---|---|\n")
+	row := func(name, value, target string, pass *bool) {
+		verdict := ""
+		if pass != nil {
+			verdict = "MISS"
+			if *pass {
+				verdict = "PASS"
+			}
+		}
+		if target == "" {
+			target = "—"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, value, target, verdict)
+	}
+	minRate := sc.minRateShare * res.scheduled
+	row("probes/s achieved", fmt.Sprintf("%.1f", res.rate),
+		fmt.Sprintf("≥ %.1f (%.0f%% of scheduled)", minRate, sc.minRateShare*100), ptr(res.rate >= minRate))
+	row("success share", fmt.Sprintf("%.2f%%", res.successShare*100), "≥ 99% (sanity: the shop is healthy)", ptr(res.successShare >= 0.99))
+	row("CPU s per 1,000 probes", fmt.Sprintf("%.3f", res.cpuPer1000.Seconds()), "", nil)
+	row("daemon CPU (cores busy)", fmt.Sprintf("%.2f of %d", res.cpuCores, runtime.NumCPU()), "", nil)
+	row("shop + harness CPU (cores busy)", fmt.Sprintf("%.2f", res.shopCores), "", nil)
+	row("start delay p50", delayCell(res.delayP50, res.p50Exact), "", nil)
+	var p99Pass *bool
+	p99Target := ""
+	if sc.maxDelayP99 > 0 {
+		p99Target = "< " + sc.maxDelayP99.String()
+		p99Pass = ptr(res.p99Exact && res.delayP99 < sc.maxDelayP99.Seconds())
+	}
+	row("start delay p99", delayCell(res.delayP99, res.p99Exact), p99Target, p99Pass)
+	row("runs started in window (delay histogram)", thousands(int(res.delayRuns)), "", nil)
+	row("skipped runs in window", thousands(int(res.skipped)), "", nil)
+	var rssPass *bool
+	rssTarget := ""
+	if sc.maxRSS > 0 {
+		rssTarget = fmt.Sprintf("< %.0f MB", float64(sc.maxRSS)/1e6)
+		rssPass = ptr(res.peakRSS < sc.maxRSS)
+	}
+	row("peak RSS (VmHWM)", fmt.Sprintf("%.1f MB", float64(res.peakRSS)/1e6), rssTarget, rssPass)
+	row("PSS at end", fmt.Sprintf("%.1f MB", float64(res.pss)/1e6), "", nil)
+	row("/metrics scrape, median", fmt.Sprintf("%.0f ms (%.1f MB, %s samples)",
+		float64(res.scrapeMedian)/float64(time.Millisecond), float64(res.scrapeBytes)/1e6, thousands(res.series)), "", nil)
+	b.WriteString("\n")
+}
+
+func ptr(b bool) *bool { return &b }
+
+func delayCell(v float64, exact bool) string {
+	switch {
+	case math.IsNaN(v):
+		return "no data"
+	case !exact:
+		return fmt.Sprintf("> %s", fmtSeconds(v))
+	}
+	return fmtSeconds(v)
+}
+
+func fmtSeconds(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("%.2f ms", v*1000)
+	}
+	return fmt.Sprintf("%.2f s", v)
+}
+
+// formatNum prints a benchmark figure with about three significant digits.
+func formatNum(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100 || v == math.Trunc(v):
+		return thousands(int(math.Round(v)))
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// thousands groups digits with commas: 10002 → "10,002".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

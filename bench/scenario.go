@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/demo"
+)
+
+// scenario is one daemon load run against the demo shop.
+type scenario struct {
+	name     string
+	checks   int    // http checks; each probes every shop node
+	scheme   string // http or https
+	interval time.Duration
+	// Targets to meet.
+	minRateShare float64 // achieved/scheduled probes per second
+	maxDelayP99  time.Duration
+	maxRSS       uint64 // bytes; 0: no target
+}
+
+// runSettings are the harness flags a scenario needs.
+type runSettings struct {
+	binary   string
+	duration time.Duration
+	warmup   time.Duration
+	scrapes  int
+	tmp      string
+	log      zerolog.Logger
+}
+
+// result is what one scenario measured.
+type result struct {
+	sc        scenario
+	targets   int
+	scheduled float64 // probes per second the config asks for
+	window    time.Duration
+
+	rate, successShare float64
+	cpuPer1000         time.Duration
+	cpuCores           float64 // daemon CPU seconds per wall second
+	shopCores          float64 // the in-process shop (and harness)
+	delayP50, delayP99 float64
+	p50Exact, p99Exact bool
+	delayRuns          float64
+	skipped            float64
+	peakRSS, pss       uint64
+	scrapeMedian       time.Duration
+	scrapeBytes        int64
+	series             int
+}
+
+// run starts a shop and a daemon process, lets the daemon warm up, measures
+// over the steady window and stops both.
+func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err error) {
+	dir, err := os.MkdirTemp(rs.tmp, "bench-"+sc.name+"-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+
+	shop, err := demo.Start(ctx, demo.Options{Dir: filepath.Join(dir, "shop"), Logger: zerolog.Nop()})
+	if err != nil {
+		return res, fmt.Errorf("starting demo shop: %w", err)
+	}
+	defer func() {
+		if cerr := shop.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("stopping demo shop: %w", cerr)
+		}
+	}()
+	// Timeout stays at the generated default (5s): shorter than any
+	// interval the benchmark uses.
+	cfg, err := shop.BenchConfig(demo.BenchOptions{Checks: sc.checks, Scheme: sc.scheme, Interval: sc.interval})
+	if err != nil {
+		return res, err
+	}
+	cfgFile := filepath.Join(dir, "vantage.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		return res, err
+	}
+	res.sc = sc
+	res.targets = sc.checks * len(shop.Nodes())
+	res.scheduled = float64(res.targets) / sc.interval.Seconds()
+
+	d, err := startDaemon(ctx, rs.binary, cfgFile, dir)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if serr := d.stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	rs.log.Info().Str("scenario", sc.name).Int("targets", res.targets).Int("pid", d.cmd.Process.Pid).
+		Str("listen", d.addr).Msg("daemon ready; warming up")
+
+	client := &http.Client{Timeout: time.Minute}
+	metricsURL := "http://" + d.addr + "/metrics"
+	// The window's edges only need three families; name[] spares encoding
+	// and parsing the rest (the daemon still gathers everything).
+	snapURL := metricsURL + "?name[]=vantage_check_runs_total" +
+		"&name[]=vantage_scheduler_start_delay_seconds&name[]=vantage_scheduler_skipped_runs_total"
+	began := time.Now()
+	shopCPU0, err := cpuTime(os.Getpid())
+	if err != nil {
+		return res, err
+	}
+
+	take := func(at time.Time) (snapshot, error) {
+		if err := d.sleepUntil(ctx, at); err != nil {
+			return snapshot{}, err
+		}
+		// Counters first, then CPU: the scrape's own cost falls outside the
+		// window at its start and is not reached at its end.
+		t := time.Now()
+		fams, _, _, err := scrape(ctx, client, snapURL)
+		if err != nil {
+			return snapshot{}, err
+		}
+		s := readSnapshot(fams)
+		s.at = t
+		if s.cpu, err = cpuTime(d.cmd.Process.Pid); err != nil {
+			return snapshot{}, err
+		}
+		return s, nil
+	}
+	s0, err := take(began.Add(rs.warmup))
+	if err != nil {
+		return res, err
+	}
+	// Measure the window's end from its start, so scrape time at the start
+	// does not shorten the window.
+	s1, err := take(s0.at.Add(rs.duration - rs.warmup))
+	if err != nil {
+		return res, err
+	}
+	shopCPU1, err := cpuTime(os.Getpid())
+	if err != nil {
+		return res, err
+	}
+	rs.log.Info().Str("scenario", sc.name).Msg("window done; timing scrapes")
+
+	wall := s1.at.Sub(s0.at)
+	res.window = wall
+	runs := s1.totalRuns() - s0.totalRuns()
+	res.rate = runs / wall.Seconds()
+	if runs > 0 {
+		res.successShare = (s1.runs["success"] - s0.runs["success"]) / runs
+		res.cpuPer1000 = time.Duration(float64(s1.cpu-s0.cpu) / (runs / 1000))
+	}
+	res.cpuCores = (s1.cpu - s0.cpu).Seconds() / wall.Seconds()
+	res.shopCores = (shopCPU1 - shopCPU0).Seconds() / time.Since(began).Seconds()
+	delay := deltaBuckets(s0.delay, s1.delay)
+	if len(delay) > 0 {
+		res.delayRuns = delay[len(delay)-1].cum
+	}
+	res.delayP50, res.p50Exact = bucketQuantile(0.5, delay)
+	res.delayP99, res.p99Exact = bucketQuantile(0.99, delay)
+	res.skipped = s1.skipped - s0.skipped
+
+	var times []time.Duration
+	for range rs.scrapes {
+		fams, n, took, err := scrape(ctx, client, metricsURL)
+		if err != nil {
+			return res, err
+		}
+		times = append(times, took)
+		res.scrapeBytes = n
+		res.series = countSeries(fams)
+	}
+	res.scrapeMedian = median(times)
+
+	pid := d.cmd.Process.Pid
+	if res.peakRSS, err = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); err != nil {
+		return res, err
+	}
+	if res.pss, err = procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss"); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// countSeries counts the samples a scrape exposes (each histogram bucket,
+// sum and count counts once).
+func countSeries(fams map[string]*dto.MetricFamily) int {
+	n := 0
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.GetHistogram() != nil:
+				n += len(m.GetHistogram().GetBucket()) + 3
+			case m.GetSummary() != nil:
+				n += len(m.GetSummary().GetQuantile()) + 2
+			default:
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// daemon is a running vantage process.
+type daemon struct {
+	cmd     *exec.Cmd
+	addr    string
+	logFile string
+	exited  chan struct{}
+	waitErr error
+}
+
+// startDaemon runs `vantage run` on cfgFile and waits until /-/ready answers.
+func startDaemon(ctx context.Context, binary, cfgFile, dir string) (*daemon, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logFile := filepath.Join(dir, "daemon.log")
+	lf, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close() // the child holds its own descriptor
+	cmd := exec.Command(binary, "run",
+		"--config.file="+cfgFile,
+		"--web.listen-address="+addr,
+		"--storage.path="+filepath.Join(dir, "data"),
+		"--log.level=warn")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	d := &daemon{cmd: cmd, addr: addr, logFile: logFile, exited: make(chan struct{})}
+	go func() {
+		d.waitErr = cmd.Wait()
+		close(d.exited)
+	}()
+
+	readyURL := "http://" + addr + "/-/ready"
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.Get(readyURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return d, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = d.stop()
+			return nil, fmt.Errorf("daemon not ready after 60s (last error: %v)%s", err, d.logTail())
+		}
+		if err := d.sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			_ = d.stop()
+			return nil, err
+		}
+	}
+}
+
+// sleepUntil waits for t, failing early if the daemon dies or ctx ends.
+func (d *daemon) sleepUntil(ctx context.Context, t time.Time) error {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-d.exited:
+		return fmt.Errorf("daemon exited early: %v%s", d.waitErr, d.logTail())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop ends the daemon with SIGTERM, then SIGKILL if it lingers.
+func (d *daemon) stop() error {
+	select {
+	case <-d.exited:
+		return nil
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		var ee *exec.ExitError
+		if d.waitErr != nil && !errors.As(d.waitErr, &ee) {
+			return d.waitErr
+		}
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		return fmt.Errorf("daemon ignored SIGTERM for 15s; killed%s", d.logTail())
+	}
+}
+
+// logTail is the end of the daemon's log, for error messages.
+func (d *daemon) logTail() string {
+	b, err := os.ReadFile(d.logFile)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	lines = lines[max(0, len(lines)-10):]
+	return "\ndaemon log (last lines):\n  " + strings.Join(lines, "\n  ")
+}
+
+// freeAddr picks a loopback port nobody listens on. Another process could
+// take it before the daemon binds; the daemon then fails loudly.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/demo"
+)
+
+// vantage runs the CLI in-process and returns its exit code and output.
+func vantage(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vantage.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startTestShop(t *testing.T, faults ...string) *demo.Shop {
+	t.Helper()
+	shop, err := demo.Start(t.Context(), demo.Options{
+		Dir:    t.TempDir(),
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		t.Fatalf("starting the demo shop: %v", err)
+	}
+	t.Cleanup(func() { _ = shop.Close() })
+	for _, spec := range faults {
+		target, f, err := demo.ParseFault(spec)
+		if err == nil {
+			err = shop.SetFault(target, f)
+		}
+		if err != nil {
+			t.Fatalf("fault %s: %v", spec, err)
+		}
+	}
+	return shop
+}
+
+func demoConfig(t *testing.T, shop *demo.Shop) string {
+	return writeConfig(t, shop.ConfigWithOptions(demo.ConfigOptions{Interval: 10 * time.Second, Timeout: 3 * time.Second}))
+}
+
+var (
+	shopNodes = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
+	shopPaths = []string{"direct", "alt-source"}
+)
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	code, out, errs := vantage(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "vantage, version") || !strings.Contains(out, "go version:") {
+		t.Errorf("version: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+}
+
+func TestBadFlagsExit2(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"run", "--no-such-flag"},
+		{"no-such-command"},
+		{},
+		{"once", "--output=xml"},
+		{"--log.level=loud", "version"},
+		{"--log.format=xml", "version"},
+		{"run", "--shard=2/2"},
+		{"run", "--shard=x"},
+		{"run", "--storage.retention=forever"},
+	} {
+		code, out, errs := vantage(t, args...)
+		if code != 2 {
+			t.Errorf("vantage %q: exit %d, want 2\nstdout: %s\nstderr: %s", args, code, out, errs)
+		}
+		if strings.TrimSpace(errs) == "" {
+			t.Errorf("vantage %q: nothing on stderr to say what is wrong", args)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	shop := startTestShop(t)
+	cfg := demoConfig(t, shop)
+	code, out, errs := vantage(t, "validate", "--config.file="+cfg)
+	if code != 0 || !strings.Contains(out, "valid: 6 checks, 2 paths") {
+		t.Errorf("validate on the demo config: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+
+	broken := writeConfig(t, `global:
+  interval: 10s
+  timeout: 20s
+paths:
+  - name: direct
+checks:
+  - name: shop-home
+    type: http
+    urll: https://www.shop.test/
+  - name: shop-home
+    type: tcp
+    address: static.shop-cdn.test:443
+    paths: [isp-c]
+  - name: dns
+    type: dns
+    query: {name: www.shop.test, type: AAAAA}
+    interval: soon
+`)
+	code, out, errs = vantage(t, "validate", "--config.file="+broken)
+	if code != 1 {
+		t.Fatalf("validate on a broken config: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimRight(errs, "\n"), "\n")
+	line := regexp.MustCompile(`^` + regexp.QuoteMeta(broken) + `:\d+:\d+: \S.*$`)
+	for _, l := range lines {
+		if !line.MatchString(l) {
+			t.Errorf("not a FILE:LINE:COL: message line: %q", l)
+		}
+	}
+	for _, want := range []string{
+		broken + `:9:5: unknown key "urll"`,
+		broken + `:10:11: duplicate check name "shop-home"`,
+		broken + `:13:13: unknown path "isp-c"`,
+		broken + `:17:15: invalid duration "soon"`,
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("missing problem %q in:\n%s", want, errs)
+		}
+	}
+	if len(lines) < 5 {
+		t.Errorf("want every problem (at least 5) listed, got %d:\n%s", len(lines), errs)
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	if code, _, errs := vantage(t, "validate", "--config.file="+missing); code != 1 || !strings.Contains(errs, missing) {
+		t.Errorf("validate on a missing file: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestRunRejectsInvalidConfig: `run` with a broken config lists every
+// problem, exits 1 and starts nothing (so it returns at once).
+func TestRunRejectsInvalidConfig(t *testing.T) {
+	t.Parallel()
+	broken := writeConfig(t, "checks:\n  - name: a\n    type: http\n    urll: https://x.test/\n  - name: b\n    type: nope\n")
+	start := time.Now()
+	code, _, errs := vantage(t, "run", "--config.file="+broken, "--web.listen-address=127.0.0.1:0")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errs)
+	}
+	for _, want := range []string{broken + `:4:5: unknown key "urll"`, broken + `:6:11: unknown check type "nope"`} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("missing %q in:\n%s", want, errs)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("run took %s to reject the config", d)
+	}
+}
+
+func TestOnceTable(t *testing.T) {
+	t.Parallel()
+	shop := startTestShop(t)
+	cfg := demoConfig(t, shop)
+	code, out, errs := vantage(t, "once", "--config.file="+cfg, "--check=shop-home")
+	if code != 0 {
+		t.Fatalf("once: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if hdr := strings.Fields(lines[0]); strings.Join(hdr, " ") != "CHECK PATH NODE RESULT TOTAL DNS CONNECT TLS TTFB TRANSFER DETAIL" {
+		t.Errorf("header %q", lines[0])
+	}
+	rows := lines[1:]
+	if len(rows) != 6 {
+		t.Fatalf("%d rows, want 6 (3 nodes × 2 paths):\n%s", len(rows), out)
+	}
+	for _, path := range shopPaths {
+		for _, node := range shopNodes {
+			found := false
+			for _, r := range rows {
+				f := strings.Fields(r)
+				if len(f) >= 5 && f[0] == "shop-home" && f[1] == path && f[2] == node {
+					found = true
+					if f[3] != "success" {
+						t.Errorf("%s/%s: %s", path, node, r)
+					}
+					// TLS and TTFB were measured (a TLS site, fresh connection).
+					if len(f) < 10 || f[7] == "-" || f[8] == "-" {
+						t.Errorf("%s/%s: phases missing: %s", path, node, r)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no row for shop-home %s %s:\n%s", path, node, out)
+			}
+		}
+	}
+	if strings.Contains(out, "shop-product") {
+		t.Errorf("--check=shop-home ran other checks:\n%s", out)
+	}
+
+	if code, _, errs := vantage(t, "once", "--config.file="+cfg, "--check=no-such-check"); code != 1 || !strings.Contains(errs, "no check matched") {
+		t.Errorf("once --check=no-such-check: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestOnceJSON(t *testing.T) {
+	t.Parallel()
+	shop := startTestShop(t)
+	cfg := demoConfig(t, shop)
+	code, out, errs := vantage(t, "once", "--config.file="+cfg, "--output=json")
+	if code != 0 {
+		t.Fatalf("once: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var results []onceResult
+	if err := json.Unmarshal([]byte(out), &results); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.Result != "success" {
+			t.Errorf("%s/%s/%s: %s %s", r.Check, r.Path, r.Node, r.Result, r.Reason)
+		}
+		if r.Check == "shop-home" {
+			seen[r.Path+"/"+r.Node] = true
+			if len(r.Steps) != 1 || r.Steps[0].Status != 200 || r.Duration <= 0 || r.Cert == nil {
+				t.Errorf("shop-home %s/%s: incomplete result %+v", r.Path, r.Node, r)
+			}
+		}
+	}
+	if len(seen) != 6 {
+		t.Errorf("shop-home entries %v, want 6 (3 nodes × 2 paths)", seen)
+	}
+	if len(results) != 20 {
+		t.Errorf("%d results, want 20 (every target of the demo config)", len(results))
+	}
+}
+
+func TestOnceFailureExit1(t *testing.T) {
+	t.Parallel()
+	shop := startTestShop(t, "lb1:error_ratio=1")
+	cfg := demoConfig(t, shop)
+	code, out, errs := vantage(t, "once", "--config.file="+cfg, "--check=shop-*")
+	if code != 1 {
+		t.Fatalf("once with lb1 failing: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, check := range []string{"shop-home", "shop-product"} {
+		for _, path := range shopPaths {
+			for _, node := range shopNodes {
+				var row string
+				for _, l := range strings.Split(out, "\n") {
+					if f := strings.Fields(l); len(f) > 3 && f[0] == check && f[1] == path && f[2] == node {
+						row = l
+					}
+				}
+				want := "success"
+				if node == "127.0.0.11" {
+					want = "failure"
+					if !strings.Contains(row, "status 503") {
+						t.Errorf("%s/%s/lb1: failing assertion not shown: %q", check, path, row)
+					}
+				}
+				if f := strings.Fields(row); len(f) < 4 || f[3] != want {
+					t.Errorf("%s/%s/%s: want %s: %q", check, path, node, want, row)
+				}
+			}
+		}
+	}
+}
+
+const secret = "Sup3rSecretValue0x7f3a"
+
+// TestOnceNeverPrintsSecrets: secrets from ${VAR} in a failing check's URL,
+// headers, body and expectations stay out of `once` output and logs.
+func TestOnceNeverPrintsSecrets(t *testing.T) {
+	t.Setenv("VANTAGE_TEST_SECRET", secret)
+	shop := startTestShop(t, "lb2:refuse", "lb3:stall")
+	var checks strings.Builder
+	for i, node := range shopNodes {
+		fmt.Fprintf(&checks, `  - name: secret-lb%[1]d
+    type: http
+    url: %[2]s
+    timeout: 500ms
+    nodes: {addresses: [%[3]s]}
+    http:
+      headers: {Authorization: "Bearer ${VANTAGE_TEST_SECRET}"}
+      body: '{"password":"${VANTAGE_TEST_SECRET}"}'
+    expect:
+      status: [200]
+      body_contains: ["${VANTAGE_TEST_SECRET}"]
+`, i+1, shop.URL(demo.WWWHost, "/?token=${VANTAGE_TEST_SECRET}"), node)
+	}
+	cfgText := shop.ConfigWithOptions(demo.ConfigOptions{NoAlerts: true})
+	cfgText = cfgText[:strings.Index(cfgText, "checks:\n")] + "checks:\n" + checks.String()
+	cfg := writeConfig(t, cfgText)
+
+	for _, output := range []string{"table", "json"} {
+		code, out, errs := vantage(t, "--log.level=debug", "once", "--config.file="+cfg, "--output="+output)
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1 (every run fails)\n%s\n%s", output, code, out, errs)
+		}
+		for _, want := range []string{"failure", "error", "timeout", "<secret>"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s output lacks %q:\n%s", output, want, out)
+			}
+		}
+		if strings.Contains(out+errs, secret) {
+			t.Errorf("%s: the secret leaked:\nstdout: %s\nstderr: %s", output, out, errs)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vantage-monitoring/vantage/demo"
+)
+
+// These tests run the real `run` and `demo` commands and stop them with
+// SIGTERM sent to the test process. They are not parallel: a signal reaches
+// every command running in the process. The signal is only sent once the
+// command answers /-/ready, i.e. after its handlers are installed.
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(base, path string) (int, string, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(base + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// command runs the CLI in the background.
+type command struct {
+	stdout, stderr syncBuffer
+	done           chan int
+}
+
+func startCommand(args ...string) *command {
+	c := &command{done: make(chan int, 1)}
+	go func() { c.done <- run(args, &c.stdout, &c.stderr) }()
+	return c
+}
+
+// waitReady waits for /-/ready, failing early if the command exits.
+func (c *command) waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case code := <-c.done:
+			t.Fatalf("exited with %d before becoming ready\nstdout: %s\nstderr: %s", code, c.stdout.String(), c.stderr.String())
+		default:
+		}
+		if code, _, err := get(base, "/-/ready"); err == nil && code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 20s\nstderr: %s", c.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *command) stop(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-c.done:
+		if code != 0 {
+			t.Errorf("exit %d after SIGTERM, want 0\nstderr: %s", code, c.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("did not stop within 15s of SIGTERM\nstderr: %s", c.stderr.String())
+	}
+}
+
+// allShopHomeUp checks that shop-home's last run succeeded over every path
+// on every node.
+func allShopHomeUp(metrics string) error {
+	for _, path := range shopPaths {
+		for _, node := range shopNodes {
+			found := false
+			for _, l := range strings.Split(metrics, "\n") {
+				if strings.HasPrefix(l, "vantage_check_success{") && strings.Contains(l, `check="shop-home"`) &&
+					strings.Contains(l, `path="`+path+`"`) && strings.Contains(l, `node="`+node+`"`) && strings.HasSuffix(l, " 1") {
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("no successful shop-home run over %s on %s yet", path, node)
+			}
+		}
+	}
+	return nil
+}
+
+// TestRunCommandServesReloadsOnSIGHUPAndStops runs `vantage run` against
+// the demo shop: metrics for every node and path, SIGHUP with a broken
+// config keeps it running and reports the failure, SIGTERM stops it.
+func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
+	shop := startTestShop(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vantage.yaml")
+	if err := os.WriteFile(cfg, []byte(shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 800 * time.Millisecond})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	base := "http://" + addr
+	c := startCommand("--log.format=json", "run", "--config.file="+cfg, "--web.listen-address="+addr,
+		"--storage.path="+filepath.Join(dir, "data"), "--shard=0/1")
+	c.waitReady(t, base)
+	waitFor(t, 15*time.Second, func() error {
+		_, body, err := get(base, "/metrics")
+		if err != nil {
+			return err
+		}
+		return allShopHomeUp(body)
+	})
+
+	if err := os.WriteFile(cfg, []byte("checks:\n  - name: x\n    type: http\n    urll: https://x.test/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		_, body, err := get(base, "/metrics")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(body, "\nvantage_config_last_reload_successful 0\n") {
+			return fmt.Errorf("vantage_config_last_reload_successful is not 0 after SIGHUP with a broken config")
+		}
+		// The old config still runs.
+		return allShopHomeUp(body)
+	})
+	if want := cfg + `:4:5: unknown key \"urll\"`; !strings.Contains(c.stderr.String(), want) {
+		t.Errorf("the rejected reload's problem %s is not logged:\n%s", want, c.stderr.String())
+	}
+	c.stop(t)
+	if !strings.Contains(c.stderr.String(), "vantage stopped") {
+		t.Errorf("no shutdown message in the log:\n%s", c.stderr.String())
+	}
+}
+
+// TestDemoCommand is `make demo`: the shop and a daemon start, the banner
+// says where to look, www.shop.test is probed on all three nodes over both
+// paths, and SIGTERM stops both.
+func TestDemoCommand(t *testing.T) {
+	addr := freeAddr(t)
+	base := "http://" + addr
+	c := startCommand("demo", "--web.listen-address="+addr, "--demo.dns-address=127.0.0.10:0",
+		"--demo.https-port=0", "--demo.http-port=0", "--demo.control-address=127.0.0.10:0",
+		"--storage.path="+t.TempDir(), "--demo.interval=1s", "--fault=lb2:latency=300ms")
+	c.waitReady(t, base)
+	out := c.stdout.String()
+	for _, want := range []string{base + "/metrics", "vantage once --config.file=", "/faults/lb2", "lb1=127.0.0.11 lb2=127.0.0.12 lb3=127.0.0.13"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	waitFor(t, 15*time.Second, func() error {
+		_, body, err := get(base, "/metrics")
+		if err != nil {
+			return err
+		}
+		if err := allShopHomeUp(body); err != nil {
+			return err
+		}
+		// The --fault given at start shows on lb2 only.
+		for _, l := range strings.Split(body, "\n") {
+			if !strings.HasPrefix(l, "vantage_http_phase_seconds{") || !strings.Contains(l, `check="shop-home"`) || !strings.Contains(l, `phase="processing"`) {
+				continue
+			}
+			var v float64
+			if _, err := fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v); err != nil {
+				return err
+			}
+			slow := strings.Contains(l, `node="127.0.0.12"`)
+			if slow != (v > 0.25) {
+				return fmt.Errorf("processing %.3fs: %s", v, l)
+			}
+		}
+		return nil
+	})
+	c.stop(t)
+}

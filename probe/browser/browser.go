@@ -1,0 +1,241 @@
+// Package browser is the `type: browser` check kind: scripted journeys in a
+// real headless Chromium driven over the DevTools protocol (chromedp).
+//
+// One long-lived Chromium per Prober, started on first use; each run gets a
+// fresh incognito browser context whose traffic goes through an in-process
+// forward proxy bound to the target's path and node, so node pinning, source
+// address, resolver and upstream proxy mean the same as for the http kind.
+package browser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+)
+
+// DefaultExecPath is Debian's Chromium.
+const DefaultExecPath = "/usr/bin/chromium"
+
+// Options configure a Prober.
+type Options struct {
+	// ExecPath is the Chromium binary (DefaultExecPath when empty).
+	ExecPath string
+	// MaxConcurrent bounds simultaneous runs (default 2).
+	MaxConcurrent int
+	// StorageDir is --storage.path; artifacts go under StorageDir/artifacts.
+	// Empty: no artifacts are written.
+	StorageDir string
+	// KeepArtifacts is how many runs' artifacts are kept per target
+	// (default 20).
+	KeepArtifacts int
+	// StartTimeout bounds a Chromium start (default 30s).
+	StartTimeout time.Duration
+	Logger       zerolog.Logger
+	// Now is the wall clock (default time.Now).
+	Now func() time.Time
+}
+
+// Prober runs browser checks. Safe for concurrent use.
+type Prober struct {
+	opts Options
+	log  zerolog.Logger
+	now  func() time.Time
+	sem  chan struct{}
+	tls  tcpprobe.TLSConfigs
+
+	mu        sync.Mutex
+	inst      *instance
+	startErr  error
+	lastStart time.Time
+	restarts  int
+	closed    bool
+	artMu     sync.Mutex // serialises artifact retention per Prober
+}
+
+// New returns a Prober; Chromium starts on the first run.
+func New(o Options) *Prober {
+	if o.ExecPath == "" {
+		o.ExecPath = DefaultExecPath
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 2
+	}
+	if o.KeepArtifacts <= 0 {
+		o.KeepArtifacts = 20
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Prober{opts: o, log: o.Logger, now: o.Now, sem: make(chan struct{}, o.MaxConcurrent)}
+}
+
+// retryStartAfter spaces out start attempts of a Chromium that fails to
+// start, so every run does not pay for a doomed launch.
+const retryStartAfter = 10 * time.Second
+
+// Ready reports whether browser checks can run: false with the reason when
+// Chromium is missing or its last start failed.
+func (p *Prober) Ready() (bool, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inst != nil {
+		return true, ""
+	}
+	if p.startErr != nil {
+		return false, p.startErr.Error()
+	}
+	if _, err := os.Stat(p.opts.ExecPath); err != nil {
+		return false, fmt.Sprintf("chromium not found at %s", p.opts.ExecPath)
+	}
+	return true, ""
+}
+
+// Restarts is how many times a crashed or hung browser was replaced.
+func (p *Prober) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+// BrowserPID is the running Chromium's process id (0 when none).
+func (p *Prober) BrowserPID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inst == nil {
+		return 0
+	}
+	return p.inst.pid
+}
+
+// BrowserPSS is the proportional set size of every Chromium process of this
+// Prober, in bytes.
+func (p *Prober) BrowserPSS() int64 {
+	p.mu.Lock()
+	inst := p.inst
+	p.mu.Unlock()
+	if inst == nil {
+		return 0
+	}
+	return inst.pss()
+}
+
+// Close stops Chromium. Runs in flight end with an error.
+func (p *Prober) Close() error {
+	p.mu.Lock()
+	inst := p.inst
+	p.inst = nil
+	p.closed = true
+	p.mu.Unlock()
+	if inst != nil {
+		inst.close()
+	}
+	return nil
+}
+
+// browser returns a healthy Chromium, starting or restarting it as needed.
+func (p *Prober) browser() (*instance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("browser prober closed")
+	}
+	if p.inst != nil {
+		err := p.inst.healthy(3 * time.Second)
+		if err == nil {
+			return p.inst, nil
+		}
+		p.log.Warn().Err(err).Int("pid", p.inst.pid).Msg("chromium unhealthy, restarting")
+		p.inst.close()
+		p.inst = nil
+		p.restarts++
+	}
+	if p.startErr != nil && time.Since(p.lastStart) < retryStartAfter {
+		return nil, p.startErr
+	}
+	p.lastStart = time.Now()
+	inst, err := launch(p.opts.ExecPath, p.opts.StartTimeout)
+	if err != nil {
+		p.startErr = err
+		p.log.Error().Err(err).Msg("chromium failed to start; browser checks report error")
+		return nil, err
+	}
+	if p.startErr != nil {
+		p.log.Info().Msg("chromium started after earlier failures")
+	}
+	p.startErr = nil
+	p.inst = inst
+	p.log.Debug().Int("pid", inst.pid).Msg("chromium started")
+	return inst, nil
+}
+
+// discard replaces inst after a crash seen mid-run (if still current).
+func (p *Prober) discard(inst *instance, why string) {
+	p.mu.Lock()
+	if p.inst != inst {
+		p.mu.Unlock()
+		return
+	}
+	p.inst = nil
+	p.restarts++
+	p.mu.Unlock()
+	p.log.Warn().Int("pid", inst.pid).Str("reason", why).Msg("chromium lost, will restart")
+	inst.close()
+}
+
+// Probe implements probe.Prober.
+func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
+	out := probe.Outcome{Start: p.now()}
+	mono := time.Now()
+	fail := func(res probe.Result, reason string) probe.Outcome {
+		out.Result, out.Reason = res, redact(t, reason)
+		out.Duration = time.Since(mono)
+		return out
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fail(probe.Timeout, "timed out waiting for a free browser slot (--browser.max-concurrent)")
+	}
+	released := false
+	release := func() { <-p.sem }
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+
+	pl, err := plan(t.Check)
+	if err != nil {
+		return fail(probe.Error, "invalid check: "+err.Error())
+	}
+	base, err := p.tls.Get(t.Check.TLS, t.Path.Config().TLS)
+	if err != nil {
+		return fail(probe.Error, err.Error())
+	}
+	inst, err := p.browser()
+	if err != nil {
+		return fail(probe.Error, "browser: "+err.Error())
+	}
+	r := &run{p: p, t: t, pl: pl, inst: inst, tlsBase: base}
+	released = true // exec releases the slot once the page is closed
+	r.exec(ctx, &out, mono, release)
+	return out
+}
+
+func redact(t *probe.Target, s string) string {
+	if t.Redact != nil {
+		return t.Redact(s)
+	}
+	return s
+}

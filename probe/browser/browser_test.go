@@ -1,0 +1,476 @@
+package browser
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/netpath"
+)
+
+// fixture is one demo shop and one Prober shared by the tests (starting
+// Chromium per test would dominate the run time).
+type fixture struct {
+	shop    *demo.Shop
+	prober  *Prober
+	storage string
+}
+
+var (
+	fixOnce sync.Once
+	fix     *fixture
+	fixErr  error
+)
+
+func needChromium(tb testing.TB) {
+	tb.Helper()
+	if _, err := os.Stat(DefaultExecPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("chromium missing at %s (CI=true)", DefaultExecPath)
+		}
+		tb.Skipf("chromium missing at %s", DefaultExecPath)
+	}
+}
+
+func getFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	needChromium(tb)
+	fixOnce.Do(func() {
+		shop, err := demo.Start(context.Background(), demo.Options{})
+		if err != nil {
+			fixErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "vantage-browser-test-")
+		if err != nil {
+			fixErr = err
+			return
+		}
+		fix = &fixture{shop: shop, storage: dir,
+			prober: New(Options{StorageDir: dir, Logger: zerolog.Nop(), KeepArtifacts: 3})}
+	})
+	if fixErr != nil {
+		tb.Fatal(fixErr)
+	}
+	return fix
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fix != nil {
+		_ = fix.prober.Close()
+		_ = fix.shop.Close()
+		_ = os.RemoveAll(fix.storage)
+	}
+	os.Exit(code)
+}
+
+// targets loads the shop's config with extra checks appended and expands
+// the targets of check name.
+func (f *fixture) targets(t *testing.T, extra, name string) []*probe.Target {
+	t.Helper()
+	return f.targetsWithPaths(t, f.shop.ConfigWithOptions(demo.ConfigOptions{Browser: true, NoAlerts: true, NoAltPath: true})+extra, name)
+}
+
+func (f *fixture) targetsWithPaths(t *testing.T, yaml, name string) []*probe.Target {
+	t.Helper()
+	cfg, err := checks.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	paths := map[string]*netpath.Path{}
+	for _, pc := range cfg.Paths {
+		p, err := netpath.New(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths[pc.Name] = p
+	}
+	ts := probe.ExpandTargets(context.Background(), cfg, paths, func(n string) bool { return n == name })
+	if len(ts) == 0 {
+		t.Fatalf("no targets for %s", name)
+	}
+	return ts
+}
+
+func runTarget(p *Prober, tg *probe.Target) probe.Outcome {
+	return probe.RunOnce(context.Background(), p, tg)
+}
+
+func domainResults(reqs []probe.Request) map[string]map[string]int {
+	m := map[string]map[string]int{}
+	for _, r := range reqs {
+		if m[r.Domain] == nil {
+			m[r.Domain] = map[string]int{}
+		}
+		m[r.Domain][r.Result]++
+	}
+	return m
+}
+
+func describe(o probe.Outcome) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "result=%s reason=%q duration=%s\n", o.Result, o.Reason, o.Duration)
+	for _, s := range o.Steps {
+		fmt.Fprintf(&b, "  step %s %s %s %q nav=%+v\n", s.Name, s.Result, s.Duration, s.Reason, s.Navigation)
+	}
+	for _, r := range o.Requests {
+		fmt.Fprintf(&b, "  req %s %s %d %s %q %s\n", r.Method, r.URL, r.Status, r.Result, r.Failure, r.Duration)
+	}
+	b.WriteString(o.Detail)
+	return b.String()
+}
+
+func TestJourneyAllNodes(t *testing.T) {
+	f := getFixture(t)
+	ts := f.targets(t, "", "web-checkout")
+	if len(ts) != 3 {
+		t.Fatalf("want 3 targets (one per node), got %d", len(ts))
+	}
+	for _, tg := range ts {
+		out := runTarget(f.prober, tg)
+		if out.Result != probe.Success {
+			t.Fatalf("%s: %s", tg.Key, describe(out))
+		}
+		if len(out.Steps) != 7 {
+			t.Fatalf("%s: want 7 steps, got %d", tg.Key, len(out.Steps))
+		}
+		if out.Steps[0].Name != "01-navigate" || out.Steps[0].Navigation == nil || out.Steps[0].Navigation.Load <= 0 {
+			t.Errorf("%s: first step %+v: want 01-navigate with navigation timings", tg.Key, out.Steps[0])
+		}
+		if out.Steps[0].StatusCode != 200 {
+			t.Errorf("%s: navigate status %d", tg.Key, out.Steps[0].StatusCode)
+		}
+		dr := domainResults(out.Requests)
+		if dr[demo.WWWHost][ResultOK] == 0 || dr[demo.StaticHost][ResultOK] < 3 {
+			t.Errorf("%s: per-domain results %v\n%s", tg.Key, dr, describe(out))
+		}
+		for _, r := range out.Requests {
+			if strings.Contains(r.URL, "lego") {
+				t.Errorf("query string leaked into request URL %q", r.URL)
+			}
+		}
+		// Every connection to www.shop.test went to the pinned node, and
+		// only there.
+		node := tg.Node.Addr.String()
+		if !strings.Contains(out.Detail, demo.WWWHost+" -> "+node+":") {
+			t.Errorf("%s: www not pinned to %s:\n%s", tg.Key, node, out.Detail)
+		}
+		for _, other := range f.shop.Nodes() {
+			if other.IP.String() != node && strings.Contains(out.Detail, other.IP.String()+":") {
+				t.Errorf("%s: connection to other node %s:\n%s", tg.Key, other.IP, out.Detail)
+			}
+		}
+	}
+}
+
+// oneTarget is the target of check name on node lb1 (or the only one).
+func (f *fixture) oneTarget(t *testing.T, extra, name string) *probe.Target {
+	t.Helper()
+	ts := f.targets(t, extra, name)
+	return ts[0]
+}
+
+func TestFailingSelectorNamesStepAndSelector(t *testing.T) {
+	f := getFixture(t)
+	extra := fmt.Sprintf(`
+  - name: missing-button
+    type: browser
+    interval: 1m
+    timeout: 10s
+    steps:
+      - navigate: %s
+      - name: press-it
+        click: "#no-such-button"
+        timeout: 1s
+    screenshot: on_failure
+`, f.shop.URL(demo.WWWHost, "/product/123"))
+	out := runTarget(f.prober, f.oneTarget(t, extra, "missing-button"))
+	if out.Result != probe.Failure {
+		t.Fatalf("want failure: %s", describe(out))
+	}
+	if !strings.Contains(out.Reason, `"press-it"`) || !strings.Contains(out.Reason, "#no-such-button") {
+		t.Fatalf("reason %q must name the step and the selector", out.Reason)
+	}
+	if len(out.Artifacts) != 2 || !strings.HasSuffix(out.Artifacts[0], ".png") || !strings.HasSuffix(out.Artifacts[1], ".json") {
+		t.Fatalf("artifacts %v: want a PNG and a JSON", out.Artifacts)
+	}
+	for _, a := range out.Artifacts {
+		if st, err := os.Stat(a); err != nil || st.Size() == 0 {
+			t.Fatalf("artifact %s: %v", a, err)
+		}
+	}
+}
+
+func TestStaticDomainFaults(t *testing.T) {
+	f := getFixture(t)
+	extra := fmt.Sprintf(`
+  - name: product-page
+    type: browser
+    timeout: 8s
+    nodes: {addresses: [{name: lb1, address: 127.0.0.11}]}
+    steps:
+      - navigate: %s
+        timeout: 3s
+      - wait_visible: "h1"
+`, f.shop.URL(demo.WWWHost, "/product/123"))
+	tg := f.oneTarget(t, extra, "product-page")
+	defer f.shop.ClearAll()
+	cases := []struct {
+		name      string
+		fault     demo.Fault
+		want      string // result of static requests
+		status    int
+		mustPass  bool
+		wantInErr string
+	}{
+		{"refuse", demo.Fault{Refuse: true}, ResultFailed, 0, true, "TUNNEL"},
+		{"503", demo.Fault{ErrorRatio: 1}, ResultHTTPError, 503, true, ""},
+		{"stall", demo.Fault{Stall: true}, ResultFailed, 0, false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := f.shop.SetFault(demo.StaticHost, tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			out := runTarget(f.prober, tg)
+			if tc.mustPass && out.Result != probe.Success {
+				t.Fatalf("main journey should pass: %s", describe(out))
+			}
+			var static, www int
+			for _, r := range out.Requests {
+				switch r.Domain {
+				case demo.StaticHost:
+					static++
+					if r.Result != tc.want || r.Status != tc.status {
+						t.Errorf("static request %s: result %s status %d, want %s %d", r.URL, r.Result, r.Status, tc.want, tc.status)
+					}
+					if tc.wantInErr != "" && !strings.Contains(r.Failure, tc.wantInErr) {
+						t.Errorf("failure %q should mention %s", r.Failure, tc.wantInErr)
+					}
+				case demo.WWWHost:
+					www++
+					if r.Result != ResultOK {
+						t.Errorf("www request %s: %s", r.URL, r.Result)
+					}
+				}
+			}
+			if static == 0 || www == 0 {
+				t.Fatalf("want requests to both domains: %s", describe(out))
+			}
+		})
+	}
+}
+
+func TestBrowserKilledMidRun(t *testing.T) {
+	f := getFixture(t)
+	extra := fmt.Sprintf(`
+  - name: slow-journey
+    type: browser
+    interval: 1m
+    timeout: 15s
+    nodes: {addresses: [{name: lb2, address: 127.0.0.12}]}
+    steps:
+      - navigate: %s
+      - sleep: 4s
+      - wait_visible: "#add-to-cart"
+`, f.shop.URL(demo.WWWHost, "/product/123"))
+	tg := f.oneTarget(t, extra, "slow-journey")
+	// Make sure the browser runs, then kill it while the journey sleeps.
+	if out := runTarget(f.prober, f.targets(t, "", "web-checkout")[0]); out.Result != probe.Success {
+		t.Fatalf("warm-up: %s", describe(out))
+	}
+	pid := f.prober.BrowserPID()
+	restarts := f.prober.Restarts()
+	done := make(chan probe.Outcome, 1)
+	go func() { done <- runTarget(f.prober, tg) }()
+	time.Sleep(1500 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	if out.Result != probe.Error || !strings.Contains(out.Reason, "crash") {
+		t.Fatalf("run with a killed browser: want error naming the crash: %s", describe(out))
+	}
+	out = runTarget(f.prober, f.targets(t, "", "web-checkout")[1])
+	if out.Result != probe.Success {
+		t.Fatalf("next run after restart: %s", describe(out))
+	}
+	if f.prober.BrowserPID() == pid || f.prober.Restarts() <= restarts {
+		t.Fatalf("browser not restarted: pid %d -> %d, restarts %d -> %d", pid, f.prober.BrowserPID(), restarts, f.prober.Restarts())
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("old browser %d still exists (zombie?)", pid)
+	}
+}
+
+// connectProxy is a minimal upstream HTTP CONNECT proxy that logs targets.
+type connectProxy struct {
+	ln    net.Listener
+	hosts map[string]string // name -> IP (the proxy resolves, as real ones do)
+	mu    sync.Mutex
+	log   []string
+}
+
+func startConnectProxy(t *testing.T, hosts map[string]string) *connectProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &connectProxy{ln: ln, hosts: hosts}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go cp.serve(c)
+		}
+	}()
+	return cp
+}
+
+func (cp *connectProxy) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil || req.Method != http.MethodConnect {
+		return
+	}
+	cp.mu.Lock()
+	cp.log = append(cp.log, req.Host)
+	cp.mu.Unlock()
+	host, port, _ := net.SplitHostPort(req.Host)
+	if ip, ok := cp.hosts[host]; ok {
+		host = ip
+	}
+	up, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 3*time.Second)
+	if err != nil {
+		_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+		return
+	}
+	defer up.Close()
+	_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n")
+	go func() { _, _ = io.Copy(up, br); _ = up.Close() }()
+	_, _ = io.Copy(c, up)
+}
+
+func (cp *connectProxy) seen() string {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return strings.Join(cp.log, " ")
+}
+
+func TestPathThroughProxy(t *testing.T) {
+	f := getFixture(t)
+	cp := startConnectProxy(t, map[string]string{demo.StaticHost: f.shop.StaticIP().String()})
+	yaml := fmt.Sprintf(`
+paths:
+  - name: via-proxy
+    proxy: http://%s
+    tls: {ca_file: %s}
+checks:
+  - name: proxied
+    type: browser
+    timeout: 10s
+    nodes: {addresses: [{name: lb3, address: 127.0.0.13}]}
+    steps:
+      - navigate: %s
+      - click: "#add-to-cart"
+      - assert_text: {selector: "#cart-count", contains: "1"}
+`, cp.ln.Addr(), f.shop.CAFile(), f.shop.URL(demo.WWWHost, "/product/123"))
+	tg := f.targetsWithPaths(t, yaml, "proxied")[0]
+	out := runTarget(f.prober, tg)
+	if out.Result != probe.Success {
+		t.Fatalf("%s", describe(out))
+	}
+	seen := cp.seen()
+	if !strings.Contains(seen, "127.0.0.13:") || !strings.Contains(seen, demo.StaticHost+":") {
+		t.Fatalf("proxy log %q: want the pinned node and the static domain", seen)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	f := getFixture(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html><body><h1 id=ok>partial</h1>")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop", http.StatusFound)
+	})
+	mux.HandleFunc("/alert", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `<html><body><script>alert("hello"); confirm("sure?");</script><h1 id=ok>after dialogs</h1></body></html>`)
+	})
+	mux.HandleFunc("/popup", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `<html><body><script>window.open("/alert")</script><a id=pop href="/alert" target="_blank">pop</a><h1 id=ok>popups</h1></body></html>`)
+	})
+	mux.HandleFunc("/download", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Disposition", `attachment; filename="x.bin"`)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.WriteString(w, "data")
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cases := []struct {
+		name   string
+		steps  string
+		want   probe.Result
+		reason string
+	}{
+		{"never-loads", "      - navigate: " + srv.URL + "/hang\n", probe.Timeout, "did not finish loading"},
+		{"redirect-loop", "      - navigate: " + srv.URL + "/loop\n", probe.Error, "ERR_TOO_MANY_REDIRECTS"},
+		{"never-appears", "      - navigate: " + srv.URL + "/alert\n      - wait_visible: \"#nothing\"\n", probe.Timeout, "#nothing"},
+		{"dialogs", "      - navigate: " + srv.URL + "/alert\n      - assert_text: {selector: \"#ok\", contains: \"after\"}\n", probe.Success, ""},
+		{"popups", "      - navigate: " + srv.URL + "/popup\n      - click: \"#pop\"\n      - wait_visible: \"#ok\"\n", probe.Success, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := fmt.Sprintf("\n  - name: bad-%s\n    type: browser\n    timeout: 3s\n    screenshot: never\n    steps:\n%s", tc.name, tc.steps)
+			start := time.Now()
+			out := runTarget(f.prober, f.oneTarget(t, extra, "bad-"+tc.name))
+			if out.Result != tc.want || !strings.Contains(out.Reason, tc.reason) {
+				t.Fatalf("want %s with %q: %s", tc.want, tc.reason, describe(out))
+			}
+			if el := time.Since(start); el > 4*time.Second {
+				t.Fatalf("run took %s, past its 3s timeout", el)
+			}
+			// The next run starts clean.
+			if next := runTarget(f.prober, f.targets(t, "", "web-checkout")[0]); next.Result != probe.Success {
+				t.Fatalf("next run: %s", describe(next))
+			}
+		})
+	}
+}
+
+func TestMissingChromium(t *testing.T) {
+	p := New(Options{ExecPath: "/nonexistent/chromium", Logger: zerolog.Nop()})
+	defer p.Close()
+	if ok, why := p.Ready(); ok || !strings.Contains(why, "not found") {
+		t.Fatalf("Ready() = %v, %q", ok, why)
+	}
+	f := getFixture(t)
+	out := runTarget(p, f.targets(t, "", "web-checkout")[0])
+	if out.Result != probe.Error || !strings.Contains(out.Reason, "/nonexistent/chromium") {
+		t.Fatalf("want error naming the binary: %s", describe(out))
+	}
+}

@@ -1,0 +1,135 @@
+package stats
+
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/vantage-monitoring/vantage/metrics"
+)
+
+// descSet are the exported metrics' descriptors for one labeler.
+type descSet struct {
+	lab                       *metrics.Labeler
+	quantile, ratio, slowdown *prometheus.Desc
+}
+
+func newDescSet(lab *metrics.Labeler) *descSet {
+	n := lab.Names()
+	with := func(extra ...string) []string { return append(slices.Clone(n), extra...) }
+	return &descSet{
+		lab: lab,
+		// A summary, not a gauge: its quantile series are exactly the
+		// gauge the SPEC names, and only a summary may carry a `quantile`
+		// label and still pass `promtool check metrics`. _count and _sum
+		// are cumulative over successful runs, as in client_golang's own
+		// summaries, so rate() on them works.
+		quantile: prometheus.NewDesc("vantage_check_duration_quantile_seconds",
+			"Quantiles of successful run durations over a sliding window (DDSketch, 1% relative error); _count and _sum are cumulative.",
+			with("window"), nil),
+		ratio: prometheus.NewDesc("vantage_check_success_ratio",
+			"Share of runs that succeeded over a sliding window.", with("window"), nil),
+		slowdown: prometheus.NewDesc("vantage_node_slowdown_ratio",
+			"A node's p90 over the shortest quantile window divided by the median p90 of the other nodes of the same check and path.",
+			n, nil),
+	}
+}
+
+func (s *Stats) descsFor(lab *metrics.Labeler) *descSet {
+	s.mu.RLock()
+	d := s.descs
+	s.mu.RUnlock()
+	if d != nil && d.lab == lab {
+		return d
+	}
+	d = newDescSet(lab)
+	s.mu.Lock()
+	s.descs = d
+	s.mu.Unlock()
+	return d
+}
+
+// labelValues are ts's common label values under lab, cached per labeler
+// and target.
+func (ts *targetSeries) labelValues(lab *metrics.Labeler) []string {
+	t := ts.t.Load()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.lab != lab || ts.labT != t {
+		// Clipped: callers append the extra labels to it concurrently.
+		ts.lab, ts.labT, ts.values = lab, t, slices.Clip(lab.Values(t))
+	}
+	return ts.values
+}
+
+// Describe sends nothing: the collector is unchecked because its label
+// names follow the config.
+func (s *Stats) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector. Every figure is computed now
+// from the sketches; series without data in a window are absent.
+func (s *Stats) Collect(ch chan<- prometheus.Metric) {
+	lab := s.labeler()
+	if lab == nil {
+		return
+	}
+	d := s.descsFor(lab)
+	w := s.win.Load()
+	s.mu.RLock()
+	groups := make([][]*targetSeries, 0, len(s.groups))
+	for _, g := range s.groups {
+		list := make([]*targetSeries, 0, len(g))
+		for _, ts := range g {
+			list = append(list, ts)
+		}
+		groups = append(groups, list)
+	}
+	s.mu.RUnlock()
+
+	winLabels := make([]string, len(w.exported))
+	for i, win := range w.exported {
+		winLabels[i] = model.Duration(win).String()
+	}
+	rd := s.reader()
+	defer rd.close()
+	var p90s []nodeP90
+	var vals []float64
+	var own []*targetSeries
+	for _, g := range groups {
+		p90s, own, vals = p90s[:0], own[:0], vals[:0]
+		for _, ts := range g {
+			lv := ts.labelValues(lab)
+			for i, win := range w.exported {
+				okRuns, total, samples, sum, ok := rd.mergeCum(ts.main, win)
+				if !ok || total == 0 {
+					continue
+				}
+				wl := append(lv, winLabels[i])
+				ch <- prometheus.MustNewConstMetric(d.ratio, prometheus.GaugeValue, float64(okRuns)/float64(total), wl...)
+				if rd.sk.IsEmpty() {
+					continue
+				}
+				qs := make(map[float64]float64, len(exportedQuantiles))
+				for _, q := range exportedQuantiles {
+					qs[q], _ = rd.sk.GetValueAtQuantile(q)
+				}
+				ch <- prometheus.MustNewConstSummary(d.quantile, samples, sum, qs, wl...)
+				if win == w.shortest {
+					if node := ts.node(); node != "" {
+						p90s = append(p90s, nodeP90{node, qs[0.9]})
+						own = append(own, ts)
+					}
+				}
+			}
+		}
+		if len(p90s) < 3 {
+			continue // a node needs two others with a p90
+		}
+		for i, ts := range own {
+			if r, ok := slowdown(p90s[i].node, p90s[i].p90, p90s); ok {
+				ch <- prometheus.MustNewConstMetric(d.slowdown, prometheus.GaugeValue, r, ts.labelValues(lab)...)
+			}
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package stats
+
+import (
+	"math"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
+)
+
+// subWindows is how many sub-windows a window is cut into. More means a
+// smoother slide but more memory and a slower read; 10 keeps the part of a
+// window that may be missing at read time at 10 %.
+const subWindows = 10
+
+// slot is one closed (or the current) sub-window of a ring.
+type slot struct {
+	epoch     int64  // sub-window number since the Unix epoch; valid when total > 0 or enc != nil
+	ok, total uint32 // successful runs and all runs
+	// enc is the sub-window's DDSketch in sketches-go's compact binary
+	// encoding once the sub-window has closed. Closed sub-windows never
+	// change, so keeping them encoded (a few bytes per occupied bin)
+	// instead of as live stores (pages of float64 counts) is what keeps a
+	// series-window within a few KiB whatever the probe rate.
+	enc []byte
+}
+
+// ring is one window of one series: subWindows slots aligned on the wall
+// clock, plus the live sketch of the current sub-window.
+type ring struct {
+	window time.Duration
+	width  int64 // sub-window width in ns
+	slots  [subWindows]slot
+
+	live      *ddsketch.DDSketch
+	pos       *store.BufferedPaginatedStore // live's positive store
+	liveEpoch int64
+}
+
+func newRing(window time.Duration, m mapping.IndexMapping) *ring {
+	w := int64(window) / subWindows
+	if w < 1 {
+		w = 1
+	}
+	// A paginated store holds a handful of samples as a short index
+	// buffer, so the live sketch of a quiet series stays small; values are
+	// never negative, so the negative store is a dense one that stays empty
+	// and allocates nothing.
+	pos := store.NewBufferedPaginatedStore()
+	return &ring{
+		window: window, width: w, pos: pos,
+		live: ddsketch.NewDDSketch(m, pos, store.NewDenseStore()),
+	}
+}
+
+func (r *ring) epoch(now int64) int64 {
+	e := now / r.width
+	if now < 0 && now%r.width != 0 {
+		e--
+	}
+	return e
+}
+
+// advance closes the live sub-window if e is a later one and returns the
+// slot for e, emptied if it held an older sub-window.
+func (r *ring) advance(e int64) *slot {
+	if e < r.liveEpoch {
+		// The clock went back: count the run in the current sub-window
+		// rather than rewrite closed ones.
+		e = r.liveEpoch
+	}
+	if e != r.liveEpoch {
+		if !r.live.IsEmpty() {
+			s := &r.slots[mod(r.liveEpoch)]
+			s.enc = s.enc[:0]
+			r.live.Encode(&s.enc, true)
+			r.live.Clear()
+		}
+		r.liveEpoch = e
+	}
+	s := &r.slots[mod(e)]
+	if s.epoch != e {
+		*s = slot{epoch: e, enc: s.enc[:0]}
+	}
+	return s
+}
+
+func mod(e int64) int {
+	m := e % subWindows
+	if m < 0 {
+		m += subWindows
+	}
+	return int(m)
+}
+
+// observe records one run at now (ns). Only successful runs feed the
+// latency sketch; every run counts toward the success ratio. index is the
+// sketch bin of a successful run's duration, computed once for all rings,
+// or noIndex for a zero duration.
+func (r *ring) observe(now int64, index int, ok bool) {
+	s := r.advance(r.epoch(now))
+	s.total++
+	if ok {
+		s.ok++
+		if index == noIndex {
+			_ = r.live.Add(0) // zero is always trackable
+		} else {
+			r.pos.Add(index)
+		}
+	}
+}
+
+// noIndex marks a zero duration, which DDSketch counts apart from bins.
+const noIndex = math.MinInt
+
+// read merges the sub-windows that lie within the window ending at now into
+// sk (which must be empty) and returns the run counts over them.
+//
+// The window covers the current, partial sub-window and the subWindows-1
+// before it, so a read sees between 90 % and 100 % of the window: nothing
+// older than the window is ever included, and everything younger than 90 %
+// of it always is.
+func (r *ring) read(now int64, sk *ddsketch.DDSketch) (ok, total uint64) {
+	cur := r.epoch(now)
+	for i := range r.slots {
+		s := &r.slots[i]
+		if s.epoch > cur || s.epoch <= cur-subWindows || (s.total == 0 && len(s.enc) == 0) {
+			continue
+		}
+		ok += uint64(s.ok)
+		total += uint64(s.total)
+		if s.epoch == r.liveEpoch {
+			_ = sk.MergeWith(r.live) // same mapping: cannot fail
+		} else if len(s.enc) > 0 {
+			_ = sk.DecodeAndMergeWith(s.enc) // our own encoding: cannot fail
+		}
+	}
+	return ok, total
+}

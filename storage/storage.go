@@ -1,0 +1,339 @@
+// Package storage is vantage's embedded database: an SQLite file (pure-Go
+// driver, no cgo) at --storage.path holding the timeline, recent runs per
+// target, alert instances and the notification queue, with artifacts kept as
+// files beside it. One package owns the schema; everyone else uses the
+// methods of Store.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// FileName is the database file inside the storage directory.
+const FileName = "vantage.db"
+
+// ArtifactsDir is the directory under the storage directory where probes
+// write screenshots and other per-run files.
+const ArtifactsDir = "artifacts"
+
+// ErrNotFound is returned for a run, alert or notification that does not
+// exist (or no longer does, after retention).
+var ErrNotFound = errors.New("not found")
+
+// Options configure a Store.
+type Options struct {
+	// Retention is how long events, runs, artifacts and finished
+	// notifications are kept; 0 keeps everything.
+	Retention time.Duration
+	Logger    zerolog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RunsPerTarget bounds the recent runs kept per target (default 100).
+	RunsPerTarget int
+	// QueueSize bounds the asynchronous write queue (default 4096). When it
+	// is full, new async writes are dropped and counted: probes never wait
+	// for the disk.
+	QueueSize int
+	// PruneInterval is how often retention runs in the background (default
+	// 10m; negative disables it, e.g. for tests that call Prune).
+	PruneInterval time.Duration
+	// ReadOnly opens an existing database for reading only (for `vantage
+	// timeline` next to a running daemon): no directory or file is created
+	// and no migration runs.
+	ReadOnly bool
+	// Registerer receives the store's own metrics; may be nil.
+	Registerer prometheus.Registerer
+}
+
+// Store is an open vantage database.
+type Store struct {
+	dir  string
+	path string
+	opts Options
+	log  zerolog.Logger
+	now  func() time.Time
+
+	w *sql.DB // the single writer connection
+	r *sql.DB // readers (WAL lets them run beside the writer)
+
+	// async writer
+	qmu     sync.RWMutex
+	closed  bool
+	queue   chan writeItem
+	flushc  chan chan struct{}
+	done    chan struct{}
+	stop    chan struct{}
+	bg      sync.WaitGroup
+	dropped prometheus.Counter
+	werrs   prometheus.Counter
+	qlen    prometheus.GaugeFunc
+}
+
+// Open opens (creating when needed) the database in dir, migrates its schema
+// and starts the background writer and retention loop. Close it when done.
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("storage: empty storage path")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RunsPerTarget <= 0 {
+		opts.RunsPerTarget = 100
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 4096
+	}
+	if opts.PruneInterval == 0 {
+		opts.PruneInterval = 10 * time.Minute
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	s := &Store{
+		dir: abs, path: filepath.Join(abs, FileName), opts: opts, log: opts.Logger, now: opts.Now,
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vantage_storage_writes_dropped_total",
+			Help: "Runs and events not stored because the storage write queue was full."}),
+		werrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "vantage_storage_write_errors_total",
+			Help: "Batches of runs and events the storage failed to write."}),
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(s.path); err != nil {
+			return nil, fmt.Errorf("storage: no database at %s (is --storage.path right?): %w", s.path, err)
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Join(abs, ArtifactsDir), 0o750); err != nil {
+			return nil, fmt.Errorf("storage: creating storage directory %s: not writable or not a directory (check permissions, or point --storage.path elsewhere): %w", abs, err)
+		}
+		if err := checkWritable(abs); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.openDBs(); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if opts.ReadOnly {
+		if err := s.checkVersion(); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
+		return s, nil
+	}
+	if err := s.migrate(context.Background()); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.queue = make(chan writeItem, opts.QueueSize)
+	s.flushc = make(chan chan struct{})
+	s.done = make(chan struct{})
+	s.stop = make(chan struct{})
+	s.qlen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vantage_storage_write_queue_length",
+		Help: "Runs and events waiting to be written to storage."}, func() float64 { return float64(len(s.queue)) })
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.dropped, s.werrs, s.qlen} {
+			if err := opts.Registerer.Register(c); err != nil {
+				s.closeDBs()
+				return nil, fmt.Errorf("storage: registering metrics: %w", err)
+			}
+		}
+	}
+	go s.writer()
+	if opts.PruneInterval > 0 && opts.Retention > 0 {
+		s.bg.Add(1)
+		go s.pruneLoop()
+	}
+	return s, nil
+}
+
+// checkWritable fails early, with a message naming the directory, when the
+// storage directory cannot be written: SQLite would otherwise report a
+// vague "unable to open database file" later.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("storage: directory %s is not writable (check permissions and free space, or point --storage.path elsewhere): %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	_ = os.Remove(name)
+	return nil
+}
+
+func (s *Store) dsn(readOnly bool) string {
+	// busy_timeout makes a locked database wait before failing; immediate
+	// transactions take the write lock up front so two writers never
+	// deadlock on a lock upgrade.
+	q := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	if readOnly {
+		q += "&mode=ro&_query_only=1"
+	} else {
+		q += "&_journal_mode=WAL&_pragma=synchronous(NORMAL)"
+	}
+	return "file:" + s.path + "?" + q
+}
+
+func (s *Store) openDBs() error {
+	var err error
+	if !s.opts.ReadOnly {
+		s.w, err = sql.Open("sqlite", s.dsn(false))
+		if err != nil {
+			return s.wrap("opening", err)
+		}
+		s.w.SetMaxOpenConns(1)
+		s.w.SetConnMaxIdleTime(0)
+		if err := s.w.Ping(); err != nil {
+			return s.wrap("opening", err)
+		}
+	}
+	s.r, err = sql.Open("sqlite", s.dsn(true))
+	if err != nil {
+		return s.wrap("opening", err)
+	}
+	s.r.SetMaxOpenConns(4)
+	if err := s.r.Ping(); err != nil {
+		return s.wrap("opening", err)
+	}
+	// Ping does not read the file; a query does, and surfaces a file that
+	// is not a database.
+	var n int
+	if err := s.r.QueryRow("SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return s.wrap("reading", err)
+	}
+	return nil
+}
+
+func (s *Store) closeDBs() {
+	if s.w != nil {
+		_ = s.w.Close()
+	}
+	if s.r != nil {
+		_ = s.r.Close()
+	}
+}
+
+// wrap turns SQLite's terse codes into errors that say what to do.
+func (s *Store) wrap(op string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("storage: %s %s: the file is corrupt or not a vantage database; move it aside to start fresh or restore a backup: %w", op, s.path, err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("storage: %s %s: the database is locked (is another vantage using the same --storage.path?): %w", op, s.path, err)
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
+			return fmt.Errorf("storage: %s %s: the database is read-only (check file and directory permissions): %w", op, s.path, err)
+		case sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("storage: %s %s: cannot open the database file (check that the directory exists and is writable): %w", op, s.path, err)
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("storage: %s %s: the disk is full: %w", op, s.path, err)
+		case sqlite3.SQLITE_IOERR:
+			return fmt.Errorf("storage: %s %s: I/O error (disk full or failing?): %w", op, s.path, err)
+		}
+	}
+	return fmt.Errorf("storage: %s %s: %w", op, s.path, err)
+}
+
+// Dir is the storage directory (absolute).
+func (s *Store) Dir() string { return s.dir }
+
+// ArtifactDir is where probes should write per-run files (screenshots).
+func (s *Store) ArtifactDir() string { return filepath.Join(s.dir, ArtifactsDir) }
+
+// Dropped is the number of async writes dropped because the queue was full.
+func (s *Store) Dropped() float64 {
+	return counterValue(s.dropped)
+}
+
+// Close flushes pending writes, stops the background work and closes the
+// database. It is safe to call more than once.
+func (s *Store) Close() error {
+	if s.queue != nil {
+		s.qmu.Lock()
+		already := s.closed
+		s.closed = true
+		if !already {
+			close(s.stop)
+			close(s.queue)
+		}
+		s.qmu.Unlock()
+		if already {
+			return nil
+		}
+		<-s.done
+		s.bg.Wait()
+		if s.opts.Registerer != nil {
+			s.opts.Registerer.Unregister(s.dropped)
+			s.opts.Registerer.Unregister(s.werrs)
+			s.opts.Registerer.Unregister(s.qlen)
+		}
+	}
+	var errs []error
+	if s.w != nil {
+		// Fold the WAL back so the file is self-contained for copying.
+		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, s.w.Close())
+		s.w = nil
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+		s.r = nil
+	}
+	return errors.Join(errs...)
+}
+
+// ArtifactPath resolves an artifact path as stored with a run to a file
+// inside the storage directory. Anything outside it (absolute paths
+// elsewhere, "..", symlinks pointing out) is refused, so a stored path can
+// never make the API serve an arbitrary file.
+func (s *Store) ArtifactPath(p string) (string, error) {
+	if p == "" {
+		return "", ErrNotFound
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(s.dir, p)
+	}
+	p = filepath.Clean(p)
+	root, err := filepath.EvalSymlinks(s.dir)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", ErrNotFound
+	}
+	rel, err := filepath.Rel(root, real)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("artifact %q is outside the storage directory", p)
+	}
+	return real, nil
+}
+
+// nanos stores times as Unix nanoseconds: exact, sortable, zone-free.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

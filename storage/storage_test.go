@@ -1,0 +1,600 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// clock is a settable fake clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+var t0 = time.Date(2025, 11, 28, 21, 0, 0, 0, time.UTC)
+
+func openTest(t *testing.T, dir string, o Options) *Store {
+	t.Helper()
+	if o.PruneInterval == 0 {
+		o.PruneInterval = -1
+	}
+	o.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	s, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestOpenFreshThenReopenKeepsData(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data") // does not exist yet
+	s := openTest(t, dir, Options{})
+	ctx := t.Context()
+	v, err := s.version(ctx)
+	if err != nil || v != SchemaVersion() {
+		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion())
+	}
+	var mode string
+	if err := s.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	if _, err := s.AppendEvent(ctx, Event{Time: t0, Kind: DaemonStart}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil { // idempotent
+		t.Fatalf("second Close: %v", err)
+	}
+	s2 := openTest(t, dir, Options{})
+	evs, err := s2.Events(ctx, time.Time{}, time.Time{})
+	if err != nil || len(evs) != 1 || evs[0].Kind != DaemonStart || !evs[0].Time.Equal(t0) {
+		t.Fatalf("after reopen: %+v, %v", evs, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ArtifactsDir)); err != nil {
+		t.Fatalf("artifacts dir not created: %v", err)
+	}
+}
+
+func TestMigrationsOnExistingDatabase(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	ctx := t.Context()
+	if _, err := s.AppendEvent(ctx, Event{Time: t0, Kind: DaemonStart, Detail: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	// A later release appends a migration: it runs once, on top of the
+	// existing data.
+	next := append(append([]string{}, migrations...), `ALTER TABLE events ADD COLUMN extra TEXT NOT NULL DEFAULT 'x'`)
+	if err := s.migrateTo(ctx, next); err != nil {
+		t.Fatalf("migrating: %v", err)
+	}
+	if err := s.migrateTo(ctx, next); err != nil { // idempotent
+		t.Fatalf("migrating again: %v", err)
+	}
+	v, _ := s.version(ctx)
+	if v != len(next) {
+		t.Fatalf("version = %d, want %d", v, len(next))
+	}
+	var extra, detail string
+	if err := s.w.QueryRow(`SELECT extra, detail FROM events`).Scan(&extra, &detail); err != nil || extra != "x" || detail != "kept" {
+		t.Fatalf("row after migration: %q %q %v", extra, detail, err)
+	}
+	s.Close()
+	// This build does not know version 2: refuse rather than misread.
+	_, err := Open(dir, Options{PruneInterval: -1})
+	if err == nil || !strings.Contains(err.Error(), "newer than this vantage") {
+		t.Fatalf("opening a newer schema: %v", err)
+	}
+}
+
+func TestCorruptDatabaseIsAClearError(t *testing.T) {
+	dir := t.TempDir()
+	garbage := []byte(strings.Repeat("this is not an SQLite database, it is a text file. ", 200))
+	if err := os.WriteFile(filepath.Join(dir, FileName), garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{PruneInterval: -1})
+	if err == nil {
+		t.Fatal("Open succeeded on a corrupt file")
+	}
+	if !strings.Contains(err.Error(), "corrupt or not a vantage database") || !strings.Contains(err.Error(), FileName) {
+		t.Fatalf("unclear error: %v", err)
+	}
+	// And read-only (vantage timeline) says the same.
+	_, err = Open(dir, Options{ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("read-only open of a corrupt file: %v", err)
+	}
+}
+
+// TestReadOnlyDirectory runs the check as an unprivileged user: root
+// ignores directory permissions, so when the test runs as root it re-runs
+// itself as nobody.
+func TestReadOnlyDirectory(t *testing.T) {
+	if dir := os.Getenv("VANTAGE_STORAGE_RO_DIR"); dir != "" {
+		_, err := Open(dir, Options{PruneInterval: -1})
+		fmt.Fprintf(os.Stderr, "OPEN-ERROR: %v\n", err)
+		return
+	}
+	base, err := os.MkdirTemp("", "vantage-ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(filepath.Join(base, "ro"), 0o755); _ = os.RemoveAll(base) })
+	ro := filepath.Join(base, "ro")
+	if err := os.Mkdir(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	if os.Geteuid() != 0 {
+		_, err := Open(ro, Options{PruneInterval: -1})
+		msg = fmt.Sprint(err)
+	} else {
+		// Copy the test binary where nobody can run it.
+		bin := filepath.Join(base, "storage.test")
+		data, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-test.run=^TestReadOnlyDirectory$")
+		cmd.Env = append(os.Environ(), "VANTAGE_STORAGE_RO_DIR="+ro)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, _ := cmd.CombinedOutput()
+		msg = string(out)
+		if !strings.Contains(msg, "OPEN-ERROR:") {
+			t.Fatalf("child did not run: %s", out)
+		}
+	}
+	if !strings.Contains(msg, "not writable") || !strings.Contains(msg, ro) {
+		t.Fatalf("want a clear not-writable error naming %s, got: %s", ro, msg)
+	}
+}
+
+func TestReadOnlyOpen(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(filepath.Join(dir, "missing"), Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("read-only open of a missing db: %v", err)
+	}
+	w := openTest(t, dir, Options{})
+	if _, err := w.AppendEvent(t.Context(), Event{Time: t0, Kind: DaemonStart}); err != nil {
+		t.Fatal(err)
+	}
+	// While the writer is open (a running daemon), a reader sees its data.
+	r := openTest(t, dir, Options{ReadOnly: true})
+	evs, err := r.Events(t.Context(), time.Time{}, time.Time{})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("reader: %v %v", evs, err)
+	}
+	if _, err := r.AppendEvent(t.Context(), Event{Kind: DaemonStop}); err == nil {
+		t.Fatal("a read-only store accepted a write")
+	}
+}
+
+func TestEventsRangeAndOrder(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	ctx := t.Context()
+	data := json.RawMessage(`{"added":["a"]}`)
+	in := []Event{
+		{Time: t0.Add(2 * time.Minute), Kind: TargetDown, TargetKey: "home/direct/lb2", Check: "home", Path: "direct", Node: "lb2", Detail: "connection refused"},
+		{Time: t0, Kind: DaemonStart},
+		{Time: t0.Add(5 * time.Minute), Kind: ConfigReload, Detail: "1 added", Data: data},
+		{Time: t0.Add(2 * time.Minute), Kind: AlertFiring, Alert: "NodeDown"},
+	}
+	for _, e := range in {
+		if _, err := s.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Events(ctx, t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range all {
+		kinds = append(kinds, string(e.Kind))
+	}
+	// Time order, ties in append order.
+	if got := strings.Join(kinds, ","); got != "daemon_start,target_down,alert_firing,config_reload" {
+		t.Fatalf("order: %s", got)
+	}
+	if all[1].Node != "lb2" || all[1].Detail != "connection refused" || all[1].TargetKey != "home/direct/lb2" {
+		t.Fatalf("fields lost: %+v", all[1])
+	}
+	if string(all[3].Data) != string(data) {
+		t.Fatalf("data = %s", all[3].Data)
+	}
+	// Both bounds are inclusive.
+	mid, err := s.Events(ctx, t0.Add(2*time.Minute), t0.Add(2*time.Minute))
+	if err != nil || len(mid) != 2 {
+		t.Fatalf("inclusive range: %d %v", len(mid), err)
+	}
+	latest, err := s.LatestEvents(ctx, 2)
+	if err != nil || len(latest) != 2 || latest[1].Kind != ConfigReload || latest[0].Kind != AlertFiring {
+		t.Fatalf("latest: %+v %v", latest, err)
+	}
+}
+
+func TestRetentionDeletesOldRows(t *testing.T) {
+	clk := &clock{t: t0}
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{Retention: 24 * time.Hour, Now: clk.Now})
+	ctx := t.Context()
+	oldArt := filepath.Join(dir, ArtifactsDir, "old.png")
+	newArt := filepath.Join(dir, ArtifactsDir, "new.png")
+	outside := filepath.Join(t.TempDir(), "outside.png")
+	for _, f := range []string{oldArt, newArt, outside} {
+		if err := os.WriteFile(f, []byte("png"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, recent := t0.Add(-48*time.Hour), t0.Add(-time.Hour)
+	mustID(t)(s.AppendEvent(ctx, Event{Time: old, Kind: TargetDown}))
+	mustID(t)(s.AppendEvent(ctx, Event{Time: recent, Kind: TargetUp}))
+	oldRun := mustID(t)(s.RecordRun(ctx, Run{TargetKey: "a", Start: old, Result: "failure", Artifacts: []string{"artifacts/old.png", outside}}))
+	newRun := mustID(t)(s.RecordRun(ctx, Run{TargetKey: "a", Start: recent, Result: "success", Artifacts: []string{"artifacts/new.png"}}))
+	// Notifications: an old sent one goes, an old pending one stays.
+	clk.Set(old)
+	sent := mustID(t)(s.Enqueue(ctx, Notification{Notifier: "wh", Payload: []byte("1")}))
+	pending := mustID(t)(s.Enqueue(ctx, Notification{Notifier: "wh", Payload: []byte("2")}))
+	if err := s.MarkSent(ctx, sent); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveAlert(ctx, Alert{Key: "resolved-old", Rule: "r", State: "inactive"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveAlert(ctx, Alert{Key: "firing-old", Rule: "r", State: "firing"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0)
+
+	if err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.Events(ctx, time.Time{}, time.Time{})
+	if len(evs) != 1 || evs[0].Kind != TargetUp {
+		t.Fatalf("events after prune: %+v", evs)
+	}
+	if _, err := s.Run(ctx, oldRun); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old run: %v", err)
+	}
+	if _, err := s.Run(ctx, newRun); err != nil {
+		t.Fatalf("recent run: %v", err)
+	}
+	if _, err := os.Stat(oldArt); !os.IsNotExist(err) {
+		t.Fatalf("old artifact still there: %v", err)
+	}
+	if _, err := os.Stat(newArt); err != nil {
+		t.Fatalf("recent artifact removed: %v", err)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Fatalf("a file outside the storage dir was removed: %v", err)
+	}
+	if _, err := s.Notification(ctx, sent); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old sent notification: %v", err)
+	}
+	if _, err := s.Notification(ctx, pending); err != nil {
+		t.Fatalf("pending notification pruned: %v", err)
+	}
+	alerts, _ := s.LoadAlerts(ctx)
+	if len(alerts) != 1 || alerts[0].Key != "firing-old" {
+		t.Fatalf("alerts after prune: %+v", alerts)
+	}
+}
+
+func mustID(t *testing.T) func(int64, error) int64 {
+	return func(id int64, err error) int64 {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+}
+
+func TestRunsBoundedPerTarget(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{RunsPerTarget: 5})
+	ctx := t.Context()
+	var ids []int64
+	for i := range 8 {
+		res := "success"
+		if i == 5 {
+			res = "failure"
+		}
+		art := filepath.Join(dir, ArtifactsDir, fmt.Sprintf("a%d.png", i))
+		if err := os.WriteFile(art, []byte("png"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, mustID(t)(s.RecordRun(ctx, Run{TargetKey: "A", Start: t0.Add(time.Duration(i) * time.Second),
+			Result: res, Reason: fmt.Sprint("run ", i), Artifacts: []string{art}})))
+	}
+	mustID(t)(s.RecordRun(ctx, Run{TargetKey: "B", Start: t0, Result: "success"}))
+	runs, err := s.RecentRuns(ctx, "A", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 5 || runs[0].ID != ids[7] || runs[4].ID != ids[3] {
+		t.Fatalf("kept %d runs, newest %d oldest %d; want 5 from %d to %d", len(runs), runs[0].ID, runs[len(runs)-1].ID, ids[7], ids[3])
+	}
+	if runs[0].Artifacts[0] != filepath.Join(dir, ArtifactsDir, "a7.png") {
+		t.Fatalf("artifacts = %v", runs[0].Artifacts)
+	}
+	for i := range 3 {
+		if _, err := os.Stat(filepath.Join(dir, ArtifactsDir, fmt.Sprintf("a%d.png", i))); !os.IsNotExist(err) {
+			t.Fatalf("artifact of dropped run %d still there", i)
+		}
+	}
+	if b, _ := s.RecentRuns(ctx, "B", 10); len(b) != 1 {
+		t.Fatalf("other target affected: %d runs", len(b))
+	}
+	f, err := s.LatestFailedRun(ctx, "A")
+	if err != nil || f.ID != ids[5] || f.Reason != "run 5" {
+		t.Fatalf("latest failed: %+v %v", f, err)
+	}
+	if _, err := s.LatestFailedRun(ctx, "B"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no failed run: %v", err)
+	}
+	if _, err := s.Run(ctx, 9999); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing run: %v", err)
+	}
+}
+
+func TestAsyncWritesLinkEventsAndDropWhenFull(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{QueueSize: 2})
+	ctx := t.Context()
+	if !s.RecordRunAsync(Run{TargetKey: "A", Start: t0, Result: "failure"}, &Event{Time: t0, Kind: TargetDown, TargetKey: "A"}) {
+		t.Fatal("not queued")
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.Events(ctx, time.Time{}, time.Time{})
+	runs, _ := s.RecentRuns(ctx, "A", 10)
+	if len(evs) != 1 || len(runs) != 1 || evs[0].RunID != runs[0].ID {
+		t.Fatalf("event not linked to its run: %+v %+v", evs, runs)
+	}
+
+	// Another process holds the write lock: the writer stalls, the queue
+	// fills, and further writes are dropped instead of blocking.
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	queued := 0
+	start := time.Now()
+	for range 20 {
+		if s.RecordRunAsync(Run{TargetKey: "B", Start: t0, Result: "success"}, nil) {
+			queued++
+		}
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("async writes blocked for %s", time.Since(start))
+	}
+	if queued > 3 || s.Dropped() < 17 {
+		t.Fatalf("queued %d, dropped %v; want at most 3 queued", queued, s.Dropped())
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runs, _ = s.RecentRuns(ctx, "B", 100)
+	if len(runs) != queued {
+		t.Fatalf("stored %d runs, queued %d", len(runs), queued)
+	}
+}
+
+func TestCloseFlushesQueuedWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				s.RecordRunAsync(Run{TargetKey: fmt.Sprint("t", g), Start: t0.Add(time.Duration(i)), Result: "success"}, nil)
+				s.AppendEventAsync(Event{Time: t0, Kind: TargetUp})
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.RecordRunAsync(Run{TargetKey: "late"}, nil) {
+		t.Fatal("a closed store accepted a write")
+	}
+	r := openTest(t, dir, Options{ReadOnly: true})
+	evs, _ := r.Events(t.Context(), time.Time{}, time.Time{})
+	if want := 400 - int(s.Dropped()); len(evs)+int(s.Dropped()) < 400 || len(evs) > 400 {
+		t.Fatalf("events after close = %d, want %d (dropped %v)", len(evs), want, s.Dropped())
+	}
+}
+
+func TestNotificationQueueOrderAndRetry(t *testing.T) {
+	clk := &clock{t: t0}
+	s := openTest(t, t.TempDir(), Options{Now: clk.Now})
+	ctx := t.Context()
+	var ids []int64
+	for i := range 3 {
+		ids = append(ids, mustID(t)(s.Enqueue(ctx, Notification{Notifier: "wh", AlertKey: "k", Payload: []byte{byte('a' + i)}})))
+	}
+	mustID(t)(s.Enqueue(ctx, Notification{Notifier: "slack", Payload: []byte("s")}))
+	if _, err := s.Enqueue(ctx, Notification{}); err == nil {
+		t.Fatal("empty notifier accepted")
+	}
+	due, err := s.Due(ctx, "wh", t0, 10)
+	if err != nil || len(due) != 3 || string(due[0].Payload) != "a" || string(due[2].Payload) != "c" || !due[0].Created.Equal(t0) {
+		t.Fatalf("due: %+v %v", due, err)
+	}
+	if due, _ := s.Due(ctx, "wh", t0, 2); len(due) != 2 {
+		t.Fatalf("limit ignored: %d", len(due))
+	}
+	// The head fails: it and everything behind it wait for its retry time.
+	if err := s.MarkRetry(ctx, ids[0], t0.Add(time.Minute), "503 Service Unavailable"); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.Due(ctx, "wh", t0.Add(30*time.Second), 10); len(due) != 0 {
+		t.Fatalf("items overtook a backing-off head: %+v", due)
+	}
+	due, _ = s.Due(ctx, "wh", t0.Add(time.Minute), 10)
+	if len(due) != 3 || due[0].ID != ids[0] || due[0].Attempts != 1 || due[0].LastError != "503 Service Unavailable" {
+		t.Fatalf("after backoff: %+v", due)
+	}
+	if n, _ := s.QueueLength(ctx, "wh"); n != 3 {
+		t.Fatalf("queue length = %d", n)
+	}
+	if err := s.MarkSent(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSent(ctx, ids[0]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("sending twice: %v", err)
+	}
+	if err := s.MarkDropped(ctx, ids[1], "older than max_age 6h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkRetry(ctx, ids[1], t0, "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("retrying a dropped one: %v", err)
+	}
+	n, _ := s.Notification(ctx, ids[1])
+	if n.State != QueueDropped || n.LastError != "older than max_age 6h" || !n.Done.Equal(t0) {
+		t.Fatalf("dropped: %+v", n)
+	}
+	due, _ = s.Due(ctx, "wh", t0.Add(time.Hour), 10)
+	if len(due) != 1 || due[0].ID != ids[2] {
+		t.Fatalf("remaining: %+v", due)
+	}
+	lens, _ := s.QueueLengths(ctx)
+	if lens["wh"] != 1 || lens["slack"] != 1 {
+		t.Fatalf("lengths: %v", lens)
+	}
+}
+
+func TestQueueSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	id := mustID(t)(s.Enqueue(t.Context(), Notification{Notifier: "wh", Payload: []byte(`{"a":1}`)}))
+	s.Close()
+	s2 := openTest(t, dir, Options{})
+	due, err := s2.Due(t.Context(), "wh", time.Now().Add(time.Second), 10)
+	if err != nil || len(due) != 1 || due[0].ID != id || string(due[0].Payload) != `{"a":1}` {
+		t.Fatalf("after restart: %+v %v", due, err)
+	}
+}
+
+func TestAlertRoundTrip(t *testing.T) {
+	clk := &clock{t: t0}
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{Now: clk.Now})
+	ctx := t.Context()
+	a := Alert{
+		Key: "LoadBalancerNodeDegraded{node=lb2}", Rule: "LoadBalancerNodeDegraded",
+		Labels:      map[string]string{"alertname": "LoadBalancerNodeDegraded", "node": "lb2", "severity": "page"},
+		Annotations: map[string]string{"summary": "lb2 is slow"},
+		State:       "firing", ActiveSince: t0.Add(-3 * time.Minute),
+		FiredAt:  []time.Time{t0.Add(-50 * time.Minute), t0.Add(-2 * time.Minute)},
+		LastSent: t0.Add(-time.Minute), Value: 2.5, Data: json.RawMessage(`{"keep_until":0}`),
+	}
+	if err := s.SaveAlert(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveAlert(ctx, Alert{Key: "other", Rule: "r", State: "pending"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, dir, Options{Now: clk.Now})
+	got, err := s.LoadAlerts(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("load: %+v %v", got, err)
+	}
+	g := got[0]
+	if g.Key != a.Key || g.Rule != a.Rule || g.State != "firing" || g.Labels["node"] != "lb2" || g.Annotations["summary"] != "lb2 is slow" ||
+		!g.ActiveSince.Equal(a.ActiveSince) || len(g.FiredAt) != 2 || !g.FiredAt[1].Equal(a.FiredAt[1]) ||
+		!g.LastSent.Equal(a.LastSent) || g.Value != 2.5 || string(g.Data) != string(a.Data) || !g.UpdatedAt.Equal(t0) || !g.ResolvedAt.IsZero() {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", g, a)
+	}
+	// Update in place, then delete.
+	a.State, a.ResolvedAt = "inactive", t0
+	if err := s.SaveAlert(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.LoadAlerts(ctx)
+	if got[0].State != "inactive" || !got[0].ResolvedAt.Equal(t0) || len(got) != 2 {
+		t.Fatalf("update: %+v", got)
+	}
+	if err := s.DeleteAlert(ctx, a.Key); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.LoadAlerts(ctx); len(got) != 1 || got[0].Key != "other" {
+		t.Fatalf("delete: %+v", got)
+	}
+}
+
+func TestArtifactPathStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	inside := filepath.Join(dir, ArtifactsDir, "x.png")
+	os.WriteFile(inside, []byte("png"), 0o600)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o600)
+	link := filepath.Join(dir, ArtifactsDir, "link.png")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.ArtifactPath("artifacts/x.png"); err != nil || p != inside {
+		t.Fatalf("relative inside: %q %v", p, err)
+	}
+	if _, err := s.ArtifactPath(inside); err != nil {
+		t.Fatalf("absolute inside: %v", err)
+	}
+	for _, bad := range []string{"../" + filepath.Base(filepath.Dir(secret)) + "/secret", secret, link, "artifacts/../../../etc/passwd", "/etc/passwd", ""} {
+		if p, err := s.ArtifactPath(bad); err == nil {
+			t.Errorf("ArtifactPath(%q) = %q, want refusal", bad, p)
+		}
+	}
+	_ = context.Background
+}

@@ -1,0 +1,202 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/storage"
+	"github.com/vantage-monitoring/vantage/web"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+var t0 = time.Date(2025, 11, 28, 20, 0, 0, 0, time.UTC)
+
+type apiEnv struct {
+	srv   *httptest.Server
+	store *storage.Store
+	dir   string
+}
+
+func newAPIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	dir := t.TempDir()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	st, err := storage.Open(dir, storage.Options{Logger: log, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	red := checks.NewRedactor()
+	red.Add("s3cr3t-token")
+	s := web.New(web.Options{Logger: log, Gatherer: prometheus.NewRegistry()})
+	web.NewAPI(web.APIOptions{Store: st, Logger: log, Now: func() time.Time { return t0.Add(time.Hour) }, Redact: red.Redact}).Register(s)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &apiEnv{srv: srv, store: st, dir: dir}
+}
+
+func (e *apiEnv) get(t *testing.T, path string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestTimelineAPI(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := t.Context()
+	for _, ev := range []storage.Event{
+		{Time: t0.Add(-time.Hour), Kind: storage.DaemonStart}, // before the range
+		{Time: t0.Add(time.Minute), Kind: storage.TargetDown, TargetKey: "home/direct/lb2", Check: "home", Path: "direct", Node: "lb2",
+			Detail: "GET https://www.shop.test/?token=s3cr3t-token: connection refused", RunID: 7},
+		{Time: t0.Add(5 * time.Minute), Kind: storage.TargetUp, TargetKey: "home/direct/lb2", Check: "home", Path: "direct", Node: "lb2", Detail: "down for 4m0s"},
+	} {
+		if _, err := e.store.AppendEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, h, body := e.get(t, "/api/v1/timeline?since=2025-11-28T20:00:00Z&until=30m")
+	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		t.Fatalf("%d %s\n%s", code, h.Get("Content-Type"), body)
+	}
+	if bytes.Contains(body, []byte("s3cr3t")) {
+		t.Fatalf("secret in response: %s", body)
+	}
+	golden(t, "timeline.json", body)
+
+	code, h, body = e.get(t, "/api/v1/timeline?since=1h&format=markdown&timezone=Europe/Amsterdam")
+	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/markdown") {
+		t.Fatalf("%d %s\n%s", code, h.Get("Content-Type"), body)
+	}
+	md := string(body)
+	for _, want := range []string{"### Timeline 2025-11-28 21:00:00 – 2025-11-28 22:00:00 CET", "| 21:01:00 | DOWN | home/direct/lb2 |", "<secret>", "| 21:05:00 | UP |"} {
+		if !strings.Contains(strings.ReplaceAll(md, "&lt;", "<"), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "vantage started") {
+		t.Errorf("event before since included:\n%s", md)
+	}
+
+	for _, bad := range []string{"?since=yesterday", "?since=10m&until=1h", "?format=xml", "?timezone=Mars/Base"} {
+		code, _, body := e.get(t, "/api/v1/timeline"+bad)
+		var r struct{ Status, ErrorType, Error string }
+		if code != 400 || json.Unmarshal(body, &r) != nil || r.Status != "error" || r.ErrorType != "bad_data" || r.Error == "" {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
+	}
+}
+
+func TestRunAPI(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := t.Context()
+	png := []byte("\x89PNG\r\n\x1a\nnot really")
+	shot := filepath.Join(e.dir, storage.ArtifactsDir, "run-1.png")
+	if err := os.WriteFile(shot, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	har := filepath.Join(e.dir, storage.ArtifactsDir, "run-1.html")
+	if err := os.WriteFile(har, []byte("<script>alert(1)</script>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	steps, _ := json.Marshal([]storage.Step{{Name: "home", URL: "https://www.shop.test/?k=s3cr3t-token", Result: "error",
+		Reason: "connection refused", Start: t0, Duration: 0.031}})
+	reqs, _ := json.Marshal([]storage.Request{{URL: "https://static.shop-cdn.test/app.js", Domain: "static.shop-cdn.test",
+		Method: "GET", Result: "failed", Failure: "net::ERR_CONNECTION_REFUSED", Start: t0, Duration: 0.002, Type: "script"}})
+	id, err := e.store.RecordRun(ctx, storage.Run{TargetKey: "home/direct/lb2", Check: "home", Path: "direct", Node: "lb2",
+		Start: t0, Duration: 31 * time.Millisecond, Result: "error", Reason: "GET https://www.shop.test/: connection refused",
+		Steps: steps, Requests: reqs, Artifacts: []string{"artifacts/run-1.html", "artifacts/run-1.png"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := e.store.RecordRun(ctx, storage.Run{TargetKey: "api/direct", Check: "api", Start: t0, Result: "success"})
+	outside := filepath.Join(t.TempDir(), "passwd.png")
+	os.WriteFile(outside, []byte("secret file"), 0o600)
+	evil, _ := e.store.RecordRun(ctx, storage.Run{TargetKey: "x", Start: t0, Result: "failure",
+		Artifacts: []string{"../" + filepath.Base(filepath.Dir(outside)) + "/passwd.png", outside}})
+
+	code, _, body := e.get(t, "/api/v1/runs/"+itoa(id))
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if bytes.Contains(body, []byte("s3cr3t")) {
+		t.Fatalf("secret in run: %s", body)
+	}
+	golden(t, "run.json", body)
+
+	// A run without steps or artifacts still has lists, not nulls.
+	_, _, body = e.get(t, "/api/v1/runs/"+itoa(plain))
+	var pr struct{ Data map[string]any }
+	json.Unmarshal(body, &pr)
+	if _, ok := pr.Data["steps"].([]any); !ok || pr.Data["screenshot_url"] != nil {
+		t.Fatalf("plain run: %s", body)
+	}
+
+	code, h, body := e.get(t, "/api/v1/runs/"+itoa(id)+"/screenshot.png")
+	if code != 200 || h.Get("Content-Type") != "image/png" || !bytes.Equal(body, png) {
+		t.Fatalf("screenshot: %d %s %q", code, h.Get("Content-Type"), body)
+	}
+	// Non-images are downloads, never rendered in our origin.
+	code, h, _ = e.get(t, "/api/v1/runs/"+itoa(id)+"/artifacts/0")
+	if code != 200 || h.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("html artifact: %d %v", code, h)
+	}
+
+	for path, want := range map[string]int{
+		"/api/v1/runs/" + itoa(plain) + "/screenshot.png":              404, // no screenshot
+		"/api/v1/runs/999/screenshot.png":                              404,
+		"/api/v1/runs/999":                                             404,
+		"/api/v1/runs/abc":                                             400,
+		"/api/v1/runs/-1":                                              400,
+		"/api/v1/runs/" + itoa(evil) + "/screenshot.png":               404, // stored path escapes the dir
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/1":                  404, // absolute path elsewhere
+		"/api/v1/runs/" + itoa(id) + "/artifacts/2":                    404,
+		"/api/v1/runs/" + itoa(id) + "/artifacts/..%2f..%2fvantage.db": 404,
+	} {
+		code, _, body := e.get(t, path)
+		if code != want || bytes.Contains(body, []byte("secret file")) {
+			t.Errorf("GET %s = %d %s, want %d", path, code, body, want)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
