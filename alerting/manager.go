@@ -227,6 +227,9 @@ func (m *Manager) Eval(ctx context.Context, now time.Time) []Transition {
 	if m.o.Series != nil {
 		series = m.o.Series()
 	}
+	if b, ok := m.o.Measures.(interface{ Begin() }); ok {
+		b.Begin() // lets a caching source drop the previous cycle's figures
+	}
 	trs := m.engine.Eval(now, series, m.o.Measures)
 	for _, tr := range trs {
 		inst := tr.Instance

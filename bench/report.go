@@ -18,6 +18,7 @@ type machine struct {
 	cores                 int
 	cpu, mem, kernel, rev string
 	goVersion             string
+	load                  string // load average when the run began
 }
 
 func readMachine(ctx context.Context) machine {
@@ -35,6 +36,7 @@ func readMachine(ctx context.Context) machine {
 	if n, err := procKB("/proc/meminfo", "MemTotal"); err == nil {
 		m.mem = fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	}
+	m.load = loadAvg()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kernel = strings.TrimSpace(string(b))
 	}
@@ -67,7 +69,8 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.command)
 	fmt.Fprintf(&b, "- Date: %s\n", r.started.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "- Machine: %d cores (runtime.NumCPU), %s, %s RAM, Linux %s\n", m.cores, m.cpu, m.mem, m.kernel)
-	fmt.Fprintf(&b, "- Go: %s; vantage revision: %s\n\n", m.goVersion, m.rev)
+	fmt.Fprintf(&b, "- Go: %s; vantage revision: %s\n", m.goVersion, m.rev)
+	fmt.Fprintf(&b, "- Load average (1/5/15 min) when the run began: %s\n\n", m.load)
 
 	for _, res := range r.results {
 		res.markdown(&b)
@@ -108,7 +111,10 @@ The /metrics timing is the full text-format download as curl would see it.
 Each window edge is one /metrics request (filtered with ` + "`name[]`" + `, but the
 daemon still gathers every series for it), so the start-delay window holds
 the cost of one full gather at its start; a Prometheus server scraping
-every 15 s would cause that cost three to four times as often.
+every 15 s would cause that cost three to four times as often. The load
+averages show how busy the shared machine was: above the core count, other
+work competed with the daemon and the shop, which shows first in the
+start-delay tail.
 `)
 	return b.String()
 }
@@ -167,9 +173,24 @@ func (res result) markdown(b *strings.Builder) {
 	}
 	row("peak RSS (VmHWM)", fmt.Sprintf("%.1f MB", float64(res.peakRSS)/1e6), rssTarget, rssPass)
 	row("PSS at end", fmt.Sprintf("%.1f MB", float64(res.pss)/1e6), "", nil)
+	row("machine load average at end (1/5/15 min)", res.loadEnd, "", nil)
 	row("/metrics scrape, median", fmt.Sprintf("%.0f ms (%.1f MB, %s samples)",
 		float64(res.scrapeMedian)/float64(time.Millisecond), float64(res.scrapeBytes)/1e6, thousands(res.series)), "", nil)
 	b.WriteString("\n")
+}
+
+// loadAvg is the 1, 5 and 15 minute load average: on a shared machine it
+// says how much else competed for the cores.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " / ")
 }
 
 func ptr(b bool) *bool { return &b }

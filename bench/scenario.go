@@ -62,6 +62,7 @@ type result struct {
 	scrapeMedian       time.Duration
 	scrapeBytes        int64
 	series             int
+	loadEnd            string
 }
 
 // run starts a shop and a daemon process, lets the daemon warm up, measures
@@ -152,6 +153,7 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	if err != nil {
 		return res, err
 	}
+	res.loadEnd = loadAvg()
 	rs.log.Info().Str("scenario", sc.name).Msg("window done; timing scrapes")
 
 	wall := s1.at.Sub(s0.at)

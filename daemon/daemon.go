@@ -7,16 +7,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
@@ -45,6 +50,13 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Sinks receive observations in addition to the metrics collector.
 	Sinks []probe.Sink
+	// Notifiers maps a notifier type to its constructor. Alerting runs
+	// only with storage (its state and queue live there).
+	Notifiers map[string]alerting.NotifierFactory
+	// EvalInterval is the alert evaluation cadence (default 10s).
+	EvalInterval time.Duration
+	// ExternalURL is where people reach this daemon (links in alerts).
+	ExternalURL string
 }
 
 // Daemon is one running vantage.
@@ -57,6 +69,8 @@ type Daemon struct {
 	sched   *probe.Scheduler
 	web     *web.Server
 	store   *storage.Store // nil without --storage.path
+	alerts  *alerting.Manager
+	certs   *certSink
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -101,7 +115,8 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	sinks := append([]probe.Sink{d.metrics, d.stats}, o.Sinks...)
+	d.certs = newCertSink()
+	sinks := append([]probe.Sink{d.metrics, d.stats, d.certs}, o.Sinks...)
 	if o.StoragePath != "" {
 		d.store, err = storage.Open(o.StoragePath, storage.Options{Retention: o.Retention, Logger: o.Logger, Registerer: reg})
 		if err != nil {
@@ -113,6 +128,18 @@ func New(o Options) (*Daemon, error) {
 		Logger: o.Logger, Registerer: reg, Probers: o.Probers, Sinks: sinks,
 		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard,
 	})
+	if d.store != nil {
+		d.alerts = alerting.NewManager(alerting.ManagerOptions{
+			Logger: o.Logger.With().Str("component", "alerting").Logger(), Registerer: reg, Store: d.store,
+			Factories: o.Notifiers, Series: func() []alerting.Series { return d.alertSeries(d.usesDomains()) },
+			Measures:     &measures{st: d.stats, certs: d.certs, now: time.Now},
+			EvalInterval: o.EvalInterval, ExternalURL: o.ExternalURL, Version: version.Version,
+		})
+		if err := d.alerts.Configure(cfg); err != nil {
+			d.store.Close()
+			return nil, err
+		}
+	}
 	d.web = web.New(web.Options{
 		Logger: o.Logger, Gatherer: reg, Registerer: reg, Reload: d.Reload,
 		Ready: d.readiness, WebConfigFile: o.WebConfigFile,
@@ -168,14 +195,48 @@ func (d *Daemon) Config() *checks.Config {
 	return d.cfg
 }
 
+// readiness is ready once the first config is applied. A kind that cannot
+// work (Chromium missing) does not make the daemon unready, since every
+// other kind keeps probing, but its reason is shown.
 func (d *Daemon) readiness() (bool, string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.ready {
+	ready := d.ready
+	d.mu.Unlock()
+	if !ready {
 		return false, "config not applied yet"
 	}
-	return true, ""
+	var notes []string
+	for _, typ := range sortedKeys(d.opts.Probers) {
+		if r, ok := d.opts.Probers[typ].(interface{ Ready() (bool, string) }); ok {
+			if ok, why := r.Ready(); !ok {
+				notes = append(notes, fmt.Sprintf("%s checks unavailable: %s", typ, why))
+			}
+		}
+	}
+	return true, strings.Join(notes, "\n")
 }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// usesDomains reports whether any alert rule needs browser domain series.
+func (d *Daemon) usesDomains() bool {
+	for _, a := range d.Config().Alerts {
+		if a.Expr.Measure == "domain_error_ratio" || a.Expr.Measure == "domain_p90" {
+			return true
+		}
+	}
+	return false
+}
+
+// Alerts is the alert manager, or nil without storage.
+func (d *Daemon) Alerts() *alerting.Manager { return d.alerts }
 
 // Reload re-reads the config file. A config that fails validation keeps
 // the running one; every problem is logged and returned.
@@ -186,6 +247,9 @@ func (d *Daemon) Reload() error {
 	if err == nil {
 		var paths map[string]*netpath.Path
 		paths, err = buildPaths(cfg, d.paths)
+		if err == nil && d.alerts != nil {
+			err = d.alerts.Configure(cfg)
+		}
 		if err == nil {
 			diff := timeline.DiffConfigs(d.cfg, cfg)
 			d.apply(cfg, paths)
@@ -233,6 +297,14 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var alertsDone chan struct{}
+	if d.alerts != nil {
+		if err := d.alerts.Restore(ctx); err != nil {
+			d.log.Error().Err(err).Msg("restoring alert state; starting without it")
+		}
+		alertsDone = make(chan struct{})
+		go func() { defer close(alertsDone); d.alerts.Run(ctx) }()
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- d.sched.Run(ctx) }()
 	go func() { errc <- d.web.Serve(ctx, l) }()
@@ -240,6 +312,16 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 	cancel()
 	if err2 := <-errc; err == nil {
 		err = err2
+	}
+	if alertsDone != nil {
+		<-alertsDone
+	}
+	for _, typ := range sortedKeys(d.opts.Probers) {
+		if c, ok := d.opts.Probers[typ].(io.Closer); ok {
+			if cerr := c.Close(); cerr != nil {
+				d.log.Warn().Err(cerr).Str("kind", typ).Msg("closing check kind")
+			}
+		}
 	}
 	d.log.Info().Msg("vantage stopped")
 	if d.store != nil {

@@ -67,13 +67,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	setFault(t, shop, "lb3:stall")
 	var logs syncBuffer
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
-	text := shopConfig(shop, 500*time.Millisecond, 300*time.Millisecond, secretChecks(shop))
+	text := shopConfig(shop, time.Second, 800*time.Millisecond, secretChecks(shop))
 	cfgFile := writeConfig(t, text)
 	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, Getenv: secretEnv, Logger: log})
 
 	results := map[string]string{"secret-lb1": "failure", "secret-lb2": "error", "secret-lb3": "timeout", "secret-journey": "failure"}
 	var e exposition
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 20*time.Second, func() error {
 		e = r.scrape(t)
 		for c, res := range results {
 			for _, path := range shopPaths {
@@ -102,7 +102,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	t.Logf("reasons:\n%s", reasons.String())
 
 	// A reload whose error quotes the secret (an invalid duration).
-	bad := strings.Replace(text, "  interval: 500ms", "  interval: ${VANTAGE_TEST_SECRET}", 1)
+	bad := strings.Replace(text, "  interval: 1s", "  interval: ${VANTAGE_TEST_SECRET}", 1)
 	writeFile(t, cfgFile, bad)
 	code, body := r.do(t, "POST", "/-/reload", nil)
 	if code != 500 {

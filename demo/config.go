@@ -22,6 +22,8 @@ type ConfigOptions struct {
 	NoAltPath   bool
 	// Browser adds the web-checkout browser journey (needs Chromium).
 	Browser bool
+	// WebhookURL adds a webhook notifier named demo-room.
+	WebhookURL string
 	// NoAlerts leaves out the demo alert rules.
 	NoAlerts bool
 }
@@ -142,34 +144,53 @@ global:
     screenshot: on_failure
 `, yq(s.URL(WWWHost, "/")), yq(s.URL(WWWHost, "/product/123")))
 	}
+	if o.WebhookURL != "" {
+		fmt.Fprintf(&b, `
+notifiers:
+  - name: demo-room
+    type: webhook
+    url: %s
+    send_resolved: true
+    repeat_interval: 30m
+`, yq(o.WebhookURL))
+	}
 	if !o.NoAlerts {
 		slowChecks := `["shop-*", "app-checkout"]`
 		if o.Browser {
 			slowChecks = `["shop-*", "app-checkout", "web-checkout"]`
 		}
+		// The three rules of SPEC §6, with windows short enough for a demo.
 		b.WriteString(`
 alerts:
   - name: ShopSlowForCustomers
     checks: ` + slowChecks + `
-    when: p90 > 1s
-    window: 1m
+    when: p99 > 1.5s
+    window: 2m
     for: 30s
     keep_firing_for: 2m
     severity: page
-    annotations: {summary: "{{ .check }} p90 {{ .value }} via {{ .path }} node {{ .node }}"}
+    annotations:
+      summary: "{{ .check }} p99 {{ .value }} via {{ .path }} node {{ .node }}"
   - name: LoadBalancerNodeDegraded
     when: node_slowdown > 3
-    window: 1m
+    window: 2m
     for: 30s
+    by: [node]
     severity: page
-    annotations: {summary: "node {{ .node }} of {{ .check }} is {{ .value }}x slower than its peers"}
-  - name: CheckFailing
-    when: success_ratio < 0.9
-    window: 1m
-    for: 30s
-    severity: page
-    annotations: {summary: "{{ .check }} via {{ .path }} node {{ .node }} succeeds only {{ .value }} of runs"}
+    annotations:
+      summary: "load-balancer node {{ .node }} is {{ .value }}x slower than its siblings"
 `)
+		if o.Browser {
+			b.WriteString(`  - name: DependencyDomainFailing
+    checks: [web-checkout]
+    when: domain_error_ratio > 0.2
+    window: 2m
+    by: [check, domain]
+    severity: page
+    annotations:
+      summary: "{{ .domain }} fails for {{ .value }} of requests in {{ .check }}"
+`)
+		}
 	}
 	return b.String()
 }

@@ -242,6 +242,10 @@ func (s *Scheduler) Apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 		}
 	}
 
+	names := map[string]bool{}
+	for i := range cfg.Checks {
+		names[cfg.Checks[i].Name] = true
+	}
 	s.mu.Lock()
 	var forget []*targetState
 	for key, old := range s.groups {
@@ -263,6 +267,14 @@ func (s *Scheduler) Apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 	s.mu.Unlock()
 	for _, ts := range forget {
 		s.forget(ts)
+	}
+	// A removed check's skipped-runs series goes with it.
+	for _, ts := range forget {
+		name := ts.t.Check.Name
+		if !names[name] {
+			s.skipped.DeleteLabelValues(name)
+			names[name] = true // delete once
+		}
 	}
 	s.poke()
 }

@@ -283,15 +283,16 @@ func (s *Store) Close() error {
 		}
 	}
 	var errs []error
-	if s.w != nil {
-		// Fold the WAL back so the file is self-contained for copying.
-		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-		errs = append(errs, s.w.Close())
-		s.w = nil
-	}
+	// Readers first: the writer, closing last, checkpoints the WAL and
+	// removes the -wal and -shm files, leaving one self-contained file.
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 		s.r = nil
+	}
+	if s.w != nil {
+		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, s.w.Close())
+		s.w = nil
 	}
 	return errors.Join(errs...)
 }

@@ -598,3 +598,19 @@ func TestArtifactPathStaysInside(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+func TestCloseLeavesOneFile(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	if _, err := s.AppendEvent(t.Context(), Event{Kind: DaemonStart}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(filepath.Join(dir, FileName+suffix)); !os.IsNotExist(err) {
+			t.Errorf("%s%s left behind: %v", FileName, suffix, err)
+		}
+	}
+}

@@ -29,10 +29,12 @@ type demoFlags struct {
 	interval    *time.Duration
 	faults      *[]string
 	browser     *bool
+	browserSet  *bool
 	browserOpts browserFlags
 }
 
 func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
+	set := new(bool)
 	return &demoFlags{
 		listen:      c.Flag("web.listen-address", "Address of the daemon's API, status page and metrics.").Default("127.0.0.1:9947").String(),
 		dnsAddr:     c.Flag("demo.dns-address", "Address of the shop's DNS server (a random port is used if this one is taken).").Default("127.0.0.10:53").String(),
@@ -42,7 +44,8 @@ func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
 		dir:         c.Flag("storage.path", "Directory for the demo's config, CA and data (default: a new temporary directory).").Default("").String(),
 		interval:    c.Flag("demo.interval", "Check interval of the demo config.").Default("10s").Duration(),
 		faults:      c.Flag("fault", "Inject a fault at start, e.g. lb2:latency=1.5s,latency_ratio=0.2 (repeatable).").Strings(),
-		browser:     c.Flag("demo.browser", "Include the browser journey (needs Chromium).").Bool(),
+		browser:     c.Flag("demo.browser", "Include the browser journey (default: when Chromium is installed).").IsSetByUser(set).Bool(),
+		browserSet:  set,
 		browserOpts: addBrowserFlags(c),
 	}
 }
@@ -100,12 +103,27 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 	if *f.interval <= timeout {
 		timeout = *f.interval / 2
 	}
-	cfgText := shop.ConfigWithOptions(demo.ConfigOptions{Interval: *f.interval, Timeout: timeout, Browser: *f.browser})
+	rcv, err := demo.StartReceiver(net.JoinHostPort(hostOf(*f.controlAddr), "0"), stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "vantage demo:", err)
+		return 1
+	}
+	defer rcv.Close()
+	withBrowser := *f.browser
+	if !*f.browserSet {
+		// Default: the browser journey when Chromium is installed.
+		_, err := os.Stat(*f.browserOpts.path)
+		withBrowser = err == nil
+	}
+	cfgText := shop.ConfigWithOptions(demo.ConfigOptions{Interval: *f.interval, Timeout: timeout,
+		Browser: withBrowser, WebhookURL: rcv.URL()})
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
 		fmt.Fprintln(stderr, "vantage demo:", err)
 		return 1
 	}
+	base := "http://" + *f.listen
 	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
+		Notifiers: notifiers(), EvalInterval: 5 * time.Second, ExternalURL: base,
 		Logger: log, Probers: probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
 	if err != nil {
 		printConfigErrors(stderr, err)
@@ -116,7 +134,7 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vantage demo:", err)
 		return 1
 	}
-	base := "http://" + l.Addr().String()
+	base = "http://" + l.Addr().String()
 	var nodes []string
 	for _, n := range shop.Nodes() {
 		nodes = append(nodes, fmt.Sprintf("%s=%s", n.Name, n.IP))
@@ -153,4 +171,12 @@ Watch it:
 		return 1
 	}
 	return 0
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	return host
 }

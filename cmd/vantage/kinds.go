@@ -4,6 +4,11 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
+	"github.com/vantage-monitoring/vantage/alerting/slack"
+	"github.com/vantage-monitoring/vantage/alerting/webhook"
+	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
@@ -38,4 +43,17 @@ func addBrowserFlags(c *kingpin.CmdClause) browserFlags {
 // options builds browser.Options; artifacts go under storage (empty: none).
 func (f browserFlags) options(storage string) browser.Options {
 	return browser.Options{ExecPath: *f.path, MaxConcurrent: *f.maxConcurrent, StorageDir: storage}
+}
+
+// notifiers wires every notifier type: adding one is one line here.
+func notifiers() map[string]alerting.NotifierFactory {
+	return map[string]alerting.NotifierFactory{
+		"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+			return alertmanager.New(c, o)
+		},
+		"webhook": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+			return webhook.New(c, o)
+		},
+		"slack": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) { return slack.New(c, o) },
+	}
 }

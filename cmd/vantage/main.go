@@ -45,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	storagePath := runCmd.Flag("storage.path", "Directory for the database and artifacts.").Default("data/").String()
 	retention := runCmd.Flag("storage.retention", "How long to keep timeline events, runs and artifacts.").Default("14d").String()
 	shard := runCmd.Flag("shard", "Run only targets whose hash mod N == I, as I/N.").Default("").String()
+	externalURL := runCmd.Flag("web.external-url", "The URL under which vantage is reached by people (links in alerts). Default: derived from the listen address.").Default("").String()
+	evalInterval := runCmd.Flag("alerting.eval-interval", "How often alert rules are evaluated.").Default("10s").Duration()
 	maxConc := runCmd.Flag("probe.max-concurrent", "Maximum number of probes in flight.").Default("512").Int()
 	runBrowser := addBrowserFlags(runCmd)
 
@@ -125,7 +127,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		d, err := daemon.New(daemon.Options{
 			ConfigFile: *runConfig, WebConfigFile: *webConfig, StoragePath: *storagePath,
 			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
-			Probers: probers(log, runBrowser.options(*storagePath)),
+			Probers: probers(log, runBrowser.options(*storagePath)), Notifiers: notifiers(),
+			EvalInterval: *evalInterval, ExternalURL: externalOrDefault(*externalURL, *listen),
 		})
 		if err != nil {
 			printConfigErrors(stderr, err)
@@ -200,4 +203,22 @@ func runTimeline(dir, since, until, format, zone string, stdout, stderr io.Write
 		return 1
 	}
 	return 0
+}
+
+// externalOrDefault derives a link base from the listen address when
+// --web.external-url is not given.
+func externalOrDefault(external, listen string) string {
+	if external != "" {
+		return external
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

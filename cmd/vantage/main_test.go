@@ -295,7 +295,7 @@ func TestOnceNeverPrintsSecrets(t *testing.T) {
 		fmt.Fprintf(&checks, `  - name: secret-lb%[1]d
     type: http
     url: %[2]s
-    timeout: 500ms
+    timeout: 2s
     nodes: {addresses: [%[3]s]}
     http:
       headers: {Authorization: "Bearer ${VANTAGE_TEST_SECRET}"}

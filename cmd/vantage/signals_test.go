@@ -150,7 +150,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 	shop := startTestShop(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "vantage.yaml")
-	if err := os.WriteFile(cfg, []byte(shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 800 * time.Millisecond})), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(shop.ConfigWithOptions(demo.ConfigOptions{Interval: 1500 * time.Millisecond, Timeout: 1200 * time.Millisecond})), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
@@ -158,7 +158,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 	c := startCommand("--log.format=json", "run", "--config.file="+cfg, "--web.listen-address="+addr,
 		"--storage.path="+filepath.Join(dir, "data"), "--shard=0/1")
 	c.waitReady(t, base)
-	waitFor(t, 15*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		_, body, err := get(base, "/metrics")
 		if err != nil {
 			return err
@@ -172,7 +172,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		_, body, err := get(base, "/metrics")
 		if err != nil {
 			return err
@@ -200,7 +200,7 @@ func TestDemoCommand(t *testing.T) {
 	base := "http://" + addr
 	c := startCommand("demo", "--web.listen-address="+addr, "--demo.dns-address=127.0.0.10:0",
 		"--demo.https-port=0", "--demo.http-port=0", "--demo.control-address=127.0.0.10:0",
-		"--storage.path="+t.TempDir(), "--demo.interval=1s", "--fault=lb2:latency=300ms")
+		"--storage.path="+t.TempDir(), "--demo.interval=2s", "--fault=lb2:latency=300ms")
 	c.waitReady(t, base)
 	out := c.stdout.String()
 	for _, want := range []string{base + "/metrics", "vantage once --config.file=", "/faults/lb2", "lb1=127.0.0.11 lb2=127.0.0.12 lb3=127.0.0.13"} {
@@ -208,7 +208,7 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
 		}
 	}
-	waitFor(t, 15*time.Second, func() error {
+	waitFor(t, 30*time.Second, func() error {
 		_, body, err := get(base, "/metrics")
 		if err != nil {
 			return err
