@@ -99,7 +99,9 @@ scenarios) or the median of several (micro-benchmarks), so compare ratios
 and orders of magnitude, not the last digit. The daemon runs as its own
 process and is measured from outside: probes/s and success share from the
 delta of ` + "`vantage_check_runs_total`" + ` over the steady window (after the
-warm-up every target has run at least once), CPU from utime+stime in
+warm-up every target has run at least once; it can read a percent or two
+above the schedule because the daemon reads its counters part-way through
+each gather), CPU from utime+stime in
 /proc/PID/stat (10 ms ticks), peak RSS from VmHWM and PSS from smaps_rollup.
 Start-delay quantiles come from the delta of the classic buckets of
 ` + "`vantage_scheduler_start_delay_seconds`" + `, interpolated linearly inside the

@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"context"
 	"math"
 	"net/url"
 	"strings"
@@ -160,13 +161,44 @@ func classify(pl *runPlan, domain string, status int, failure string) string {
 	}
 }
 
-// finish ends the recording: requests still in flight failed (the run ended
-// before they got an answer). Proxy errors explain tunnel failures.
-func (r *recorder) finish(now time.Time, recs []connRecord) []probe.Request {
+// waitIdle waits until no request is in flight, at most max or ctx.
+func (r *recorder) waitIdle(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		r.mu.Lock()
+		n := len(r.live)
+		r.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// finish ends the recording. Requests still in flight when a run failed
+// or timed out failed too (no answer before the run ended). After a
+// successful journey, one whose response had begun counts by its status,
+// and one without any answer yet is left out: the customer moved on, and
+// nothing says it would have failed. Proxy errors explain tunnel failures.
+func (r *recorder) finish(now time.Time, recs []connRecord, journeyOK bool) []probe.Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, st := range r.live {
 		delete(r.live, id)
+		if journeyOK {
+			if st.req.Status == 0 && st.extra == 0 {
+				continue
+			}
+			if st.req.Status == 0 {
+				st.req.Status = st.extra
+			}
+			if !st.req.Start.IsZero() {
+				st.req.Duration = now.Sub(st.req.Start)
+			}
+			st.req.Result = classify(r.pl, st.req.Domain, st.req.Status, "")
+			r.done = append(r.done, st.req)
+			continue
+		}
 		st.req.Failure = "no response before the run ended (timeout)"
 		if !st.req.Start.IsZero() {
 			st.req.Duration = now.Sub(st.req.Start)

@@ -163,9 +163,15 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		shot, _ = chromedp.Run(sctx, chromedp.CaptureScreenshot())
 		cancel()
 	}
-	out.Requests = r.rec.finish(time.Now(), r.proxy.Records())
+	journey := time.Since(mono)
+	if out.Result == probe.Success {
+		// The journey is done but sub-resources of its last page may still
+		// be loading: give them a moment so they are not reported failed.
+		r.rec.waitIdle(runCtx, 2*time.Second)
+	}
+	out.Requests = r.rec.finish(time.Now(), r.proxy.Records(), out.Result == probe.Success)
 	out.Detail = connSummary(r.proxy.Records())
-	out.Duration = time.Since(mono)
+	out.Duration = journey
 	if wantArtifacts && (pl.screenshot == "always" || out.Result != probe.Success) {
 		paths, err := r.p.writeArtifacts(t, out, shot)
 		if err != nil {
