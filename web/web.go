@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,12 @@ func New(o Options) *Server {
 			fmt.Fprintln(w, why)
 		}
 	})
+	// Profiling, as Prometheus servers offer it: behind the same web config.
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s.mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if o.Reload == nil {
 			http.Error(w, "reload not available", http.StatusNotImplemented)

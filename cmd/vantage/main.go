@@ -20,6 +20,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/schema"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/timeline"
 )
@@ -71,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tlZone := timelineCmd.Flag("timezone", "Time zone of the printed times: Local, UTC or an IANA name such as Europe/Amsterdam.").Default("Local").String()
 
 	versionCmd := app.Command("version", "Print version information.")
+	schemaCmd := app.Command("schema", "Print the JSON Schema of the configuration file (for editors).")
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -89,6 +91,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case versionCmd.FullCommand():
 		fmt.Fprintln(stdout, version.Print("vantage"))
+		return 0
+
+	case schemaCmd.FullCommand():
+		b, err := schema.JSON()
+		if err != nil {
+			fmt.Fprintln(stderr, "vantage:", err)
+			return 1
+		}
+		_, _ = stdout.Write(b)
 		return 0
 
 	case validateCmd.FullCommand():

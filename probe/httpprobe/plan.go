@@ -6,13 +6,11 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"text/template"
 	"text/template/parse"
 	"time"
-	"weak"
 
 	"github.com/vantage-monitoring/vantage/checks"
 )
@@ -152,19 +150,15 @@ func collectVars(n parse.Node, out *[]string) {
 // are dropped when the config they came from is garbage collected, so
 // reloads do not leak.
 func (p *Prober) plan(c *checks.Check) (*plan, error) {
-	key := weak.Make(c)
-	if v, ok := p.plans.Load(key); ok {
-		return v.(*plan), nil
+	if pl, ok := p.plans.Get(c); ok {
+		return pl, nil
 	}
 	pl, err := compile(c)
 	if err != nil {
 		// Not cached: a missing *_file may appear later.
 		return nil, err
 	}
-	if _, loaded := p.plans.LoadOrStore(key, pl); !loaded {
-		runtime.AddCleanup(c, func(k weak.Pointer[checks.Check]) { p.plans.Delete(k) }, key)
-	}
-	return pl, nil
+	return p.plans.Put(c, pl), nil
 }
 
 func compile(c *checks.Check) (*plan, error) {

@@ -22,6 +22,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tidwall/gjson"
 
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/ptrcache"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
@@ -31,7 +33,7 @@ type Prober struct {
 	logger zerolog.Logger
 	now    func() time.Time
 	tls    tcpprobe.TLSConfigs
-	plans  sync.Map // weak.Pointer[checks.Check] -> *plan
+	plans  ptrcache.Cache[checks.Check, *plan]
 	bufs   sync.Pool
 }
 

@@ -8,14 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/prometheus/common/config"
 
+	"github.com/vantage-monitoring/vantage/internal/ptrcache"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
@@ -104,7 +102,7 @@ func (d *Dialer) phase(p string) {
 // Entries go away with the config they were built from. The zero value is
 // ready to use.
 type TLSConfigs struct {
-	m sync.Map // weak.Pointer[config.TLSConfig] -> *tls.Config
+	m ptrcache.Cache[config.TLSConfig, *tls.Config]
 }
 
 // Get returns the client TLS settings for a target: the check's own tls
@@ -118,19 +116,15 @@ func (c *TLSConfigs) Get(checkTLS, pathTLS *config.TLSConfig) (*tls.Config, erro
 	if cfg == nil {
 		return nil, nil
 	}
-	key := weak.Make(cfg)
-	if v, ok := c.m.Load(key); ok {
-		return v.(*tls.Config), nil
+	if tc, ok := c.m.Get(cfg); ok {
+		return tc, nil
 	}
 	// Errors are not cached: a missing CA file may appear later.
 	tc, err := config.NewTLSConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tls config: %w", err)
 	}
-	if _, loaded := c.m.LoadOrStore(key, tc); !loaded {
-		runtime.AddCleanup(cfg, func(k weak.Pointer[config.TLSConfig]) { c.m.Delete(k) }, key)
-	}
-	return tc, nil
+	return c.m.Put(cfg, tc), nil
 }
 
 // ClientTLS returns a fresh tls.Config for host: a clone of base (or a

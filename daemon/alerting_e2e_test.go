@@ -1,0 +1,163 @@
+package daemon_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
+	"github.com/vantage-monitoring/vantage/alerting/slack"
+	"github.com/vantage-monitoring/vantage/alerting/webhook"
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/demo"
+)
+
+// lb2 is the node the tests slow down; its label is its address.
+const lb2 = "127.0.0.12"
+
+func notifierFactories() map[string]alerting.NotifierFactory {
+	return map[string]alerting.NotifierFactory{
+		"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+			return alertmanager.New(c, o)
+		},
+		"webhook": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+			return webhook.New(c, o)
+		},
+		"slack": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) { return slack.New(c, o) },
+	}
+}
+
+// nodeRule is the demo's LoadBalancerNodeDegraded rule with windows short
+// enough for a test.
+func nodeRule(window, forDur time.Duration) string {
+	return fmt.Sprintf(`
+alerts:
+  - name: LoadBalancerNodeDegraded
+    when: node_slowdown > 3
+    window: %s
+    for: %s
+    by: [node]
+    severity: page
+    annotations:
+      summary: "load-balancer node {{ .node }} is {{ .value }}x slower than its siblings"
+`, durYAML(window), durYAML(forDur))
+}
+
+func durYAML(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+
+// alertsOf flattens received webhook messages into their alerts, in order.
+func alertsOf(msgs []webhook.Message) []webhook.Alert {
+	var out []webhook.Alert
+	for _, m := range msgs {
+		out = append(out, m.Alerts...)
+	}
+	return out
+}
+
+func describe(as []webhook.Alert) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "\n  %s %s node=%s fired_count=%s flapping=%q resolution=%q", a.Status, a.Labels["alertname"],
+			a.Labels["node"], a.Annotations["fired_count"], a.Annotations["flapping"], a.Annotations["resolution"])
+	}
+	return b.String()
+}
+
+// waitAlerts waits until the receiver holds n alerts and returns them.
+func waitAlerts(t *testing.T, rcv *demo.Receiver, n int, timeout time.Duration) []webhook.Alert {
+	t.Helper()
+	var got []webhook.Alert
+	eventually(t, timeout, func() error {
+		got = alertsOf(rcv.Messages())
+		if len(got) < n {
+			return fmt.Errorf("%d notifications, want %d:%s", len(got), n, describe(got))
+		}
+		return nil
+	})
+	return got
+}
+
+// TestNodeFaultPagesOnceResolvesOnceThenFlaps is issue 5's "Done when"
+// through the whole daemon: demo shop, real storage, the demo webhook
+// receiver. A slow node pages once, naming the node; clearing it sends one
+// resolved notice saying how long it fired; the third episode in the flap
+// window is marked flapping.
+func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
+	t.Parallel()
+	shop := startShop(t)
+	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rcv.Close() })
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: 500 * time.Millisecond, Timeout: 450 * time.Millisecond,
+		WebhookURL: rcv.URL(), NoAlerts: true}) + nodeRule(12*time.Second, 3*time.Second)
+	r := startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
+		Notifiers: notifierFactories(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
+
+	// Healthy first: nothing is sent while every node answers alike.
+	time.Sleep(4 * time.Second)
+	if got := alertsOf(rcv.Messages()); len(got) != 0 {
+		t.Fatalf("notifications before any fault:%s", describe(got))
+	}
+
+	start := time.Now()
+	for episode := 1; episode <= 3; episode++ {
+		setFault(t, shop, "lb2:latency=200ms")
+		injected := time.Now()
+		time.Sleep(5*time.Second); dumpSlowdown(t, r)
+		got := waitAlerts(t, rcv, 2*episode-1, 25*time.Second)
+		fire := got[2*episode-2]
+		t.Logf("episode %d: firing after %s", episode, time.Since(injected).Round(100*time.Millisecond))
+		if fire.Status != "firing" || fire.Labels["alertname"] != "LoadBalancerNodeDegraded" || fire.Labels["node"] != lb2 {
+			t.Fatalf("episode %d: want LoadBalancerNodeDegraded firing for node %s, got:%s", episode, lb2, describe(got))
+		}
+		if want := "load-balancer node " + lb2 + " is "; !strings.HasPrefix(fire.Annotations["summary"], want) {
+			t.Errorf("summary %q, want it to start %q", fire.Annotations["summary"], want)
+		}
+		if fire.Annotations["fired_count"] != fmt.Sprint(episode) {
+			t.Errorf("episode %d: fired_count %q", episode, fire.Annotations["fired_count"])
+		}
+		if flapping := fire.Annotations["flapping"] == "true"; flapping != (episode >= 2) {
+			t.Errorf("episode %d: flapping=%q", episode, fire.Annotations["flapping"])
+		}
+		if fire.GeneratorURL == "" || !strings.HasPrefix(fire.GeneratorURL, "http://vantage.test/") {
+			t.Errorf("generatorURL %q", fire.GeneratorURL)
+		}
+
+		// Still slow for a few more evaluations: no second page.
+		time.Sleep(2 * time.Second)
+		setFault(t, shop, "lb2:clear")
+		cleared := time.Now()
+		got = waitAlerts(t, rcv, 2*episode, 25*time.Second)
+		if len(got) != 2*episode {
+			t.Fatalf("episode %d: want exactly one page and one resolved notice, got:%s", episode, describe(got))
+		}
+		res := got[2*episode-1]
+		t.Logf("episode %d: resolved after clearing in %s: %s", episode, time.Since(cleared).Round(100*time.Millisecond), res.Annotations["resolution"])
+		if res.Status != "resolved" || res.Labels["node"] != lb2 {
+			t.Fatalf("episode %d: want resolved for node %s, got:%s", episode, lb2, describe(got))
+		}
+		wantTimes := map[int]string{1: "once", 2: "2 times", 3: "3 times"}[episode]
+		if r := res.Annotations["resolution"]; !strings.HasPrefix(r, "resolved after ") ||
+			!strings.HasSuffix(r, "; fired "+wantTimes+" in the last hour") {
+			t.Errorf("episode %d: resolution %q, want \"resolved after …; fired %s in the last hour\"", episode, r, wantTimes)
+		}
+		if res.Annotations["first_fired_at"] != got[0].Annotations["first_fired_at"] || res.Annotations["first_fired_at"] == "" {
+			t.Errorf("first_fired_at %q, want the first episode's %q", res.Annotations["first_fired_at"], got[0].Annotations["first_fired_at"])
+		}
+		if !res.EndsAt.After(res.StartsAt) {
+			t.Errorf("resolved endsAt %s not after startsAt %s", res.EndsAt, res.StartsAt)
+		}
+	}
+	t.Logf("three episodes took %s", time.Since(start).Round(time.Second))
+
+	// The timeline holds the story too.
+	code, body := r.do(t, "GET", "/api/v1/timeline?since=1h", nil)
+	if code != 200 || !strings.Contains(body, "LoadBalancerNodeDegraded") {
+		t.Errorf("timeline: %d, does not mention the alert:\n%s", code, body)
+	}
+}

@@ -1,0 +1,136 @@
+package schema
+
+// Descriptions, enums and patterns the Go types cannot carry, keyed by
+// "Type.key" of package checks. They mirror checks/validate.go; the schema
+// test loads config.example.yaml through both, so a rule here that the
+// loader does not share shows up as a failing test.
+
+var typeDocs = map[string]string{
+	"Global":      "Defaults and labels shared by every check.",
+	"Path":        "A network path: how a probe reaches the world. A check runs over each path it lists.",
+	"Nodes":       "Which load-balancer nodes a check probes: resolve: all, or listed addresses.",
+	"Check":       "One check. Each (check, path, node) is one target.",
+	"HTTPRequest": "The request of a single-request http check (a journey uses steps instead).",
+	"Expect":      "What makes a run a success.",
+	"JSONExpect":  "An expectation on a gjson path of a JSON response.",
+	"Step":        "One journey step: an HTTP request (url, method, ...) or exactly one browser action.",
+	"DNSQuery":    "The question of a dns check.",
+	"Alert":       "An alerting rule evaluated by vantage itself.",
+	"Notifier":    "An alert receiver.",
+	"BasicAuth":   "HTTP basic authentication.",
+	"FillAction":  "Type value into the element matching selector.",
+	"AssertText":  "Check an element's text.",
+	"AssertURL":   "Check the page URL.",
+}
+
+var fieldDocs = map[string]string{
+	"Config.include":   `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"].`,
+	"Config.paths":     "Network paths. Without any, every check runs over the implicit path direct.",
+	"Config.notifiers": "Alert receivers: alertmanager, webhook, slack.",
+
+	"Global.interval":              "Default interval of every check (default 30s).",
+	"Global.timeout":               "Default timeout of every check; must be less than interval.",
+	"Global.location":              "Added as label location to every check series and alert.",
+	"Global.down_after":            "Consecutive failed runs before a target is DOWN (default 2).",
+	"Global.up_after":              "Consecutive successful runs before a target is UP again (default 2).",
+	"Global.quantile_windows":      "Sliding windows of the exported quantiles and success ratios.",
+	"Global.max_domains_per_check": "Browser domain label cardinality cap; further domains become \"other\".",
+	"Global.labels":                "Extra labels on every check series and alert.",
+	"Global.flap_window":           "How far back flap memory counts firings (default 1h).",
+
+	"Path.name":       "The path label.",
+	"Path.source_ip":  "Bind outgoing connections (and DNS) to this address.",
+	"Path.interface":  "SO_BINDTODEVICE to this interface (Linux).",
+	"Path.proxy":      "http://, https:// (CONNECT) or socks5:// proxy, optionally with user:pass@.",
+	"Path.resolver":   "DNS server host:port for this path (UDP, TCP fallback).",
+	"Path.ip_version": "4, 6 or any (default any).",
+	"Path.tls":        "Prometheus tls_config defaults for checks on this path.",
+
+	"Nodes.resolve":   "all: probe every A/AAAA record of the pinned host separately, re-resolved each interval.",
+	"Nodes.addresses": `Listed nodes: "10.0.0.11", "10.0.0.13:8443" or {name: lb2, address: 10.0.0.12}.`,
+
+	"Check.name":          "Unique check name ([a-z0-9_-]+): the check label.",
+	"Check.type":          "The kind: http, browser, tcp or dns.",
+	"Check.url":           "The URL (http, browser). Node pinning applies to its host.",
+	"Check.address":       "host:port to connect to (tcp).",
+	"Check.interval":      "How often each target runs (default global.interval).",
+	"Check.timeout":       "Bound of one run (default global.timeout); must be less than interval.",
+	"Check.paths":         "Paths this check runs over (default: every path).",
+	"Check.nodes":         "Probe each load-balancer node separately.",
+	"Check.labels":        "Extra labels on this check's series and alerts.",
+	"Check.tls":           "Prometheus tls_config.",
+	"Check.http":          "The request of a single-request http check.",
+	"Check.expect":        "What makes a run a success.",
+	"Check.steps":         "A journey: HTTP requests (http) or browser actions (browser).",
+	"Check.screenshot":    "Browser screenshots: on_failure (default), always or never.",
+	"Check.block_domains": "Domains (globs) the browser must not load, e.g. *.tracking.example.",
+	"Check.tls_handshake": "Also complete a TLS handshake (tcp).",
+	"Check.query":         "The DNS question (dns).",
+
+	"HTTPRequest.max_body_bytes":    "Bound of the response body read (default 10MiB).",
+	"HTTPRequest.follow_redirects":  "Follow redirects (default true).",
+	"HTTPRequest.bearer_token_file": "Read the bearer token from this file.",
+	"HTTPRequest.body_file":         "Read the request body from this file.",
+
+	"Expect.status":            "Acceptable status codes (default 2xx).",
+	"Expect.body_contains":     "Substrings the body must contain.",
+	"Expect.body_not_contains": "Substrings the body must not contain.",
+	"Expect.body_regex":        "Regular expressions the body must match.",
+	"Expect.headers":           "Header name to anchored regular expression.",
+	"Expect.max_duration":      "A run slower than this is a failure.",
+	"Expect.tls_min_days":      "The certificate must be valid at least this many more days.",
+	"Expect.json":              "gjson path to expectation, e.g. {\"items.#\": {gte: 1}}.",
+	"Expect.answers_min":       "Minimum number of answers (dns).",
+	"Expect.answers_contain":   "Values the answers must contain (dns).",
+	"Expect.rcode":             "Expected response code, e.g. NOERROR or NXDOMAIN (dns).",
+
+	"Step.name":         "Step name: the step label (default NN-action or NN-method).",
+	"Step.extract":      "Variable to gjson path; later steps use {{ .variable }}.",
+	"Step.navigate":     "Browser: load this URL.",
+	"Step.click":        "Browser: click the element matching this CSS selector.",
+	"Step.wait_visible": "Browser: wait until the element matching this CSS selector is visible.",
+	"Step.press":        "Browser: press this key, e.g. Enter.",
+	"Step.sleep":        "Browser: wait this long.",
+	"Step.timeout":      "Bound of this step.",
+
+	"DNSQuery.type":   "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, ...",
+	"DNSQuery.server": "DNS server (default: the path's resolver, else the system's).",
+
+	"Alert.checks":          "Check names or globs (default: all checks).",
+	"Alert.when":            "<measure> <op> <value>, e.g. p99 > 1.5s. Measures: success_ratio, failures, p50, p90, p99, node_slowdown, domain_error_ratio, domain_p90, cert_days_left.",
+	"Alert.window":          "The window the measure is taken over (default: the shortest quantile window).",
+	"Alert.by":              "Labels of one alert instance (default [check, path, node]).",
+	"Alert.for":             "Pending this long before firing.",
+	"Alert.keep_firing_for": "Stay firing this long after the condition clears.",
+	"Alert.severity":        "The severity label (default warning).",
+	"Alert.notify":          "Notifier names (default: every notifier).",
+
+	"Notifier.type":            "alertmanager, webhook or slack.",
+	"Notifier.url":             "Where to deliver.",
+	"Notifier.url_file":        "Read the URL from this file.",
+	"Notifier.send_resolved":   "Also deliver resolved notices.",
+	"Notifier.repeat_interval": "While firing, post an update at this pace (0 = never).",
+	"Notifier.resend_interval": "Alertmanager: re-send firing alerts this often (default 1m).",
+	"Notifier.max_age":         "Undelivered notifications older than this are dropped (default 6h).",
+	"Notifier.timeout":         "Bound of one delivery.",
+	"Notifier.http_config":     "Prometheus http_config.",
+}
+
+var enums = map[string][]any{
+	"Check.type":       {"http", "browser", "tcp", "dns"},
+	"Check.screenshot": {"on_failure", "always", "never"},
+	"Nodes.resolve":    {"all"},
+	"Notifier.type":    {"alertmanager", "webhook", "slack"},
+}
+
+var patterns = map[string]string{
+	"Check.name": `^[a-z0-9_-]+$`,
+	"Path.name":  `^[A-Za-z0-9_.-]+$`,
+}
+
+var required = map[string][]string{
+	"Path":     {"name"},
+	"Check":    {"name", "type"},
+	"Alert":    {"name", "when"},
+	"Notifier": {"name", "type"},
+}

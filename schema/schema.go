@@ -1,0 +1,260 @@
+// Package schema generates a JSON Schema (draft 2020-12) for vantage's
+// configuration from the Go types in package checks, by reflection over
+// their yaml tags, so editors can complete and check config files and the
+// schema never drifts from the code. It also holds a small validator for
+// the subset of JSON Schema it generates.
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/vantage-monitoring/vantage/checks"
+)
+
+// ID is the schema's $id: where the checked-in copy lives.
+const ID = "https://raw.githubusercontent.com/vantage-monitoring/vantage/main/docs/config.schema.json"
+
+// Draft is the JSON Schema dialect generated.
+const Draft = "https://json-schema.org/draft/2020-12/schema"
+
+// Schema is one JSON Schema node, limited to the keywords vantage uses.
+type Schema struct {
+	Schema      string `json:"$schema,omitempty"`
+	ID          string `json:"$id,omitempty"`
+	Ref         string `json:"$ref,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Type is a string or a list of strings.
+	Type       any                `json:"type,omitempty"`
+	Properties map[string]*Schema `json:"properties,omitempty"`
+	// AdditionalProperties is false or a *Schema.
+	AdditionalProperties any       `json:"additionalProperties,omitempty"`
+	Items                *Schema   `json:"items,omitempty"`
+	Required             []string  `json:"required,omitempty"`
+	Enum                 []any     `json:"enum,omitempty"`
+	Pattern              string    `json:"pattern,omitempty"`
+	MinLength            *int      `json:"minLength,omitempty"`
+	Minimum              *float64  `json:"minimum,omitempty"`
+	AnyOf                []*Schema `json:"anyOf,omitempty"`
+	Examples             []any     `json:"examples,omitempty"`
+
+	Defs map[string]*Schema `json:"$defs,omitempty"`
+}
+
+// envRef matches a value that is (or contains) an environment reference:
+// the loader expands ${VAR} and ${VAR:-default} in every scalar before it
+// decodes, so `down_after: ${N:-3}` is valid although it is a YAML string.
+const envRef = `\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}`
+
+// durationRE is Prometheus' duration syntax (model.ParseDuration).
+const durationRE = `^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$`
+
+// byteSizeRE is checks.ParseByteSize's syntax.
+const byteSizeRE = `^\s*[0-9.]+\s*([bB]|[kKmMgGtT]([iI]?[bB])?)?\s*$`
+
+var (
+	durationType         = reflect.TypeFor[model.Duration]()
+	ipVersionType        = reflect.TypeFor[checks.IPVersion]()
+	byteSizeType         = reflect.TypeFor[checks.ByteSize]()
+	nodeAddrType         = reflect.TypeFor[checks.NodeAddr]()
+	posType              = reflect.TypeFor[checks.Pos]()
+	exprType             = reflect.TypeFor[checks.Expr]()
+	secretType           = reflect.TypeFor[config.Secret]()
+	urlType              = reflect.TypeFor[config.URL]()
+	tlsVersionType       = reflect.TypeFor[config.TLSVersion]()
+	tlsConfigType        = reflect.TypeFor[config.TLSConfig]()
+	httpClientConfigType = reflect.TypeFor[config.HTTPClientConfig]()
+)
+
+// Generate returns the schema of a vantage config file (checks.Config).
+func Generate() *Schema {
+	g := &generator{defs: map[string]*Schema{}, own: map[reflect.Type]bool{}}
+	root := g.structSchema(reflect.TypeFor[checks.Config]())
+	root.Schema = Draft
+	root.ID = ID
+	root.Title = "vantage configuration"
+	root.Description = "Configuration of vantage, the synthetic, customer-perspective monitoring daemon. " +
+		"${VAR} and ${VAR:-default} expand from the environment in every value. See config.example.yaml and docs/writing-checks.md."
+	root.Defs = g.defs
+	return root
+}
+
+// JSON renders Generate() as indented JSON with a trailing newline: the
+// content of docs/config.schema.json.
+func JSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(Generate()); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+type generator struct {
+	defs map[string]*Schema
+	own  map[reflect.Type]bool
+}
+
+// defName is the $defs key of a named struct type; prometheus/common's
+// types get a prefix so they cannot clash with ours.
+func defName(t reflect.Type) string {
+	if t.PkgPath() == reflect.TypeFor[config.TLSConfig]().PkgPath() {
+		return "prometheus." + t.Name()
+	}
+	return t.Name()
+}
+
+// schemaFor returns the schema of a field of type t.
+func (g *generator) schemaFor(t reflect.Type) *Schema {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case durationType:
+		return &Schema{Type: "string", Pattern: durationRE + "|" + envRef, MinLength: ptr(1),
+			Description: "A Prometheus duration such as 500ms, 30s, 5m, 2h or 7d."}
+	case ipVersionType:
+		return &Schema{Type: []string{"integer", "string"}, Enum: []any{4, 6, "4", "6", "any"},
+			Description: "Address family: 4, 6 or any."}
+	case byteSizeType:
+		return &Schema{Type: []string{"integer", "string"}, Pattern: byteSizeRE + "|" + envRef, Minimum: ptr(0.0),
+			Description: "A size: bytes, or with a unit such as 512KB (x1000), 10KiB (x1024), 10MiB, 1GiB."}
+	case nodeAddrType:
+		return &Schema{Ref: g.ref(t, func() *Schema {
+			obj := g.structSchema(t)
+			obj.Required = []string{"address"}
+			return &Schema{
+				Description: `A node: "10.0.0.11", "10.0.0.13:8443" or {name: lb2, address: 10.0.0.12}.`,
+				AnyOf:       []*Schema{{Type: "string", MinLength: ptr(1)}, obj},
+			}
+		})}
+	case secretType:
+		return &Schema{Type: "string", Description: "A secret; prefer the matching *_file key."}
+	case urlType:
+		return &Schema{Type: "string", Description: "A URL."}
+	case tlsVersionType:
+		var names []any
+		for _, n := range sortedKeys(config.TLSVersions) {
+			names = append(names, n)
+		}
+		return &Schema{Type: "string", Enum: names}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return &Schema{Ref: g.ref(t, func() *Schema { return g.structSchema(t) })}
+	case reflect.Slice:
+		return &Schema{Type: "array", Items: g.schemaFor(t.Elem())}
+	case reflect.Map:
+		return &Schema{Type: "object", AdditionalProperties: g.schemaFor(t.Elem())}
+	case reflect.String:
+		return &Schema{Type: "string"}
+	case reflect.Bool:
+		return &Schema{Type: []string{"boolean", "string"}, Pattern: envRef}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return &Schema{Type: []string{"integer", "string"}, Pattern: envRef}
+	case reflect.Float32, reflect.Float64:
+		return &Schema{Type: []string{"number", "string"}, Pattern: envRef}
+	}
+	return &Schema{} // interface values (json eq/ne): anything
+}
+
+// ref registers t under $defs once (build is called at most once per type,
+// before recursion can come back to it) and returns the reference.
+func (g *generator) ref(t reflect.Type, build func() *Schema) string {
+	name := defName(t)
+	if _, ok := g.defs[name]; !ok {
+		g.defs[name] = &Schema{} // placeholder against recursion
+		g.defs[name] = build()
+	}
+	return "#/$defs/" + name
+}
+
+// structSchema describes a struct as a closed object. Our types map keys to
+// fields by their yaml tag; prometheus/common's types follow yaml.v2 rules
+// (lower-cased field name without a tag, ",inline" structs and maps).
+func (g *generator) structSchema(t reflect.Type) *Schema {
+	s := &Schema{Type: "object", Properties: map[string]*Schema{}, AdditionalProperties: false}
+	g.addFields(s, t)
+	if d := typeDocs[t.Name()]; d != "" && isOwn(t) {
+		s.Description = d
+	}
+	if t == tlsConfigType {
+		s.Description = "Prometheus tls_config: CA, client certificate, server name, TLS versions."
+	}
+	if t == httpClientConfigType {
+		s.Description = "Prometheus http_config: authentication, proxy, tls_config, headers."
+	}
+	if req := required[t.Name()]; isOwn(t) && req != nil {
+		s.Required = req
+	}
+	return s
+}
+
+func isOwn(t reflect.Type) bool { return t.PkgPath() == reflect.TypeFor[checks.Config]().PkgPath() }
+
+func (g *generator) addFields(s *Schema, t reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Type == posType || f.Type == exprType {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			switch f.Type.Kind() {
+			case reflect.Struct:
+				g.addFields(s, f.Type)
+			case reflect.Map:
+				s.AdditionalProperties = g.schemaFor(f.Type.Elem())
+			}
+			continue
+		}
+		if name == "" {
+			if isOwn(t) {
+				continue // our types always tag their keys
+			}
+			name = strings.ToLower(f.Name)
+		}
+		fs := g.schemaFor(f.Type)
+		if d := fieldDocs[t.Name()+"."+name]; d != "" && isOwn(t) {
+			fs = describe(fs, d)
+		}
+		if e := enums[t.Name()+"."+name]; e != nil && isOwn(t) {
+			fs.Enum = e
+		}
+		if p := patterns[t.Name()+"."+name]; p != "" && isOwn(t) {
+			fs.Pattern = p
+		}
+		s.Properties[name] = fs
+	}
+}
+
+// describe attaches a description (next to a $ref too: draft 2020-12
+// allows siblings of $ref, so the shared definition keeps its own).
+func describe(s *Schema, d string) *Schema {
+	s.Description = d
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

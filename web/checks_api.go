@@ -1,0 +1,56 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+)
+
+// checksDoc is the data of GET /api/v1/checks.
+type checksDoc struct {
+	Checks []CheckStatus `json:"checks"`
+}
+
+// alertsDoc is the data of GET /api/v1/alerts.
+type alertsDoc struct {
+	Alerts []AlertStatus `json:"alerts"`
+}
+
+func (st *Status) apiChecks(w http.ResponseWriter, r *http.Request) {
+	list := st.o.Source.Checks(r.Context())
+	if list == nil {
+		list = []CheckStatus{}
+	}
+	for i := range list {
+		c := &list[i]
+		c.LastReason = st.clean(c.LastReason)
+		c.Labels = st.redactMap(c.Labels)
+		if c.Windows == nil {
+			c.Windows = []WindowStatus{}
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Target < list[j].Target })
+	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: checksDoc{Checks: list}})
+}
+
+func (st *Status) apiAlerts(w http.ResponseWriter, r *http.Request) {
+	list := st.o.Source.Alerts(r.Context())
+	if list == nil {
+		list = []AlertStatus{}
+	}
+	for i := range list {
+		a := &list[i]
+		a.Labels = st.redactMap(a.Labels)
+		a.Annotations = st.redactMap(a.Annotations)
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Key < list[j].Key })
+	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: alertsDoc{Alerts: list}})
+}
+
+// redactMap returns a scrubbed copy of m (never nil, so JSON shows {}).
+func (st *Status) redactMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = st.clean(v)
+	}
+	return out
+}
