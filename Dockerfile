@@ -10,8 +10,11 @@ RUN CGO_ENABLED=0 go build -trimpath \
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=${VERSION} -X github.com/prometheus/common/version.Revision=${REVISION}" \
     -o /out/vantage ./cmd/vantage
 
-# Runtime: Debian with its Chromium for browser checks, run as a non-root
-# user (Chromium's sandbox then works; --no-sandbox is used only as root).
+# Runtime: Debian with its Chromium for browser checks, run as the non-root
+# user vantage (uid 10001; the Kubernetes manifests rely on it). Note:
+# probe/browser currently launches Chromium with --no-sandbox whatever the
+# user, so the container (non-root, no capabilities, read-only root in
+# deploy/kubernetes) is the isolation boundary; see docs/deployment.md.
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium ca-certificates fonts-dejavu-core tini \

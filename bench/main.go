@@ -21,6 +21,7 @@ import (
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "Markdown file to write (\"\" prints only).")
 	binary := flag.String("binary", "./vantage", "vantage binary to benchmark (built by `make build`).")
+	memLimit := flag.String("gomemlimit", "200MiB", "GOMEMLIMIT for the daemon (the Go runtime's soft memory limit; \"\" for none).")
 	duration := flag.Duration("duration", 60*time.Second, "How long the daemon runs per scenario, warm-up included.")
 	warmup := flag.Duration("warmup", 12*time.Second, "Time before the measured window; longer than the interval so every target has run.")
 	scrapes := flag.Int("scrapes", 5, "Timed /metrics scrapes at the end of each scenario.")
@@ -48,7 +49,7 @@ func main() {
 		started: time.Now().UTC(),
 		machine: readMachine(ctx),
 	}
-	rs := runSettings{binary: *binary, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log}
+	rs := runSettings{binary: *binary, memLimit: *memLimit, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log}
 	failed := false
 	for _, sc := range scenarios() {
 		if !contains(*only, sc.name) {

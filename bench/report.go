@@ -110,6 +110,12 @@ are only as precise as the bucket bounds (…, 5 ms, 10 ms, 25 ms, …). The
 demo shop that answers the probes runs in the harness process on the same
 cores, so the daemon competes with its own load; "shop CPU" shows how much.
 The /metrics timing is the full text-format download as curl would see it.
+The daemon runs with GOMEMLIMIT (see the -gomemlimit flag, default 200MiB):
+a full scrape at 10,000 targets allocates ~120 MB of short-lived objects,
+and without a soft limit the Go GC lets the heap grow to twice the live set
+plus that garbage before collecting; the limit makes it collect sooner, at
+some CPU cost. Deployments should set it too (deploy/kubernetes does, from
+the container's memory limit).
 Each window edge is one /metrics request (filtered with ` + "`name[]`" + `, but the
 daemon still gathers every series for it), so the start-delay window holds
 the cost of one full gather at its start; a Prometheus server scraping

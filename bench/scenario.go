@@ -36,6 +36,7 @@ type scenario struct {
 // runSettings are the harness flags a scenario needs.
 type runSettings struct {
 	binary   string
+	memLimit string // GOMEMLIMIT for the daemon
 	duration time.Duration
 	warmup   time.Duration
 	scrapes  int
@@ -97,7 +98,7 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	res.targets = sc.checks * len(shop.Nodes())
 	res.scheduled = float64(res.targets) / sc.interval.Seconds()
 
-	d, err := startDaemon(ctx, rs.binary, cfgFile, dir)
+	d, err := startDaemon(ctx, rs.binary, rs.memLimit, cfgFile, dir)
 	if err != nil {
 		return res, err
 	}
@@ -237,7 +238,7 @@ type daemon struct {
 }
 
 // startDaemon runs `vantage run` on cfgFile and waits until /-/ready answers.
-func startDaemon(ctx context.Context, binary, cfgFile, dir string) (*daemon, error) {
+func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*daemon, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -254,6 +255,10 @@ func startDaemon(ctx context.Context, binary, cfgFile, dir string) (*daemon, err
 		"--storage.path="+filepath.Join(dir, "data"),
 		"--log.level=warn")
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = os.Environ()
+	if memLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}

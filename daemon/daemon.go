@@ -61,16 +61,19 @@ type Options struct {
 
 // Daemon is one running vantage.
 type Daemon struct {
-	opts    Options
-	log     zerolog.Logger
-	reg     *prometheus.Registry
-	metrics *metrics.Collector
-	stats   *stats.Stats
-	sched   *probe.Scheduler
-	web     *web.Server
-	store   *storage.Store // nil without --storage.path
-	alerts  *alerting.Manager
-	certs   *certSink
+	opts Options
+	log  zerolog.Logger
+	reg  *prometheus.Registry
+	// gatherers are reg plus one registry per large per-target family.
+	gatherers []prometheus.Gatherer
+	metrics   *metrics.Collector
+	stats     *stats.Stats
+	sched     *probe.Scheduler
+	web       *web.Server
+	store     *storage.Store // nil without --storage.path
+	alerts    *alerting.Manager
+	certs     *certSink
+	status    *statusSink // latest run per target, for the status page
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -110,13 +113,21 @@ func New(o Options) (*Daemon, error) {
 	}
 	// Statistics (issue 3): same labels as the check series.
 	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler})
-	reg.MustRegister(d.metrics, d.stats, d.reloadOK, d.reloadTime)
+	reg.MustRegister(d.reloadOK, d.reloadTime)
+	// The per-target families are served from registries of their own, one
+	// family at a time (web.Options.Gatherers), to bound scrape memory.
+	d.gatherers = []prometheus.Gatherer{reg}
+	for _, v := range append(d.metrics.Views(), d.stats) {
+		r := prometheus.NewRegistry()
+		r.MustRegister(v)
+		d.gatherers = append(d.gatherers, r)
+	}
 	d.paths, err = buildPaths(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	d.certs = newCertSink()
-	sinks := append([]probe.Sink{d.metrics, d.stats, d.certs}, o.Sinks...)
+	d.certs, d.status = newCertSink(), newStatusSink()
+	sinks := append([]probe.Sink{d.metrics, d.stats, d.certs, d.status}, o.Sinks...)
 	if o.StoragePath != "" {
 		d.store, err = storage.Open(o.StoragePath, storage.Options{Retention: o.Retention, Logger: o.Logger, Registerer: reg})
 		if err != nil {
@@ -141,12 +152,18 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 	d.web = web.New(web.Options{
-		Logger: o.Logger, Gatherer: reg, Registerer: reg, Reload: d.Reload,
+		Logger: o.Logger, Gatherer: prometheus.Gatherers(d.gatherers), Gatherers: d.gatherers, Registerer: reg, Reload: d.Reload,
 		Ready: d.readiness, WebConfigFile: o.WebConfigFile,
 	})
 	if d.store != nil {
 		web.NewAPI(web.APIOptions{Store: d.store, Logger: o.Logger, Location: time.Local,
 			Redact: func(s string) string { return d.Config().Secrets.Redact(s) }}).Register(d.web)
+	}
+	if err := d.registerStatus(); err != nil {
+		if d.store != nil {
+			d.store.Close()
+		}
+		return nil, err
 	}
 	for _, w := range cfg.Warnings {
 		d.log.Warn().Msg(cfg.Secrets.Redact(w.Error()))
@@ -176,8 +193,12 @@ func buildPaths(cfg *checks.Config, old map[string]*netpath.Path) (map[string]*n
 	return out, nil
 }
 
-// Registry is the daemon's metrics registry.
+// Registry is the daemon's main metrics registry (the per-target families
+// live in registries of their own; Gatherer covers them all).
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Gatherer gathers every metric the daemon exports.
+func (d *Daemon) Gatherer() prometheus.Gatherer { return prometheus.Gatherers(d.gatherers) }
 
 // Stats is the daemon's in-process statistics (quantiles, ratios, slowdown).
 func (d *Daemon) Stats() *stats.Stats { return d.stats }

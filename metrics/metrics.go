@@ -87,16 +87,17 @@ type Collector struct {
 	set *vecSet
 }
 
+// vecSet holds one label set's series. The per-target gauges and counters
+// are plain numbers turned into metrics at scrape time: at 10,000 targets a
+// client_golang child per series (with its label pairs) cost ~100 MB of
+// live heap; values plus one label slice per target cost a few MB. The
+// duration histogram stays a client_golang histogram (native buckets).
 type vecSet struct {
 	lab      *Labeler
-	up       *prometheus.GaugeVec
-	success  *prometheus.GaugeVec
-	runs     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	phase    *prometheus.GaugeVec
-	status   *prometheus.GaugeVec
-	cert     *prometheus.GaugeVec
 	browser  *browserVecs
+
+	upDesc, successDesc, runsDesc, phaseDesc, statusDesc, certDesc *prometheus.Desc
 	// maxDomains is global.max_domains_per_check.
 	maxDomains int
 
@@ -106,13 +107,37 @@ type vecSet struct {
 
 type children struct {
 	values   []string
-	up       prometheus.Gauge
-	success  prometheus.Gauge
-	runs     map[probe.Result]prometheus.Counter
 	duration prometheus.Observer
-	steps    map[string]bool // step label values with phase/status series
-	hasCert  bool
 	browser  *browserChildren // nil until a browser run is observed
+
+	mu      sync.Mutex // the values below: Observe writes, Collect reads
+	up      bool
+	success bool
+	runs    [4]float64 // by resultIndex
+	cert    float64
+	hasCert bool
+	steps   []stepValues // http steps of the last run
+}
+
+// stepValues are one step's last status and phase times.
+type stepValues struct {
+	name   string
+	status int
+	phases [len(phaseNames)]float64
+	has    [len(phaseNames)]bool
+}
+
+func resultIndex(r probe.Result) int {
+	switch r {
+	case probe.Success:
+		return 0
+	case probe.Failure:
+		return 1
+	case probe.Error:
+		return 2
+	default:
+		return 3
+	}
 }
 
 // DurationBuckets are the classic buckets of the duration histograms; the
@@ -134,22 +159,25 @@ func HistogramOpts(name, help string) prometheus.HistogramOpts {
 func newVecSet(lab *Labeler) *vecSet {
 	n := lab.Names()
 	with := func(extra ...string) []string { return append(slices.Clone(n), extra...) }
+	desc := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
 	return &vecSet{
 		lab: lab,
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_check_up",
-			Help: "1 when the target is UP after down_after/up_after hysteresis, else 0."}, n),
-		success: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_check_success",
-			Help: "1 when the last run succeeded, else 0."}, n),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vantage_check_runs_total",
-			Help: "Runs by result (success, failure, error, timeout)."}, with("result")),
+		upDesc: desc("vantage_check_up",
+			"1 when the target is UP after down_after/up_after hysteresis, else 0.", n),
+		successDesc: desc("vantage_check_success",
+			"1 when the last run succeeded, else 0.", n),
+		runsDesc: desc("vantage_check_runs_total",
+			"Runs by result (success, failure, error, timeout).", with("result")),
 		duration: prometheus.NewHistogramVec(HistogramOpts("vantage_check_duration_seconds",
 			"Duration of successful runs."), n),
-		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_http_phase_seconds",
-			Help: "Time of each request phase (dns, connect, tls, processing, transfer) in the last run."}, with("step", "phase")),
-		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_http_status_code",
-			Help: "HTTP status code of each step in the last run."}, with("step")),
-		cert: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_tls_cert_not_after_timestamp_seconds",
-			Help: "Expiry of the leaf certificate seen in the last TLS run, as a Unix timestamp."}, n),
+		phaseDesc: desc("vantage_http_phase_seconds",
+			"Time of each request phase (dns, connect, tls, processing, transfer) in the last run.", with("step", "phase")),
+		statusDesc: desc("vantage_http_status_code",
+			"HTTP status code of each step in the last run.", with("step")),
+		certDesc: desc("vantage_tls_cert_not_after_timestamp_seconds",
+			"Expiry of the leaf certificate seen in the last TLS run, as a Unix timestamp.", n),
 		browser:  newBrowserVecs(n),
 		children: map[string]*children{},
 	}
@@ -191,17 +219,99 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for p := part(0); p < numParts; p++ {
+		c.collect(ch, p)
+	}
+}
+
+// part is one family (or group) of the collector's output.
+type part int
+
+const (
+	partUp part = iota
+	partSuccess
+	partRuns
+	partCert
+	partStatus
+	partPhase
+	partDuration
+	partBrowser
+	numParts
+)
+
+// Views splits the collector into one collector per family, so a
+// streaming /metrics handler can gather and encode them one at a time
+// (each in its own registry) instead of holding every sample at once.
+func (c *Collector) Views() []prometheus.Collector {
+	out := make([]prometheus.Collector, numParts)
+	for p := part(0); p < numParts; p++ {
+		out[p] = view{c, p}
+	}
+	return out
+}
+
+type view struct {
+	c *Collector
+	p part
+}
+
+func (v view) Describe(chan<- *prometheus.Desc)    {}
+func (v view) Collect(ch chan<- prometheus.Metric) { v.c.collect(ch, v.p) }
+
+func (c *Collector) collect(ch chan<- prometheus.Metric, p part) {
 	c.mu.RLock()
 	s := c.set
 	c.mu.RUnlock()
-	s.up.Collect(ch)
-	s.success.Collect(ch)
-	s.runs.Collect(ch)
-	s.duration.Collect(ch)
-	s.phase.Collect(ch)
-	s.status.Collect(ch)
-	s.cert.Collect(ch)
-	s.browser.collect(ch)
+	switch p {
+	case partDuration:
+		s.duration.Collect(ch)
+		return
+	case partBrowser:
+		s.browser.collect(ch)
+		return
+	}
+	s.mu.Lock()
+	list := make([]*children, 0, len(s.children))
+	for _, k := range s.children {
+		list = append(list, k)
+	}
+	s.mu.Unlock()
+	lv := make([]string, 0, len(s.lab.Names())+2)
+	for _, k := range list {
+		k.mu.Lock()
+		switch p {
+		case partUp:
+			ch <- prometheus.MustNewConstMetric(s.upDesc, prometheus.GaugeValue, b2f(k.up), k.values...)
+		case partSuccess:
+			ch <- prometheus.MustNewConstMetric(s.successDesc, prometheus.GaugeValue, b2f(k.success), k.values...)
+		case partRuns:
+			for i, r := range probe.Results {
+				lv = append(append(lv[:0], k.values...), string(r))
+				ch <- prometheus.MustNewConstMetric(s.runsDesc, prometheus.CounterValue, k.runs[i], lv...)
+			}
+		case partCert:
+			if k.hasCert {
+				ch <- prometheus.MustNewConstMetric(s.certDesc, prometheus.GaugeValue, k.cert, k.values...)
+			}
+		case partStatus, partPhase:
+			for i := range k.steps {
+				st := &k.steps[i]
+				lv = append(append(lv[:0], k.values...), st.name)
+				if p == partStatus {
+					if st.status != 0 {
+						ch <- prometheus.MustNewConstMetric(s.statusDesc, prometheus.GaugeValue, float64(st.status), lv...)
+					}
+					continue
+				}
+				for j, name := range phaseNames {
+					if st.has[j] {
+						ch <- prometheus.MustNewConstMetric(s.phaseDesc, prometheus.GaugeValue, st.phases[j], append(lv, name)...)
+					}
+				}
+			}
+		}
+		k.mu.Unlock()
+	}
 }
 
 func (s *vecSet) get(t *probe.Target) *children {
@@ -212,17 +322,7 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{
-		values:   v,
-		up:       s.up.WithLabelValues(v...),
-		success:  s.success.WithLabelValues(v...),
-		duration: s.duration.WithLabelValues(v...),
-		runs:     map[probe.Result]prometheus.Counter{},
-		steps:    map[string]bool{},
-	}
-	for _, r := range probe.Results {
-		ch.runs[r] = s.runs.WithLabelValues(append(slices.Clone(v), string(r))...)
-	}
+	ch = &children{values: v, duration: s.duration.WithLabelValues(v...)}
 	s.children[t.Key] = ch
 	return ch
 }
@@ -236,37 +336,32 @@ func (c *Collector) Observe(o *probe.Observation) {
 	c.mu.RUnlock()
 	ch := s.get(o.Target)
 	out := o.Outcome
-	ch.up.Set(b2f(o.Up))
-	ch.success.Set(b2f(out.Result == probe.Success))
-	ch.runs[out.Result].Inc()
 	if out.Result == probe.Success {
 		ch.duration.Observe(out.Duration.Seconds())
 	}
+	ch.mu.Lock()
+	ch.up = o.Up
+	ch.success = out.Result == probe.Success
+	ch.runs[resultIndex(out.Result)]++
 	if !out.CertNotAfter.IsZero() {
-		s.cert.WithLabelValues(ch.values...).Set(float64(out.CertNotAfter.Unix()))
-		ch.hasCert = true
+		ch.cert, ch.hasCert = float64(out.CertNotAfter.Unix()), true
 	}
+	if o.Target.Check.Type != "browser" { // browser steps have their own series
+		// The last run's steps replace the previous run's: a journey that
+		// stops early exports only the steps it reached.
+		ch.steps = ch.steps[:0]
+		for i := range out.Steps {
+			st := &out.Steps[i]
+			p := st.Phases
+			sv := stepValues{name: st.Name, status: st.StatusCode,
+				phases: [...]float64{p.DNS.Seconds(), p.Connect.Seconds(), p.TLS.Seconds(), p.Processing.Seconds(), p.Transfer.Seconds()},
+				has:    [...]bool{p.HasDNS, true, p.HasTLS, true, true}}
+			ch.steps = append(ch.steps, sv)
+		}
+	}
+	ch.mu.Unlock()
 	if o.Target.Check.Type == "browser" {
-		s.observeBrowser(ch, o) // browser steps have their own series
-		return
-	}
-	for i := range out.Steps {
-		st := &out.Steps[i]
-		lv := append(slices.Clone(ch.values), st.Name)
-		s.mu.Lock()
-		ch.steps[st.Name] = true
-		s.mu.Unlock()
-		if st.StatusCode != 0 {
-			s.status.WithLabelValues(lv...).Set(float64(st.StatusCode))
-		}
-		p := st.Phases
-		vals := [...]float64{p.DNS.Seconds(), p.Connect.Seconds(), p.TLS.Seconds(), p.Processing.Seconds(), p.Transfer.Seconds()}
-		for j, name := range phaseNames {
-			if (j == 0 && !p.HasDNS) || (j == 2 && !p.HasTLS) {
-				continue
-			}
-			s.phase.WithLabelValues(append(slices.Clone(lv), name)...).Set(vals[j])
-		}
+		s.observeBrowser(ch, o)
 	}
 }
 
@@ -282,22 +377,8 @@ func (c *Collector) Forget(t *probe.Target) {
 	if ch == nil {
 		return
 	}
-	v := ch.values
 	s.forgetBrowser(ch)
-	s.up.DeleteLabelValues(v...)
-	s.success.DeleteLabelValues(v...)
-	s.duration.DeleteLabelValues(v...)
-	s.cert.DeleteLabelValues(v...)
-	for _, r := range probe.Results {
-		s.runs.DeleteLabelValues(append(slices.Clone(v), string(r))...)
-	}
-	for step := range ch.steps {
-		lv := append(slices.Clone(v), step)
-		s.status.DeleteLabelValues(lv...)
-		for _, name := range phaseNames {
-			s.phase.DeleteLabelValues(append(slices.Clone(lv), name)...)
-		}
-	}
+	s.duration.DeleteLabelValues(ch.values...)
 }
 
 func b2f(b bool) float64 {

@@ -16,10 +16,8 @@ type alertsDoc struct {
 }
 
 func (st *Status) apiChecks(w http.ResponseWriter, r *http.Request) {
-	list := st.o.Source.Checks(r.Context())
-	if list == nil {
-		list = []CheckStatus{}
-	}
+	// A copy: the source's slice may be shared with other readers.
+	list := append([]CheckStatus{}, st.o.Source.Checks(r.Context())...)
 	for i := range list {
 		c := &list[i]
 		c.LastReason = st.clean(c.LastReason)
@@ -33,10 +31,7 @@ func (st *Status) apiChecks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (st *Status) apiAlerts(w http.ResponseWriter, r *http.Request) {
-	list := st.o.Source.Alerts(r.Context())
-	if list == nil {
-		list = []AlertStatus{}
-	}
+	list := append([]AlertStatus{}, st.o.Source.Alerts(r.Context())...)
 	for i := range list {
 		a := &list[i]
 		a.Labels = st.redactMap(a.Labels)

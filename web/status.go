@@ -279,6 +279,7 @@ type cellView struct {
 	P99       string
 	OK        string
 	Slow      string
+	NoLatency bool   // no successful run in the window: no quantiles
 	Outlier   string // why the cell stands out, or ""
 	Reason    string
 	Link      string
@@ -287,8 +288,8 @@ type cellView struct {
 
 type alertView struct {
 	Name, State, Severity, Where, Value, Since, Summary string
-	FiredCount                                         int
-	Flapping                                           bool
+	FiredCount                                          int
+	Flapping                                            bool
 }
 
 type domainView struct {
@@ -477,6 +478,7 @@ func (st *Status) cellView(c *CheckStatus, state string) cellView {
 	if len(c.Windows) > 0 {
 		w := c.Windows[0]
 		v.P50, v.P90, v.P99 = fmtSeconds(w.P50), fmtSeconds(w.P90), fmtSeconds(w.P99)
+		v.NoLatency = w.P50 == nil && w.Runs > 0
 		if w.SuccessRatio != nil {
 			v.OK = fmtRatio(*w.SuccessRatio)
 		}
@@ -507,6 +509,9 @@ func (st *Status) checkLabels(c *CheckStatus) string {
 		switch k {
 		case "check", "type", "path", "node", "location":
 			continue
+		}
+		if val == "" {
+			continue // a label another check sets
 		}
 		parts = append(parts, k+"="+st.o.Redact(val))
 	}

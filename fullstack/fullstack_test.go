@@ -1,0 +1,503 @@
+// Package fullstack runs vantage the way users deploy it (SPEC §10): real
+// Prometheus and Alertmanager binaries, two vantage daemons in two
+// locations sharding one set of checks, and the demo shop with a node fault.
+// It proves the shipped Prometheus rules, the per-node series and the
+// alert delivery end to end.
+package fullstack
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
+	"github.com/vantage-monitoring/vantage/probe/httpprobe"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+)
+
+const (
+	prometheusBin   = "/usr/bin/prometheus"
+	alertmanagerBin = "/usr/bin/prometheus-alertmanager"
+	rulesFile       = "../deploy/prometheus/vantage-rules.yaml"
+
+	// vantage's own alert rule. p90 by [check, path, node] rather than
+	// node_slowdown: with --shard a daemon may own only one or two of a
+	// check's three nodes, and node_slowdown needs two siblings in the
+	// same daemon. Prometheus, which sees every shard, does the sibling
+	// comparison (VantageLoadBalancerNodeDegraded).
+	vantageAlert = "ShopNodeSlow"
+	promAlert    = "VantageLoadBalancerNodeDegraded"
+
+	// Fault, interval and timeout leave room for a loaded CI machine: the
+	// healthy nodes may take a few hundred ms under -race, and lb2 must
+	// still finish within the timeout and stay over 3× its siblings.
+	faultLatency  = 1200 * time.Millisecond
+	checkInterval = 2 * time.Second
+	checkTimeout  = 1900 * time.Millisecond
+)
+
+// location is one vantage daemon of the test: a location and its shard.
+type location struct {
+	name  string
+	shard probe.Shard
+	d     *daemon.Daemon
+	addr  string
+}
+
+func TestFullStack(t *testing.T) {
+	promBin := requireBinary(t, prometheusBin, "prometheus")
+	amBin := requireBinary(t, alertmanagerBin, "prometheus-alertmanager")
+	// Everything below is bounded by this context and the eventually
+	// timeouts; a typical run takes about 20s.
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+
+	shop, err := demo.Start(ctx, demo.Options{Dir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatalf("starting the demo shop: %v", err)
+	}
+	t.Cleanup(func() { _ = shop.Close() })
+	var lb2 string
+	for _, n := range shop.Nodes() {
+		if n.Name == "lb2" {
+			lb2 = n.IP.String() // resolve: all labels nodes by IP
+		}
+	}
+
+	amURL := startAlertmanager(t, amBin)
+
+	locs := []*location{
+		{name: "ams1", shard: probe.Shard{Index: 0, Count: 2}},
+		{name: "fra1", shard: probe.Shard{Index: 1, Count: 2}},
+	}
+	for _, l := range locs {
+		startVantage(t, ctx, log, shop, l, amURL)
+	}
+	promURL := startPrometheus(t, promBin, locs, amURL)
+	t.Logf("stack up after %s: prometheus %s, alertmanager %s, vantage %s %s",
+		time.Since(start).Round(time.Millisecond), promURL, amURL, locs[0].addr, locs[1].addr)
+
+	// 1. Every target is probed exactly once across the two daemons.
+	// The demo config: shop-home, shop-product (3 nodes each), app-checkout,
+	// cdn-static, cdn-app-js, shop-dns (one target each), over 2 paths.
+	// Nodes come from DNS (resolve: all), so the targets appear shortly
+	// after Run.
+	const wantTargets = (3 + 3 + 1 + 1 + 1 + 1) * 2
+	var want map[string]string // target key -> location that owns it
+	eventually(t, ctx, 10*time.Second, "targets scheduled", func() error {
+		want = map[string]string{}
+		for _, l := range locs {
+			for _, tg := range l.d.Scheduler().Targets() {
+				if prev, dup := want[tg.Key]; dup {
+					t.Fatalf("target %s scheduled in %s and %s", tg.Key, prev, l.name)
+				}
+				want[tg.Key] = l.name
+			}
+		}
+		if len(want) != wantTargets {
+			return fmt.Errorf("the shards hold %d targets together, want %d: %v", len(want), wantTargets, want)
+		}
+		return nil
+	})
+	eventually(t, ctx, 20*time.Second, "every target in Prometheus from exactly one location", func() error {
+		res, err := promQuery(ctx, promURL, `vantage_check_runs_total`)
+		if err != nil {
+			return err
+		}
+		got := map[string]map[string]bool{}
+		for _, s := range res {
+			key := s.Metric["check"] + "/" + s.Metric["path"] + "/" + s.Metric["node"]
+			if got[key] == nil {
+				got[key] = map[string]bool{}
+			}
+			got[key][s.Metric["location"]] = true
+		}
+		for key, ls := range got {
+			if len(ls) != 1 {
+				t.Fatalf("target %s probed from %d locations %v, want exactly one", key, len(ls), slices.Sorted(maps.Keys(ls)))
+			}
+			if _, ok := want[key]; !ok {
+				t.Fatalf("Prometheus has target %s, which no shard owns", key)
+			}
+			if loc := slices.Collect(maps.Keys(ls))[0]; loc != want[key] {
+				t.Fatalf("target %s probed from %s, but its shard runs in %s", key, loc, want[key])
+			}
+		}
+		if len(got) != len(want) {
+			return fmt.Errorf("%d of %d targets in Prometheus", len(got), len(want))
+		}
+		return nil
+	})
+	for key, loc := range want {
+		i := slices.IndexFunc(locs, func(l *location) bool { return l.name == loc })
+		if !locs[i].shard.Owns(key) {
+			t.Errorf("target %s runs in %s, whose shard %v does not own it", key, loc, locs[i].shard)
+		}
+	}
+
+	// Native histograms arrive (Prometheus returns them as "histogram").
+	eventually(t, ctx, 10*time.Second, "native histograms in Prometheus", func() error {
+		res, err := promQuery(ctx, promURL, `vantage_check_duration_seconds{check="shop-home"}`)
+		if err != nil {
+			return err
+		}
+		if len(res) != 6 {
+			// The histogram counts successful runs only: say what the runs did.
+			runs, _ := promQuery(ctx, promURL, `sum by (location, path, node, result) (vantage_check_runs_total{check="shop-home"})`)
+			return fmt.Errorf("%d shop-home duration series, want 6 (3 nodes × 2 paths); runs: %v", len(res), runs)
+		}
+		for _, s := range res {
+			if s.Histogram == nil {
+				return fmt.Errorf("series %v is not a native histogram", s.Metric)
+			}
+		}
+		return nil
+	})
+
+	// Baseline before the fault. No absolute bound: under -race on a busy
+	// two-core CI machine loopback HTTPS runs take up to a few hundred ms,
+	// which is why the fault is large and the asserts are relative.
+	p90 := `vantage_check_duration_quantile_seconds{check="shop-home",window="1m",quantile="0.9"}`
+	var lb2Before float64
+	eventually(t, ctx, 10*time.Second, "baseline quantiles per node", func() error {
+		res, err := promQuery(ctx, promURL, p90)
+		if err != nil {
+			return err
+		}
+		if len(res) != 6 {
+			return fmt.Errorf("%d shop-home p90 series, want 6 (3 nodes × 2 paths)", len(res))
+		}
+		for _, s := range res {
+			if s.Metric["node"] == lb2 {
+				lb2Before = max(lb2Before, s.Float())
+			}
+		}
+		return nil
+	})
+	t.Logf("baseline: lb2 p90 %.1fms", lb2Before*1000)
+
+	// 2. The fault: lb2 answers faultLatency late.
+	if err := shop.SetFault("lb2", demo.Fault{Latency: demo.Duration(faultLatency)}); err != nil {
+		t.Fatal(err)
+	}
+	faultAt := time.Now()
+
+	// Per-node quantiles: lb2's p90 rises by the fault (it is added to
+	// every response), its siblings stay well below (what the alerts need).
+	eventually(t, ctx, 20*time.Second, "lb2's p90 rises in Prometheus, its siblings' do not", func() error {
+		return slowNode(ctx, promURL, p90, lb2, faultLatency.Seconds()*0.99, lb2Before)
+	})
+	t.Logf("lb2 p90 up %s after the fault", time.Since(faultAt).Round(time.Millisecond))
+
+	// The shipped recording rule (native-histogram branch: Prometheus here
+	// stores no classic buckets) sees the same across both locations. Native
+	// buckets grow by ≤10% (factor 1.1), hence the looser bound.
+	eventually(t, ctx, 15*time.Second, "recorded per-node p90 across locations", func() error {
+		return slowNode(ctx, promURL, `check_path_node:vantage_check_duration_seconds:p90_rate5m{check="shop-home"}`,
+			lb2, faultLatency.Seconds()*0.85, lb2Before)
+	})
+
+	// 3. The shipped Prometheus alert fires for lb2 and nothing else: one
+	// instance per check and path that has lb2 (shop-home, shop-product).
+	wantPromAlerts := []string{
+		"shop-home/alt-source/" + lb2, "shop-home/direct/" + lb2,
+		"shop-product/alt-source/" + lb2, "shop-product/direct/" + lb2,
+	}
+	eventually(t, ctx, 20*time.Second, "Prometheus alert "+promAlert+" firing", func() error {
+		res, err := promQuery(ctx, promURL, `ALERTS{alertstate="firing",alertname="`+promAlert+`"}`)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, s := range res {
+			got = append(got, s.Metric["check"]+"/"+s.Metric["path"]+"/"+s.Metric["node"])
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, wantPromAlerts) {
+			return fmt.Errorf("firing %v, want %v", got, wantPromAlerts)
+		}
+		return nil
+	})
+	t.Logf("Prometheus alert firing %s after the fault", time.Since(faultAt).Round(time.Millisecond))
+
+	// 4. Alertmanager has vantage's own alerts and Prometheus' alerts,
+	// grouped by [alertname, location]: one group per location for
+	// vantage's alert (each daemon labels its own), one location-less
+	// group for the cross-location Prometheus alert.
+	wantVantage := map[string][]string{} // location -> check/path/node
+	for _, key := range wantPromAlerts {
+		loc := want[key]
+		wantVantage[loc] = append(wantVantage[loc], key)
+	}
+	eventually(t, ctx, 20*time.Second, "alerts grouped in Alertmanager", func() error {
+		var alerts []amAlert
+		if err := getJSON(ctx, amURL+"/api/v2/alerts?active=true", &alerts); err != nil {
+			return err
+		}
+		bySource := map[string]int{}
+		for _, a := range alerts {
+			name := a.Labels["alertname"]
+			if name != vantageAlert && name != promAlert {
+				// Only these two are asserted: a badly overloaded machine
+				// may legitimately time out a healthy target now and then.
+				continue
+			}
+			bySource[name]++
+			if a.Labels["node"] != lb2 {
+				t.Fatalf("alert for node %q in Alertmanager, but only lb2 (%s) is faulty: %v", a.Labels["node"], lb2, a.Labels)
+			}
+		}
+		if bySource[vantageAlert] != 4 || bySource[promAlert] != 4 {
+			return fmt.Errorf("alerts by name %v, want 4 of %s (vantage) and 4 of %s (Prometheus)", bySource, vantageAlert, promAlert)
+		}
+
+		var groups []amGroup
+		if err := getJSON(ctx, amURL+"/api/v2/alerts/groups", &groups); err != nil {
+			return err
+		}
+		gotVantage := map[string][]string{}
+		promGroups := 0
+		for _, g := range groups {
+			switch g.Labels["alertname"] {
+			case vantageAlert:
+				loc := g.Labels["location"]
+				for _, a := range g.Alerts {
+					if a.Labels["location"] != loc {
+						t.Fatalf("group %v holds an alert from %q", g.Labels, a.Labels["location"])
+					}
+					if a.Annotations["summary"] == "" {
+						t.Errorf("vantage alert without summary: %v", a)
+					}
+					gotVantage[loc] = append(gotVantage[loc], a.Labels["check"]+"/"+a.Labels["path"]+"/"+a.Labels["node"])
+				}
+			case promAlert:
+				promGroups++
+				if _, ok := g.Labels["location"]; ok || len(g.Labels) != 1 {
+					t.Fatalf("Prometheus alert group labels %v, want only alertname (the alert spans locations)", g.Labels)
+				}
+				if len(g.Alerts) != 4 {
+					return fmt.Errorf("Prometheus alert group has %d alerts, want 4", len(g.Alerts))
+				}
+				for _, a := range g.Alerts {
+					if !strings.Contains(a.Annotations["summary"], lb2) || a.Annotations["runbook_url"] == "" {
+						t.Errorf("Prometheus alert annotations %v: want a summary naming %s and a runbook_url", a.Annotations, lb2)
+					}
+				}
+			default:
+				t.Logf("other alert group %v (%d alerts)", g.Labels, len(g.Alerts))
+			}
+		}
+		for loc := range gotVantage {
+			sort.Strings(gotVantage[loc])
+			sort.Strings(wantVantage[loc])
+		}
+		if promGroups != 1 || !maps.EqualFunc(gotVantage, wantVantage, slices.Equal[[]string]) {
+			return fmt.Errorf("groups: vantage %v (want %v), %d Prometheus groups (want 1)", gotVantage, wantVantage, promGroups)
+		}
+		return nil
+	})
+	t.Logf("alerts grouped in Alertmanager %s after the fault; total %s", time.Since(faultAt).Round(time.Millisecond),
+		time.Since(start).Round(time.Millisecond))
+}
+
+// startAlertmanager runs Alertmanager grouping by [alertname, location]
+// with short waits, clustering off (it would listen on 0.0.0.0:9094).
+func startAlertmanager(t *testing.T, bin string) string {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "alertmanager.yml")
+	writeFile(t, conf, `route:
+  receiver: "null"
+  group_by: [alertname, location]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: "null"
+`)
+	addr := freeAddr(t)
+	startProcess(t, "alertmanager", bin, "http://"+addr+"/-/ready",
+		"--config.file="+conf,
+		"--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--cluster.listen-address=",
+		"--log.level=warn")
+	return "http://" + addr
+}
+
+// startPrometheus scrapes every location each second, evaluates the
+// shipped rules each second and alerts to amURL.
+func startPrometheus(t *testing.T, bin string, locs []*location, amURL string) string {
+	dir := t.TempDir()
+	rules, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shipped `for:` values are production durations (1m); the test
+	// loads a copy with `for: 1s` so alerts fire within seconds. The
+	// expressions are the shipped ones, byte for byte. (keep_firing_for
+	// does not match: the pattern wants `for:` first on its line.)
+	short := regexp.MustCompile(`(?m)^(\s+)for: \S+$`).ReplaceAll(rules, []byte("${1}for: 1s"))
+	if !strings.Contains(string(short), "for: 1s") {
+		t.Fatal("no `for:` rewritten in the rules copy; has the rules file's layout changed?")
+	}
+	writeFile(t, filepath.Join(dir, "vantage-rules.yaml"), string(short))
+
+	var targets []string
+	for _, l := range locs {
+		targets = append(targets, fmt.Sprintf("%q", l.addr))
+	}
+	conf := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, conf, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+rule_files: [vantage-rules.yaml]
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: [%q]
+scrape_configs:
+  - job_name: vantage
+    static_configs:
+      - targets: [%s]
+`, strings.TrimPrefix(amURL, "http://"), strings.Join(targets, ", ")))
+	addr := freeAddr(t)
+	// Prometheus 2.x ingests native histograms only with this feature
+	// flag (it then scrapes protobuf); 3.x ignores the retired flag.
+	startProcess(t, "prometheus", bin, "http://"+addr+"/-/ready",
+		"--config.file="+conf,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--enable-feature=native-histograms",
+		"--log.level=warn")
+	return "http://" + addr
+}
+
+// startVantage runs one daemon for l on a loopback port until the test
+// ends: the demo shop's checks every checkInterval, its own alert to Alertmanager.
+func startVantage(t *testing.T, ctx context.Context, log zerolog.Logger, shop *demo.Shop, l *location, amURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{
+		Interval: checkInterval, Timeout: checkTimeout, Location: l.name, NoAlerts: true,
+	}) + fmt.Sprintf(`
+notifiers:
+  - name: am
+    type: alertmanager
+    url: %s
+alerts:
+  - name: %s
+    checks: ["shop-*"]
+    when: p90 > 1s
+    window: 30s
+    for: 2s
+    by: [check, path, node]
+    severity: page
+    annotations:
+      summary: "{{ .check }} p90 {{ .value }} via {{ .path }} node {{ .node }}"
+    notify: [am]
+`, amURL, vantageAlert)
+	conf := filepath.Join(dir, "vantage.yaml")
+	writeFile(t, conf, cfg)
+
+	log = log.With().Str("location", l.name).Logger()
+	d, err := daemon.New(daemon.Options{
+		ConfigFile: conf, StoragePath: filepath.Join(dir, "data"), Shard: l.shard, Logger: log,
+		EvalInterval: 500 * time.Millisecond,
+		// The kinds and notifier of cmd/vantage (package main cannot be
+		// imported); no browser: the demo config here has no journey.
+		Probers: map[string]probe.Prober{
+			"http": httpprobe.New(log.With().Str("kind", "http").Logger()),
+			"tcp":  tcpprobe.New(log.With().Str("kind", "tcp").Logger()),
+			"dns":  dnsprobe.New(log.With().Str("kind", "dns").Logger()),
+		},
+		Notifiers: map[string]alerting.NotifierFactory{
+			"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
+				return alertmanager.New(c, o)
+			},
+		},
+	})
+	if err != nil {
+		t.Fatalf("%s: daemon.New: %v", l.name, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.d, l.addr = d, ln.Addr().String()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: Run: %v", l.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: Run did not return within 10s", l.name)
+		}
+	})
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowNode checks an instant query of per-node latency series: every
+// series of node is at least min and rose from before; every other node
+// is under a third of node's fastest series (the degraded-node ratio).
+func slowNode(ctx context.Context, promURL, query, node string, min, before float64) error {
+	res, err := promQuery(ctx, promURL, query)
+	if err != nil {
+		return err
+	}
+	if len(res) != 6 {
+		up, _ := promQuery(ctx, promURL, `up or scrape_duration_seconds`)
+		return fmt.Errorf("%d series, want 6 (3 nodes × 2 paths): %v; scrapes: %v", len(res), res, up)
+	}
+	slowest := math.Inf(1)
+	var others float64
+	n := 0
+	for _, s := range res {
+		if s.Metric["node"] == node {
+			n++
+			slowest = math.Min(slowest, s.Float())
+		} else {
+			others = math.Max(others, s.Float())
+		}
+	}
+	switch {
+	case n != 2:
+		return fmt.Errorf("%d series for node %s, want 2 (one per path): %v", n, node, res)
+	case slowest < min || slowest <= before:
+		return fmt.Errorf("node %s at %.3fs (before the fault %.3fs), want ≥ %.3fs", node, slowest, before, min)
+	case others*3 >= slowest:
+		return fmt.Errorf("node %s at %.3fs, but a healthy node at %.3fs (want under a third)", node, slowest, others)
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
+	"github.com/vantage-monitoring/vantage/probe/httpprobe"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/storage"
+	"github.com/vantage-monitoring/vantage/web"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// outDir is where screenshots for review go (gitignored).
+const outDir = "testdata/out"
+
+// newBrowser starts a headless Chromium for t, or skips without one
+// (fails on CI, where it must be installed).
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium is required on CI: %v", err)
+		}
+		t.Skipf("no Chromium at %s", chromiumPath)
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelA() })
+	// The first Run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// run is chromedp.Run bounded by d.
+func run[T any](t *testing.T, ctx context.Context, d time.Duration, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := chromedp.Run(c, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func do(t *testing.T, ctx context.Context, d time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if err := chromedp.Do(c, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// saveShot stores the whole page, or with viewport only what is on screen.
+func saveShot(t *testing.T, ctx context.Context, name string, viewport bool) string {
+	t.Helper()
+	shot := chromedp.FullScreenshot(100)
+	if viewport {
+		shot = chromedp.CaptureScreenshot()
+	}
+	png := run(t, ctx, 20*time.Second, "screenshot "+name, shot)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(outDir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(p)
+	t.Logf("screenshot: %s", abs)
+	return p
+}
+
+// getJSON polls an API endpoint until ok accepts its data.
+func waitAPI[T any](t *testing.T, url string, d time.Duration, ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last T
+	for time.Now().Before(deadline) {
+		var doc struct {
+			Status string
+			Data   T
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&doc)
+			resp.Body.Close()
+		}
+		if err == nil && doc.Status == "success" {
+			last = doc.Data
+			if ok(doc.Data) {
+				return doc.Data
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: condition not met within %v; last: %+v", url, d, last)
+	return last
+}
+
+// TestStatusPageInBrowser drives the page in Chromium against a daemon
+// watching the demo shop with node lb2 refusing connections.
+func TestStatusPageInBrowser(t *testing.T) {
+	bctx := newBrowser(t)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	shop, err := demo.Start(t.Context(), demo.Options{Dir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shop.Close() })
+
+	// The demo config with a quick alert rule: the demo's own rules wait
+	// 30s, too long for a test.
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 700 * time.Millisecond, NoAlerts: true}) + `
+alerts:
+  - name: ShopNodeFailing
+    checks: ["shop-*"]
+    when: success_ratio < 0.8
+    window: 1m
+    for: 1s
+    severity: page
+    annotations:
+      summary: "{{ .check }} fails via {{ .path }} on node {{ .node }}"
+`
+	cfgFile := filepath.Join(t.TempDir(), "vantage.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{
+		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: 300 * time.Millisecond,
+		Probers: map[string]probe.Prober{
+			"http": httpprobe.New(log), "tcp": tcpprobe.New(log), "dns": dnsprobe.New(log),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, fault, err := demo.ParseFault("lb2:refuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := shop.SetFault(target, fault); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = d.Run(ctx, l) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	base := "http://" + l.Addr().String()
+
+	// Wait for what the page must show: lb2 DOWN with a stored failed run,
+	// and the alert firing.
+	// resolve: all names nodes by their address.
+	var lb2, lb1 string
+	for _, n := range shop.Nodes() {
+		switch n.Name {
+		case "lb1":
+			lb1 = n.IP.String()
+		case "lb2":
+			lb2 = n.IP.String()
+		}
+	}
+	bad := "shop-home/direct/" + lb2
+	var failedRun int64
+	waitAPI(t, base+"/api/v1/checks", 20*time.Second, func(d struct{ Checks []web.CheckStatus }) bool {
+		for _, c := range d.Checks {
+			if c.Target == bad {
+				failedRun = c.LastFailedRunID
+				return c.State == web.StateDown && c.LastFailedRunID > 0
+			}
+		}
+		return false
+	})
+	if failedRun <= 0 {
+		t.Fatal("no failed run linked")
+	}
+	waitAPI(t, base+"/api/v1/alerts", 20*time.Second, func(d struct{ Alerts []web.AlertStatus }) bool {
+		for _, a := range d.Alerts {
+			if a.Name == "ShopNodeFailing" && a.State == "firing" && a.Labels["node"] == lb2 {
+				return true
+			}
+		}
+		return false
+	})
+
+	cellSel := chromedp.CSS(`td[data-target="` + bad + `"]`)
+	do(t, bctx, 15*time.Second, "loading the status page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(cellSel))
+	state := run(t, bctx, 5*time.Second, "cell state", chromedp.AttributeValue(cellSel, "data-state"))
+	text := run(t, bctx, 5*time.Second, "cell text", chromedp.Text(cellSel))
+	if state.Value != "down" || !strings.Contains(text, "DOWN") {
+		t.Errorf("lb2 cell: state %q, text %q", state.Value, text)
+	}
+	healthy := run(t, bctx, 5*time.Second, "sibling", chromedp.AttributeValue(chromedp.CSS(`td[data-target="shop-home/direct/`+lb1+`"]`), "data-state"))
+	if healthy.Value != "up" {
+		t.Errorf("lb1 sibling: %q", healthy.Value)
+	}
+	alerts := run(t, bctx, 5*time.Second, "alerts panel", chromedp.Text(chromedp.CSS(`section[aria-labelledby="alerts-h"]`)))
+	if !strings.Contains(alerts, "ShopNodeFailing") || !strings.Contains(strings.ToUpper(alerts), "FIRING") || !strings.Contains(alerts, "node="+lb2) {
+		t.Errorf("alerts panel: %q", alerts)
+	}
+	events := run(t, bctx, 5*time.Second, "events panel", chromedp.Text(chromedp.CSS(`section[aria-labelledby="events-h"]`)))
+	if !strings.Contains(events, "target down") {
+		t.Errorf("events panel: %q", events)
+	}
+	saveShot(t, bctx, "status.png", false)
+
+	// Phone width: the page must still be readable (no horizontal page
+	// scroll beyond the viewport).
+	do(t, bctx, 10*time.Second, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Reload(), chromedp.WaitVisible(cellSel))
+	overflow := run(t, bctx, 5*time.Second, "page width", chromedp.Evaluate[float64](`document.documentElement.scrollWidth - window.innerWidth`))
+	if overflow > 1 {
+		t.Errorf("page is %vpx wider than a phone screen", overflow)
+	}
+	saveShot(t, bctx, "status-phone.png", true)
+	do(t, bctx, 10*time.Second, "laptop viewport", chromedp.EmulateViewport(1366, 900), chromedp.Reload(), chromedp.WaitVisible(cellSel))
+
+	// Follow the failing cell to its run.
+	do(t, bctx, 15*time.Second, "opening the failed run",
+		chromedp.Click(chromedp.CSS(`td[data-target="`+bad+`"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`.error-text`)))
+	loc := run(t, bctx, 5*time.Second, "location", chromedp.Location())
+	errText := run(t, bctx, 5*time.Second, "error", chromedp.Text(chromedp.CSS(`.error-text`)))
+	heading := run(t, bctx, 5*time.Second, "heading", chromedp.Text(chromedp.CSS(`h1`)))
+	// The page shows the stored run's error (the cell links the newest
+	// failed run, which moves on while the fault lasts).
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	stored := waitAPI(t, base+"/api/v1/runs/"+id, 5*time.Second, func(r web.RunJSON) bool { return r.Error != "" })
+	if !strings.Contains(loc, "/runs/") || errText != stored.Error || !strings.Contains(heading, "shop-home") || !strings.Contains(heading, lb2) {
+		t.Errorf("run page %s: heading %q, error %q", loc, heading, errText)
+	}
+	saveShot(t, bctx, "run.png", false)
+}
+
+// swapSource is a fixedSource that can be replaced while the page runs.
+type swapSource struct {
+	mu  sync.Mutex
+	src *fixedSource
+}
+
+func (s *swapSource) get() *fixedSource { s.mu.Lock(); defer s.mu.Unlock(); return s.src }
+func (s *swapSource) set(f *fixedSource) { s.mu.Lock(); s.src = f; s.mu.Unlock() }
+func (s *swapSource) Checks(ctx context.Context) []web.CheckStatus {
+	return s.get().Checks(ctx)
+}
+func (s *swapSource) Domains(ctx context.Context) []web.DomainStatus { return s.get().Domains(ctx) }
+func (s *swapSource) Alerts(ctx context.Context) []web.AlertStatus   { return s.get().Alerts(ctx) }
+
+// TestStatusPageRefreshes checks the page's script: a node going down shows
+// up without a reload.
+func TestStatusPageRefreshes(t *testing.T) {
+	bctx := newBrowser(t)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	healthy := incident()
+	for i := range healthy.checks {
+		c := &healthy.checks[i]
+		if c.Target == "shop-home/direct/lb2" {
+			*c = target("shop-home", "http", "direct", "lb2", web.StateUp, "success", 0.012)
+		}
+	}
+	src := &swapSource{src: healthy}
+	s := web.New(web.Options{Logger: log, Gatherer: prometheus.NewRegistry()})
+	st, err := web.NewStatus(web.StatusOptions{Source: src, Logger: log, Refresh: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Register(s)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	sel := chromedp.CSS(`td[data-target="shop-home/direct/lb2"]`)
+	do(t, bctx, 15*time.Second, "loading", chromedp.Navigate("http://"+l.Addr().String()+"/"), chromedp.WaitVisible(sel))
+	if v := run(t, bctx, 5*time.Second, "state", chromedp.AttributeValue(sel, "data-state")); v.Value != "up" {
+		t.Fatalf("before: %q", v.Value)
+	}
+	src.set(incident())
+	do(t, bctx, 10*time.Second, "waiting for the refresh", chromedp.WaitVisible(chromedp.CSS(`td[data-target="shop-home/direct/lb2"][data-state="down"]`)))
+}
+
+func (s *swapSource) Events(ctx context.Context, n int) ([]storage.Event, error) {
+	return s.get().Events(ctx, n)
+}
