@@ -11,10 +11,10 @@ RUN CGO_ENABLED=0 go build -trimpath \
     -o /out/vantage ./cmd/vantage
 
 # Runtime: Debian with its Chromium for browser checks, run as the non-root
-# user vantage (uid 10001; the Kubernetes manifests rely on it). Note:
-# probe/browser currently launches Chromium with --no-sandbox whatever the
-# user, so the container (non-root, no capabilities, read-only root in
-# deploy/kubernetes) is the isolation boundary; see docs/deployment.md.
+# user vantage (uid 10001; the Kubernetes manifests rely on it). Chromium's
+# sandbox stays on for a non-root user (--no-sandbox is used only as root);
+# where the runtime gives no user namespaces, pass --browser.no-sandbox and
+# let the container be the boundary; see docs/deployment.md.
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium ca-certificates fonts-dejavu-core tini \

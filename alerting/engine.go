@@ -12,6 +12,7 @@ package alerting
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,7 +111,37 @@ type Engine struct {
 type rule struct {
 	cfg         checks.Alert
 	annotations map[string]*template.Template
-	domain      bool // measure is per browser domain
+	domain      bool     // measure is per browser domain
+	keyBy       []string // cfg.By sorted and unique: the instance key's order
+}
+
+// appendKey appends s's instance key (instanceKey of its `by` labels)
+// without building the label map: the hot path of Eval.
+func (r *rule) appendKey(buf []byte, s *Series) []byte {
+	buf = append(buf, r.cfg.Name...)
+	for _, b := range r.keyBy {
+		buf = append(buf, '|')
+		buf = append(buf, b...)
+		buf = append(buf, '=')
+		if b == "domain" {
+			buf = append(buf, s.Domain...)
+		} else {
+			buf = append(buf, s.Labels[b]...)
+		}
+	}
+	return buf
+}
+
+func (r *rule) groupLabels(s *Series) map[string]string {
+	gl := make(map[string]string, len(r.keyBy))
+	for _, b := range r.keyBy {
+		if b == "domain" {
+			gl[b] = s.Domain
+		} else {
+			gl[b] = s.Labels[b]
+		}
+	}
+	return gl
 }
 
 // New returns an engine without rules; Configure gives it some.
@@ -129,6 +160,9 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 	for _, a := range cfg.Alerts {
 		r := &rule{cfg: a, annotations: map[string]*template.Template{},
 			domain: a.Expr.Measure == "domain_error_ratio" || a.Expr.Measure == "domain_p90"}
+		r.keyBy = append([]string(nil), a.By...)
+		sort.Strings(r.keyBy)
+		r.keyBy = slices.Compact(r.keyBy)
 		for k, text := range a.Annotations {
 			t, err := template.New(a.Name + "/" + k).Funcs(checks.AnnotationFuncs()).Option("missingkey=zero").Parse(text)
 			if err != nil {
@@ -203,6 +237,7 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []Transition
+	var buf []byte
 	for _, r := range e.rules {
 		groups := map[string]*group{}
 		window := time.Duration(r.cfg.Window)
@@ -215,25 +250,25 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			if !ok || math.IsNaN(v) {
 				continue
 			}
-			gl := map[string]string{}
-			for _, b := range r.cfg.By {
-				if b == "domain" {
-					gl[b] = s.Domain
-				} else {
-					gl[b] = s.Labels[b]
-				}
-			}
-			key := instanceKey(r.cfg.Name, gl)
-			g := groups[key]
+			h := holds(r.cfg.Expr.Op, v, r.cfg.Expr.Value)
+			buf = r.appendKey(buf[:0], s)
+			g := groups[string(buf)]
 			if g == nil {
-				g = &group{labels: gl, value: v}
-				groups[key] = g
+				// A group matters only when it holds or has an instance to
+				// update; most series are healthy, and skipping them keeps a
+				// cycle over 10k targets cheap. (A healthy series cannot be
+				// "worse" than a holding one of the same group.)
+				if _, live := e.instances[string(buf)]; !h && !live {
+					continue
+				}
+				g = &group{labels: r.groupLabels(s), value: v}
+				groups[string(buf)] = g
 			}
 			if !g.seen || worse(r.cfg.Expr.Op, v, g.value) {
 				g.value = v
 			}
 			g.seen = true
-			g.holds = g.holds || holds(r.cfg.Expr.Op, v, r.cfg.Expr.Value)
+			g.holds = g.holds || h
 		}
 		// Existing instances whose group is gone or no longer holds.
 		var keys []string

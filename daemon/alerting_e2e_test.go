@@ -1,7 +1,14 @@
 package daemon_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +189,178 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	code, body := r.do(t, "GET", "/api/v1/timeline?since=1h", nil)
 	if code != 200 || !strings.Contains(body, "LoadBalancerNodeDegraded") {
 		t.Errorf("timeline: %d, does not mention the alert:\n%s", code, body)
+	}
+}
+
+const amBinary = "/usr/bin/prometheus-alertmanager"
+
+// startAlertmanager runs Debian's Alertmanager on a free loopback port
+// with clustering off, routing everything to a webhook at hookURL.
+func startAlertmanager(t *testing.T, hookURL string) string {
+	t.Helper()
+	if _, err := os.Stat(amBinary); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: install the prometheus-alertmanager package", amBinary)
+		}
+		t.Skipf("%s not installed", amBinary)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "alertmanager.yml")
+	writeFile(t, conf, fmt.Sprintf(`route:
+  receiver: hook
+  group_by: [alertname, node]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+`, hookURL))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	cmd := exec.CommandContext(ctx, amBinary, "--config.file="+conf, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("alertmanager output:\n%s", logs.String())
+		}
+	})
+	base := "http://" + addr
+	eventually(t, 15*time.Second, func() error {
+		select {
+		case <-done:
+			t.Fatalf("alertmanager exited:\n%s", logs.String())
+		default:
+		}
+		resp, err := http.Get(base + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("ready: %s", resp.Status)
+		}
+		return nil
+	})
+	return base
+}
+
+type amAlert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+	Status      struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+func amAlerts(base string) ([]amAlert, error) {
+	resp, err := http.Get(base + "/api/v2/alerts")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/v2/alerts: %s", resp.Status)
+	}
+	var out []amAlert
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// TestAlertmanagerThroughDaemon: the daemon's alertmanager notifier
+// delivers a firing alert that Alertmanager lists and routes to its own
+// webhook, and after the fault clears the alert resolves there too.
+func TestAlertmanagerThroughDaemon(t *testing.T) {
+	t.Parallel()
+	hook, err := demo.StartReceiver("127.0.0.1:0", nil) // Alertmanager's receiver
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hook.Close() })
+	am := startAlertmanager(t, hook.URL())
+	shop := startShop(t)
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: 500 * time.Millisecond, Timeout: 400 * time.Millisecond,
+		NoAlerts: true, NoAltPath: true}) + fmt.Sprintf(`
+notifiers:
+  - name: alertmanager
+    type: alertmanager
+    url: %s
+alerts:
+  - name: ShopNodeFailing
+    checks: [shop-home]
+    when: failures > 0
+    window: 4s
+    severity: page
+    annotations:
+      summary: "{{ .check }} fails on node {{ .node }}"
+`, am)
+	startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
+		Notifiers: notifierFactories(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
+
+	setFault(t, shop, "lb2:error_ratio=1")
+	var got []amAlert
+	eventually(t, 20*time.Second, func() error {
+		got, err = amAlerts(am)
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			return errNotYet
+		}
+		return nil
+	})
+	if len(got) != 1 {
+		t.Fatalf("alertmanager lists %d alerts, want 1 (lb2 only): %+v", len(got), got)
+	}
+	a := got[0]
+	for k, v := range map[string]string{"alertname": "ShopNodeFailing", "check": "shop-home", "path": "direct",
+		"node": lb2, "location": "demo", "severity": "page"} {
+		if a.Labels[k] != v {
+			t.Errorf("label %s=%q, want %q (all: %v)", k, a.Labels[k], v, a.Labels)
+		}
+	}
+	if a.Annotations["summary"] != "shop-home fails on node "+lb2 || a.Annotations["fired_count"] != "1" {
+		t.Errorf("annotations %v", a.Annotations)
+	}
+	if a.Status.State != "active" || !a.EndsAt.After(time.Now()) {
+		t.Errorf("state %q endsAt %s, want active with a lease in the future", a.Status.State, a.EndsAt)
+	}
+	fired := waitAlerts(t, hook, lb2, 1, 15*time.Second)
+	if fired[0].Status != "firing" || fired[0].Labels["alertname"] != "ShopNodeFailing" {
+		t.Errorf("alertmanager's webhook got:%s", describe(fired))
+	}
+
+	setFault(t, shop, "lb2:clear")
+	eventually(t, 20*time.Second, func() error {
+		got, err = amAlerts(am)
+		if err != nil {
+			return err
+		}
+		if len(got) != 0 {
+			return fmt.Errorf("still listed: %+v", got)
+		}
+		return nil
+	})
+	res := waitAlerts(t, hook, lb2, 2, 15*time.Second)
+	if res[1].Status != "resolved" || !strings.HasPrefix(res[1].Annotations["resolution"], "resolved after ") {
+		t.Errorf("alertmanager's webhook got:%s", describe(res))
 	}
 }

@@ -42,7 +42,9 @@ alerts:
 	var lb2 web.CheckStatus
 	waitStatus(t, 20*time.Second, "lb2 DOWN with a stored failed run", func() bool {
 		code, body := r.do(t, "GET", "/api/v1/checks", nil)
-		var doc struct{ Data struct{ Checks []web.CheckStatus } }
+		var doc struct {
+			Data struct{ Checks []web.CheckStatus }
+		}
 		if code != 200 || json.Unmarshal([]byte(body), &doc) != nil {
 			return false
 		}
@@ -79,7 +81,9 @@ alerts:
 
 	waitStatus(t, 15*time.Second, "the alert firing for lb2", func() bool {
 		_, body := r.do(t, "GET", "/api/v1/alerts", nil)
-		var doc struct{ Data struct{ Alerts []web.AlertStatus } }
+		var doc struct {
+			Data struct{ Alerts []web.AlertStatus }
+		}
 		if json.Unmarshal([]byte(body), &doc) != nil {
 			return false
 		}

@@ -44,14 +44,16 @@ const (
 	// same daemon. Prometheus, which sees every shard, does the sibling
 	// comparison (VantageLoadBalancerNodeDegraded).
 	vantageAlert = "ShopNodeSlow"
-	promAlert    = "VantageLoadBalancerNodeDegraded"
+	// Two of the shipped Prometheus alerts the fault trips.
+	promAlert = "VantageLoadBalancerNodeDegraded"
+	slowAlert = "VantageCheckSlow"
 
 	// Fault, interval and timeout leave room for a loaded CI machine: the
 	// healthy nodes may take a few hundred ms under -race, and lb2 must
 	// still finish within the timeout and stay over 3× its siblings.
-	faultLatency  = 1200 * time.Millisecond
-	checkInterval = 2 * time.Second
-	checkTimeout  = 1900 * time.Millisecond
+	faultLatency  = 2 * time.Second
+	checkInterval = 3 * time.Second
+	checkTimeout  = 2900 * time.Millisecond
 )
 
 // location is one vantage daemon of the test: a location and its shard.
@@ -156,7 +158,7 @@ func TestFullStack(t *testing.T) {
 	}
 
 	// Native histograms arrive (Prometheus returns them as "histogram").
-	eventually(t, ctx, 10*time.Second, "native histograms in Prometheus", func() error {
+	eventually(t, ctx, 15*time.Second, "native histograms in Prometheus", func() error {
 		res, err := promQuery(ctx, promURL, `vantage_check_duration_seconds{check="shop-home"}`)
 		if err != nil {
 			return err
@@ -217,104 +219,114 @@ func TestFullStack(t *testing.T) {
 			lb2, faultLatency.Seconds()*0.85, lb2Before)
 	})
 
-	// 3. The shipped Prometheus alert fires for lb2 and nothing else: one
-	// instance per check and path that has lb2 (shop-home, shop-product).
-	wantPromAlerts := []string{
+	// 3. The shipped Prometheus alerts fire. VantageLoadBalancerNodeDegraded:
+	// for lb2 and nothing else, one instance per check and path that has
+	// lb2 (shop-home, shop-product), without location (it compares nodes
+	// across every location and shard). VantageCheckSlow (p99 > 1.5s): per
+	// target, labelled with the location that probes it.
+	lb2Targets := []string{
 		"shop-home/alt-source/" + lb2, "shop-home/direct/" + lb2,
 		"shop-product/alt-source/" + lb2, "shop-product/direct/" + lb2,
 	}
-	eventually(t, ctx, 20*time.Second, "Prometheus alert "+promAlert+" firing", func() error {
-		res, err := promQuery(ctx, promURL, `ALERTS{alertstate="firing",alertname="`+promAlert+`"}`)
+	byLocation := map[string][]string{} // location -> its lb2 targets
+	for _, key := range lb2Targets {
+		byLocation[want[key]] = append(byLocation[want[key]], key)
+	}
+	eventually(t, ctx, 20*time.Second, "Prometheus alerts firing", func() error {
+		res, err := promQuery(ctx, promURL, `ALERTS{alertstate="firing"}`)
 		if err != nil {
 			return err
 		}
-		var got []string
+		var degraded []string
+		slow := map[string][]string{}
 		for _, s := range res {
-			got = append(got, s.Metric["check"]+"/"+s.Metric["path"]+"/"+s.Metric["node"])
+			key := s.Metric["check"] + "/" + s.Metric["path"] + "/" + s.Metric["node"]
+			switch s.Metric["alertname"] {
+			case promAlert:
+				degraded = append(degraded, key)
+			case slowAlert:
+				slow[s.Metric["location"]] = append(slow[s.Metric["location"]], key)
+			}
 		}
-		sort.Strings(got)
-		if !slices.Equal(got, wantPromAlerts) {
-			return fmt.Errorf("firing %v, want %v", got, wantPromAlerts)
+		sort.Strings(degraded)
+		if !slices.Equal(degraded, lb2Targets) {
+			return fmt.Errorf("%s firing for %v, want %v", promAlert, degraded, lb2Targets)
 		}
-		return nil
+		return containsPerLocation(slow, byLocation)
 	})
-	t.Logf("Prometheus alert firing %s after the fault", time.Since(faultAt).Round(time.Millisecond))
+	t.Logf("Prometheus alerts firing %s after the fault", time.Since(faultAt).Round(time.Millisecond))
 
 	// 4. Alertmanager has vantage's own alerts and Prometheus' alerts,
 	// grouped by [alertname, location]: one group per location for
-	// vantage's alert (each daemon labels its own), one location-less
-	// group for the cross-location Prometheus alert.
-	wantVantage := map[string][]string{} // location -> check/path/node
-	for _, key := range wantPromAlerts {
-		loc := want[key]
-		wantVantage[loc] = append(wantVantage[loc], key)
-	}
+	// vantage's alert and for VantageCheckSlow (each holding only that
+	// location's alerts), one location-less group for the degraded node.
 	eventually(t, ctx, 20*time.Second, "alerts grouped in Alertmanager", func() error {
 		var alerts []amAlert
 		if err := getJSON(ctx, amURL+"/api/v2/alerts?active=true", &alerts); err != nil {
 			return err
 		}
-		bySource := map[string]int{}
+		count := map[string]int{}
 		for _, a := range alerts {
 			name := a.Labels["alertname"]
-			if name != vantageAlert && name != promAlert {
-				// Only these two are asserted: a badly overloaded machine
-				// may legitimately time out a healthy target now and then.
-				continue
-			}
-			bySource[name]++
-			if a.Labels["node"] != lb2 {
-				t.Fatalf("alert for node %q in Alertmanager, but only lb2 (%s) is faulty: %v", a.Labels["node"], lb2, a.Labels)
+			count[name]++
+			if (name == vantageAlert || name == promAlert) && a.Labels["node"] != lb2 {
+				t.Fatalf("%s for node %q in Alertmanager, but only lb2 (%s) is faulty: %v", name, a.Labels["node"], lb2, a.Labels)
 			}
 		}
-		if bySource[vantageAlert] != 4 || bySource[promAlert] != 4 {
-			return fmt.Errorf("alerts by name %v, want 4 of %s (vantage) and 4 of %s (Prometheus)", bySource, vantageAlert, promAlert)
+		if count[vantageAlert] != 4 || count[promAlert] != 4 || count[slowAlert] < 4 {
+			return fmt.Errorf("alerts by name %v, want 4 of %s (vantage), 4 of %s and at least 4 of %s (Prometheus)",
+				count, vantageAlert, promAlert, slowAlert)
 		}
 
 		var groups []amGroup
 		if err := getJSON(ctx, amURL+"/api/v2/alerts/groups", &groups); err != nil {
 			return err
 		}
-		gotVantage := map[string][]string{}
+		perLocation := map[string]map[string][]string{vantageAlert: {}, slowAlert: {}}
 		promGroups := 0
 		for _, g := range groups {
-			switch g.Labels["alertname"] {
-			case vantageAlert:
+			name := g.Labels["alertname"]
+			switch name {
+			case vantageAlert, slowAlert:
 				loc := g.Labels["location"]
 				for _, a := range g.Alerts {
 					if a.Labels["location"] != loc {
 						t.Fatalf("group %v holds an alert from %q", g.Labels, a.Labels["location"])
 					}
 					if a.Annotations["summary"] == "" {
-						t.Errorf("vantage alert without summary: %v", a)
+						t.Errorf("%s alert without summary: %v", name, a)
 					}
-					gotVantage[loc] = append(gotVantage[loc], a.Labels["check"]+"/"+a.Labels["path"]+"/"+a.Labels["node"])
+					perLocation[name][loc] = append(perLocation[name][loc], a.Labels["check"]+"/"+a.Labels["path"]+"/"+a.Labels["node"])
 				}
 			case promAlert:
 				promGroups++
 				if _, ok := g.Labels["location"]; ok || len(g.Labels) != 1 {
-					t.Fatalf("Prometheus alert group labels %v, want only alertname (the alert spans locations)", g.Labels)
+					t.Fatalf("%s group labels %v, want only alertname (the alert spans locations)", name, g.Labels)
 				}
 				if len(g.Alerts) != 4 {
-					return fmt.Errorf("Prometheus alert group has %d alerts, want 4", len(g.Alerts))
+					return fmt.Errorf("%s group has %d alerts, want 4", name, len(g.Alerts))
 				}
 				for _, a := range g.Alerts {
 					if !strings.Contains(a.Annotations["summary"], lb2) || a.Annotations["runbook_url"] == "" {
-						t.Errorf("Prometheus alert annotations %v: want a summary naming %s and a runbook_url", a.Annotations, lb2)
+						t.Errorf("%s annotations %v: want a summary naming %s and a runbook_url", name, a.Annotations, lb2)
 					}
 				}
 			default:
 				t.Logf("other alert group %v (%d alerts)", g.Labels, len(g.Alerts))
 			}
 		}
-		for loc := range gotVantage {
-			sort.Strings(gotVantage[loc])
-			sort.Strings(wantVantage[loc])
+		if promGroups != 1 {
+			return fmt.Errorf("%d %s groups, want 1", promGroups, promAlert)
 		}
-		if promGroups != 1 || !maps.EqualFunc(gotVantage, wantVantage, slices.Equal[[]string]) {
-			return fmt.Errorf("groups: vantage %v (want %v), %d Prometheus groups (want 1)", gotVantage, wantVantage, promGroups)
+		// vantage's own alert: exactly the lb2 targets, each in its location.
+		got := perLocation[vantageAlert]
+		for loc := range got {
+			sort.Strings(got[loc])
 		}
-		return nil
+		if !maps.EqualFunc(got, byLocation, slices.Equal[[]string]) {
+			return fmt.Errorf("%s groups by location %v, want %v", vantageAlert, got, byLocation)
+		}
+		return containsPerLocation(perLocation[slowAlert], byLocation)
 	})
 	t.Logf("alerts grouped in Alertmanager %s after the fault; total %s", time.Since(faultAt).Round(time.Millisecond),
 		time.Since(start).Round(time.Millisecond))
@@ -408,7 +420,7 @@ notifiers:
 alerts:
   - name: %s
     checks: ["shop-*"]
-    when: p90 > 1s
+    when: p90 > 1500ms
     window: 30s
     for: 2s
     by: [check, path, node]
@@ -498,6 +510,20 @@ func slowNode(ctx context.Context, promURL, query, node string, min, before floa
 		return fmt.Errorf("node %s at %.3fs (before the fault %.3fs), want ≥ %.3fs", node, slowest, before, min)
 	case others*3 >= slowest:
 		return fmt.Errorf("node %s at %.3fs, but a healthy node at %.3fs (want under a third)", node, slowest, others)
+	}
+	return nil
+}
+
+// containsPerLocation reports whether got holds, for every location of
+// want, all of its targets. VantageCheckSlow is checked this loosely: on a
+// loaded machine one slow run can push a healthy target's p99 over 1.5s.
+func containsPerLocation(got, want map[string][]string) error {
+	for loc, keys := range want {
+		for _, k := range keys {
+			if !slices.Contains(got[loc], k) {
+				return fmt.Errorf("%s: no %s alert for %s from %s (have %v)", slowAlert, slowAlert, k, loc, got)
+			}
+		}
 	}
 	return nil
 }

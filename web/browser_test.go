@@ -274,7 +274,7 @@ type swapSource struct {
 	src *fixedSource
 }
 
-func (s *swapSource) get() *fixedSource { s.mu.Lock(); defer s.mu.Unlock(); return s.src }
+func (s *swapSource) get() *fixedSource  { s.mu.Lock(); defer s.mu.Unlock(); return s.src }
 func (s *swapSource) set(f *fixedSource) { s.mu.Lock(); s.src = f; s.mu.Unlock() }
 func (s *swapSource) Checks(ctx context.Context) []web.CheckStatus {
 	return s.get().Checks(ctx)

@@ -31,18 +31,20 @@ func probers(log zerolog.Logger, bo browser.Options) map[string]probe.Prober {
 type browserFlags struct {
 	path          *string
 	maxConcurrent *int
+	noSandbox     *bool
 }
 
 func addBrowserFlags(c *kingpin.CmdClause) browserFlags {
 	return browserFlags{
 		path:          c.Flag("browser.path", "Chromium binary for browser checks.").Default(browser.DefaultExecPath).String(),
 		maxConcurrent: c.Flag("browser.max-concurrent", "Maximum number of browser runs at once.").Default("2").Int(),
+		noSandbox:     c.Flag("browser.no-sandbox", "Run Chromium without its sandbox even as a non-root user (for container runtimes without user namespaces; as root it is always off).").Bool(),
 	}
 }
 
 // options builds browser.Options; artifacts go under storage (empty: none).
 func (f browserFlags) options(storage string) browser.Options {
-	return browser.Options{ExecPath: *f.path, MaxConcurrent: *f.maxConcurrent, StorageDir: storage}
+	return browser.Options{ExecPath: *f.path, MaxConcurrent: *f.maxConcurrent, StorageDir: storage, NoSandbox: *f.noSandbox}
 }
 
 // notifiers wires every notifier type: adding one is one line here.

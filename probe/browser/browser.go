@@ -36,6 +36,9 @@ type Options struct {
 	// KeepArtifacts is how many runs' artifacts are kept per target
 	// (default 20).
 	KeepArtifacts int
+	// NoSandbox turns Chromium's sandbox off for a non-root user too (it is
+	// always off as root, where Chromium cannot run it).
+	NoSandbox bool
 	// StartTimeout bounds a Chromium start (default 30s).
 	StartTimeout time.Duration
 	Logger       zerolog.Logger
@@ -164,7 +167,7 @@ func (p *Prober) browser() (*instance, error) {
 		return nil, p.startErr
 	}
 	p.lastStart = time.Now()
-	inst, err := launch(p.opts.ExecPath, p.opts.StartTimeout)
+	inst, err := launch(p.opts.ExecPath, p.opts.StartTimeout, p.opts.NoSandbox)
 	if err != nil {
 		p.startErr = err
 		p.log.Error().Err(err).Msg("chromium failed to start; browser checks report error")

@@ -34,12 +34,17 @@ type instance struct {
 // own; direct name resolution is disabled so nothing bypasses the per-run
 // proxy; certificate errors are ignored because the proxy verifies every
 // host's certificate against the configured CA before it opens a tunnel.
-func launchFlags(execPath, dir string) []chromedp.ExecAllocatorOption {
+func launchFlags(execPath, dir string, noSandbox bool) []chromedp.ExecAllocatorOption {
 	opts := append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...)
+	if noSandbox || os.Geteuid() == 0 {
+		// Chromium's sandbox cannot run as root; as any other user it stays
+		// on unless --browser.no-sandbox says the host cannot give it the
+		// user namespaces it needs (some container runtimes).
+		opts = append(opts, chromedp.NoSandbox)
+	}
 	return append(opts,
 		chromedp.ExecPath(execPath),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-popup-blocking", false), // keep Chromium's popup blocker
 		chromedp.Flag("disable-component-update", true),
@@ -66,7 +71,7 @@ func launchFlags(execPath, dir string) []chromedp.ExecAllocatorOption {
 }
 
 // launch starts Chromium; timeout bounds the start.
-func launch(execPath string, timeout time.Duration) (*instance, error) {
+func launch(execPath string, timeout time.Duration, noSandbox bool) (*instance, error) {
 	if _, err := os.Stat(execPath); err != nil {
 		return nil, fmt.Errorf("chromium not found at %s: %w", execPath, err)
 	}
@@ -74,7 +79,7 @@ func launch(execPath string, timeout time.Duration) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chromium temp dir: %w", err)
 	}
-	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), launchFlags(execPath, dir)...)
+	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), launchFlags(execPath, dir, noSandbox)...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	inst := &instance{allocCancel: allocCancel, ctx: ctx, cancel: cancel, dir: dir, started: time.Now()}
 	errc := make(chan error, 1)
