@@ -66,10 +66,10 @@ type Instance struct {
 	LastTrueAt time.Time `json:"last_true_at,omitzero"`
 	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	// Fired lists when this instance started firing, within the flap window.
-	Fired  []time.Time `json:"fired"`
+	Fired []time.Time `json:"fired"`
 	// Measure is the rule's measure, for rendering Value (see FormatValue).
-	Measure string `json:"measure"`
-	Notify []string    `json:"notify"`
+	Measure string   `json:"measure"`
+	Notify  []string `json:"notify"`
 }
 
 // FiredCount is how often the instance fired within the flap window.
@@ -115,8 +115,8 @@ type rule struct {
 	keyBy       []string // cfg.By sorted and unique: the instance key's order
 }
 
-// appendKey appends s's instance key (instanceKey of its `by` labels)
-// without building the label map: the hot path of Eval.
+// appendKey appends s's instance key, rule|k=v|… over its sorted `by`
+// labels, without building a label map: the hot path of Eval.
 func (r *rule) appendKey(buf []byte, s *Series) []byte {
 	buf = append(buf, r.cfg.Name...)
 	for _, b := range r.keyBy {
@@ -402,23 +402,6 @@ func (e *Engine) labels(r *rule, by map[string]string) map[string]string {
 		l["severity"] = r.cfg.Severity
 	}
 	return l
-}
-
-func instanceKey(rule string, by map[string]string) string {
-	keys := make([]string, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(rule)
-	for _, k := range keys {
-		b.WriteString("|")
-		b.WriteString(k)
-		b.WriteString("=")
-		b.WriteString(by[k])
-	}
-	return b.String()
 }
 
 // FormatValue renders a measure's value for people: durations as 1.52s,

@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/stats"
 )
@@ -41,14 +43,93 @@ func (c *certSink) get(key string) (time.Time, bool) {
 
 // measures answers alert measures from the statistics. Window figures are
 // computed once per series and window per evaluation cycle, however many
-// rules ask.
+// rules ask; node_slowdown reuses them too, so a target's window is merged
+// once per cycle rather than once per sibling (3× for three nodes).
 type measures struct {
 	st    *stats.Stats
 	certs *certSink
 	now   func() time.Time
 
 	mu   sync.Mutex
-	memo map[memoKey]memoVal
+	memo memo
+	// siblings maps a target to the targets of its check and path (itself
+	// included), from the cycle's series (see track).
+	siblings map[string][]sibling
+	// labels caches each target's label map for labFor (used only from the
+	// evaluation goroutine, through series).
+	labels map[*probe.Target]map[string]string
+	labFor *metrics.Labeler
+}
+
+type sibling struct{ target, node string }
+
+// track records the cycle's targets grouped by check and path, for
+// node_slowdown, and returns series unchanged.
+func (m *measures) track(series []alerting.Series) []alerting.Series {
+	groups := map[[2]string][]sibling{}
+	for _, s := range series {
+		if s.Domain != "" {
+			continue
+		}
+		k := [2]string{s.Labels["check"], s.Labels["path"]}
+		groups[k] = append(groups[k], sibling{s.Target, s.Labels["node"]})
+	}
+	sib := make(map[string][]sibling, len(series))
+	for _, g := range groups {
+		for _, s := range g {
+			sib[s.target] = g
+		}
+	}
+	m.mu.Lock()
+	m.siblings = sib
+	m.mu.Unlock()
+	return series
+}
+
+// nodeSlowdown is stats.NodeSlowdownOver computed from the memoized window
+// figures: the target's p90 divided by the low median of the p90s of its
+// check and path on other nodes; false without a node, a p90, or two other
+// nodes with one.
+func (m *measures) nodeSlowdown(target string, window time.Duration) (float64, bool) {
+	m.mu.Lock()
+	group, tracked := m.siblings[target]
+	m.mu.Unlock()
+	if !tracked {
+		return m.st.NodeSlowdownOver(target, window)
+	}
+	var own sibling
+	for _, s := range group {
+		if s.target == target {
+			own = s
+		}
+	}
+	if own.node == "" {
+		return 0, false
+	}
+	ws, ok := m.window(stats.Key{Target: target}, window)
+	if !ok || ws.Samples == 0 {
+		return 0, false
+	}
+	others := make([]float64, 0, len(group))
+	for _, s := range group {
+		if s.node == own.node {
+			continue
+		}
+		if o, ok := m.window(stats.Key{Target: s.target}, window); ok && o.Samples > 0 {
+			others = append(others, o.P90)
+		}
+	}
+	if len(others) < 2 {
+		return 0, false
+	}
+	// The low median, as stats does: one slow sibling cannot make a healthy
+	// node look fast.
+	sort.Float64s(others)
+	med := others[(len(others)-1)/2]
+	if med <= 0 {
+		return 0, false
+	}
+	return ws.P90 / med, true
 }
 
 type memoKey struct {
@@ -61,27 +142,48 @@ type memoVal struct {
 	ok bool
 }
 
+// memo holds one cycle's window figures. Target series (nearly all
+// lookups) are keyed by the target key alone: hashing one string instead of
+// a three-string struct is a measurable share of a 10k-target cycle.
+type memo struct {
+	targets map[time.Duration]map[string]memoVal
+	other   map[memoKey]memoVal // domain (and step) series
+}
+
 // Begin starts an evaluation cycle.
 func (m *measures) Begin() {
 	m.mu.Lock()
-	m.memo = map[memoKey]memoVal{}
+	m.memo = memo{}
 	m.mu.Unlock()
 }
 
 func (m *measures) window(k stats.Key, w time.Duration) (stats.WindowStats, bool) {
 	m.mu.Lock()
-	if m.memo == nil {
-		m.memo = map[memoKey]memoVal{}
+	defer m.mu.Unlock()
+	if k.Step == "" && k.Domain == "" {
+		byT := m.memo.targets[w]
+		if byT == nil {
+			if m.memo.targets == nil {
+				m.memo.targets = map[time.Duration]map[string]memoVal{}
+			}
+			byT = make(map[string]memoVal, 1024)
+			m.memo.targets[w] = byT
+		}
+		if v, hit := byT[k.Target]; hit {
+			return v.ws, v.ok
+		}
+		ws, ok := m.st.Window(k, w)
+		byT[k.Target] = memoVal{ws, ok}
+		return ws, ok
 	}
-	v, hit := m.memo[memoKey{k, w}]
-	m.mu.Unlock()
-	if hit {
+	if v, hit := m.memo.other[memoKey{k, w}]; hit {
 		return v.ws, v.ok
 	}
 	ws, ok := m.st.Window(k, w)
-	m.mu.Lock()
-	m.memo[memoKey{k, w}] = memoVal{ws, ok}
-	m.mu.Unlock()
+	if m.memo.other == nil {
+		m.memo.other = map[memoKey]memoVal{}
+	}
+	m.memo.other[memoKey{k, w}] = memoVal{ws, ok}
 	return ws, ok
 }
 
@@ -90,7 +192,7 @@ func (m *measures) Measure(measure string, s alerting.Series, window time.Durati
 	k := stats.Key{Target: s.Target, Domain: s.Domain}
 	switch measure {
 	case "node_slowdown":
-		return m.st.NodeSlowdownOver(s.Target, window)
+		return m.nodeSlowdown(s.Target, window)
 	case "cert_days_left":
 		t, ok := m.certs.get(s.Target)
 		if !ok {
@@ -124,24 +226,35 @@ func (m *measures) Measure(measure string, s alerting.Series, window time.Durati
 	return 0, false
 }
 
-// alertSeries lists the targets (and, when a rule needs them, browser
-// domains) with the labels alerts group by.
-func (d *Daemon) alertSeries(withDomains bool) []alerting.Series {
-	lab := d.metrics.Labeler()
+// series lists the targets (and, when a rule needs them, browser domains)
+// with the labels alerts group by, and tracks them for node_slowdown. Each
+// target's label map is built once and reused while the target and the
+// labeler stay the same (a reload replaces both), so a cycle over 10k
+// targets does not rebuild 10k maps.
+func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDomains bool) []alerting.Series {
+	if lab != m.labFor {
+		m.labels, m.labFor = nil, lab
+	}
 	names := lab.Names()
-	var out []alerting.Series
-	byKey := map[string]map[string]string{}
-	for _, t := range d.sched.Targets() {
-		vals := lab.Values(t)
-		l := make(map[string]string, len(names))
-		for i, n := range names {
-			l[n] = vals[i]
+	cache := make(map[*probe.Target]map[string]string, len(targets))
+	out := make([]alerting.Series, 0, len(targets))
+	byKey := make(map[string]map[string]string, len(targets))
+	for _, t := range targets {
+		l := m.labels[t]
+		if l == nil {
+			vals := lab.Values(t)
+			l = make(map[string]string, len(names))
+			for i, n := range names {
+				l[n] = vals[i]
+			}
 		}
+		cache[t] = l
 		byKey[t.Key] = l
 		out = append(out, alerting.Series{Labels: l, Target: t.Key})
 	}
+	m.labels = cache
 	if withDomains {
-		for _, ss := range d.stats.Snapshot() {
+		for _, ss := range m.st.Snapshot() {
 			if ss.Key.Domain == "" {
 				continue
 			}
@@ -157,5 +270,5 @@ func (d *Daemon) alertSeries(withDomains bool) []alerting.Series {
 			out = append(out, alerting.Series{Labels: l, Target: ss.Key.Target, Domain: ss.Key.Domain})
 		}
 	}
-	return out
+	return m.track(out)
 }

@@ -140,10 +140,13 @@ func New(o Options) (*Daemon, error) {
 		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard,
 	})
 	if d.store != nil {
+		meas := &measures{st: d.stats, certs: d.certs, now: time.Now}
 		d.alerts = alerting.NewManager(alerting.ManagerOptions{
 			Logger: o.Logger.With().Str("component", "alerting").Logger(), Registerer: reg, Store: d.store,
-			Factories: o.Notifiers, Series: func() []alerting.Series { return d.alertSeries(d.usesDomains()) },
-			Measures:     &measures{st: d.stats, certs: d.certs, now: time.Now},
+			Factories: o.Notifiers, Series: func() []alerting.Series {
+				return meas.series(d.metrics.Labeler(), d.sched.Targets(), d.usesDomains())
+			},
+			Measures:     meas,
 			EvalInterval: o.EvalInterval, ExternalURL: o.ExternalURL, Version: version.Version,
 		})
 		if err := d.alerts.Configure(cfg); err != nil {

@@ -107,6 +107,8 @@ type vecSet struct {
 
 type children struct {
 	values   []string
+	pairs    LabelPairs    // values as label pairs, built once
+	runPairs [4]LabelPairs // pairs + result, by resultIndex
 	duration prometheus.Observer
 	browser  *browserChildren // nil until a browser run is observed
 
@@ -117,6 +119,28 @@ type children struct {
 	cert    float64
 	hasCert bool
 	steps   []stepValues // http steps of the last run
+	// stepPairs caches label pairs per step name (pairs + step, and + phase).
+	stepPairs map[string]*stepPairs
+}
+
+type stepPairs struct {
+	step   LabelPairs
+	phases [len(phaseNames)]LabelPairs
+}
+
+func (k *children) pairsFor(step string) *stepPairs {
+	sp := k.stepPairs[step]
+	if sp == nil {
+		sp = &stepPairs{step: k.pairs.With("step", step)}
+		for j, name := range phaseNames {
+			sp.phases[j] = sp.step.With("phase", name)
+		}
+		if k.stepPairs == nil {
+			k.stepPairs = map[string]*stepPairs{}
+		}
+		k.stepPairs[step] = sp
+	}
+	return sp
 }
 
 // stepValues are one step's last status and phase times.
@@ -276,36 +300,34 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, p part) {
 		list = append(list, k)
 	}
 	s.mu.Unlock()
-	lv := make([]string, 0, len(s.lab.Names())+2)
 	for _, k := range list {
 		k.mu.Lock()
 		switch p {
 		case partUp:
-			ch <- prometheus.MustNewConstMetric(s.upDesc, prometheus.GaugeValue, b2f(k.up), k.values...)
+			ch <- Gauge(s.upDesc, k.pairs, b2f(k.up))
 		case partSuccess:
-			ch <- prometheus.MustNewConstMetric(s.successDesc, prometheus.GaugeValue, b2f(k.success), k.values...)
+			ch <- Gauge(s.successDesc, k.pairs, b2f(k.success))
 		case partRuns:
-			for i, r := range probe.Results {
-				lv = append(append(lv[:0], k.values...), string(r))
-				ch <- prometheus.MustNewConstMetric(s.runsDesc, prometheus.CounterValue, k.runs[i], lv...)
+			for i := range probe.Results {
+				ch <- Counter(s.runsDesc, k.runPairs[i], k.runs[i])
 			}
 		case partCert:
 			if k.hasCert {
-				ch <- prometheus.MustNewConstMetric(s.certDesc, prometheus.GaugeValue, k.cert, k.values...)
+				ch <- Gauge(s.certDesc, k.pairs, k.cert)
 			}
 		case partStatus, partPhase:
 			for i := range k.steps {
 				st := &k.steps[i]
-				lv = append(append(lv[:0], k.values...), st.name)
+				sp := k.pairsFor(st.name)
 				if p == partStatus {
 					if st.status != 0 {
-						ch <- prometheus.MustNewConstMetric(s.statusDesc, prometheus.GaugeValue, float64(st.status), lv...)
+						ch <- Gauge(s.statusDesc, sp.step, float64(st.status))
 					}
 					continue
 				}
-				for j, name := range phaseNames {
+				for j := range phaseNames {
 					if st.has[j] {
-						ch <- prometheus.MustNewConstMetric(s.phaseDesc, prometheus.GaugeValue, st.phases[j], append(lv, name)...)
+						ch <- Gauge(s.phaseDesc, sp.phases[j], st.phases[j])
 					}
 				}
 			}
@@ -322,7 +344,10 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{values: v, duration: s.duration.WithLabelValues(v...)}
+	ch = &children{values: v, duration: s.duration.WithLabelValues(v...), pairs: MakeLabelPairs(s.lab.Names(), v)}
+	for i, r := range probe.Results {
+		ch.runPairs[i] = ch.pairs.With("result", string(r))
+	}
 	s.children[t.Key] = ch
 	return ch
 }

@@ -59,8 +59,30 @@ func (ts *targetSeries) labelValues(lab *metrics.Labeler) []string {
 	if ts.lab != lab || ts.labT != t {
 		// Clipped: callers append the extra labels to it concurrently.
 		ts.lab, ts.labT, ts.values = lab, t, slices.Clip(lab.Values(t))
+		ts.pairs, ts.winPairs = nil, nil
 	}
 	return ts.values
+}
+
+// labelPairs are ts's label pairs, and with a window label, cached like
+// labelValues.
+func (ts *targetSeries) labelPairs(lab *metrics.Labeler, window string) metrics.LabelPairs {
+	ts.labelValues(lab)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.pairs == nil || ts.winPairs == nil {
+		ts.pairs = metrics.MakeLabelPairs(lab.Names(), ts.values)
+		ts.winPairs = map[string]metrics.LabelPairs{}
+	}
+	if window == "" {
+		return ts.pairs
+	}
+	wp := ts.winPairs[window]
+	if wp == nil {
+		wp = ts.pairs.With("window", window)
+		ts.winPairs[window] = wp
+	}
+	return wp
 }
 
 // Describe sends nothing: the collector is unchecked because its label
@@ -99,25 +121,24 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range groups {
 		p90s, own, vals = p90s[:0], own[:0], vals[:0]
 		for _, ts := range g {
-			lv := ts.labelValues(lab)
 			for i, win := range w.exported {
 				okRuns, total, samples, sum, ok := rd.mergeCum(ts.main, win)
 				if !ok || total == 0 {
 					continue
 				}
-				wl := append(lv, winLabels[i])
-				ch <- prometheus.MustNewConstMetric(d.ratio, prometheus.GaugeValue, float64(okRuns)/float64(total), wl...)
+				wp := ts.labelPairs(lab, winLabels[i])
+				ch <- metrics.Gauge(d.ratio, wp, float64(okRuns)/float64(total))
 				if rd.sk.IsEmpty() {
 					continue
 				}
-				qs := make(map[float64]float64, len(exportedQuantiles))
-				for _, q := range exportedQuantiles {
-					qs[q], _ = rd.sk.GetValueAtQuantile(q)
+				vs := make([]float64, len(exportedQuantiles))
+				for j, q := range exportedQuantiles {
+					vs[j], _ = rd.sk.GetValueAtQuantile(q)
 				}
-				ch <- prometheus.MustNewConstSummary(d.quantile, samples, sum, qs, wl...)
+				ch <- metrics.Summary(d.quantile, wp, samples, sum, exportedQuantiles[:], vs)
 				if win == w.shortest {
 					if node := ts.node(); node != "" {
-						p90s = append(p90s, nodeP90{node, qs[0.9]})
+						p90s = append(p90s, nodeP90{node, vs[slices.Index(exportedQuantiles[:], 0.9)]})
 						own = append(own, ts)
 					}
 				}
@@ -128,7 +149,7 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 		}
 		for i, ts := range own {
 			if r, ok := slowdown(p90s[i].node, p90s[i].p90, p90s); ok {
-				ch <- prometheus.MustNewConstMetric(d.slowdown, prometheus.GaugeValue, r, ts.labelValues(lab)...)
+				ch <- metrics.Gauge(d.slowdown, ts.labelPairs(lab, ""), r)
 			}
 		}
 	}

@@ -104,7 +104,11 @@ type targetSeries struct {
 	lab     *metrics.Labeler // labeler values was computed with
 	labT    *probe.Target    // target values was computed for
 	values  []string
-	main    *series
+	// pairs and winPairs are values as cached label pairs (plus window,
+	// by window label), rebuilt with values.
+	pairs    metrics.LabelPairs
+	winPairs map[string]metrics.LabelPairs
+	main     *series
 	steps   map[string]*series
 	domains map[string]*series
 }
