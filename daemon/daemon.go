@@ -316,8 +316,10 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 	d.ready = true
 	d.mu.Unlock()
 	d.log.Info().Str("listen", l.Addr().String()).Int("checks", len(d.cfg.Checks)).
-		Int("targets", len(d.sched.Targets())).Msg("vantage started")
-	d.event(storage.Event{Kind: storage.DaemonStart, Detail: fmt.Sprintf("%d checks, %d targets", len(d.Config().Checks), len(d.sched.Targets()))})
+		Int("paths", len(d.cfg.Paths)).Msg("vantage started")
+	// Targets behind `resolve: all` appear once DNS answers, so the start
+	// event counts checks and paths, not targets.
+	d.event(storage.Event{Kind: storage.DaemonStart, Detail: fmt.Sprintf("%d checks over %d paths", len(d.Config().Checks), len(d.Config().Paths))})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -141,8 +141,9 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, `vantage demo is running (Ctrl-C stops it).
 
+  status page    %[1]s/
   metrics        %[1]s/metrics
-  API / status   %[1]s/
+  timeline       %[1]s/api/v1/timeline?since=30m&format=markdown
   config         %[2]s
   shop           %[3]s  nodes %[4]s
   shop DNS       %[5]s   CA %[6]s
