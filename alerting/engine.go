@@ -466,13 +466,14 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	}
 	if inst.State == Resolved {
 		out["resolution"] = fmt.Sprintf("resolved after %s; fired %s in the last %s",
-			HumanDuration(inst.ResolvedAt.Sub(inst.FiredAt)), times(n), windowPhrase(e.flapWindow))
+			HumanDuration(inst.ResolvedAt.Sub(inst.FiredAt)), times(n), WindowPhrase(e.flapWindow))
 	}
 	return out
 }
 
-// windowPhrase says "hour" for 1h, as people do, else 30m, 2h.
-func windowPhrase(d time.Duration) string {
+// WindowPhrase says "hour" for 1h and "day" for 24h, as people do, else
+// 30m, 2h: "fired 3 times in the last hour".
+func WindowPhrase(d time.Duration) string {
 	switch d {
 	case time.Hour:
 		return "hour"

@@ -269,7 +269,7 @@ func flapLine(nt alerting.Notification, now time.Time, flapWindow time.Duration)
 	} else if len(nt.Instance.Fired) > 0 {
 		first = nt.Instance.Fired[0]
 	}
-	window := windowWords(flapWindow)
+	window := alerting.WindowPhrase(flapWindow)
 	if count <= 1 {
 		return "firing since " + clock(first, now) + " (first time in the last " + window + ")"
 	}
@@ -292,20 +292,11 @@ func resolution(nt alerting.Notification, flapWindow time.Duration) string {
 		if c > 1 {
 			times = strconv.Itoa(c) + " times"
 		}
-		s += "; fired " + times + " in the last " + windowWords(flapWindow)
+		s += "; fired " + times + " in the last " + alerting.WindowPhrase(flapWindow)
 	}
 	return s
 }
 
-func windowWords(d time.Duration) string {
-	switch d {
-	case time.Hour:
-		return "hour"
-	case 24 * time.Hour:
-		return "day"
-	}
-	return alerting.HumanDuration(d)
-}
 
 // clock renders t as "21:02 UTC", with the date when it is not today's.
 func clock(t, now time.Time) string {

@@ -160,13 +160,7 @@ Inject a fault (only that node's series change):
 Watch it:
   curl -s %[1]s/metrics | grep 'vantage_check_duration_seconds_sum{check="shop-home"'
 `, base, cfgFile, shop.URL(demo.WWWHost, "/"), strings.Join(nodes, " "), shop.DNSAddr(), shop.CAFile(), shop.ControlURL())
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		for range hup {
-			_ = d.Reload()
-		}
-	}()
+	reloadOnSIGHUP(d)
 	if err := d.Run(ctx, l); err != nil {
 		fmt.Fprintln(stderr, "vantage demo:", err)
 		return 1

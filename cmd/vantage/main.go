@@ -152,13 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		go func() {
-			for range hup {
-				_ = d.Reload()
-			}
-		}()
+		reloadOnSIGHUP(d)
 		if err := d.Run(ctx, l); err != nil {
 			log.Error().Err(err).Msg("daemon failed")
 			return 1
@@ -232,4 +226,15 @@ func externalOrDefault(external, listen string) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// reloadOnSIGHUP reloads d's config on every SIGHUP, as Prometheus does.
+func reloadOnSIGHUP(d *daemon.Daemon) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			_ = d.Reload() // a rejected config is logged and kept out
+		}
+	}()
 }
