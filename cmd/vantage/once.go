@@ -44,7 +44,7 @@ type onceStep struct {
 	Phases   map[string]float64 `json:"phases,omitempty"`
 }
 
-func runOnce(file string, only []string, output string, kinds map[string]probe.Prober, stdout, stderr io.Writer) int {
+func runOnce(file string, only []string, output string, kinds map[string]probe.Prober, browserSlots int, stdout, stderr io.Writer) int {
 	cfg, err := checks.Load(file, os.LookupEnv)
 	if err != nil {
 		printConfigErrors(stderr, err)
@@ -79,10 +79,17 @@ func runOnce(file string, only []string, output string, kinds map[string]probe.P
 	results := make([]onceResult, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	// Browser runs wait for the browser's own slots; queueing them here
+	// keeps that wait out of each run's timeout.
+	browserSem := make(chan struct{}, max(browserSlots, 1))
 	for i, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if t.Check.Type == "browser" {
+				browserSem <- struct{}{}
+				defer func() { <-browserSem }()
+			}
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			out := probe.RunOnce(ctx, kinds[t.Check.Type], t)
@@ -90,6 +97,11 @@ func runOnce(file string, only []string, output string, kinds map[string]probe.P
 		}()
 	}
 	wg.Wait()
+	for _, k := range kinds {
+		if c, ok := k.(io.Closer); ok {
+			_ = c.Close() // the browser: no Chromium outlives the command
+		}
+	}
 	sort.SliceStable(results, func(i, j int) bool {
 		a, b := results[i], results[j]
 		if a.Check != b.Check {
@@ -179,7 +191,9 @@ func printTable(w io.Writer, results []onceResult) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Check, r.Path, node, r.Result,
 			ms(r.Duration, true), dns, conn, tls, ttfb, xfer, oneLine(detail))
-		if len(r.Steps) > 1 {
+		if r.Type == "browser" {
+			printBrowser(tw, r)
+		} else if len(r.Steps) > 1 {
 			for _, s := range r.Steps {
 				p := s.Phases
 				d, okd := p["dns"]
@@ -204,4 +218,51 @@ func oneLine(s string) string {
 		s = s[:157] + "..."
 	}
 	return s
+}
+
+// printBrowser adds a browser run's steps and a per-domain summary of its
+// requests under the run's row.
+func printBrowser(tw io.Writer, r onceResult) {
+	for _, s := range r.Steps {
+		fmt.Fprintf(tw, "  step %s\t\t\t%s\t%s\t\t\t\t\t\t%s\n", s.Name, s.Result, ms(s.Duration, true), oneLine(s.Reason))
+	}
+	type dom struct {
+		n, bad  int
+		slowest float64
+		results map[string]int
+	}
+	doms := map[string]*dom{}
+	var names []string
+	for _, q := range r.Requests {
+		d := doms[q.Domain]
+		if d == nil {
+			d = &dom{results: map[string]int{}}
+			doms[q.Domain] = d
+			names = append(names, q.Domain)
+		}
+		d.n++
+		d.results[q.Result]++
+		if q.Result != "ok" && q.Result != "blocked" {
+			d.bad++
+		}
+		if s := q.Duration.Seconds(); s > d.slowest {
+			d.slowest = s
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := doms[n]
+		var parts []string
+		for _, res := range []string{"ok", "http_error", "failed", "blocked"} {
+			if c := d.results[res]; c > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", c, res))
+			}
+		}
+		verdict := "ok"
+		if d.bad > 0 {
+			verdict = "FAILING"
+		}
+		fmt.Fprintf(tw, "  domain %s\t\t\t%s\t%s\t\t\t\t\t\t%s (slowest request in TOTAL)\n",
+			n, verdict, ms(d.slowest, true), strings.Join(parts, ", "))
+	}
 }
