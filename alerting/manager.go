@@ -72,10 +72,16 @@ type Manager struct {
 	lastSent map[string]map[string]time.Time
 	stored   map[string]bool // instance keys present in storage
 
-	sent    *prometheus.CounterVec
-	queue   *prometheus.GaugeVec
-	wake    chan struct{}
-	dispMu  sync.Mutex // one dispatch pass at a time
+	sent   *prometheus.CounterVec
+	queue  *prometheus.GaugeVec
+	wake   chan struct{}
+	dispMu sync.Mutex // one dispatch pass at a time
+
+	// held are notifications storage refused (locked, disk full), oldest
+	// first. They are queued before anything newer, so a storage hiccup
+	// neither loses a page nor reorders the queue.
+	heldMu  sync.Mutex
+	held    []storage.Notification
 	alertsC *alertsCollector
 }
 
@@ -333,11 +339,38 @@ func (m *Manager) enqueue(ctx context.Context, now time.Time, inst Instance, not
 		m.log.Error().Err(err).Msg("encoding notification")
 		return
 	}
-	if _, err := m.o.Store.Enqueue(ctx, storage.Notification{Notifier: notifier, AlertKey: inst.Key,
-		Payload: payload, Created: now, NextAttempt: now}); err != nil {
-		// Storage is the durable queue; without it the notification cannot be
-		// kept. Say so loudly; the next resend will try again.
-		m.log.Error().Err(err).Str("notifier", notifier).Str("alert", inst.Rule).Msg("notification could not be queued")
+	m.heldMu.Lock()
+	m.held = append(m.held, storage.Notification{Notifier: notifier, AlertKey: inst.Key,
+		Payload: payload, Created: now, NextAttempt: now})
+	if over := len(m.held) - maxHeld; over > 0 {
+		m.log.Error().Int("dropped", over).Msg("storage has refused notifications for too long; dropping the oldest held ones")
+		m.held = m.held[over:]
+	}
+	m.heldMu.Unlock()
+	m.flushHeld(ctx)
+}
+
+// maxHeld bounds the notifications kept in memory while storage refuses
+// them.
+const maxHeld = 10000
+
+// flushHeld moves held notifications into the durable queue, in order,
+// stopping at the first refusal (retried on the next evaluation or
+// dispatch pass).
+func (m *Manager) flushHeld(ctx context.Context) {
+	m.heldMu.Lock()
+	defer m.heldMu.Unlock()
+	for len(m.held) > 0 {
+		n := m.held[0]
+		if _, err := m.o.Store.Enqueue(ctx, n); err != nil {
+			// Storage is the durable queue; say so loudly. The notification
+			// stays in memory and is retried, ahead of anything newer.
+			m.log.Error().Err(err).Str("notifier", n.Notifier).Str("alert", ruleOf(n.AlertKey)).
+				Int("held", len(m.held)).Msg("notification could not be queued; holding it in memory and retrying")
+			return
+		}
+		m.held[0] = storage.Notification{}
+		m.held = m.held[1:]
 	}
 }
 
@@ -410,6 +443,7 @@ var far = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 func (m *Manager) Dispatch(ctx context.Context, now time.Time) {
 	m.dispMu.Lock()
 	defer m.dispMu.Unlock()
+	m.flushHeld(ctx)
 	m.mu.Lock()
 	names := make([]string, 0, len(m.notifiers))
 	for name := range m.notifiers {

@@ -98,7 +98,7 @@ func (f *fixture) open(cfgYAML string) {
 	f.reg = prometheus.NewRegistry()
 	f.m = alerting.NewManager(alerting.ManagerOptions{Logger: zerolog.Nop(), Registerer: f.reg, Store: st,
 		Factories: factories, Measures: f.vals, Now: func() time.Time { return f.now },
-		Series: func() []alerting.Series { return []alerting.Series{series("shop-home", "direct", "lb2")} },
+		Series:      func() []alerting.Series { return []alerting.Series{series("shop-home", "direct", "lb2")} },
 		BackoffBase: time.Second, BackoffMax: 20 * time.Second})
 	if err := f.m.Configure(cfg); err != nil {
 		f.t.Fatal(err)

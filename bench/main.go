@@ -29,6 +29,7 @@ func main() {
 	micro := flag.Bool("micro", true, "Run the Go micro-benchmarks (go test -bench) too.")
 	benchtime := flag.String("benchtime", "200ms", "-benchtime for the micro-benchmarks.")
 	count := flag.Int("count", 5, "-count for the micro-benchmarks; the table shows medians.")
+	alertLat := flag.Bool("alert-latency", true, "Measure fault-to-page alert latency in the demo (about 4 minutes).")
 	flag.Parse()
 
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
@@ -81,7 +82,16 @@ func main() {
 		}
 	}
 
-	md := rep.markdown()
+	var alertMD string
+	if *alertLat && ctx.Err() == nil {
+		log.Info().Msg("measuring alert latency (about 4 minutes)")
+		var err error
+		if alertMD, err = alertLatency(ctx, os.Stderr); err != nil {
+			failed = true
+			rep.errors = append(rep.errors, err.Error())
+		}
+	}
+	md := rep.markdown() + alertMD
 	fmt.Print(md)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {

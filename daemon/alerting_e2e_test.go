@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
 	"github.com/vantage-monitoring/vantage/alerting/slack"
@@ -362,5 +364,136 @@ alerts:
 	res := waitAlerts(t, hook, lb2, 2, 15*time.Second)
 	if res[1].Status != "resolved" || !strings.HasPrefix(res[1].Annotations["resolution"], "resolved after ") {
 		t.Errorf("alertmanager's webhook got:%s", describe(res))
+	}
+}
+
+// An alert whose checks glob matches nothing is a warning at load, logged
+// with its position, not an error: the daemon starts.
+func TestAlertGlobMatchingNothingWarns(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	log := zerolog.New(logs).Level(zerolog.WarnLevel)
+	cfg := writeConfig(t, `global: {interval: 10s}
+checks: [{name: shop-home, type: tcp, address: "127.0.0.1:1"}]
+alerts:
+  - name: Nothing
+    checks: ["nope-*"]
+    when: failures > 0
+`)
+	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: t.TempDir(), Logger: log, Probers: kinds(log)})
+	if err != nil {
+		t.Fatalf("daemon.New: %v", err)
+	}
+	if d.Alerts() == nil {
+		t.Error("no alert manager despite storage")
+	}
+	if !strings.Contains(logs.String(), `vantage.yaml:5:14: checks pattern \"nope-*\" matches no check`) {
+		t.Errorf("no positioned warning in the log:\n%s", logs.String())
+	}
+	_ = d.Store().Close()
+}
+
+// A database another process holds locked, or a storage path that cannot
+// be created, makes daemon.New fail with an error that says what to do;
+// nothing starts half-way.
+func TestUnusableStorageFailsClearly(t *testing.T) {
+	t.Parallel()
+	sqlite, err := exec.LookPath("sqlite3")
+	cfg := writeConfig(t, "global: {interval: 10s}\nchecks: [{name: a, type: tcp, address: '127.0.0.1:1'}]\n")
+	t.Run("not a directory", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		writeFile(t, file, "x")
+		_, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: filepath.Join(file, "data"), Logger: testLogger(t)})
+		if err == nil || !strings.Contains(err.Error(), "point --storage.path elsewhere") {
+			t.Fatalf("want a clear storage error, got %v", err)
+		}
+	})
+	t.Run("locked by another process", func(t *testing.T) {
+		if err != nil {
+			t.Skip("sqlite3 not installed")
+		}
+		dir := t.TempDir()
+		lock := exec.Command(sqlite, filepath.Join(dir, "vantage.db"))
+		in, err := lock.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lock.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = in.Close(); _ = lock.Process.Kill(); _ = lock.Wait() })
+		// Hold the write lock until stdin closes.
+		fmt.Fprintln(in, "PRAGMA journal_mode=WAL; CREATE TABLE held(a); BEGIN EXCLUSIVE; INSERT INTO held VALUES(1);")
+		eventually(t, 5*time.Second, func() error {
+			if _, err := os.Stat(filepath.Join(dir, "vantage.db-wal")); err != nil {
+				return err
+			}
+			return nil
+		})
+		start := time.Now()
+		_, err = daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: dir, Logger: testLogger(t)})
+		if err == nil || !strings.Contains(err.Error(), "database is locked (is another vantage using the same --storage.path?)") {
+			t.Fatalf("want a clear lock error, got %v", err)
+		}
+		t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	})
+}
+
+// TestAlertLatencyBench measures issue 5's alert latency: the time from
+// injecting a node fault to the webhook receiving LoadBalancerNodeDegraded
+// naming the node, with the demo's config (10s interval, the rule at
+// window 2m, for 30s) and the demo's 5s evaluation interval, for a node
+// whose every response gets +1.5s and for one where 30% do. It takes about
+// four minutes, so it runs only with VANTAGE_ALERT_LATENCY_BENCH=1:
+//
+//	VANTAGE_ALERT_LATENCY_BENCH=1 go test -run TestAlertLatencyBench -v ./daemon/
+//
+// Each case prints a line "ALERT-LATENCY <case> <seconds>" for harnesses.
+func TestAlertLatencyBench(t *testing.T) {
+	if os.Getenv("VANTAGE_ALERT_LATENCY_BENCH") != "1" {
+		t.Skip("set VANTAGE_ALERT_LATENCY_BENCH=1 to run (about 4 minutes)")
+	}
+	warmup := 2*time.Minute + 10*time.Second // a full window of healthy runs first
+	if s := os.Getenv("VANTAGE_ALERT_LATENCY_WARMUP"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warmup = d
+	}
+	for _, tc := range []struct{ name, fault string }{
+		{"every-response+1.5s", "lb2:latency=1.5s"},
+		{"30%-of-responses+1.5s", "lb2:latency=1.5s,latency_ratio=0.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			shop := startShop(t)
+			rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rcv.Close() })
+			cfg := shop.ConfigWithOptions(demo.ConfigOptions{WebhookURL: rcv.URL()}) // the demo's, as `vantage demo` writes it
+			startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
+				Notifiers: notifierFactories(), EvalInterval: 5 * time.Second})
+			time.Sleep(warmup)
+			if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 0 {
+				t.Fatalf("alerts before the fault:%s", describe(got))
+			}
+			setFault(t, shop, tc.fault)
+			injected := time.Now()
+			var took time.Duration
+			eventually(t, 4*time.Minute, func() error {
+				for _, a := range forNode(alertsOf(rcv.Messages()), lb2) {
+					if a.Status == "firing" && a.Labels["alertname"] == "LoadBalancerNodeDegraded" {
+						took = time.Since(injected)
+						return nil
+					}
+				}
+				return errNotYet
+			})
+			t.Logf("ALERT-LATENCY %s %.1f", tc.name, took.Seconds())
+			fmt.Printf("ALERT-LATENCY %s %.1f\n", tc.name, took.Seconds())
+		})
 	}
 }

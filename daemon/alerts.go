@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"sort"
 	"sync"
 	"time"
 
@@ -119,17 +118,7 @@ func (m *measures) nodeSlowdown(target string, window time.Duration) (float64, b
 			others = append(others, o.P90)
 		}
 	}
-	if len(others) < 2 {
-		return 0, false
-	}
-	// The low median, as stats does: one slow sibling cannot make a healthy
-	// node look fast.
-	sort.Float64s(others)
-	med := others[(len(others)-1)/2]
-	if med <= 0 {
-		return 0, false
-	}
-	return ws.P90 / med, true
+	return stats.SlowdownRatio(ws.P90, others)
 }
 
 type memoKey struct {

@@ -100,17 +100,17 @@ type targetSeries struct {
 
 	t atomic.Pointer[probe.Target]
 
-	mu      sync.Mutex
-	lab     *metrics.Labeler // labeler values was computed with
-	labT    *probe.Target    // target values was computed for
-	values  []string
+	mu     sync.Mutex
+	lab    *metrics.Labeler // labeler values was computed with
+	labT   *probe.Target    // target values was computed for
+	values []string
 	// pairs and winPairs are values as cached label pairs (plus window,
 	// by window label), rebuilt with values.
 	pairs    metrics.LabelPairs
 	winPairs map[string]metrics.LabelPairs
 	main     *series
-	steps   map[string]*series
-	domains map[string]*series
+	steps    map[string]*series
+	domains  map[string]*series
 }
 
 // series is one key's rings, one per window.
@@ -584,16 +584,29 @@ func slowdown(node string, p90 float64, group []nodeP90) (float64, bool) {
 	if len(others) < 2 {
 		return 0, false
 	}
-	// The low median: with two others (three nodes) it is the faster one,
-	// so one slow sibling cannot make a healthy node look fast; the mean of
-	// the middle two would put a healthy node next to a 10× slower one at
-	// 0.2.
-	sort.Float64s(others)
-	med := others[(len(others)-1)/2]
-	if med <= 0 {
+	return SlowdownRatio(p90, others)
+}
+
+// SlowdownFloor is the least the siblings' median p90 counts as, in
+// seconds. Without it, on an endpoint answering in a millisecond or two,
+// scheduling jitter alone reads as "3× slower than its siblings"; a node
+// must be slower by an amount a customer could notice.
+const SlowdownFloor = 0.010
+
+// SlowdownRatio is p90 divided by the low median of the siblings' p90s,
+// both taken as at least SlowdownFloor (so equally fast nodes read 1,
+// however fast); false with fewer than two siblings. The low
+// median: with two others (three nodes) it is the faster one, so one slow
+// sibling cannot make a healthy node look fast; the mean of the middle two
+// would put a healthy node next to a 10× slower one at 0.2. others is
+// sorted in place.
+func SlowdownRatio(p90 float64, others []float64) (float64, bool) {
+	if len(others) < 2 {
 		return 0, false
 	}
-	return p90 / med, true
+	sort.Float64s(others)
+	med := max(others[(len(others)-1)/2], SlowdownFloor)
+	return max(p90, SlowdownFloor) / med, true
 }
 
 func (ts *targetSeries) node() string { return ts.t.Load().Node.Label() }

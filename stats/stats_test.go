@@ -360,8 +360,13 @@ func TestSlowdownMedian(t *testing.T) {
 			t.Errorf("%s: %g %v, want %g", c.node, got, ok, want)
 		}
 	}
-	if _, ok := slowdown("a", 1, []nodeP90{{"a", 1}, {"b", 0}, {"c", 0}}); ok {
-		t.Error("slowdown against zero p90s")
+	// Below the floor every node counts as SlowdownFloor: jitter on a
+	// very fast endpoint is not a slowdown.
+	if got, ok := slowdown("a", 0.004, []nodeP90{{"a", 0.004}, {"b", 0}, {"c", 0.001}}); !ok || got != 1 {
+		t.Errorf("slowdown of 4ms against 0-1ms siblings = %g, want 1 (floor)", got)
+	}
+	if got, _ := slowdown("a", 0.3, []nodeP90{{"a", 0.3}, {"b", 0.002}, {"c", 0.004}}); math.Abs(got-30) > 1e-9 {
+		t.Errorf("slowdown of 300ms against 2-4ms siblings = %g, want 30 (against the floor)", got)
 	}
 }
 

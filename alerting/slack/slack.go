@@ -297,7 +297,6 @@ func resolution(nt alerting.Notification, flapWindow time.Duration) string {
 	return s
 }
 
-
 // clock renders t as "21:02 UTC", with the date when it is not today's.
 func clock(t, now time.Time) string {
 	t, now = t.UTC(), now.UTC()
