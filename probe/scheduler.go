@@ -97,6 +97,10 @@ type Scheduler struct {
 	mu      sync.Mutex
 	queue   entryHeap
 	groups  map[string]*group // by check/path
+	// version counts target additions and removals; snapshot is the sorted
+	// target list as of snapVersion (Targets is called every alert cycle).
+	version, snapVersion uint64
+	snapshot             []*Target
 	running context.Context   // set by Run
 	wake    chan struct{}
 	wg      sync.WaitGroup
@@ -335,6 +339,7 @@ func (s *Scheduler) addTargetLocked(g *group, n *Node, now time.Time) {
 	ts.entry = &entry{next: NextSlot(key, time.Duration(g.check.Interval), now), target: ts}
 	g.targets[n.Label()] = ts
 	heap.Push(&s.queue, ts.entry)
+	s.version++
 }
 
 func (s *Scheduler) removeEntryLocked(e *entry) {
@@ -352,6 +357,7 @@ func (s *Scheduler) stopGroupLocked(g *group) []*targetState {
 		delete(g.targets, label)
 		out = append(out, ts)
 	}
+	s.version++
 	return out
 }
 
@@ -369,17 +375,22 @@ func (s *Scheduler) forget(ts *targetState) {
 	}
 }
 
-// Targets returns a snapshot of the current targets, sorted by key.
+// Targets returns the current targets, sorted by key. The slice is shared
+// until the targets change: callers must not modify it.
 func (s *Scheduler) Targets() []*Target {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*Target
+	if s.snapshot != nil && s.snapVersion == s.version {
+		return s.snapshot
+	}
+	out := []*Target{}
 	for _, g := range s.groups {
 		for _, ts := range g.targets {
 			out = append(out, ts.t)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	s.snapshot, s.snapVersion = out, s.version
 	return out
 }
 
@@ -583,6 +594,7 @@ func (s *Scheduler) resolveLocked(ctx context.Context, g *group) {
 					s.removeEntryLocked(ts.entry)
 					delete(g.targets, label)
 					forget = append(forget, ts)
+					s.version++
 				}
 			}
 		}
