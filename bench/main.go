@@ -21,7 +21,7 @@ import (
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "Markdown file to write (\"\" prints only).")
 	binary := flag.String("binary", "./vantage", "vantage binary to benchmark (built by `make build`).")
-	memLimit := flag.String("gomemlimit", "200MiB", "GOMEMLIMIT for the daemon (the Go runtime's soft memory limit; \"\" for none).")
+	memLimit := flag.String("gomemlimit", "210MiB", "GOMEMLIMIT for the daemon (the Go runtime's soft memory limit; \"\" for none).")
 	duration := flag.Duration("duration", 60*time.Second, "How long the daemon runs per scenario, warm-up included.")
 	warmup := flag.Duration("warmup", 12*time.Second, "Time before the measured window; longer than the interval so every target has run.")
 	scrapes := flag.Int("scrapes", 5, "Timed /metrics scrapes at the end of each scenario.")

@@ -111,7 +111,7 @@ func New(o Options) (*Daemon, error) {
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vantage_config_last_reload_success_timestamp_seconds",
 			Help: "Timestamp of the last successful configuration reload."}),
 	}
-	// Statistics (issue 3): same labels as the check series.
+	// In-daemon statistics carry the same labels as the check series.
 	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler})
 	reg.MustRegister(d.reloadOK, d.reloadTime)
 	// The per-target families are served from registries of their own, one
