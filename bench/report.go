@@ -116,9 +116,10 @@ and without a soft limit the Go GC lets the heap grow to twice the live set
 plus that garbage before collecting. The limit is a trade between the two
 plain-http targets, measured on this machine with the load average below 2:
 no limit gave start delay p99 8.2 ms but peak RSS 352 MB; 200MiB gave RSS
-227 MB but p99 17 ms (the GC then runs near the limit all the time and its
-mark workers take one of the two cores); 210MiB met both, narrowly (RSS
-237 MB, p99 9.8 ms). Deployments should set it from the container's
+227 MB but p99 17 ms (the GC then runs near the limit all the time and
+allocating goroutines, the dispatcher among them, must assist it); 210MiB
+met both, with p99 7–10 ms over several runs once each target's label set
+was built once and shared by every per-target family. Deployments should set it from the container's
 memory limit (deploy/kubernetes does).
 Each window edge is one /metrics request filtered with ` + "`name[]`" + `, which
 the daemon serves without gathering the per-target families; the timed

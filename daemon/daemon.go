@@ -112,7 +112,7 @@ func New(o Options) (*Daemon, error) {
 			Help: "Timestamp of the last successful configuration reload."}),
 	}
 	// In-daemon statistics carry the same labels as the check series.
-	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler})
+	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler, Pairs: d.metrics.TargetPairs})
 	reg.MustRegister(d.reloadOK, d.reloadTime)
 	// The per-target families are served from registries of their own, one
 	// family at a time (web.Options.Gatherers), to bound scrape memory.

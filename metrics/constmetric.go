@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -27,8 +28,13 @@ func MakeLabelPairs(names, values []string) LabelPairs {
 
 // With returns a new set with one more label.
 func (p LabelPairs) With(name, value string) LabelPairs {
+	return p.WithPair(&dto.LabelPair{Name: proto.String(name), Value: proto.String(value)})
+}
+
+// WithPair returns a new set with one more (shared, immutable) pair.
+func (p LabelPairs) WithPair(lp *dto.LabelPair) LabelPairs {
+	name := lp.GetName()
 	out := make(LabelPairs, 0, len(p)+1)
-	lp := &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
 	i := sort.Search(len(p), func(i int) bool { return p[i].GetName() >= name })
 	out = append(out, p[:i]...)
 	out = append(out, lp)
@@ -92,4 +98,27 @@ func Summary(desc *prometheus.Desc, pairs LabelPairs, count uint64, sum float64,
 		quant[i] = &dto.Quantile{Quantile: &q, Value: &v}
 	}
 	return &summaryMetric{desc: desc, pairs: pairs, count: count, sum: sum, quantiles: quant}
+}
+
+// PairCache interns label pairs: pairs such as result="success" or
+// window="5m" are the same for every target, so each exists once.
+type PairCache struct {
+	mu sync.Mutex
+	m  map[[2]string]*dto.LabelPair
+}
+
+// Get returns the shared pair name=value.
+func (c *PairCache) Get(name, value string) *dto.LabelPair {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := [2]string{name, value}
+	if lp, ok := c.m[k]; ok {
+		return lp
+	}
+	if c.m == nil {
+		c.m = map[[2]string]*dto.LabelPair{}
+	}
+	lp := &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
+	c.m[k] = lp
+	return lp
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
@@ -17,7 +18,11 @@ import (
 
 // Labeler computes the common label names and each target's values.
 type Labeler struct {
-	names    []string
+	names []string
+	// order lists label indexes sorted by name, and namePtrs the names as
+	// shared strings, for building each target's label pairs cheaply.
+	order    []int
+	namePtrs []*string
 	extra    []string
 	location string
 	global   map[string]string
@@ -45,7 +50,24 @@ func NewLabeler(cfg *checks.Config) *Labeler {
 		l.names = append(l.names, "location")
 	}
 	l.names = append(l.names, l.extra...)
+	l.order = make([]int, len(l.names))
+	l.namePtrs = make([]*string, len(l.names))
+	for i := range l.names {
+		l.order[i], l.namePtrs[i] = i, &l.names[i]
+	}
+	sort.Slice(l.order, func(a, b int) bool { return l.names[l.order[a]] < l.names[l.order[b]] })
 	return l
+}
+
+// Pairs are values (in Names order) as sorted label pairs sharing the
+// label-name strings.
+func (l *Labeler) Pairs(values []string) LabelPairs {
+	p := make(LabelPairs, len(l.order))
+	for i, idx := range l.order {
+		v := values[idx]
+		p[i] = &dto.LabelPair{Name: l.namePtrs[idx], Value: &v}
+	}
+	return p
 }
 
 // Names are the common label names in order.
@@ -98,6 +120,7 @@ type vecSet struct {
 	browser  *browserVecs
 
 	upDesc, successDesc, runsDesc, phaseDesc, statusDesc, certDesc *prometheus.Desc
+	pairs                                                          PairCache
 	// maxDomains is global.max_domains_per_check.
 	maxDomains int
 
@@ -128,12 +151,12 @@ type stepPairs struct {
 	phases [len(phaseNames)]LabelPairs
 }
 
-func (k *children) pairsFor(step string) *stepPairs {
+func (k *children) pairsFor(pc *PairCache, step string) *stepPairs {
 	sp := k.stepPairs[step]
 	if sp == nil {
-		sp = &stepPairs{step: k.pairs.With("step", step)}
+		sp = &stepPairs{step: k.pairs.WithPair(pc.Get("step", step))}
 		for j, name := range phaseNames {
-			sp.phases[j] = sp.step.With("phase", name)
+			sp.phases[j] = sp.step.WithPair(pc.Get("phase", name))
 		}
 		if k.stepPairs == nil {
 			k.stepPairs = map[string]*stepPairs{}
@@ -230,6 +253,24 @@ func (c *Collector) Configure(cfg *checks.Config) {
 	c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
 }
 
+// TargetPairs is t's label pairs as the check series hold them, or nil when
+// the collector has no series for t or its labeler is not lab. Other
+// collectors with the same labels reuse them instead of building copies.
+func (c *Collector) TargetPairs(t *probe.Target, lab *Labeler) LabelPairs {
+	c.mu.RLock()
+	s := c.set
+	c.mu.RUnlock()
+	if s.lab != lab {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.children[t.Key]; ch != nil {
+		return ch.pairs
+	}
+	return nil
+}
+
 // Labeler returns the current labeler.
 func (c *Collector) Labeler() *Labeler {
 	c.mu.RLock()
@@ -318,7 +359,7 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, p part) {
 		case partStatus, partPhase:
 			for i := range k.steps {
 				st := &k.steps[i]
-				sp := k.pairsFor(st.name)
+				sp := k.pairsFor(&s.pairs, st.name)
 				if p == partStatus {
 					if st.status != 0 {
 						ch <- Gauge(s.statusDesc, sp.step, float64(st.status))
@@ -344,9 +385,9 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{values: v, duration: s.duration.WithLabelValues(v...), pairs: MakeLabelPairs(s.lab.Names(), v)}
+	ch = &children{values: v, duration: s.duration.WithLabelValues(v...), pairs: s.lab.Pairs(v)}
 	for i, r := range probe.Results {
-		ch.runPairs[i] = ch.pairs.With("result", string(r))
+		ch.runPairs[i] = ch.pairs.WithPair(s.pairs.Get("result", string(r)))
 	}
 	s.children[t.Key] = ch
 	return ch

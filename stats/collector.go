@@ -66,20 +66,28 @@ func (ts *targetSeries) labelValues(lab *metrics.Labeler) []string {
 
 // labelPairs are ts's label pairs, and with a window label, cached like
 // labelValues.
-func (ts *targetSeries) labelPairs(lab *metrics.Labeler, window string) metrics.LabelPairs {
+func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string) metrics.LabelPairs {
 	ts.labelValues(lab)
+	var shared metrics.LabelPairs
+	if s.sharedPairs != nil {
+		shared = s.sharedPairs(ts.t.Load(), lab)
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.pairs == nil || ts.winPairs == nil {
-		ts.pairs = metrics.MakeLabelPairs(lab.Names(), ts.values)
+		ts.pairs = shared
+		if ts.pairs == nil {
+			ts.pairs = lab.Pairs(ts.values)
+		}
 		ts.winPairs = map[string]metrics.LabelPairs{}
 	}
+	pc := &s.pairs
 	if window == "" {
 		return ts.pairs
 	}
 	wp := ts.winPairs[window]
 	if wp == nil {
-		wp = ts.pairs.With("window", window)
+		wp = ts.pairs.WithPair(pc.Get("window", window))
 		ts.winPairs[window] = wp
 	}
 	return wp
@@ -126,7 +134,7 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 				if !ok || total == 0 {
 					continue
 				}
-				wp := ts.labelPairs(lab, winLabels[i])
+				wp := s.labelPairs(ts, lab, winLabels[i])
 				ch <- metrics.Gauge(d.ratio, wp, float64(okRuns)/float64(total))
 				if rd.sk.IsEmpty() {
 					continue
@@ -149,7 +157,7 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 		}
 		for i, ts := range own {
 			if r, ok := slowdown(p90s[i].node, p90s[i].p90, p90s); ok {
-				ch <- metrics.Gauge(d.slowdown, ts.labelPairs(lab, ""), r)
+				ch <- metrics.Gauge(d.slowdown, s.labelPairs(ts, lab, ""), r)
 			}
 		}
 	}

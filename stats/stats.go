@@ -63,6 +63,10 @@ type Options struct {
 	// so they match the other check series; nil means a labeler derived
 	// from Config (and from each Configure).
 	Labeler func() *metrics.Labeler
+	// Pairs, when set, gives a target's label pairs already built by the
+	// check series (the same labels), so each target's set exists once;
+	// nil or a nil result means building them here.
+	Pairs func(t *probe.Target, lab *metrics.Labeler) metrics.LabelPairs
 }
 
 // Stats holds every series. It is a probe.Sink and a prometheus.Collector.
@@ -71,7 +75,10 @@ type Stats struct {
 	now     func() time.Time
 	mapping mapping.IndexMapping
 	labeler func() *metrics.Labeler
-	scratch sync.Pool // *ddsketch.DDSketch with dense stores, for reads
+	scratch sync.Pool         // *ddsketch.DDSketch with dense stores, for reads
+	pairs   metrics.PairCache // shared window="…" label pairs
+	// sharedPairs looks up pairs the check series built (Options.Pairs).
+	sharedPairs func(*probe.Target, *metrics.Labeler) metrics.LabelPairs
 
 	win    atomic.Pointer[windows]
 	ownLab atomic.Pointer[metrics.Labeler]
@@ -130,7 +137,7 @@ func New(o Options) *Stats {
 		panic(err) // a constant accuracy in (0, 1) cannot fail
 	}
 	s := &Stats{
-		now: o.Now, mapping: m, labeler: o.Labeler,
+		now: o.Now, mapping: m, labeler: o.Labeler, sharedPairs: o.Pairs,
 		targets: map[string]*targetSeries{},
 		groups:  map[string]map[string]*targetSeries{},
 	}

@@ -474,3 +474,34 @@ func TestMissingChromium(t *testing.T) {
 		t.Fatalf("want error naming the binary: %s", describe(out))
 	}
 }
+
+func TestBlockDomains(t *testing.T) {
+	f := getFixture(t)
+	extra := fmt.Sprintf(`
+  - name: blocked-cdn
+    type: browser
+    timeout: 8s
+    nodes: {addresses: [{name: lb1, address: 127.0.0.11}]}
+    block_domains: ["*.shop-cdn.test"]
+    steps:
+      - navigate: %s
+        timeout: 3s
+      - wait_visible: "h1"
+`, f.shop.URL(demo.WWWHost, "/product/123"))
+	out := runTarget(f.prober, f.oneTarget(t, extra, "blocked-cdn"))
+	if out.Result != probe.Success {
+		t.Fatalf("the page itself should load: %s", describe(out))
+	}
+	res := domainResults(out.Requests)
+	if res[demo.StaticHost][ResultBlocked] == 0 {
+		t.Fatalf("requests to the blocked CDN domain should be %q: %v", ResultBlocked, res)
+	}
+	for r, n := range res[demo.StaticHost] {
+		if r != ResultBlocked && n > 0 {
+			t.Errorf("%d CDN requests are %q, want all blocked: %v", n, r, res)
+		}
+	}
+	if res[demo.WWWHost][ResultOK] == 0 {
+		t.Fatalf("the shop's own requests should be ok: %v", res)
+	}
+}
