@@ -34,7 +34,7 @@ func alertLatency(ctx context.Context, progress io.Writer) (string, error) {
 	}
 	return "## Alert latency\n\n" +
 		"`VANTAGE_ALERT_LATENCY_BENCH=1 go test -run TestAlertLatencyBench -v ./daemon/`: the demo config " +
-		"(10 s interval, `LoadBalancerNodeDegraded` at `window: 2m`, `for: 30s`, 5 s evaluation), the fault on lb2 " +
+		"(10 s interval, `LoadBalancerNodeDegraded` at `window: 2m`, `for: 30s`, 2 s evaluation), the fault on lb2 " +
 		"injected after a full window of healthy runs; time until the webhook receives the page naming the node " +
 		"(target ≤ 60 s for every response slow). See docs/alerting.md for what bounds it.\n\n" +
 		"| fault on lb2 | fault → page |\n|---|--:|\n" + strings.Join(rows, "\n") + "\n\n", nil

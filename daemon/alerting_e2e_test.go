@@ -442,7 +442,7 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 // TestAlertLatencyBench measures issue 5's alert latency: the time from
 // injecting a node fault to the webhook receiving LoadBalancerNodeDegraded
 // naming the node, with the demo's config (10s interval, the rule at
-// window 2m, for 30s) and the demo's 5s evaluation interval, for a node
+// window 2m, for 30s) and the demo's 2s evaluation interval, for a node
 // whose every response gets +1.5s and for one where 30% do. It takes about
 // four minutes, so it runs only with VANTAGE_ALERT_LATENCY_BENCH=1:
 //
@@ -475,7 +475,7 @@ func TestAlertLatencyBench(t *testing.T) {
 			t.Cleanup(func() { _ = rcv.Close() })
 			cfg := shop.ConfigWithOptions(demo.ConfigOptions{WebhookURL: rcv.URL()}) // the demo's, as `vantage demo` writes it
 			startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
-				Notifiers: notifierFactories(), EvalInterval: 5 * time.Second})
+				Notifiers: notifierFactories(), EvalInterval: 2 * time.Second})
 			time.Sleep(warmup)
 			if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 0 {
 				t.Fatalf("alerts before the fault:%s", describe(got))

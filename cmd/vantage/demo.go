@@ -123,7 +123,7 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 	}
 	base := "http://" + *f.listen
 	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
-		Notifiers: notifiers(), EvalInterval: 5 * time.Second, ExternalURL: base,
+		Notifiers: notifiers(), EvalInterval: 2 * time.Second, ExternalURL: base,
 		Logger: log, Probers: probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
 	if err != nil {
 		printConfigErrors(stderr, err)
