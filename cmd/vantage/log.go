@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -34,14 +35,26 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 				return "msg=" + logfmtValue(fmt.Sprint(i))
 			},
 			FormatFieldName:     func(i any) string { return fmt.Sprint(i) + "=" },
-			FormatFieldValue:    func(i any) string { return logfmtValue(fmt.Sprint(i)) },
+			FormatFieldValue:    func(i any) string { return logfmtValue(text(i)) },
 			FormatErrFieldName:  func(i any) string { return fmt.Sprint(i) + "=" },
-			FormatErrFieldValue: func(i any) string { return logfmtValue(fmt.Sprint(i)) },
+			FormatErrFieldValue: func(i any) string { return logfmtValue(text(i)) },
 		}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("unknown log format %q (logfmt, json)", format)
 	}
 	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// text renders a field value; raw JSON (what zerolog's slog bridge hands
+// over for booleans and numbers) as its text, not as a byte list.
+func text(i any) string {
+	switch v := i.(type) {
+	case []byte:
+		return string(v)
+	case json.RawMessage:
+		return string(v)
+	}
+	return fmt.Sprint(i)
 }
 
 func logfmtValue(s string) string {
