@@ -197,11 +197,8 @@ func buildPaths(cfg *checks.Config, old map[string]*netpath.Path) (map[string]*n
 }
 
 // Registry is the daemon's main metrics registry (the per-target families
-// live in registries of their own; Gatherer covers them all).
+// live in registries of their own, served from /metrics).
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
-
-// Gatherer gathers every metric the daemon exports.
-func (d *Daemon) Gatherer() prometheus.Gatherer { return prometheus.Gatherers(d.gatherers) }
 
 // Stats is the daemon's in-process statistics (quantiles, ratios, slowdown).
 func (d *Daemon) Stats() *stats.Stats { return d.stats }

@@ -16,16 +16,6 @@ import (
 // shared by every scrape (readers never modify them).
 type LabelPairs []*dto.LabelPair
 
-// MakeLabelPairs pairs names with values, sorted by name.
-func MakeLabelPairs(names, values []string) LabelPairs {
-	p := make(LabelPairs, len(names))
-	for i := range names {
-		p[i] = &dto.LabelPair{Name: proto.String(names[i]), Value: proto.String(values[i])}
-	}
-	sort.Slice(p, func(i, j int) bool { return p[i].GetName() < p[j].GetName() })
-	return p
-}
-
 // With returns a new set with one more label.
 func (p LabelPairs) With(name, value string) LabelPairs {
 	return p.WithPair(&dto.LabelPair{Name: proto.String(name), Value: proto.String(value)})

@@ -90,20 +90,21 @@ type Scheduler struct {
 	sinks   []Sink
 	shard   Shard
 	sem     chan struct{}
+	slots   *Slots // per-kind limits (the browser)
 
 	startDelay *prometheus.HistogramVec
 	skipped    *prometheus.CounterVec
 
-	mu      sync.Mutex
-	queue   entryHeap
-	groups  map[string]*group // by check/path
+	mu     sync.Mutex
+	queue  entryHeap
+	groups map[string]*group // by check/path
 	// version counts target additions and removals; snapshot is the sorted
 	// target list as of snapVersion (Targets is called every alert cycle).
 	version, snapVersion uint64
 	snapshot             []*Target
-	running context.Context   // set by Run
-	wake    chan struct{}
-	wg      sync.WaitGroup
+	running              context.Context // set by Run
+	wake                 chan struct{}
+	wg                   sync.WaitGroup
 }
 
 // group is one (check, path): its targets are its nodes.
@@ -172,6 +173,7 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 		sinks:   o.Sinks,
 		shard:   o.Shard,
 		sem:     make(chan struct{}, o.MaxConcurrent),
+		slots:   NewSlots(o.Probers),
 		groups:  map[string]*group{},
 		wake:    make(chan struct{}, 1),
 		startDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -490,13 +492,20 @@ func (s *Scheduler) run(ctx context.Context, ts *targetState, due time.Time) {
 		ts.running = false
 		ts.mu.Unlock()
 	}()
+	c := ts.t.Check
+	// The kind's own slot first (queueing for it holds no global slot),
+	// then the global in-flight limit; the timeout starts after both.
+	release, ok := s.slots.Acquire(ctx, c.Type)
+	if !ok {
+		return
+	}
+	defer release()
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	defer func() { <-s.sem }()
-	c := ts.t.Check
 	s.startDelay.WithLabelValues(c.Type).Observe(time.Since(due).Seconds())
 
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout))
@@ -520,7 +529,7 @@ func (s *Scheduler) run(ctx context.Context, ts *targetState, due time.Time) {
 	if ts.stopped {
 		return
 	}
-	ok := out.Result == Success
+	ok = out.Result == Success
 	transition := false
 	switch {
 	case !ts.known:

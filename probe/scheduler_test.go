@@ -395,3 +395,38 @@ func TestParseShard(t *testing.T) {
 		t.Fatalf("ParseShard(1/4) = %v, %v", s, err)
 	}
 }
+
+// slottedProber allows one run at a time, like a browser with one page.
+type slottedProber struct{ scriptProber }
+
+func (*slottedProber) Slots() int { return 1 }
+
+func TestSlotWaitIsNotChargedToTheTimeout(t *testing.T) {
+	// Three targets of a one-slot kind, each run 60ms, every 150ms with a
+	// 100ms timeout: they need 180ms of the slot per 150ms, so runs must
+	// queue, and a slot wait inside the timeout would time them out.
+	cfg := testConfig(3, 150*time.Millisecond, 100*time.Millisecond, nil)
+	for i := range cfg.Checks {
+		cfg.Checks[i].Type = "slotted"
+	}
+	p := &slottedProber{scriptProber{sleep: 60 * time.Millisecond}}
+	sink := &recordSink{}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(),
+		Probers: map[string]probe.Prober{"slotted": p}, Sinks: []probe.Sink{sink}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	time.Sleep(1300 * time.Millisecond)
+	if m := p.maxIn.Load(); m != 1 {
+		t.Fatalf("max in-flight of a one-slot kind = %d, want 1", m)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.obs) < 6 {
+		t.Fatalf("only %d runs", len(sink.obs))
+	}
+	for _, o := range sink.obs {
+		if o.Outcome.Result != probe.Success {
+			t.Fatalf("%s: %s (%s): waiting for the slot was charged to the run", o.Target.Key, o.Outcome.Result, o.Outcome.Reason)
+		}
+	}
+}

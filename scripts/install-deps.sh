@@ -11,6 +11,7 @@ have prometheus || need+=(prometheus)
 have promtool || need+=(prometheus)
 have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
 have ip || need+=(iproute2)
+have sqlite3 || need+=(sqlite3) # a test locks the database from another process
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -116,8 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case onceCmd.FullCommand():
-		return runOnce(*onceConfig, *onceChecks, *onceOutput, probers(log, onceBrowser.options(*onceStorage)),
-			*onceBrowser.maxConcurrent, stdout, stderr)
+		return runOnce(*onceConfig, *onceChecks, *onceOutput, probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
 
 	case timelineCmd.FullCommand():
 		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, stdout, stderr)

@@ -44,7 +44,7 @@ type onceStep struct {
 	Phases   map[string]float64 `json:"phases,omitempty"`
 }
 
-func runOnce(file string, only []string, output string, kinds map[string]probe.Prober, browserSlots int, stdout, stderr io.Writer) int {
+func runOnce(file string, only []string, output string, kinds map[string]probe.Prober, stdout, stderr io.Writer) int {
 	cfg, err := checks.Load(file, os.LookupEnv)
 	if err != nil {
 		printConfigErrors(stderr, err)
@@ -79,17 +79,13 @@ func runOnce(file string, only []string, output string, kinds map[string]probe.P
 	results := make([]onceResult, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	// Browser runs wait for the browser's own slots; queueing them here
-	// keeps that wait out of each run's timeout.
-	browserSem := make(chan struct{}, max(browserSlots, 1))
+	slots := probe.NewSlots(kinds) // as the scheduler: queueing is not timeout
 	for i, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if t.Check.Type == "browser" {
-				browserSem <- struct{}{}
-				defer func() { <-browserSem }()
-			}
+			release, _ := slots.Acquire(ctx, t.Check.Type) // ctx never ends here
+			defer release()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			out := probe.RunOnce(ctx, kinds[t.Check.Type], t)

@@ -196,6 +196,10 @@ func (p *Prober) discard(inst *instance, why string) {
 	inst.close()
 }
 
+// Slots is --browser.max-concurrent: the scheduler queues runs for a slot
+// before their timeout starts (probe.Slotted).
+func (p *Prober) Slots() int { return cap(p.sem) }
+
 // Probe implements probe.Prober.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	out := probe.Outcome{Start: p.now()}

@@ -1,0 +1,42 @@
+package probe
+
+import "context"
+
+// Slotted is implemented by kinds that run only a few probes at once: the
+// browser drives one Chromium with --browser.max-concurrent pages.
+type Slotted interface {
+	Slots() int
+}
+
+// Slots bounds in-flight runs per check type for Slotted kinds. A run
+// takes its slot before its timeout starts, so time spent queueing for a
+// free browser is never charged to the check as a timeout.
+type Slots struct {
+	sems map[string]chan struct{}
+}
+
+// NewSlots reads the limits of the Slotted kinds among probers.
+func NewSlots(probers map[string]Prober) *Slots {
+	s := &Slots{sems: map[string]chan struct{}{}}
+	for typ, p := range probers {
+		if sp, ok := p.(Slotted); ok && sp.Slots() > 0 {
+			s.sems[typ] = make(chan struct{}, sp.Slots())
+		}
+	}
+	return s
+}
+
+// Acquire waits for a slot of typ; release gives it back. Types without a
+// limit return at once. ok is false when ctx ended first.
+func (s *Slots) Acquire(ctx context.Context, typ string) (release func(), ok bool) {
+	sem := s.sems[typ]
+	if sem == nil {
+		return func() {}, true
+	}
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
