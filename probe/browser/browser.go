@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,8 +203,62 @@ func (p *Prober) Slots() int { return cap(p.sem) }
 
 // Probe implements probe.Prober.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
+	out := p.probeOnce(ctx, t, time.Now())
+	if out.Result == probe.Success || !networkChanged(&out) {
+		return out
+	}
+	// Chromium aborts every request in flight when any interface or
+	// address on the host changes (a container starting, a VPN, DHCP):
+	// that says nothing about the target. Run the journey once more if
+	// the timeout leaves room for a run as long as this one.
+	deadline, ok := ctx.Deadline()
+	if ok && time.Until(deadline) < out.Duration+netSettle+time.Second {
+		out.Result = probe.Error
+		out.Reason = redact(t, netChangedReason+"; no time left to run again: "+out.Reason)
+		return out
+	}
+	p.log.Info().Str("target", t.Key).Str("reason", out.Reason).
+		Msg("host network changed during a browser run (net::ERR_NETWORK_CHANGED); running it again")
+	// Chromium reports one change as several notifications spread over a
+	// second or two (address, then connection type): let them pass.
+	select {
+	case <-time.After(netSettle):
+	case <-ctx.Done():
+	}
+	again := p.probeOnce(ctx, t, time.Now())
+	if again.Result != probe.Success && networkChanged(&again) {
+		again.Result = probe.Error
+		again.Reason = redact(t, netChangedReason+" twice: "+again.Reason)
+	}
+	// again keeps its own start and duration: the journey's latency is the
+	// second run's, not the pause and the aborted attempt.
+	again.Detail = "ran twice: the first run was cut by net::ERR_NETWORK_CHANGED (" + out.Reason + ")\n" + again.Detail
+	return again
+}
+
+// netSettle is the pause before running a journey again after a network
+// change.
+const netSettle = 2 * time.Second
+
+const netChangedReason = "the host's network changed during the run (net::ERR_NETWORK_CHANGED)"
+
+// networkChanged reports whether Chromium aborted part of the run because
+// the host's network configuration changed.
+func networkChanged(out *probe.Outcome) bool {
+	const code = "ERR_NETWORK_CHANGED"
+	if strings.Contains(out.Reason, code) {
+		return true
+	}
+	for i := range out.Requests {
+		if strings.Contains(out.Requests[i].Failure, code) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Prober) probeOnce(ctx context.Context, t *probe.Target, mono time.Time) probe.Outcome {
 	out := probe.Outcome{Start: p.now()}
-	mono := time.Now()
 	fail := func(res probe.Result, reason string) probe.Outcome {
 		out.Result, out.Reason = res, redact(t, reason)
 		out.Duration = time.Since(mono)

@@ -8,9 +8,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vantage-monitoring/vantage/checks"
 )
@@ -70,37 +73,50 @@ func ipCmd(args ...string) error {
 	return nil
 }
 
-// freeSubnet picks a 10.213.X.0/24 that no host address or route uses.
-func freeSubnet(t *testing.T) int {
+// inNetns runs f on a goroutine whose OS thread has joined the named
+// network namespace, so every socket f opens lives there. The thread is
+// never unlocked: it exits with the goroutine instead of returning to Go's
+// pool still inside the namespace.
+func inNetns(t *testing.T, ns string, f func()) {
 	t.Helper()
-	for i := range 250 {
-		x := (os.Getpid() + i) % 250
-		out, err := exec.Command("ip", "-4", "route", "show", "table", "all", "root", fmt.Sprintf("10.213.%d.0/24", x)).Output()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			t.Fatalf("ip route show: %v", err)
+			errc <- err
+			return
 		}
-		addrOut, _ := exec.Command("ip", "-4", "addr", "show", "to", fmt.Sprintf("10.213.%d.0/24", x)).Output()
-		if len(strings.TrimSpace(string(out))) == 0 && len(strings.TrimSpace(string(addrOut))) == 0 {
-			return x
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
 		}
+		f()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free 10.213.x.0/24 subnet")
-	return 0
 }
 
-// TestTwoUplinks simulates two uplinks: veth pairs from the host into a
-// namespace "internet" holding a server. Path A is bound to uplink 1 by
+// TestTwoUplinks simulates a host with two uplinks, all inside namespaces
+// the test creates: "host" (where the dialer runs) is joined to "inet"
+// (holding a server) by two veth pairs. Path A is bound to uplink 1 by
 // interface, path B to uplink 2 by source address. With uplink 2 down,
 // path B fails clearly while path A still works.
+//
+// Nothing is added to the root namespace: a link or address change there
+// makes every Chromium on the machine (browser tests running in parallel)
+// abort its requests with net::ERR_NETWORK_CHANGED.
 func TestTwoUplinks(t *testing.T) {
 	needRootAndIP(t)
 	pid := os.Getpid()
-	ns := fmt.Sprintf("vnp-inet-%d", pid)
-	up1, up2 := fmt.Sprintf("vnp%da", pid), fmt.Sprintf("vnp%db", pid)
-	x := freeSubnet(t)
-	host1, peer1 := fmt.Sprintf("10.213.%d.1", x), fmt.Sprintf("10.213.%d.2", x)
-	host2, peer2 := fmt.Sprintf("10.213.%d.5", x), fmt.Sprintf("10.213.%d.6", x)
-	guard := fmt.Sprintf("10.213.%d.0/24", x)
+	hostNS, inetNS := fmt.Sprintf("vnp-host-%d", pid), fmt.Sprintf("vnp-inet-%d", pid)
+	const up1, up2 = "up1", "up2"
+	const host1, peer1 = "10.213.0.1", "10.213.0.2"
+	const host2, peer2 = "10.213.0.5", "10.213.0.6"
+	const guard = "10.213.0.0/24"
 
 	must := func(args ...string) {
 		t.Helper()
@@ -108,38 +124,35 @@ func TestTwoUplinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := ipCmd("netns", "add", ns); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
+	for _, ns := range []string{hostNS, inetNS} {
+		if err := ipCmd("netns", "add", ns); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal(err)
+			}
+			t.Skip("cannot create network namespaces here:", err)
 		}
-		t.Skip("cannot create network namespaces here:", err)
+		// Deleting a namespace deletes its veth ends with it.
+		t.Cleanup(func() { _ = ipCmd("netns", "del", ns) })
 	}
-	// Cleanups run last-in first-out; each tolerates what is already gone.
-	t.Cleanup(func() {
-		_ = ipCmd("link", "del", up1)
-		_ = ipCmd("link", "del", up2)
-		_ = ipCmd("netns", "del", ns)
-	})
-	must("link", "add", up1, "type", "veth", "peer", "name", "up1", "netns", ns)
-	must("link", "add", up2, "type", "veth", "peer", "name", "up2", "netns", ns)
-	must("addr", "add", host1+"/30", "dev", up1)
-	must("addr", "add", host2+"/30", "dev", up2)
-	must("link", "set", up1, "up")
-	must("link", "set", up2, "up")
-	must("-n", ns, "addr", "add", peer1+"/30", "dev", "up1")
-	must("-n", ns, "addr", "add", peer2+"/30", "dev", "up2")
-	must("-n", ns, "link", "set", "lo", "up")
-	must("-n", ns, "link", "set", "up1", "up")
-	must("-n", ns, "link", "set", "up2", "up")
+	h, i := []string{"-n", hostNS}, []string{"-n", inetNS}
+	cmd := func(ns []string, args ...string) []string { return append(append([]string{}, ns...), args...) }
+	must(cmd(h, "link", "add", up1, "type", "veth", "peer", "name", up1, "netns", inetNS)...)
+	must(cmd(h, "link", "add", up2, "type", "veth", "peer", "name", up2, "netns", inetNS)...)
+	must(cmd(h, "addr", "add", host1+"/30", "dev", up1)...)
+	must(cmd(h, "addr", "add", host2+"/30", "dev", up2)...)
+	for _, ns := range [][]string{h, i} {
+		must(cmd(ns, "link", "set", "lo", "up")...)
+		must(cmd(ns, "link", "set", up1, "up")...)
+		must(cmd(ns, "link", "set", up2, "up")...)
+	}
+	must(cmd(i, "addr", "add", peer1+"/30", "dev", up1)...)
+	must(cmd(i, "addr", "add", peer2+"/30", "dev", up2)...)
 	// Once an uplink is down its connected route goes; without this guard
-	// the kernel would send the packets out of the default route instead.
-	must("route", "add", "unreachable", guard)
-	t.Cleanup(func() { _ = ipCmd("route", "del", "unreachable", guard) })
+	// the kernel would try another route instead of failing.
+	must(cmd(h, "route", "add", "unreachable", guard)...)
 
-	port := startNetnsServer(t, ns)
+	port := startNetnsServer(t, inetNS)
 
-	pathA := mustNew(t, checks.Path{Name: "uplink1", Interface: up1})
-	pathB := mustNew(t, checks.Path{Name: "isp-b", SourceIP: host2})
 	seen := func(p *Path, addr string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -153,28 +166,54 @@ func TestTwoUplinks(t *testing.T) {
 		host, _, _ := net.SplitHostPort(strings.TrimSpace(line))
 		return host, err
 	}
-	if got, err := seen(pathA, peer1); err != nil || got != host1 {
-		t.Fatalf("path A: server saw %q, %v; want %s", got, err, host1)
-	}
-	if got, err := seen(pathB, peer2); err != nil || got != host2 {
-		t.Fatalf("path B: server saw %q, %v; want %s", got, err, host2)
+	newPath := func(cfg checks.Path) *Path {
+		p, err := New(cfg)
+		if err != nil {
+			t.Errorf("New(%+v): %v", cfg, err)
+			return nil
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p
 	}
 
-	must("link", "set", up2, "down")
-	_, err := seen(pathB, peer2)
-	if err == nil || !strings.HasPrefix(err.Error(), `path "isp-b": `) ||
-		!(strings.Contains(err.Error(), "no route to host") || strings.Contains(err.Error(), "network is unreachable")) {
-		t.Errorf("path B with uplink 2 down: err = %v", err)
+	// Phase 1, both uplinks up.
+	var pathA, pathB *Path
+	inNetns(t, hostNS, func() {
+		pathA = newPath(checks.Path{Name: "uplink1", Interface: up1})
+		pathB = newPath(checks.Path{Name: "isp-b", SourceIP: host2})
+		if pathA == nil || pathB == nil {
+			return
+		}
+		if got, err := seen(pathA, peer1); err != nil || got != host1 {
+			t.Errorf("path A: server saw %q, %v; want %s", got, err, host1)
+		}
+		if got, err := seen(pathB, peer2); err != nil || got != host2 {
+			t.Errorf("path B: server saw %q, %v; want %s", got, err, host2)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
-	t.Log("path B with uplink 2 down:", err)
-	// A path bound to the downed interface fails too.
-	pathC := mustNew(t, checks.Path{Name: "uplink2", Interface: up2})
-	if _, err := seen(pathC, peer2); err == nil || !strings.HasPrefix(err.Error(), `path "uplink2": `) {
-		t.Errorf("path bound to downed uplink: err = %v", err)
-	}
-	if got, err := seen(pathA, peer1); err != nil || got != host1 {
-		t.Errorf("path A after uplink 2 went down: server saw %q, %v", got, err)
-	}
+
+	// Phase 2, uplink 2 down.
+	must(cmd(h, "link", "set", up2, "down")...)
+	inNetns(t, hostNS, func() {
+		_, err := seen(pathB, peer2)
+		if err == nil || !strings.HasPrefix(err.Error(), `path "isp-b": `) ||
+			!(strings.Contains(err.Error(), "no route to host") || strings.Contains(err.Error(), "network is unreachable")) {
+			t.Errorf("path B with uplink 2 down: err = %v", err)
+		}
+		t.Log("path B with uplink 2 down:", err)
+		// A path bound to the downed interface fails too.
+		if pathC := newPath(checks.Path{Name: "uplink2", Interface: up2}); pathC != nil {
+			if _, err := seen(pathC, peer2); err == nil || !strings.HasPrefix(err.Error(), `path "uplink2": `) {
+				t.Errorf("path bound to downed uplink: err = %v", err)
+			}
+		}
+		if got, err := seen(pathA, peer1); err != nil || got != host1 {
+			t.Errorf("path A after uplink 2 went down: server saw %q, %v", got, err)
+		}
+	})
 }
 
 // startNetnsServer runs TestHelperNetnsServer inside ns and returns its
