@@ -109,7 +109,7 @@ func main() {
 func scenarios() []scenario {
 	return []scenario{
 		{name: "plain-http", checks: 3334, scheme: "http", interval: 10 * time.Second,
-			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6},
+			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6, maxScrape: 500 * time.Millisecond},
 		{name: "tls", checks: 1000, scheme: "https", interval: 10 * time.Second,
 			minRateShare: 0.98},
 	}

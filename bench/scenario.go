@@ -30,7 +30,8 @@ type scenario struct {
 	// Targets to meet.
 	minRateShare float64 // achieved/scheduled probes per second
 	maxDelayP99  time.Duration
-	maxRSS       uint64 // bytes; 0: no target
+	maxRSS       uint64        // bytes; 0: no target
+	maxScrape    time.Duration // full /metrics scrape; 0: no target
 }
 
 // runSettings are the harness flags a scenario needs.
@@ -61,6 +62,7 @@ type result struct {
 	skipped            float64
 	peakRSS, pss       uint64
 	scrapeMedian       time.Duration
+	scrapeProtoMedian  time.Duration
 	scrapeBytes        int64
 	series             int
 	loadEnd            string
@@ -186,6 +188,15 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 		res.series = countSeries(fams)
 	}
 	res.scrapeMedian = median(times)
+	times = times[:0]
+	for range rs.scrapes {
+		_, took, err := fetch(ctx, client, metricsURL, protoAccept)
+		if err != nil {
+			return res, err
+		}
+		times = append(times, took)
+	}
+	res.scrapeProtoMedian = median(times)
 
 	pid := d.cmd.Process.Pid
 	if res.peakRSS, err = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); err != nil {

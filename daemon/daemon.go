@@ -64,16 +64,16 @@ type Daemon struct {
 	opts Options
 	log  zerolog.Logger
 	reg  *prometheus.Registry
-	// gatherers are reg plus one registry per large per-target family.
-	gatherers []prometheus.Gatherer
-	metrics   *metrics.Collector
-	stats     *stats.Stats
-	sched     *probe.Scheduler
-	web       *web.Server
-	store     *storage.Store // nil without --storage.path
-	alerts    *alerting.Manager
-	certs     *certSink
-	status    *statusSink // latest run per target, for the status page
+	// sources are /metrics: reg, then the per-target families.
+	sources []web.Source
+	metrics *metrics.Collector
+	stats   *stats.Stats
+	sched   *probe.Scheduler
+	web     *web.Server
+	store   *storage.Store // nil without --storage.path
+	alerts  *alerting.Manager
+	certs   *certSink
+	status  *statusSink // latest run per target, for the status page
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -114,13 +114,21 @@ func New(o Options) (*Daemon, error) {
 	// In-daemon statistics carry the same labels as the check series.
 	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler, Pairs: d.metrics.TargetPairs})
 	reg.MustRegister(d.reloadOK, d.reloadTime)
-	// The per-target families are served from registries of their own, one
-	// family at a time (web.Options.Gatherers), to bound scrape memory.
-	d.gatherers = []prometheus.Gatherer{reg}
-	for _, v := range append(d.metrics.Views(), d.stats) {
-		r := prometheus.NewRegistry()
-		r.MustRegister(v)
-		d.gatherers = append(d.gatherers, r)
+	// The per-target families stream straight to /metrics; for formats the
+	// streaming encoder does not write they are gathered from registries
+	// of their own, one family at a time, to bound scrape memory.
+	d.sources = []web.Source{{Gatherers: []prometheus.Gatherer{reg}}}
+	for _, s := range []struct {
+		st    metrics.Streamer
+		views []prometheus.Collector
+	}{{d.metrics, d.metrics.Views()}, {d.stats, []prometheus.Collector{d.stats}}} {
+		src := web.Source{Streamer: s.st}
+		for _, v := range s.views {
+			r := prometheus.NewRegistry()
+			r.MustRegister(v)
+			src.Gatherers = append(src.Gatherers, r)
+		}
+		d.sources = append(d.sources, src)
 	}
 	d.paths, err = buildPaths(cfg, nil)
 	if err != nil {
@@ -155,7 +163,7 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 	d.web = web.New(web.Options{
-		Logger: o.Logger, Gatherer: prometheus.Gatherers(d.gatherers), Gatherers: d.gatherers, Registerer: reg, Reload: d.Reload,
+		Logger: o.Logger, Gatherer: d.gatherer(), Sources: d.sources, Registerer: reg, Reload: d.Reload,
 		Ready: d.readiness, WebConfigFile: o.WebConfigFile,
 	})
 	if d.store != nil {
@@ -369,4 +377,13 @@ func (d *Daemon) event(e storage.Event) {
 	if _, err := d.store.AppendEvent(ctx, e); err != nil {
 		d.log.Error().Err(err).Str("kind", string(e.Kind)).Msg("recording timeline event")
 	}
+}
+
+// gatherer is every source's gatherers as one (the registry path).
+func (d *Daemon) gatherer() prometheus.Gatherer {
+	var gs prometheus.Gatherers
+	for _, s := range d.sources {
+		gs = append(gs, s.Gatherers...)
+	}
+	return gs
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vantage-monitoring/vantage/probe"
 )
@@ -17,6 +18,8 @@ const defaultMaxDomains = 50
 
 // browserVecs are the browser series of SPEC §5.
 type browserVecs struct {
+	// fams describe step, nav, reqs and reqDur, in that order.
+	fams   [4]*Family
 	step   *prometheus.HistogramVec
 	nav    *prometheus.GaugeVec
 	reqs   *prometheus.CounterVec
@@ -37,25 +40,38 @@ var navTimings = [...]string{"ttfb", "dom_content_loaded", "load", "lcp"}
 
 func newBrowserVecs(n []string) *browserVecs {
 	with := func(extra ...string) []string { return append(slices.Clone(n), extra...) }
+	const (
+		stepName, stepHelp = "vantage_browser_step_duration_seconds", "Duration of each browser journey step."
+		navName, navHelp   = "vantage_browser_navigation_seconds",
+			"Navigation Timing figures (ttfb, dom_content_loaded, load) and Largest Contentful Paint of each navigation in the last run."
+		reqsName, reqsHelp = "vantage_browser_requests_total",
+			"Requests made by browser runs, by domain and result (ok, http_error, failed, blocked)."
+		durName, durHelp = "vantage_browser_request_duration_seconds", "Duration of browser requests that got a response, by domain."
+	)
 	return &browserVecs{
-		step: prometheus.NewHistogramVec(HistogramOpts("vantage_browser_step_duration_seconds",
-			"Duration of each browser journey step."), with("step")),
-		nav: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_browser_navigation_seconds",
-			Help: "Navigation Timing figures (ttfb, dom_content_loaded, load) and Largest Contentful Paint of each navigation in the last run."},
-			with("step", "timing")),
-		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vantage_browser_requests_total",
-			Help: "Requests made by browser runs, by domain and result (ok, http_error, failed, blocked)."}, with("domain", "result")),
-		reqDur: prometheus.NewHistogramVec(HistogramOpts("vantage_browser_request_duration_seconds",
-			"Duration of browser requests that got a response, by domain."), with("domain")),
+		fams: [...]*Family{
+			NewFamily(stepName, stepHelp, dto.MetricType_HISTOGRAM, with("step")),
+			NewFamily(navName, navHelp, dto.MetricType_GAUGE, with("step", "timing")),
+			NewFamily(reqsName, reqsHelp, dto.MetricType_COUNTER, with("domain", "result")),
+			NewFamily(durName, durHelp, dto.MetricType_HISTOGRAM, with("domain")),
+		},
+		step:    prometheus.NewHistogramVec(HistogramOpts(stepName, stepHelp), with("step")),
+		nav:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: navName, Help: navHelp}, with("step", "timing")),
+		reqs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: reqsName, Help: reqsHelp}, with("domain", "result")),
+		reqDur:  prometheus.NewHistogramVec(HistogramOpts(durName, durHelp), with("domain")),
 		domains: map[string]map[string]bool{},
 	}
 }
 
-func (b *browserVecs) collect(ch chan<- prometheus.Metric) {
-	b.step.Collect(ch)
-	b.nav.Collect(ch)
-	b.reqs.Collect(ch)
-	b.reqDur.Collect(ch)
+func (b *browserVecs) families() []*Family { return b.fams[:] }
+
+// stream emits the browser families for which want is true (all if nil).
+func (b *browserVecs) stream(e Emitter, want func(string) bool) {
+	for i, c := range [...]prometheus.Collector{b.step, b.nav, b.reqs, b.reqDur} {
+		if want == nil || want(b.fams[i].name) {
+			streamVec(e, b.fams[i], c)
+		}
+	}
 }
 
 // domainLabel caps the distinct domains of a check; call with s.mu held.

@@ -33,13 +33,13 @@ func (p LabelPairs) WithPair(lp *dto.LabelPair) LabelPairs {
 
 // constMetric is a gauge or counter sample with cached label pairs.
 type constMetric struct {
-	desc    *prometheus.Desc
+	fam     *Family
 	pairs   LabelPairs
 	counter bool
 	v       float64
 }
 
-func (m *constMetric) Desc() *prometheus.Desc { return m.desc }
+func (m *constMetric) Desc() *prometheus.Desc { return m.fam.desc }
 
 func (m *constMetric) Write(out *dto.Metric) error {
 	out.Label = m.pairs
@@ -52,26 +52,26 @@ func (m *constMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
-// Gauge is a gauge sample; pairs must match desc's variable labels.
-func Gauge(desc *prometheus.Desc, pairs LabelPairs, v float64) prometheus.Metric {
-	return &constMetric{desc: desc, pairs: pairs, v: v}
+// Gauge is a gauge sample; pairs must match f's variable labels.
+func Gauge(f *Family, pairs LabelPairs, v float64) prometheus.Metric {
+	return &constMetric{fam: f, pairs: pairs, v: v}
 }
 
-// Counter is a counter sample; pairs must match desc's variable labels.
-func Counter(desc *prometheus.Desc, pairs LabelPairs, v float64) prometheus.Metric {
-	return &constMetric{desc: desc, pairs: pairs, counter: true, v: v}
+// Counter is a counter sample; pairs must match f's variable labels.
+func Counter(f *Family, pairs LabelPairs, v float64) prometheus.Metric {
+	return &constMetric{fam: f, pairs: pairs, counter: true, v: v}
 }
 
 // summaryMetric is a summary sample with cached label pairs.
 type summaryMetric struct {
-	desc      *prometheus.Desc
+	fam       *Family
 	pairs     LabelPairs
 	count     uint64
 	sum       float64
 	quantiles []*dto.Quantile
 }
 
-func (m *summaryMetric) Desc() *prometheus.Desc { return m.desc }
+func (m *summaryMetric) Desc() *prometheus.Desc { return m.fam.desc }
 
 func (m *summaryMetric) Write(out *dto.Metric) error {
 	out.Label = m.pairs
@@ -81,13 +81,13 @@ func (m *summaryMetric) Write(out *dto.Metric) error {
 }
 
 // Summary is a summary sample; qs and vs are quantiles and their values.
-func Summary(desc *prometheus.Desc, pairs LabelPairs, count uint64, sum float64, qs, vs []float64) prometheus.Metric {
+func Summary(f *Family, pairs LabelPairs, count uint64, sum float64, qs, vs []float64) prometheus.Metric {
 	quant := make([]*dto.Quantile, len(qs))
 	for i := range qs {
 		q, v := qs[i], vs[i]
 		quant[i] = &dto.Quantile{Quantile: &q, Value: &v}
 	}
-	return &summaryMetric{desc: desc, pairs: pairs, count: count, sum: sum, quantiles: quant}
+	return &summaryMetric{fam: f, pairs: pairs, count: count, sum: sum, quantiles: quant}
 }
 
 // PairCache interns label pairs: pairs such as result="success" or

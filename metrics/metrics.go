@@ -119,8 +119,8 @@ type vecSet struct {
 	duration *prometheus.HistogramVec
 	browser  *browserVecs
 
-	upDesc, successDesc, runsDesc, phaseDesc, statusDesc, certDesc *prometheus.Desc
-	pairs                                                          PairCache
+	upFam, successFam, runsFam, phaseFam, statusFam, certFam, durationFam *Family
+	pairs                                                                 PairCache
 	// maxDomains is global.max_domains_per_check.
 	maxDomains int
 
@@ -206,24 +206,26 @@ func HistogramOpts(name, help string) prometheus.HistogramOpts {
 func newVecSet(lab *Labeler) *vecSet {
 	n := lab.Names()
 	with := func(extra ...string) []string { return append(slices.Clone(n), extra...) }
-	desc := func(name, help string, labels []string) *prometheus.Desc {
-		return prometheus.NewDesc(name, help, labels, nil)
+	gauge := func(name, help string, labels []string) *Family {
+		return NewFamily(name, help, dto.MetricType_GAUGE, labels)
 	}
+	const durationHelp = "Duration of successful runs."
 	return &vecSet{
 		lab: lab,
-		upDesc: desc("vantage_check_up",
+		upFam: gauge("vantage_check_up",
 			"1 when the target is UP after down_after/up_after hysteresis, else 0.", n),
-		successDesc: desc("vantage_check_success",
+		successFam: gauge("vantage_check_success",
 			"1 when the last run succeeded, else 0.", n),
-		runsDesc: desc("vantage_check_runs_total",
-			"Runs by result (success, failure, error, timeout).", with("result")),
+		runsFam: NewFamily("vantage_check_runs_total",
+			"Runs by result (success, failure, error, timeout).", dto.MetricType_COUNTER, with("result")),
 		duration: prometheus.NewHistogramVec(HistogramOpts("vantage_check_duration_seconds",
-			"Duration of successful runs."), n),
-		phaseDesc: desc("vantage_http_phase_seconds",
+			durationHelp), n),
+		durationFam: NewFamily("vantage_check_duration_seconds", durationHelp, dto.MetricType_HISTOGRAM, n),
+		phaseFam: gauge("vantage_http_phase_seconds",
 			"Time of each request phase (dns, connect, tls, processing, transfer) in the last run.", with("step", "phase")),
-		statusDesc: desc("vantage_http_status_code",
+		statusFam: gauge("vantage_http_status_code",
 			"HTTP status code of each step in the last run.", with("step")),
-		certDesc: desc("vantage_tls_cert_not_after_timestamp_seconds",
+		certFam: gauge("vantage_tls_cert_not_after_timestamp_seconds",
 			"Expiry of the leaf certificate seen in the last TLS run, as a Unix timestamp.", n),
 		browser:  newBrowserVecs(n),
 		children: map[string]*children{},
@@ -284,9 +286,7 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for p := part(0); p < numParts; p++ {
-		c.collect(ch, p)
-	}
+	c.Stream(ChanEmitter(ch), nil)
 }
 
 // part is one family (or group) of the collector's output.
@@ -305,8 +305,9 @@ const (
 )
 
 // Views splits the collector into one collector per family, so a
-// streaming /metrics handler can gather and encode them one at a time
-// (each in its own registry) instead of holding every sample at once.
+// streaming /metrics handler that falls back to client_golang's registry
+// can gather and encode them one at a time (each in its own registry)
+// instead of holding every sample at once.
 func (c *Collector) Views() []prometheus.Collector {
 	out := make([]prometheus.Collector, numParts)
 	for p := part(0); p < numParts; p++ {
@@ -321,18 +322,54 @@ type view struct {
 }
 
 func (v view) Describe(chan<- *prometheus.Desc)    {}
-func (v view) Collect(ch chan<- prometheus.Metric) { v.c.collect(ch, v.p) }
+func (v view) Collect(ch chan<- prometheus.Metric) { v.c.collect(ChanEmitter(ch), v.p) }
 
-func (c *Collector) collect(ch chan<- prometheus.Metric, p part) {
+// FamilyNames implements Streamer.
+func (c *Collector) FamilyNames() []string {
+	c.mu.RLock()
+	s := c.set
+	c.mu.RUnlock()
+	names := make([]string, 0, numParts+3)
+	for p := part(0); p < partBrowser; p++ {
+		names = append(names, s.partFamily(p).name)
+	}
+	for _, f := range s.browser.families() {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+// Stream implements Streamer.
+func (c *Collector) Stream(e Emitter, want func(string) bool) {
+	c.mu.RLock()
+	s := c.set
+	c.mu.RUnlock()
+	for p := part(0); p < numParts; p++ {
+		if p == partBrowser {
+			s.browser.stream(e, want)
+			continue
+		}
+		if want == nil || want(s.partFamily(p).name) {
+			c.collect(e, p)
+		}
+	}
+}
+
+func (s *vecSet) partFamily(p part) *Family {
+	return [...]*Family{partUp: s.upFam, partSuccess: s.successFam, partRuns: s.runsFam, partCert: s.certFam,
+		partStatus: s.statusFam, partPhase: s.phaseFam, partDuration: s.durationFam}[p]
+}
+
+func (c *Collector) collect(e Emitter, p part) {
 	c.mu.RLock()
 	s := c.set
 	c.mu.RUnlock()
 	switch p {
 	case partDuration:
-		s.duration.Collect(ch)
+		streamVec(e, s.durationFam, s.duration)
 		return
 	case partBrowser:
-		s.browser.collect(ch)
+		s.browser.stream(e, nil)
 		return
 	}
 	s.mu.Lock()
@@ -345,16 +382,16 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, p part) {
 		k.mu.Lock()
 		switch p {
 		case partUp:
-			ch <- Gauge(s.upDesc, k.pairs, b2f(k.up))
+			e.Gauge(s.upFam, k.pairs, b2f(k.up))
 		case partSuccess:
-			ch <- Gauge(s.successDesc, k.pairs, b2f(k.success))
+			e.Gauge(s.successFam, k.pairs, b2f(k.success))
 		case partRuns:
 			for i := range probe.Results {
-				ch <- Counter(s.runsDesc, k.runPairs[i], k.runs[i])
+				e.Counter(s.runsFam, k.runPairs[i], k.runs[i])
 			}
 		case partCert:
 			if k.hasCert {
-				ch <- Gauge(s.certDesc, k.pairs, k.cert)
+				e.Gauge(s.certFam, k.pairs, k.cert)
 			}
 		case partStatus, partPhase:
 			for i := range k.steps {
@@ -362,18 +399,34 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, p part) {
 				sp := k.pairsFor(&s.pairs, st.name)
 				if p == partStatus {
 					if st.status != 0 {
-						ch <- Gauge(s.statusDesc, sp.step, float64(st.status))
+						e.Gauge(s.statusFam, sp.step, float64(st.status))
 					}
 					continue
 				}
 				for j := range phaseNames {
 					if st.has[j] {
-						ch <- Gauge(s.phaseDesc, sp.phases[j], st.phases[j])
+						e.Gauge(s.phaseFam, sp.phases[j], st.phases[j])
 					}
 				}
 			}
 		}
 		k.mu.Unlock()
+	}
+}
+
+// streamVec emits every child of a client_golang vector as family f.
+func streamVec(e Emitter, f *Family, c prometheus.Collector) {
+	if ce, ok := e.(ChanEmitter); ok {
+		c.Collect(ce)
+		return
+	}
+	ch := make(chan prometheus.Metric, 256)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	for m := range ch {
+		e.Metric(f, m)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 
 	"github.com/vantage-monitoring/vantage/metrics"
@@ -12,7 +13,7 @@ import (
 // descSet are the exported metrics' descriptors for one labeler.
 type descSet struct {
 	lab                       *metrics.Labeler
-	quantile, ratio, slowdown *prometheus.Desc
+	quantile, ratio, slowdown *metrics.Family
 }
 
 func newDescSet(lab *metrics.Labeler) *descSet {
@@ -25,14 +26,14 @@ func newDescSet(lab *metrics.Labeler) *descSet {
 		// label and still pass `promtool check metrics`. _count and _sum
 		// are cumulative over successful runs, as in client_golang's own
 		// summaries, so rate() on them works.
-		quantile: prometheus.NewDesc("vantage_check_duration_quantile_seconds",
+		quantile: metrics.NewFamily(quantileName,
 			"Quantiles of successful run durations over a sliding window (DDSketch, 1% relative error); _count and _sum are cumulative.",
-			with("window"), nil),
-		ratio: prometheus.NewDesc("vantage_check_success_ratio",
-			"Share of runs that succeeded over a sliding window.", with("window"), nil),
-		slowdown: prometheus.NewDesc("vantage_node_slowdown_ratio",
+			dto.MetricType_SUMMARY, with("window")),
+		ratio: metrics.NewFamily(ratioName,
+			"Share of runs that succeeded over a sliding window.", dto.MetricType_GAUGE, with("window")),
+		slowdown: metrics.NewFamily(slowdownName,
 			"A node's p90 over the shortest quantile window divided by the median p90 of the other nodes of the same check and path.",
-			n, nil),
+			dto.MetricType_GAUGE, n),
 	}
 }
 
@@ -97,9 +98,55 @@ func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string
 // names follow the config.
 func (s *Stats) Describe(chan<- *prometheus.Desc) {}
 
-// Collect implements prometheus.Collector. Every figure is computed now
-// from the sketches; series without data in a window are absent.
+const (
+	quantileName = "vantage_check_duration_quantile_seconds"
+	ratioName    = "vantage_check_success_ratio"
+	slowdownName = "vantage_node_slowdown_ratio"
+)
+
+// Collect implements prometheus.Collector.
 func (s *Stats) Collect(ch chan<- prometheus.Metric) {
+	s.emit(metrics.ChanEmitter(ch))
+}
+
+// FamilyNames implements metrics.Streamer.
+func (s *Stats) FamilyNames() []string { return []string{ratioName, quantileName, slowdownName} }
+
+// Stream implements metrics.Streamer. The three families are computed in
+// one pass over the sketches: the quantile summaries are written as they
+// come, the two gauge families are held back and written after.
+func (s *Stats) Stream(e metrics.Emitter, want func(string) bool) {
+	if want != nil && !want(ratioName) && !want(quantileName) && !want(slowdownName) {
+		return
+	}
+	g := metrics.Grouper{Out: filtered{e, want}}
+	s.emit(&g)
+	g.Flush()
+}
+
+// filtered drops the families want does not ask for.
+type filtered struct {
+	metrics.Emitter
+	want func(string) bool
+}
+
+func (f filtered) ok(fam *metrics.Family) bool { return f.want == nil || f.want(fam.Name()) }
+
+func (f filtered) Gauge(fam *metrics.Family, p metrics.LabelPairs, v float64) {
+	if f.ok(fam) {
+		f.Emitter.Gauge(fam, p, v)
+	}
+}
+
+func (f filtered) Summary(fam *metrics.Family, p metrics.LabelPairs, count uint64, sum float64, qs, vs []float64) {
+	if f.ok(fam) {
+		f.Emitter.Summary(fam, p, count, sum, qs, vs)
+	}
+}
+
+// emit computes every figure now from the sketches; series without data
+// in a window are absent.
+func (s *Stats) emit(e metrics.Emitter) {
 	lab := s.labeler()
 	if lab == nil {
 		return
@@ -123,6 +170,7 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	}
 	rd := s.reader()
 	defer rd.close()
+	var qbuf [len(exportedQuantiles)]float64
 	var p90s []nodeP90
 	var vals []float64
 	var own []*targetSeries
@@ -135,15 +183,15 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 					continue
 				}
 				wp := s.labelPairs(ts, lab, winLabels[i])
-				ch <- metrics.Gauge(d.ratio, wp, float64(okRuns)/float64(total))
+				e.Gauge(d.ratio, wp, float64(okRuns)/float64(total))
 				if rd.sk.IsEmpty() {
 					continue
 				}
-				vs := make([]float64, len(exportedQuantiles))
+				vs := qbuf[:] // emitters copy the values
 				for j, q := range exportedQuantiles {
 					vs[j], _ = rd.sk.GetValueAtQuantile(q)
 				}
-				ch <- metrics.Summary(d.quantile, wp, samples, sum, exportedQuantiles[:], vs)
+				e.Summary(d.quantile, wp, samples, sum, exportedQuantiles[:], vs)
 				if win == w.shortest {
 					if node := ts.node(); node != "" {
 						p90s = append(p90s, nodeP90{node, vs[slices.Index(exportedQuantiles[:], 0.9)]})
@@ -157,7 +205,7 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 		}
 		for i, ts := range own {
 			if r, ok := slowdown(p90s[i].node, p90s[i].p90, p90s); ok {
-				ch <- metrics.Gauge(d.slowdown, s.labelPairs(ts, lab, ""), r)
+				e.Gauge(d.slowdown, s.labelPairs(ts, lab, ""), r)
 			}
 		}
 	}

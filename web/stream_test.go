@@ -24,7 +24,7 @@ func TestStreamedMetrics(t *testing.T) {
 	b.WithLabelValues("x").Add(3)
 	part.MustRegister(b)
 	s := web.New(web.Options{Logger: zerolog.Nop(), Gatherer: prometheus.Gatherers{main, part},
-		Gatherers: []prometheus.Gatherer{main, part}})
+		Sources: []web.Source{{Gatherers: []prometheus.Gatherer{main}}, {Gatherers: []prometheus.Gatherer{part}}}})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

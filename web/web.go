@@ -23,9 +23,9 @@ import (
 type Options struct {
 	Logger   zerolog.Logger
 	Gatherer prometheus.Gatherer
-	// Gatherers, when set, are served in order instead of Gatherer, each
-	// encoded before the next is gathered (see streamHandler).
-	Gatherers []prometheus.Gatherer
+	// Sources, when set, are served in order instead of Gatherer (see
+	// streamHandler).
+	Sources []Source
 	// Registerer receives promhttp's own metrics; may be nil.
 	Registerer prometheus.Registerer
 	// Reload re-reads the config; its error is shown to the caller.
@@ -53,8 +53,8 @@ func New(o Options) *Server {
 		MaxRequestsInFlight: 10,
 		Timeout:             30 * time.Second,
 	})
-	if len(o.Gatherers) > 0 {
-		h = streamHandler(o.Gatherers, o.Logger)
+	if len(o.Sources) > 0 {
+		h = streamHandler(o.Sources, o.Logger)
 	}
 	if o.Registerer != nil {
 		h = promhttp.InstrumentMetricHandler(o.Registerer, h)
