@@ -94,6 +94,8 @@ type Encoder struct {
 	// proto: the current family message and one metric's scratch space.
 	fam, msg, sub []byte
 	d             dto.Metric // reused by Metric
+	lbl           []byte     // the current metric's rendered labels
+	floats        map[float64]string
 	err           error
 }
 
@@ -141,7 +143,8 @@ func (e *Encoder) Gauge(f *Family, p LabelPairs, v float64) {
 		e.addMetric()
 		return
 	}
-	e.sampleLine(f.name, "", p, "", 0, v)
+	e.setLabels(p)
+	e.sampleLine(f.name, "", "", 0, v)
 }
 
 // Counter implements Emitter.
@@ -156,7 +159,8 @@ func (e *Encoder) Counter(f *Family, p LabelPairs, v float64) {
 		e.addMetric()
 		return
 	}
-	e.sampleLine(f.name, "", p, "", 0, v)
+	e.setLabels(p)
+	e.sampleLine(f.name, "", "", 0, v)
 }
 
 // Summary implements Emitter.
@@ -184,11 +188,12 @@ func (e *Encoder) Summary(f *Family, p LabelPairs, count uint64, sum float64, qs
 		e.addMetric()
 		return
 	}
+	e.setLabels(p)
 	for i := range qs {
-		e.sampleLine(f.name, "", p, "quantile", qs[i], vs[i])
+		e.sampleLine(f.name, "", "quantile", qs[i], vs[i])
 	}
-	e.sampleLine(f.name, "_sum", p, "", 0, sum)
-	e.countLine(f.name, "_count", p, "", 0, count)
+	e.sampleLine(f.name, "_sum", "", 0, sum)
+	e.countLine(f.name, "_count", "", 0, count)
 }
 
 // Metric implements Emitter: m is written from its client_model form.
@@ -216,20 +221,20 @@ func (e *Encoder) DTO(f *Family, d *dto.Metric) {
 		e.addMetric()
 		return
 	}
-	p := LabelPairs(d.Label)
+	e.setLabels(d.Label)
 	switch {
 	case d.Gauge != nil:
-		e.sampleLine(f.name, "", p, "", 0, d.Gauge.GetValue())
+		e.sampleLine(f.name, "", "", 0, d.Gauge.GetValue())
 	case d.Counter != nil:
-		e.sampleLine(f.name, "", p, "", 0, d.Counter.GetValue())
+		e.sampleLine(f.name, "", "", 0, d.Counter.GetValue())
 	case d.Untyped != nil:
-		e.sampleLine(f.name, "", p, "", 0, d.Untyped.GetValue())
+		e.sampleLine(f.name, "", "", 0, d.Untyped.GetValue())
 	case d.Summary != nil:
 		for _, q := range d.Summary.Quantile {
-			e.sampleLine(f.name, "", p, "quantile", q.GetQuantile(), q.GetValue())
+			e.sampleLine(f.name, "", "quantile", q.GetQuantile(), q.GetValue())
 		}
-		e.sampleLine(f.name, "_sum", p, "", 0, d.Summary.GetSampleSum())
-		e.countLine(f.name, "_count", p, "", 0, d.Summary.GetSampleCount())
+		e.sampleLine(f.name, "_sum", "", 0, d.Summary.GetSampleSum())
+		e.countLine(f.name, "_count", "", 0, d.Summary.GetSampleCount())
 	case d.Histogram != nil:
 		h := d.Histogram
 		infSeen := false
@@ -237,13 +242,13 @@ func (e *Encoder) DTO(f *Family, d *dto.Metric) {
 			if math.IsInf(b.GetUpperBound(), +1) {
 				infSeen = true
 			}
-			e.countLine(f.name, "_bucket", p, "le", b.GetUpperBound(), b.GetCumulativeCount())
+			e.countLine(f.name, "_bucket", "le", b.GetUpperBound(), b.GetCumulativeCount())
 		}
 		if !infSeen {
-			e.countLine(f.name, "_bucket", p, "le", math.Inf(+1), h.GetSampleCount())
+			e.countLine(f.name, "_bucket", "le", math.Inf(+1), h.GetSampleCount())
 		}
-		e.sampleLine(f.name, "_sum", p, "", 0, h.GetSampleSum())
-		e.countLine(f.name, "_count", p, "", 0, h.GetSampleCount())
+		e.sampleLine(f.name, "_sum", "", 0, h.GetSampleSum())
+		e.countLine(f.name, "_count", "", 0, h.GetSampleCount())
 	}
 }
 
@@ -370,42 +375,70 @@ func appendDoubleMsg(b []byte, v float64) []byte {
 	return protowire.AppendFixed64(b, math.Float64bits(v))
 }
 
-// sampleLine writes name+suffix{pairs[,extra="ev"]} v.
-func (e *Encoder) sampleLine(name, suffix string, p LabelPairs, extra string, ev, v float64) {
-	b := e.lineStart(name, suffix, p, extra, ev)
+// sampleLine writes name+suffix{labels[,extra="ev"]} v, labels being
+// pairs rendered by setLabels.
+func (e *Encoder) sampleLine(name, suffix string, extra string, ev, v float64) {
+	b := e.lineStart(name, suffix, extra, ev)
 	b = e.appendFloat(b, v)
 	e.lineEnd(b)
 }
 
-func (e *Encoder) countLine(name, suffix string, p LabelPairs, extra string, ev float64, v uint64) {
-	b := e.lineStart(name, suffix, p, extra, ev)
+func (e *Encoder) countLine(name, suffix string, extra string, ev float64, v uint64) {
+	b := e.lineStart(name, suffix, extra, ev)
 	b = strconv.AppendUint(b, v, 10)
 	e.lineEnd(b)
 }
 
-func (e *Encoder) lineStart(name, suffix string, p LabelPairs, extra string, ev float64) []byte {
+// setLabels renders p once for all the lines of one metric (a histogram
+// has 16 at the default buckets, a summary 5).
+func (e *Encoder) setLabels(p LabelPairs) {
+	b := e.lbl[:0]
+	for i, lp := range p {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, lp.GetName()...)
+		b = append(b, '=', '"')
+		b = appendEscaped(b, lp.GetValue(), true)
+		b = append(b, '"')
+	}
+	e.lbl = b
+}
+
+func (e *Encoder) lineStart(name, suffix string, extra string, ev float64) []byte {
 	b := append(e.num[:0], name...)
 	b = append(b, suffix...)
-	if len(p) > 0 || extra != "" {
-		sep := byte('{')
-		for _, lp := range p {
-			b = append(b, sep)
-			b = append(b, lp.GetName()...)
-			b = append(b, '=', '"')
-			b = appendEscaped(b, lp.GetValue(), true)
-			b = append(b, '"')
-			sep = ','
-		}
+	if len(e.lbl) > 0 || extra != "" {
+		b = append(b, '{')
+		b = append(b, e.lbl...)
 		if extra != "" {
-			b = append(b, sep)
+			if len(e.lbl) > 0 {
+				b = append(b, ',')
+			}
 			b = append(b, extra...)
 			b = append(b, '=', '"')
-			b = e.appendFloatAsExpfmt(b, ev)
+			b = append(b, e.labelFloat(ev)...)
 			b = append(b, '"')
 		}
 		b = append(b, '}')
 	}
 	return append(b, ' ')
+}
+
+// labelFloat is ev spelled for an le or quantile label, memoised: the
+// same dozen bounds recur on every histogram.
+func (e *Encoder) labelFloat(ev float64) string {
+	if s, ok := e.floats[ev]; ok {
+		return s
+	}
+	s := string(e.appendFloatAsExpfmt(nil, ev))
+	if e.floats == nil {
+		e.floats = map[float64]string{}
+	}
+	if len(e.floats) < 256 && !math.IsNaN(ev) {
+		e.floats[ev] = s
+	}
+	return s
 }
 
 func (e *Encoder) lineEnd(b []byte) {

@@ -143,11 +143,15 @@ func TestShopNodeFault(t *testing.T) {
 	}
 	healthy := func(f []figs, field func(figs) float64) float64 { return max(field(f[0]), field(f[2])) }
 	inj := injected.Seconds()
+	// A delayed response takes at least inj; the sketch may report it up to
+	// 1 % low (a bin's representative value), so "includes the delay" is
+	// ≥ inj less that accuracy.
+	injLow := inj * (1 - tolerance)
 
 	// 20 % of lb2's responses delayed: p90 and p99 move, p50 does not.
 	f := figures(run(0.2))
 	lb2 := f[1]
-	if lb2.p90 < inj || lb2.p99 < inj {
+	if lb2.p90 < injLow || lb2.p99 < injLow {
 		t.Errorf("20%%: lb2 p90 %g and p99 %g should include the injected %gs", lb2.p90, lb2.p99, inj)
 	}
 	// "Moved" means the quantile lands among the delayed responses (≥ the
@@ -167,7 +171,7 @@ func TestShopNodeFault(t *testing.T) {
 	// 5 %: only p99 moves.
 	f = figures(run(0.05))
 	lb2 = f[1]
-	if lb2.p99 < inj {
+	if lb2.p99 < injLow {
 		t.Errorf("5%%: lb2 p99 %g should include the injected %gs", lb2.p99, inj)
 	}
 	if lb2.p90 > inj/2 || lb2.p50 > inj/2 {
