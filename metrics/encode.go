@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -23,6 +24,9 @@ type Family struct {
 	help string
 	typ  dto.MetricType
 	unit string // a gathered family's unit (WriteFamily), as expfmt writes it
+	// protoSize is the family's protobuf size at the last scrape: the next
+	// one allocates its buffer once instead of doubling it up to ~10 MB.
+	protoSize atomic.Int64
 }
 
 // NewFamily describes a family whose samples carry the given label names.
@@ -274,6 +278,9 @@ func (e *Encoder) begin(f *Family) bool {
 	e.endFamily()
 	e.cur = f
 	if e.f == wireProto {
+		if n := int(f.protoSize.Load()); n > cap(e.fam) {
+			e.fam = make([]byte, 0, n+n/16)
+		}
 		e.fam = protowire.AppendTag(e.fam[:0], 1, protowire.BytesType)
 		e.fam = protowire.AppendString(e.fam, f.name)
 		e.fam = protowire.AppendTag(e.fam, 2, protowire.BytesType)
@@ -337,10 +344,12 @@ func (e *Encoder) endFamily() {
 	if e.cur == nil {
 		return
 	}
+	f := e.cur
 	e.cur = nil
 	if e.f != wireProto || e.err != nil {
 		return
 	}
+	f.protoSize.Store(int64(len(e.fam)))
 	b := protowire.AppendVarint(e.num[:0], uint64(len(e.fam)))
 	e.num = b
 	if _, e.err = e.w.Write(b); e.err == nil {
