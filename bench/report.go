@@ -201,8 +201,12 @@ func (res result) markdown(b *strings.Builder) {
 	}
 	row("/metrics scrape, text + gzip, median", fmt.Sprintf("%.0f ms (%.1f MB uncompressed, %s samples)",
 		float64(res.scrapeMedian)/float64(time.Millisecond), float64(res.scrapeBytes)/1e6, thousands(res.series)), scrapeTarget, scrapePass)
+	var protoPass *bool
+	if sc.maxScrape > 0 {
+		protoPass = ptr(res.scrapeProtoMedian <= sc.maxScrape)
+	}
 	row("/metrics scrape, protobuf + gzip, median", fmt.Sprintf("%.0f ms",
-		float64(res.scrapeProtoMedian)/float64(time.Millisecond)), scrapeTarget, ptr(sc.maxScrape == 0 || res.scrapeProtoMedian <= sc.maxScrape))
+		float64(res.scrapeProtoMedian)/float64(time.Millisecond)), scrapeTarget, protoPass)
 	b.WriteString("\n")
 }
 

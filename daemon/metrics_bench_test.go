@@ -1,13 +1,9 @@
 package daemon
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,16 +30,7 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 // default two quantile windows, as Prometheus would send it: ms/scrape per
 // negotiated format, with and without gzip.
 func BenchmarkMetricsScrape10kTargets(b *testing.B) {
-	var cfg strings.Builder
-	cfg.WriteString("global: {interval: 10s, timeout: 5s}\npaths: [{name: direct}]\nchecks:\n")
-	for i := range 3334 {
-		fmt.Fprintf(&cfg, "  - name: c%04d\n    type: http\n    url: http://shop.invalid/p/%d\n    nodes: {addresses: [{name: lb1, address: 127.0.0.11}, {name: lb2, address: 127.0.0.12}, {name: lb3, address: 127.0.0.13}]}\n", i, i)
-	}
-	dir := b.TempDir()
-	file := filepath.Join(dir, "vantage.yaml")
-	if err := os.WriteFile(file, []byte(cfg.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	file := benchConfig(b, b.TempDir(), "{interval: 10s, timeout: 5s}", 3334)
 	d, err := New(Options{ConfigFile: file, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)

@@ -20,16 +20,8 @@ import (
 // stored failed runs): statistics snapshot, node slowdown, hysteresis state
 // and failed-run lookups. ms/checks is one Checks call.
 func BenchmarkStatusSource1000Targets(b *testing.B) {
-	var cfg strings.Builder
-	cfg.WriteString("global: {interval: 30s, timeout: 5s, quantile_windows: [1m, 5m]}\npaths: [{name: direct}]\nchecks:\n")
-	for i := range 334 {
-		fmt.Fprintf(&cfg, "  - name: c%03d\n    type: http\n    url: http://shop.invalid/%d\n    nodes: {addresses: [{name: lb1, address: 127.0.0.11}, {name: lb2, address: 127.0.0.12}, {name: lb3, address: 127.0.0.13}]}\n", i, i)
-	}
 	dir := b.TempDir()
-	file := filepath.Join(dir, "vantage.yaml")
-	if err := os.WriteFile(file, []byte(cfg.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	file := benchConfig(b, dir, "{interval: 30s, timeout: 5s, quantile_windows: [1m, 5m]}", 334)
 	d, err := New(Options{ConfigFile: file, StoragePath: filepath.Join(dir, "data"), Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
@@ -82,4 +74,19 @@ func BenchmarkStatusSource1000Targets(b *testing.B) {
 		src.Checks(ctx)
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/checks")
+}
+
+// benchConfig writes a config of n http checks, each on the three demo
+// load-balancer nodes, with the given global block, and returns its path.
+func benchConfig(b *testing.B, dir, global string, n int) string {
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "global: %s\npaths: [{name: direct}]\nchecks:\n", global)
+	for i := range n {
+		fmt.Fprintf(&cfg, "  - name: c%04d\n    type: http\n    url: http://shop.invalid/p/%d\n    nodes: {addresses: [{name: lb1, address: 127.0.0.11}, {name: lb2, address: 127.0.0.12}, {name: lb3, address: 127.0.0.13}]}\n", i, i)
+	}
+	file := filepath.Join(dir, "vantage.yaml")
+	if err := os.WriteFile(file, []byte(cfg.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return file
 }

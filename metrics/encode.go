@@ -136,29 +136,20 @@ func (e *Encoder) Close() error {
 }
 
 // Gauge implements Emitter.
-func (e *Encoder) Gauge(f *Family, p LabelPairs, v float64) {
-	if !e.begin(f) {
-		return
-	}
-	if e.f == wireProto {
-		e.msg = appendLabels(e.msg[:0], p)
-		e.msg = protowire.AppendTag(e.msg, 2, protowire.BytesType)
-		e.msg = appendDoubleMsg(e.msg, v)
-		e.addMetric()
-		return
-	}
-	e.setLabels(p)
-	e.sampleLine(f.name, "", "", 0, v)
-}
+func (e *Encoder) Gauge(f *Family, p LabelPairs, v float64) { e.single(f, p, 2, v) }
 
 // Counter implements Emitter.
-func (e *Encoder) Counter(f *Family, p LabelPairs, v float64) {
+func (e *Encoder) Counter(f *Family, p LabelPairs, v float64) { e.single(f, p, 3, v) }
+
+// single writes a one-value sample; field is the Metric field of its
+// type in protobuf (2 gauge, 3 counter).
+func (e *Encoder) single(f *Family, p LabelPairs, field protowire.Number, v float64) {
 	if !e.begin(f) {
 		return
 	}
 	if e.f == wireProto {
 		e.msg = appendLabels(e.msg[:0], p)
-		e.msg = protowire.AppendTag(e.msg, 3, protowire.BytesType)
+		e.msg = protowire.AppendTag(e.msg, field, protowire.BytesType)
 		e.msg = appendDoubleMsg(e.msg, v)
 		e.addMetric()
 		return
