@@ -152,6 +152,10 @@ func TestJourneyAllNodes(t *testing.T) {
 		}
 		if out.Steps[0].Name != "01-navigate" || out.Steps[0].Navigation == nil || out.Steps[0].Navigation.Load <= 0 {
 			t.Errorf("%s: first step %+v: want 01-navigate with navigation timings", tg.Key, out.Steps[0])
+		} else if nav := out.Steps[0].Navigation; nav.LCP <= 0 || nav.LCP > 5*time.Second {
+			// The product page has a heading and an image: it has a
+			// largest contentful paint, reported some frames after load.
+			t.Errorf("%s: LCP %s, want the product page's paint", tg.Key, nav.LCP)
 		}
 		if out.Steps[0].StatusCode != 200 {
 			t.Errorf("%s: navigate status %d", tg.Key, out.Steps[0].StatusCode)

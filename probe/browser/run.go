@@ -56,8 +56,18 @@ const navTimingScript = `new Promise((resolve) => {
     return {ttfb: ttfb, dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd || n.loadEventStart, lcp: window.__vantageLCP || 0};
   };
   if (window.__vantageLCP) { resolve(read()); return; }
-  // LCP is reported after the next paint.
-  requestAnimationFrame(() => setTimeout(() => resolve(read()), 0));
+  // LCP is reported some frames after the paint it measures, often after
+  // the load event: wait for it, but not for long (a page with nothing
+  // contentful never reports one).
+  let done = false;
+  const finish = () => { if (!done) { done = true; resolve(read()); } };
+  try {
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) { window.__vantageLCP = Math.max(window.__vantageLCP || 0, e.renderTime || e.startTime); }
+      finish();
+    }).observe({type: 'largest-contentful-paint', buffered: true});
+  } catch (e) {}
+  setTimeout(finish, 300);
 })`
 
 type navJS struct {
