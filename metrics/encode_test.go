@@ -1,4 +1,4 @@
-package metrics
+package metrics_test
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +18,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/metrics"
+	"github.com/vantage-monitoring/vantage/metrics/metricstest"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
@@ -30,299 +30,27 @@ import (
 // The Encoder must say exactly what client_golang's registry + expfmt say.
 // Every test below writes the same samples both ways, parses both outputs
 // back with prometheus/common's own parsers (text, OpenMetrics 1.0,
-// delimited protobuf) and compares the families.
+// delimited protobuf) and compares the families, with the helpers of
+// package metricstest (shared with the stats package's tests). This is an
+// external test package because metricstest imports metrics.
 
-var wireFormats = []struct {
-	name string
-	f    expfmt.Format
-}{
-	{"text", expfmt.NewFormat(expfmt.TypeTextPlain)},
-	{"openmetrics", expfmt.NewFormat(expfmt.TypeOpenMetrics)},
-	{"openmetrics-0.0.1", expfmt.FmtOpenMetrics_0_0_1},
-	{"proto", expfmt.NewFormat(expfmt.TypeProtoDelim)},
-}
-
-// encodeWith runs fn against an Encoder for format and returns its output.
-func encodeWith(t *testing.T, format expfmt.Format, fn func(e *Encoder)) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	e, ok := NewEncoder(&buf, format)
-	if !ok {
-		t.Fatalf("NewEncoder refused %q", format)
-	}
-	fn(e)
-	if err := e.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	return buf.Bytes()
-}
-
-// expfmtEncode is the reference: expfmt's encoder over gathered families.
-func expfmtEncode(t *testing.T, format expfmt.Format, mfs []*dto.MetricFamily) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, format)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatalf("expfmt Encode %s: %v", mf.GetName(), err)
-		}
-	}
-	if c, ok := enc.(expfmt.Closer); ok {
-		if err := c.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
-}
-
-// gatherAll registers cs in a pedantic registry and gathers them.
-func gatherAll(t *testing.T, cs ...prometheus.Collector) []*dto.MetricFamily {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	for _, c := range cs {
-		reg.MustRegister(c)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	return mfs
-}
-
-// decodeAll parses b in format with prometheus/common's parsers.
-func decodeAll(format expfmt.Format, b []byte) ([]*dto.MetricFamily, error) {
-	if format.FormatType() == expfmt.TypeTextPlain {
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		m, err := p.TextToMetricFamilies(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		out := make([]*dto.MetricFamily, 0, len(m))
-		for _, mf := range m {
-			out = append(out, mf)
-		}
-		return out, nil
-	}
-	dec := expfmt.NewDecoder(bytes.NewReader(b), format)
-	var out []*dto.MetricFamily
-	for {
-		mf := &dto.MetricFamily{}
-		err := dec.Decode(mf)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, mf)
-	}
-}
-
-func labelKey(m *dto.Metric) string {
-	var b strings.Builder
-	for _, lp := range m.GetLabel() {
-		b.WriteString(lp.GetName())
-		b.WriteByte(0)
-		b.WriteString(lp.GetValue())
-		b.WriteByte(0)
-	}
-	return b.String()
-}
-
-// normalize returns copies sorted by family name and label set, with each
-// metric's labels and quantiles sorted (their order carries no meaning).
-func normalize(mfs []*dto.MetricFamily) []*dto.MetricFamily {
-	out := make([]*dto.MetricFamily, len(mfs))
-	for i, mf := range mfs {
-		mf = proto.Clone(mf).(*dto.MetricFamily)
-		for _, m := range mf.Metric {
-			slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-			if s := m.GetSummary(); s != nil {
-				slices.SortFunc(s.Quantile, func(a, b *dto.Quantile) int {
-					return cmpFloat(a.GetQuantile(), b.GetQuantile())
-				})
-			}
-		}
-		slices.SortFunc(mf.Metric, func(a, b *dto.Metric) int { return strings.Compare(labelKey(a), labelKey(b)) })
-		out[i] = mf
-	}
-	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
-	return out
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func familyNames(mfs []*dto.MetricFamily) []string {
-	var n []string
-	for _, mf := range mfs {
-		n = append(n, mf.GetName())
-	}
-	slices.Sort(n)
-	return n
-}
-
-// sameFamilies reports how got and want differ ("" when they do not).
-// proto.Equal treats NaN as equal to NaN, which is what we want here; the
-// tests check separately that NaN survives at all.
-func sameFamilies(got, want []*dto.MetricFamily) string {
-	got, want = normalize(got), normalize(want)
-	if g, w := familyNames(got), familyNames(want); !slices.Equal(g, w) {
-		return fmt.Sprintf("families differ:\n got %v\nwant %v", g, w)
-	}
-	for i := range got {
-		if !proto.Equal(got[i], want[i]) {
-			return fmt.Sprintf("family %s differs:\n got %s\nwant %s", got[i].GetName(),
-				prototext.Format(got[i]), prototext.Format(want[i]))
-		}
-	}
-	return ""
-}
-
-// checkLines compares two text or OpenMetrics outputs line by line, in any
-// order: comment lines, and each sample's series (name and label string,
-// le and quantile included: a Prometheus 2 server keeps label values as
-// spelt) byte for byte; sample values as numbers, since "12345678" and
-// "1.2345678e+07" are the same value.
-func checkLines(t *testing.T, got, want []byte) {
-	t.Helper()
-	type line struct{ key, val string }
-	split := func(b []byte) []line {
-		var out []line
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "#") || l == "" {
-				out = append(out, line{key: l})
-				continue
-			}
-			i := strings.LastIndexByte(l, ' ')
-			out = append(out, line{l[:i], l[i+1:]})
-		}
-		slices.SortFunc(out, func(a, b line) int {
-			if c := strings.Compare(a.key, b.key); c != 0 {
-				return c
-			}
-			return strings.Compare(a.val, b.val)
-		})
-		return out
-	}
-	g, w := split(got), split(want)
-	if len(g) != len(w) {
-		t.Errorf("%d lines, expfmt wrote %d", len(g), len(w))
-		return
-	}
-	for i := range g {
-		if g[i].key != w[i].key {
-			t.Errorf("line %q, expfmt wrote %q", g[i].key, w[i].key)
-			return
-		}
-		if g[i].val == "" && w[i].val == "" {
-			continue // a comment or the final newline
-		}
-		gv, gErr := strconv.ParseFloat(g[i].val, 64)
-		wv, wErr := strconv.ParseFloat(w[i].val, 64)
-		if gErr != nil || wErr != nil || !(gv == wv || math.IsNaN(gv) && math.IsNaN(wv)) {
-			t.Errorf("%s: value %q, expfmt wrote %q", g[i].key, g[i].val, w[i].val)
-		}
-	}
-}
-
-// checkEquivalent asserts that got (the Encoder's output) means what want
-// (expfmt's output for gathered) means in format, and returns the decoded
-// families of got.
-func checkEquivalent(t *testing.T, format expfmt.Format, got, want []byte, gathered []*dto.MetricFamily) []*dto.MetricFamily {
-	t.Helper()
-	gotMF, err := decodeAll(format, got)
-	if err != nil {
-		t.Fatalf("parsing the Encoder's output: %v\n%s", err, got)
-	}
-	wantMF, err := decodeAll(format, want)
-	if err != nil {
-		t.Fatalf("parsing expfmt's output: %v\n%s", err, want)
-	}
-	// The reference itself must hold what was gathered, or the comparison
-	// proves nothing.
-	if g, w := familyNames(wantMF), familyNames(gathered); !slices.Equal(g, w) {
-		t.Fatalf("reference parsed to %v, gathered %v", g, w)
-	}
-	if d := sameFamilies(gotMF, wantMF); d != "" {
-		if format.FormatType() == expfmt.TypeProtoDelim {
-			t.Errorf("Encoder and expfmt disagree: %s", d)
-		} else {
-			t.Errorf("Encoder and expfmt disagree: %s\nEncoder output:\n%s\nexpfmt output:\n%s", d, got, want)
-		}
-	}
-	switch format.FormatType() {
-	case expfmt.TypeProtoDelim:
-		// Protobuf loses nothing: the decoded families are the gathered ones.
-		if d := sameFamilies(gotMF, gathered); d != "" {
-			t.Errorf("decoded protobuf is not what was gathered: %s", d)
-		}
-	case expfmt.TypeOpenMetrics:
-		checkOpenMetricsFraming(t, got)
-		checkLines(t, got, want)
-	case expfmt.TypeTextPlain:
-		if bytes.Contains(got, []byte("# EOF")) {
-			t.Errorf("text output has an OpenMetrics # EOF:\n%s", got)
-		}
-		checkLines(t, got, want)
-	}
-	return gotMF
-}
-
-// checkOpenMetricsFraming checks OpenMetrics rules byte by byte: exactly
-// one "# EOF\n", last; counters' TYPE/HELP name drops _total while their
-// samples keep it; every float value has a "." or an "e".
-func checkOpenMetricsFraming(t *testing.T, b []byte) {
-	t.Helper()
-	s := string(b)
-	if !strings.HasSuffix(s, "# EOF\n") || strings.Count(s, "# EOF") != 1 {
-		t.Errorf("OpenMetrics output must end with exactly one \"# EOF\\n\":\n%q", s)
-	}
-	var fam, typ string // of the last TYPE line
-	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
-		if rest, ok := strings.CutPrefix(l, "# TYPE "); ok {
-			fam, typ, _ = strings.Cut(rest, " ")
-			if typ == "counter" && strings.HasSuffix(fam, "_total") {
-				t.Errorf("counter TYPE line keeps _total: %q", l)
-			}
-			continue
-		}
-		if strings.HasPrefix(l, "#") {
-			continue
-		}
-		name := l[:strings.IndexAny(l, "{ ")]
-		if typ == "counter" && name != fam+"_total" {
-			t.Errorf("sample %q in counter family %s", l, fam)
-		}
-		v := l[strings.LastIndexByte(l, ' ')+1:]
-		isCount := strings.HasSuffix(name, "_count") || strings.HasSuffix(name, "_bucket")
-		if !isCount && !strings.ContainsAny(v, ".e") && v != "NaN" && v != "+Inf" && v != "-Inf" {
-			t.Errorf("OpenMetrics float without . or e: %q", l)
-		}
-	}
-}
-
-// testFam is a Family with its label names, for building samples both ways.
+// testFam is a Family with its name, help, type and label names, for
+// building samples both ways.
 type testFam struct {
-	*Family
-	labels []string
+	*metrics.Family
+	name, help string
+	typ        dto.MetricType
+	labels     []string
 }
 
 func newTestFam(name, help string, typ dto.MetricType, labels ...string) *testFam {
-	return &testFam{NewFamily(name, help, typ, labels), labels}
+	return &testFam{metrics.NewFamily(name, help, typ, labels), name, help, typ, labels}
 }
 
-// pairs are values (in label-name order) as sorted pairs, as this package
-// builds them.
-func (f *testFam) pairs(values []string) LabelPairs {
-	var p LabelPairs
+// pairs are values (in label-name order) as sorted pairs, as package
+// metrics builds them.
+func (f *testFam) pairs(values []string) metrics.LabelPairs {
+	var p metrics.LabelPairs
 	for i, n := range f.labels {
 		p = p.With(n, values[i])
 	}
@@ -339,10 +67,10 @@ type sample struct {
 }
 
 // samples go to an Emitter (the Encoder) or, as client_golang constant
-// metrics built independently of this package, to a registry.
+// metrics built independently of package metrics, to a registry.
 type samples []sample
 
-func (ss samples) emit(e Emitter) {
+func (ss samples) emit(e metrics.Emitter) {
 	for _, s := range ss {
 		switch {
 		case s.m != nil:
@@ -385,7 +113,7 @@ func (ss samples) Collect(ch chan<- prometheus.Metric) {
 type chanEmitted samples
 
 func (c chanEmitted) Describe(chan<- *prometheus.Desc)    {}
-func (c chanEmitted) Collect(ch chan<- prometheus.Metric) { samples(c).emit(ChanEmitter(ch)) }
+func (c chanEmitted) Collect(ch chan<- prometheus.Metric) { samples(c).emit(metrics.ChanEmitter(ch)) }
 
 var specialValues = []float64{0, 1, -1, 0.5, 1e-9, 1e21, 12345678, math.NaN(), math.Inf(+1), math.Inf(-1)}
 
@@ -456,7 +184,7 @@ func scalarSamples() samples {
 // package's options (classic and native buckets).
 func histogramSamples() samples {
 	f := newTestFam("test_duration_seconds", trickyHelp, dto.MetricType_HISTOGRAM, "check", "path")
-	hv := prometheus.NewHistogramVec(HistogramOpts(f.name, f.help), f.labels)
+	hv := prometheus.NewHistogramVec(metrics.HistogramOpts(f.name, f.help), f.labels)
 	rng := rand.New(rand.NewPCG(1, 2))
 	shop := hv.WithLabelValues("shop", "direct")
 	for range 5000 {
@@ -521,15 +249,15 @@ func TestEncoderMatchesExpfmt(t *testing.T) {
 			summarySamples(), scalarSamples(), histogramSamples())},
 	}
 	for _, c := range cases {
-		gathered := gatherAll(t, c.ss)
+		gathered := metricstest.Gather(t, c.ss)
 		if len(gathered) == 0 {
 			t.Fatalf("%s: nothing gathered", c.name)
 		}
-		for _, wf := range wireFormats {
-			t.Run(c.name+"/"+wf.name, func(t *testing.T) {
-				got := encodeWith(t, wf.f, func(e *Encoder) { c.ss.emit(e) })
-				want := expfmtEncode(t, wf.f, gathered)
-				mfs := checkEquivalent(t, wf.f, got, want, gathered)
+		for _, wf := range metricstest.WireFormats {
+			t.Run(c.name+"/"+wf.Name, func(t *testing.T) {
+				got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.ss.emit(e) })
+				want := metricstest.Expfmt(t, wf.Format, gathered)
+				mfs := metricstest.CheckEquivalent(t, wf.Format, got, want, gathered)
 				if len(mfs) != len(gathered) {
 					t.Errorf("decoded %d families, gathered %d", len(mfs), len(gathered))
 				}
@@ -542,9 +270,9 @@ func TestEncoderMatchesExpfmt(t *testing.T) {
 // value both paths lost (or a NaN proto.Equal would excuse) is caught.
 func TestEncoderValuesSurvive(t *testing.T) {
 	ss := slices.Concat(valueSamples(), labelSamples(), summarySamples(), histogramSamples())
-	for _, wf := range wireFormats {
-		t.Run(wf.name, func(t *testing.T) {
-			mfs, err := decodeAll(wf.f, encodeWith(t, wf.f, func(e *Encoder) { ss.emit(e) }))
+	for _, wf := range metricstest.WireFormats {
+		t.Run(wf.Name, func(t *testing.T) {
+			mfs, err := metricstest.Decode(wf.Format, metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { ss.emit(e) }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -583,10 +311,10 @@ func TestEncoderValuesSurvive(t *testing.T) {
 				t.Errorf("NaN quantiles decoded as %v", q)
 			}
 			h := findMetric(mfs, "test_duration_seconds", "check", "shop").GetHistogram()
-			if h.GetSampleCount() != 5000 || len(h.GetBucket()) < len(durationBuckets) {
+			if h.GetSampleCount() != 5000 || len(h.GetBucket()) < len(metrics.DurationBuckets) {
 				t.Errorf("histogram decoded with count %d and %d buckets", h.GetSampleCount(), len(h.GetBucket()))
 			}
-			if wf.f.FormatType() == expfmt.TypeProtoDelim && (len(h.GetPositiveSpan()) == 0 || len(h.GetPositiveDelta()) == 0) {
+			if wf.Format.FormatType() == expfmt.TypeProtoDelim && (len(h.GetPositiveSpan()) == 0 || len(h.GetPositiveDelta()) == 0) {
 				t.Errorf("native histogram lost in protobuf: %v", h)
 			}
 		})
@@ -602,19 +330,19 @@ func TestEncoderCounterOddValues(t *testing.T) {
 	for i, v := range specialValues {
 		ss = append(ss, sample{f: c, values: []string{fmt.Sprint(i)}, v: v})
 	}
-	gathered := gatherAll(t, ss)
-	for _, wf := range wireFormats {
-		t.Run(wf.name, func(t *testing.T) {
-			got := encodeWith(t, wf.f, func(e *Encoder) { ss.emit(e) })
-			want := expfmtEncode(t, wf.f, gathered)
-			if wf.f.FormatType() != expfmt.TypeOpenMetrics {
-				checkEquivalent(t, wf.f, got, want, gathered)
+	gathered := metricstest.Gather(t, ss)
+	for _, wf := range metricstest.WireFormats {
+		t.Run(wf.Name, func(t *testing.T) {
+			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { ss.emit(e) })
+			want := metricstest.Expfmt(t, wf.Format, gathered)
+			if wf.Format.FormatType() != expfmt.TypeOpenMetrics {
+				metricstest.CheckEquivalent(t, wf.Format, got, want, gathered)
 				return
 			}
-			checkOpenMetricsFraming(t, got)
-			checkLines(t, got, want)
-			_, gErr := decodeAll(wf.f, got)
-			_, wErr := decodeAll(wf.f, want)
+			metricstest.CheckOpenMetricsFraming(t, got)
+			metricstest.CheckLines(t, got, want)
+			_, gErr := metricstest.Decode(wf.Format, got)
+			_, wErr := metricstest.Decode(wf.Format, want)
 			if gErr == nil || wErr == nil {
 				t.Errorf("a NaN or negative counter parsed: Encoder %v, expfmt %v", gErr, wErr)
 			}
@@ -628,41 +356,41 @@ func TestEncoderCounterOddValues(t *testing.T) {
 func TestEncoderCounterWithoutTotal(t *testing.T) {
 	c := newTestFam("test_requests", "A counter without _total.", dto.MetricType_COUNTER, "code")
 	ss := samples{{f: c, values: []string{"200"}, v: 3}, {f: c, values: []string{"500"}, v: 0}}
-	gathered := gatherAll(t, ss)
-	for _, wf := range wireFormats {
-		t.Run(wf.name, func(t *testing.T) {
-			got := encodeWith(t, wf.f, func(e *Encoder) { ss.emit(e) })
-			checkEquivalent(t, wf.f, got, expfmtEncode(t, wf.f, gathered), gathered)
+	gathered := metricstest.Gather(t, ss)
+	for _, wf := range metricstest.WireFormats {
+		t.Run(wf.Name, func(t *testing.T) {
+			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { ss.emit(e) })
+			metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
 		})
 	}
 }
 
-// TestChanEmitterMatchesConstMetrics: the registry path of this package's
+// TestChanEmitterMatchesConstMetrics: the registry path of package metrics'
 // collectors (ChanEmitter's cached-label metrics) gathers to exactly what
 // client_golang's own constant metrics do.
 func TestChanEmitterMatchesConstMetrics(t *testing.T) {
 	ss := slices.Concat(valueSamples(), counterSamples(), labelSamples(), summarySamples(), scalarSamples(), histogramSamples())
-	if d := sameFamilies(gatherAll(t, chanEmitted(ss)), gatherAll(t, ss)); d != "" {
+	if d := metricstest.Diff(metricstest.Gather(t, chanEmitted(ss)), metricstest.Gather(t, ss)); d != "" {
 		t.Error(d)
 	}
 }
 
 func TestEncoderOmitsEmptyFamilies(t *testing.T) {
 	ss := scalarSamples()
-	for _, wf := range wireFormats {
-		t.Run(wf.name, func(t *testing.T) {
-			empty := encodeWith(t, wf.f, func(e *Encoder) {
+	for _, wf := range metricstest.WireFormats {
+		t.Run(wf.Name, func(t *testing.T) {
+			empty := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) {
 				e.WriteFamily(&dto.MetricFamily{Name: proto.String("test_empty"), Help: proto.String("h"),
 					Type: dto.MetricType_GAUGE.Enum()})
 			})
-			want := expfmtEncode(t, wf.f, nil)
+			want := metricstest.Expfmt(t, wf.Format, nil)
 			if !bytes.Equal(empty, want) {
 				t.Errorf("empty output %q, expfmt writes %q", empty, want)
 			}
-			if wf.f.FormatType() == expfmt.TypeOpenMetrics && string(empty) != "# EOF\n" {
+			if wf.Format.FormatType() == expfmt.TypeOpenMetrics && string(empty) != "# EOF\n" {
 				t.Errorf("empty OpenMetrics output %q, want just # EOF", empty)
 			}
-			got := encodeWith(t, wf.f, func(e *Encoder) {
+			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) {
 				e.WriteFamily(&dto.MetricFamily{Name: proto.String("test_empty"), Type: dto.MetricType_COUNTER.Enum()})
 				ss.emit(e)
 				e.WriteFamily(&dto.MetricFamily{Name: proto.String("test_empty_too"), Type: dto.MetricType_SUMMARY.Enum()})
@@ -670,8 +398,8 @@ func TestEncoderOmitsEmptyFamilies(t *testing.T) {
 			if bytes.Contains(got, []byte("test_empty")) {
 				t.Errorf("a family without samples was written:\n%q", got)
 			}
-			gathered := gatherAll(t, ss)
-			checkEquivalent(t, wf.f, got, expfmtEncode(t, wf.f, gathered), gathered)
+			gathered := metricstest.Gather(t, ss)
+			metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
 		})
 	}
 }
@@ -696,23 +424,23 @@ func TestGrouper(t *testing.T) {
 	for _, o := range others {
 		x := o.ss
 		interleaved := samples{gA[0], x[0], gB[0], gA[1], x[1], gB[1], gB[2], gA[2], x[2], gA[3]}
-		gathered := gatherAll(t, interleaved)
+		gathered := metricstest.Gather(t, interleaved)
 		if len(gathered) != 3 {
 			t.Fatalf("%s: gathered %d families, want 3", o.name, len(gathered))
 		}
-		for _, wf := range wireFormats {
-			t.Run(o.name+"/"+wf.name, func(t *testing.T) {
-				got := encodeWith(t, wf.f, func(e *Encoder) {
-					g := Grouper{Out: e}
+		for _, wf := range metricstest.WireFormats {
+			t.Run(o.name+"/"+wf.Name, func(t *testing.T) {
+				got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) {
+					g := metrics.Grouper{Out: e}
 					interleaved.emit(&g)
 					g.Flush()
 					g.Flush() // Flush empties the Grouper: this writes nothing
 				})
-				checkEquivalent(t, wf.f, got, expfmtEncode(t, wf.f, gathered), gathered)
-				if wf.f.FormatType() == expfmt.TypeProtoDelim {
+				metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
+				if wf.Format.FormatType() == expfmt.TypeProtoDelim {
 					// Three families, each once (the decoder would return a
 					// repeated family twice).
-					if mfs, err := decodeAll(wf.f, got); err != nil || len(mfs) != 3 {
+					if mfs, err := metricstest.Decode(wf.Format, got); err != nil || len(mfs) != 3 {
 						t.Errorf("decoded %d families (%v), want 3", len(mfs), err)
 					}
 					return
@@ -724,7 +452,7 @@ func TestGrouper(t *testing.T) {
 					}
 				}
 				other := o.typ
-				if wf.f.FormatType() == expfmt.TypeOpenMetrics {
+				if wf.Format.FormatType() == expfmt.TypeOpenMetrics {
 					other = strings.TrimSuffix(other, "_total")
 				}
 				if want := []string{other, "test_gauge_value", "test_label_escaping"}; !slices.Equal(order, want) {
@@ -732,8 +460,8 @@ func TestGrouper(t *testing.T) {
 				}
 				// Negative control: interleaved straight into an Encoder, a
 				// family appears twice and the parser rejects it.
-				bad := encodeWith(t, wf.f, func(e *Encoder) { interleaved.emit(e) })
-				if _, err := decodeAll(wf.f, bad); err == nil {
+				bad := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { interleaved.emit(e) })
+				if _, err := metricstest.Decode(wf.Format, bad); err == nil {
 					t.Errorf("interleaved output parsed without error:\n%s", bad)
 				}
 			})
@@ -744,7 +472,7 @@ func TestGrouper(t *testing.T) {
 // TestWriteFamilyGoProcess: the Go and process collectors (and one of each
 // other client_golang kind) through WriteFamily say what expfmt says.
 func TestWriteFamilyGoProcess(t *testing.T) {
-	hv := prometheus.NewHistogramVec(HistogramOpts("test_wait_seconds", trickyHelp), []string{"kind"})
+	hv := prometheus.NewHistogramVec(metrics.HistogramOpts("test_wait_seconds", trickyHelp), []string{"kind"})
 	for i := range 300 {
 		hv.WithLabelValues("a").Observe(float64(i) / 100)
 	}
@@ -762,7 +490,7 @@ func TestWriteFamilyGoProcess(t *testing.T) {
 	untyped := prometheus.NewUntypedFunc(prometheus.UntypedOpts{Name: "test_untyped", Help: "Untyped."}, func() float64 { return 2.5 })
 	noTotal := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "test_uptime_seconds", Help: "A counter without _total."},
 		func() float64 { return 99 })
-	gathered := gatherAll(t, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	gathered := metricstest.Gather(t, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		hv, sv, cv, unit, untyped, noTotal, largeBuckets())
 	types := map[dto.MetricType]bool{}
 	units := 0
@@ -775,27 +503,27 @@ func TestWriteFamilyGoProcess(t *testing.T) {
 	if len(types) != 5 || units == 0 {
 		t.Fatalf("gathered types %v and %d units; want all five types and some units", types, units)
 	}
-	writeAll := func(mfs []*dto.MetricFamily) func(e *Encoder) {
-		return func(e *Encoder) {
+	writeAll := func(mfs []*dto.MetricFamily) func(e *metrics.Encoder) {
+		return func(e *metrics.Encoder) {
 			for _, mf := range mfs {
 				e.WriteFamily(mf)
 			}
 		}
 	}
-	for _, wf := range wireFormats {
-		t.Run(wf.name, func(t *testing.T) {
+	for _, wf := range metricstest.WireFormats {
+		t.Run(wf.Name, func(t *testing.T) {
 			mfs := gathered
-			if wf.f.FormatType() == expfmt.TypeOpenMetrics {
-				got, want := encodeWith(t, wf.f, writeAll(mfs)), expfmtEncode(t, wf.f, mfs)
-				checkOpenMetricsFraming(t, got)
-				checkLines(t, got, want)
+			if wf.Format.FormatType() == expfmt.TypeOpenMetrics {
+				got, want := metricstest.Encode(t, wf.Format, writeAll(mfs)), metricstest.Expfmt(t, wf.Format, mfs)
+				metricstest.CheckOpenMetricsFraming(t, got)
+				metricstest.CheckLines(t, got, want)
 				// The gauge go_memstats_alloc_bytes and the counter
 				// go_memstats_alloc_bytes_total are both family
 				// go_memstats_alloc_bytes in OpenMetrics, which the parser
 				// rejects in expfmt's output too: parse the others.
-				mfs = filterFamilies(mfs, func(n string) bool { return n != "go_memstats_alloc_bytes" })
+				mfs = metricstest.FilterFamilies(mfs, func(n string) bool { return n != "go_memstats_alloc_bytes" })
 			}
-			checkEquivalent(t, wf.f, encodeWith(t, wf.f, writeAll(mfs)), expfmtEncode(t, wf.f, mfs), mfs)
+			metricstest.CheckEquivalent(t, wf.Format, metricstest.Encode(t, wf.Format, writeAll(mfs)), metricstest.Expfmt(t, wf.Format, mfs), mfs)
 		})
 	}
 }
@@ -803,13 +531,13 @@ func TestWriteFamilyGoProcess(t *testing.T) {
 // TestNewEncoderFormats: the formats the Encoder declines are left to expfmt.
 func TestNewEncoderFormats(t *testing.T) {
 	for _, f := range []expfmt.Format{expfmt.FmtProtoText, expfmt.FmtProtoCompact, expfmt.FmtUnknown} {
-		if _, ok := NewEncoder(io.Discard, f); ok {
+		if _, ok := metrics.NewEncoder(io.Discard, f); ok {
 			t.Errorf("NewEncoder accepted %q", f)
 		}
 	}
 	for _, f := range []expfmt.Format{expfmt.FmtText, expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtProtoDelim,
 		expfmt.FmtText.WithEscapingScheme(model.UnderscoreEscaping)} {
-		if _, ok := NewEncoder(io.Discard, f); !ok {
+		if _, ok := metrics.NewEncoder(io.Discard, f); !ok {
 			t.Errorf("NewEncoder refused %q", f)
 		}
 	}
@@ -824,7 +552,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 
 func TestEncoderWriteError(t *testing.T) {
 	w := &failWriter{}
-	e, _ := NewEncoder(w, expfmt.FmtText)
+	e, _ := metrics.NewEncoder(w, expfmt.FmtText)
 	ss := valueSamples()
 	ss.emit(e)
 	if err := e.Close(); err == nil || e.Err() == nil {
@@ -840,7 +568,7 @@ func TestEncoderWriteError(t *testing.T) {
 
 // collectorFixture is a Collector with http (two steps, TLS cert), tcp and
 // browser targets, label values that need escaping, and a forgotten target.
-func collectorFixture(t *testing.T) *Collector {
+func collectorFixture(t *testing.T) *metrics.Collector {
 	t.Helper()
 	cfg := &checks.Config{Secrets: checks.NewRedactor()}
 	cfg.Global.Location = "ams1"
@@ -863,7 +591,7 @@ func collectorFixture(t *testing.T) *Collector {
 	w := &probe.Target{Key: "web/direct/", Check: &cfg.Checks[2], Path: direct}
 	gone := &probe.Target{Key: "gone/direct/", Check: &cfg.Checks[3], Path: direct}
 
-	c := New(cfg)
+	c := metrics.New(cfg)
 	steps := []probe.StepResult{
 		{Name: "login", StatusCode: 200, Phases: probe.Phases{DNS: 3 * time.Millisecond, HasDNS: true,
 			Connect: time.Millisecond, TLS: 2 * time.Millisecond, HasTLS: true, Processing: 100 * time.Millisecond, Transfer: 5 * time.Millisecond}},
@@ -909,23 +637,13 @@ var collectorFamilies = []string{
 	"vantage_tls_cert_not_after_timestamp_seconds",
 }
 
-func filterFamilies(mfs []*dto.MetricFamily, want func(string) bool) []*dto.MetricFamily {
-	var out []*dto.MetricFamily
-	for _, mf := range mfs {
-		if want == nil || want(mf.GetName()) {
-			out = append(out, mf)
-		}
-	}
-	return out
-}
-
 // TestCollectorStreamMatchesRegistry: Collector.Stream into the Encoder
 // says what registering the Collector and encoding with expfmt says, with
 // and without a name filter.
 func TestCollectorStreamMatchesRegistry(t *testing.T) {
 	c := collectorFixture(t)
-	all := gatherAll(t, c)
-	if g := familyNames(all); !slices.Equal(g, collectorFamilies) {
+	all := metricstest.Gather(t, c)
+	if g := metricstest.FamilyNames(all); !slices.Equal(g, collectorFamilies) {
 		t.Fatalf("gathered %v, want %v", g, collectorFamilies)
 	}
 	names := c.FamilyNames()
@@ -952,11 +670,11 @@ func TestCollectorStreamMatchesRegistry(t *testing.T) {
 		if fl.names != nil {
 			want = func(n string) bool { return slices.Contains(fl.names, n) }
 		}
-		gathered := filterFamilies(all, want)
-		for _, wf := range wireFormats {
-			t.Run(fl.name+"/"+wf.name, func(t *testing.T) {
-				got := encodeWith(t, wf.f, func(e *Encoder) { c.Stream(e, want) })
-				mfs := checkEquivalent(t, wf.f, got, expfmtEncode(t, wf.f, gathered), gathered)
+		gathered := metricstest.FilterFamilies(all, want)
+		for _, wf := range metricstest.WireFormats {
+			t.Run(fl.name+"/"+wf.Name, func(t *testing.T) {
+				got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.Stream(e, want) })
+				mfs := metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
 				for _, mf := range mfs {
 					if want != nil && !want(mf.GetName()) {
 						t.Errorf("family %s was not asked for", mf.GetName())
@@ -979,24 +697,24 @@ func TestCollectorStreamSparse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := New(cfg)
-	for _, wf := range wireFormats {
-		got := encodeWith(t, wf.f, func(e *Encoder) { c.Stream(e, nil) })
-		if want := expfmtEncode(t, wf.f, nil); !bytes.Equal(got, want) {
-			t.Errorf("%s: no targets wrote %q, expfmt %q", wf.name, got, want)
+	c := metrics.New(cfg)
+	for _, wf := range metricstest.WireFormats {
+		got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.Stream(e, nil) })
+		if want := metricstest.Expfmt(t, wf.Format, nil); !bytes.Equal(got, want) {
+			t.Errorf("%s: no targets wrote %q, expfmt %q", wf.Name, got, want)
 		}
 	}
 	c.Observe(&probe.Observation{Target: &probe.Target{Key: "cdn/direct/", Check: &cfg.Checks[0], Path: p},
 		Outcome: &probe.Outcome{Result: probe.Error}})
-	gathered := gatherAll(t, c)
+	gathered := metricstest.Gather(t, c)
 	wantNames := []string{"vantage_check_duration_seconds", "vantage_check_runs_total", "vantage_check_success", "vantage_check_up"}
-	if g := familyNames(gathered); !slices.Equal(g, wantNames) {
+	if g := metricstest.FamilyNames(gathered); !slices.Equal(g, wantNames) {
 		t.Fatalf("gathered %v, want %v", g, wantNames)
 	}
-	for _, wf := range wireFormats {
-		t.Run(wf.name, func(t *testing.T) {
-			got := encodeWith(t, wf.f, func(e *Encoder) { c.Stream(e, nil) })
-			checkEquivalent(t, wf.f, got, expfmtEncode(t, wf.f, gathered), gathered)
+	for _, wf := range metricstest.WireFormats {
+		t.Run(wf.Name, func(t *testing.T) {
+			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.Stream(e, nil) })
+			metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
 			for _, n := range []string{"vantage_http_", "vantage_tls_", "vantage_browser_"} {
 				if bytes.Contains(got, []byte(n)) {
 					t.Errorf("%s* written without samples", n)

@@ -1,0 +1,5 @@
+package metrics
+
+// DurationBuckets exposes durationBuckets to the external tests
+// (package metrics_test).
+var DurationBuckets = durationBuckets
