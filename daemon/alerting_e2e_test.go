@@ -22,6 +22,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // lb2 is the node the tests slow down; its label is its address.
@@ -200,12 +201,7 @@ const amBinary = "/usr/bin/prometheus-alertmanager"
 // with clustering off, routing everything to a webhook at hookURL.
 func startAlertmanager(t *testing.T, hookURL string) string {
 	t.Helper()
-	if _, err := os.Stat(amBinary); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: install the prometheus-alertmanager package", amBinary)
-		}
-		t.Skipf("%s not installed", amBinary)
-	}
+	testenv.Binary(t, amBinary, "prometheus-alertmanager")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "alertmanager.yml")
 	writeFile(t, conf, fmt.Sprintf(`route:
@@ -410,10 +406,7 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 	})
 	t.Run("locked by another process", func(t *testing.T) {
 		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("sqlite3 is missing (make test installs it):", err)
-			}
-			t.Skip("sqlite3 not installed")
+			testenv.Missing(t, "sqlite3 not installed (Debian package sqlite3): %v", err)
 		}
 		dir := t.TempDir()
 		lock := exec.Command(sqlite, filepath.Join(dir, "vantage.db"))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -110,18 +110,12 @@ func TestDemoShopEveryNodeEveryPath(t *testing.T) {
 // promtoolCheck runs `promtool check metrics` on an exposition and fails on
 // any problem it reports.
 func promtoolCheck(t *testing.T, text string) {
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not installed (make test installs Debian's prometheus package): %v", err)
-		}
-		t.Skip("promtool not installed; `make test` installs it")
-	}
+	bin := testenv.LookPath(t, "promtool", "prometheus")
 	cmd := exec.Command(bin, "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	if err != nil || strings.TrimSpace(out.String()) != "" {
 		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
 	}

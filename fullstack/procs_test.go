@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // requireBinary returns path when it exists. Without it the test skips,
@@ -22,13 +24,7 @@ import (
 // rather than let the full-stack test pass by not running.
 func requireBinary(t *testing.T, path, pkg string) string {
 	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: install the Debian package %s (make deps)", path, pkg)
-		}
-		t.Skipf("%s not installed (Debian package %s)", path, pkg)
-	}
-	return path
+	return testenv.Binary(t, path, pkg)
 }
 
 // freeAddr reserves a loopback port long enough to learn its number. The

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
 	"github.com/vantage-monitoring/vantage/probe/httpprobe"
@@ -35,12 +36,7 @@ const outDir = "testdata/out"
 // (fails on CI, where it must be installed).
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium is required on CI: %v", err)
-		}
-		t.Skipf("no Chromium at %s", chromiumPath)
-	}
+	testenv.Binary(t, chromiumPath, "chromium")
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 const amBinary = "/usr/bin/prometheus-alertmanager"
@@ -22,12 +23,7 @@ const amBinary = "/usr/bin/prometheus-alertmanager"
 // with clustering off (it would otherwise listen on 0.0.0.0:9094).
 func startAlertmanager(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(amBinary); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: install the prometheus-alertmanager package", amBinary)
-		}
-		t.Skipf("%s not installed", amBinary)
-	}
+	testenv.Binary(t, amBinary, "prometheus-alertmanager")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(conf, []byte("route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"), 0o644); err != nil {

@@ -12,20 +12,15 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // promtool finds the binary; without one the test skips, except in CI
 // (CI=true) where a missing tool must not pass silently.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not found (install the prometheus package): %v", err)
-		}
-		t.Skipf("promtool not found: %v", err)
-	}
-	return p
+	return testenv.LookPath(t, "promtool", "prometheus")
 }
 
 func run(t *testing.T, args ...string) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
@@ -39,12 +40,7 @@ var (
 
 func needChromium(tb testing.TB) {
 	tb.Helper()
-	if _, err := os.Stat(DefaultExecPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("chromium missing at %s (CI=true)", DefaultExecPath)
-		}
-		tb.Skipf("chromium missing at %s", DefaultExecPath)
-	}
+	testenv.Binary(tb, DefaultExecPath, "chromium")
 }
 
 func getFixture(tb testing.TB) *fixture {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -36,19 +37,10 @@ func TestRetryAfterNetworkChange(t *testing.T) {
 		netChangeChild(t, os.Getenv(netChangeChildEnv))
 		return
 	}
-	skip := t.Skip
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatal
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		skip("iproute2 (`ip`) not installed:", err)
-	}
-	if os.Geteuid() != 0 {
-		skip("network namespaces need root")
-	}
+	testenv.RootAndIP(t)
 	ns := fmt.Sprintf("vbr-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		skip("cannot create a network namespace:", err, string(out))
+		testenv.Missing(t, "cannot create a network namespace: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
 	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 const netnsServerEnv = "VANTAGE_NETPATH_NETNS_SERVER"
@@ -46,22 +47,6 @@ func TestHelperNetnsServer(t *testing.T) {
 		fmt.Println("CONN", c.RemoteAddr())
 		_, _ = io.WriteString(c, c.RemoteAddr().String()+"\n")
 		c.Close()
-	}
-}
-
-// needRootAndIP skips without root or iproute2, except in CI where a
-// missing dependency must fail.
-func needRootAndIP(t *testing.T) {
-	t.Helper()
-	skip := t.Skip
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatal
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		skip("iproute2 (`ip`) not installed:", err)
-	}
-	if os.Geteuid() != 0 {
-		skip("network namespaces need root")
 	}
 }
 
@@ -110,7 +95,7 @@ func inNetns(t *testing.T, ns string, f func()) {
 // makes every Chromium on the machine (browser tests running in parallel)
 // abort its requests with net::ERR_NETWORK_CHANGED.
 func TestTwoUplinks(t *testing.T) {
-	needRootAndIP(t)
+	testenv.RootAndIP(t)
 	pid := os.Getpid()
 	hostNS, inetNS := fmt.Sprintf("vnp-host-%d", pid), fmt.Sprintf("vnp-inet-%d", pid)
 	const up1, up2 = "up1", "up2"
@@ -126,10 +111,7 @@ func TestTwoUplinks(t *testing.T) {
 	}
 	for _, ns := range []string{hostNS, inetNS} {
 		if err := ipCmd("netns", "add", ns); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal(err)
-			}
-			t.Skip("cannot create network namespaces here:", err)
+			testenv.Missing(t, "cannot create network namespaces here: %v", err)
 		}
 		// Deleting a namespace deletes its veth ends with it.
 		t.Cleanup(func() { _ = ipCmd("netns", "del", ns) })
