@@ -96,6 +96,10 @@ func TestFullStack(t *testing.T) {
 		startVantage(t, ctx, log, shop, l, amURL)
 	}
 	promURL := startPrometheus(t, promBin, locs, amURL)
+	// A second Prometheus without native histograms negotiates OpenMetrics
+	// (the first one scrapes protobuf): both encodings of /metrics must be
+	// ingested by the real parser.
+	classicURL := startClassicPrometheus(t, promBin, locs)
 	t.Logf("stack up after %s: prometheus %s, alertmanager %s, vantage %s %s",
 		time.Since(start).Round(time.Millisecond), promURL, amURL, locs[0].addr, locs[1].addr)
 
@@ -171,6 +175,27 @@ func TestFullStack(t *testing.T) {
 		for _, s := range res {
 			if s.Histogram == nil {
 				return fmt.Errorf("series %v is not a native histogram", s.Metric)
+			}
+		}
+		return nil
+	})
+
+	// The OpenMetrics scrape: classic buckets, the summary's quantiles and
+	// every target, with both daemons up.
+	eventually(t, ctx, 15*time.Second, "OpenMetrics scrape ingested by Prometheus", func() error {
+		for q, n := range map[string]int{
+			`up{job="vantage"} == 1`: 2,
+			`vantage_check_duration_seconds_bucket{check="shop-home",le="+Inf"}`:                    6,
+			`vantage_check_duration_seconds_bucket{check="shop-home",le="0.005"}`:                   6,
+			`vantage_check_duration_quantile_seconds{check="shop-home",window="1m",quantile="0.9"}`: 6,
+			`vantage_check_runs_total{result="success"}`:                                            wantTargets,
+		} {
+			res, err := promQuery(ctx, classicURL, q)
+			if err != nil {
+				return err
+			}
+			if len(res) != n {
+				return fmt.Errorf("%s: %d series, want %d", q, len(res), n)
 			}
 		}
 		return nil
@@ -401,6 +426,32 @@ scrape_configs:
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--enable-feature=native-histograms",
+		"--log.level=warn")
+	return "http://" + addr
+}
+
+// startClassicPrometheus scrapes every location each second without the
+// native-histograms feature, so it asks for OpenMetrics.
+func startClassicPrometheus(t *testing.T, bin string, locs []*location) string {
+	dir := t.TempDir()
+	var targets []string
+	for _, l := range locs {
+		targets = append(targets, fmt.Sprintf("%q", l.addr))
+	}
+	conf := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, conf, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: vantage
+    static_configs:
+      - targets: [%s]
+`, strings.Join(targets, ", ")))
+	addr := freeAddr(t)
+	startProcess(t, "prometheus-classic", bin, "http://"+addr+"/-/ready",
+		"--config.file="+conf,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
 		"--log.level=warn")
 	return "http://" + addr
 }
