@@ -1,13 +1,13 @@
 package web
 
 import (
-	"github.com/klauspost/compress/gzip"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -34,16 +34,20 @@ type Source struct {
 // process, scheduler) go through Gather.
 //
 // A request filtered with name[] only writes the families it names, and
-// skips gatherers that have none of them once they have been seen.
+// skips a Streamer's fallback gatherers that have none of them once they
+// have been seen (other registries may gain families at any time).
 func streamHandler(srcs []Source, log zerolog.Logger) http.Handler {
 	var gs []prometheus.Gatherer
+	var fixed []bool // the gatherer's families never change (a Streamer's views)
 	for _, s := range srcs {
-		gs = append(gs, s.Gatherers...)
+		for _, g := range s.Gatherers {
+			gs, fixed = append(gs, g), append(fixed, s.Streamer != nil)
+		}
 	}
 	var mu sync.Mutex
 	seen := make([]map[string]bool, len(gs)) // family names per gatherer
 	gathered := func(i int, filter map[string]bool) []*dto.MetricFamily {
-		if filter != nil {
+		if filter != nil && fixed[i] {
 			mu.Lock()
 			names := seen[i]
 			mu.Unlock()

@@ -66,4 +66,15 @@ func TestStreamedMetrics(t *testing.T) {
 	if !strings.HasSuffix(body, "# EOF\n") || !strings.Contains(hdr.Get("Content-Type"), "openmetrics") {
 		t.Fatalf("openmetrics: %v\n%s", hdr, body)
 	}
+	// A format the streaming encoder does not write goes through expfmt.
+	compact := "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text"
+	body, hdr = get("/metrics", map[string]string{"Accept": compact})
+	if !strings.Contains(hdr.Get("Content-Type"), "compact-text") || !strings.Contains(body, `name:"vantage_b_total"`) ||
+		!strings.Contains(body, `name:"vantage_a"`) {
+		t.Fatalf("compact-text fallback: %v\n%s", hdr, body)
+	}
+	body, _ = get("/metrics?name[]=vantage_b_total", map[string]string{"Accept": compact})
+	if strings.Contains(body, `name:"vantage_a"`) || !strings.Contains(body, `name:"vantage_b_total"`) {
+		t.Fatalf("compact-text fallback, filtered:\n%s", body)
+	}
 }
