@@ -63,8 +63,6 @@ func newBrowserVecs(n []string) *browserVecs {
 	}
 }
 
-func (b *browserVecs) families() []*Family { return b.fams[:] }
-
 // stream emits the browser families for which want is true (all if nil).
 func (b *browserVecs) stream(e Emitter, want func(string) bool) {
 	for i, c := range [...]prometheus.Collector{b.step, b.nav, b.reqs, b.reqDur} {

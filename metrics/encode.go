@@ -68,8 +68,6 @@ type Streamer interface {
 	// Stream emits the families for which want is true (every family when
 	// want is nil), each family's samples contiguous.
 	Stream(e Emitter, want func(name string) bool)
-	// FamilyNames are the names Stream may emit.
-	FamilyNames() []string
 }
 
 type wireFormat int

@@ -321,28 +321,18 @@ type view struct {
 	p part
 }
 
-func (v view) Describe(chan<- *prometheus.Desc)    {}
-func (v view) Collect(ch chan<- prometheus.Metric) { v.c.collect(ChanEmitter(ch), v.p) }
-
-// FamilyNames implements Streamer.
-func (c *Collector) FamilyNames() []string {
-	c.mu.RLock()
-	s := c.set
-	c.mu.RUnlock()
-	names := make([]string, 0, numParts+3)
-	for p := part(0); p < partBrowser; p++ {
-		names = append(names, s.partFamily(p).name)
-	}
-	for _, f := range s.browser.families() {
-		names = append(names, f.name)
-	}
-	return names
+func (v view) Describe(chan<- *prometheus.Desc) {}
+func (v view) Collect(ch chan<- prometheus.Metric) {
+	v.c.mu.RLock()
+	s := v.c.set
+	v.c.mu.RUnlock()
+	s.collect(ChanEmitter(ch), v.p)
 }
 
 // Stream implements Streamer.
 func (c *Collector) Stream(e Emitter, want func(string) bool) {
 	c.mu.RLock()
-	s := c.set
+	s := c.set // one label set for the whole scrape, even across a reload
 	c.mu.RUnlock()
 	for p := part(0); p < numParts; p++ {
 		if p == partBrowser {
@@ -350,7 +340,7 @@ func (c *Collector) Stream(e Emitter, want func(string) bool) {
 			continue
 		}
 		if want == nil || want(s.partFamily(p).name) {
-			c.collect(e, p)
+			s.collect(e, p)
 		}
 	}
 }
@@ -360,10 +350,7 @@ func (s *vecSet) partFamily(p part) *Family {
 		partStatus: s.statusFam, partPhase: s.phaseFam, partDuration: s.durationFam}[p]
 }
 
-func (c *Collector) collect(e Emitter, p part) {
-	c.mu.RLock()
-	s := c.set
-	c.mu.RUnlock()
+func (s *vecSet) collect(e Emitter, p part) {
 	switch p {
 	case partDuration:
 		streamVec(e, s.durationFam, s.duration)

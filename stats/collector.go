@@ -109,9 +109,6 @@ func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	s.emit(metrics.ChanEmitter(ch))
 }
 
-// FamilyNames implements metrics.Streamer.
-func (s *Stats) FamilyNames() []string { return []string{ratioName, quantileName, slowdownName} }
-
 // Stream implements metrics.Streamer. The three families are computed in
 // one pass over the sketches: the quantile summaries are written as they
 // come, the two gauge families are held back and written after.
