@@ -3,13 +3,10 @@ package alerting_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,90 +15,28 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/alerting/webhook"
+	"github.com/vantage-monitoring/vantage/alerting/notifytest"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
-// scriptedReceiver misbehaves as its script says, one entry per request,
-// then answers 200 with an HTML page (a proxy's "OK" page: still success).
-// It records only what it accepted.
-type scriptedReceiver struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	script []string
-	seen   []string // behaviour per request, for the failure message
-	got    []webhook.Message
-}
-
-func newScriptedReceiver(t *testing.T, script ...string) *scriptedReceiver {
-	r := &scriptedReceiver{script: script}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		mode := "ok"
-		if len(r.script) > 0 {
-			mode, r.script = r.script[0], r.script[1:]
-		}
-		r.seen = append(r.seen, mode)
-		r.mu.Unlock()
-		switch mode {
-		case "slow": // answers long after the notifier gave up
-			select {
-			case <-req.Context().Done():
-			case <-time.After(3 * time.Second):
-			}
-			return
-		case "redirect":
-			http.Redirect(w, req, "http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect)
-			return
-		case "500":
-			http.Error(w, "<html><body>Internal Server Error</body></html>", http.StatusInternalServerError)
-			return
-		}
-		var m webhook.Message
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Errorf("receiver: %v", err)
-		}
-		r.mu.Lock()
-		r.got = append(r.got, m)
-		r.mu.Unlock()
-		w.Header().Set("Content-Type", "text/html")
-		_, _ = io.WriteString(w, "<!doctype html><html><body>Thanks!</body></html>")
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *scriptedReceiver) delivered() (statuses, seen []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range r.got {
-		for _, a := range m.Alerts {
-			statuses = append(statuses, a.Status+":"+a.Annotations["fired_count"])
-		}
-	}
-	return statuses, append([]string(nil), r.seen...)
+// htmlThanks answers 200 with an HTML page, as a proxy's "OK" page does:
+// still success.
+func htmlThanks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = io.WriteString(w, "<!doctype html><html><body>Thanks!</body></html>")
 }
 
 // A receiver that is slow beyond the timeout, redirects, and answers 500s
 // before it recovers loses nothing: every notification queued meanwhile is
 // delivered once, in order. A 200 with an HTML body is success.
 func TestBadReceiverLosesNothing(t *testing.T) {
-	rcv := newScriptedReceiver(t, "slow", "redirect", "500", "500", "slow", "500")
+	// The receiver misbehaves as its script says, one entry per request,
+	// then accepts with an HTML page.
+	rcv := notifytest.NewReceiver(t, htmlThanks)
+	rcv.Script("slow", "redirect", "500", "500", "slow", "500")
 	f := newFixture(t)
-	f.open(`
-global: {location: ams1}
-checks: [{name: shop-home, type: http, url: "http://127.0.0.1/"}]
-notifiers:
-  - {name: room, type: webhook, url: "` + rcv.srv.URL + `/hook", repeat_interval: 0s, max_age: 1h, timeout: 300ms}
-alerts:
-  - name: NodeDegraded
-    when: node_slowdown > 3
-    window: 5m
-    for: 30s
-    notify: [room]
-`)
+	f.open(cfgFor(rcv.URL+"/hook", ", timeout: 300ms"))
 	// Three episodes while the receiver misbehaves.
 	for range 3 {
 		f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
@@ -110,7 +45,7 @@ alerts:
 		f.step(20 * time.Second)
 	}
 	f.step(time.Minute)
-	got, seen := rcv.delivered()
+	got, seen := statuses(rcv.Messages(t)), rcv.Answers()
 	want := []string{"firing:1", "resolved:1", "firing:2", "resolved:2", "firing:3", "resolved:3"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("delivered %v, want %v once each in order (receiver saw %v)", got, want, seen)
@@ -146,7 +81,7 @@ func (s *refusingStore) Enqueue(ctx context.Context, n storage.Notification) (in
 // Notifications that storage refuses to queue are held and queued, in
 // order, once it accepts writes again: none is lost.
 func TestStorageRefusingQueueLosesNothing(t *testing.T) {
-	rcv := newReceiver(t)
+	rcv := notifytest.NewReceiver(t, nil)
 	st, err := storage.Open(t.TempDir(), storage.Options{Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +94,7 @@ func TestStorageRefusingQueueLosesNothing(t *testing.T) {
 	m := alerting.NewManager(alerting.ManagerOptions{Logger: zerolog.New(logs), Store: rs, Factories: factories,
 		Measures: vals, Now: func() time.Time { return now },
 		Series: func() []alerting.Series { return []alerting.Series{series("shop-home", "direct", "lb2")} }})
-	cfg, err := checks.Parse([]byte(cfgFor(rcv.srv.URL)), "test.yaml", nil)
+	cfg, err := checks.Parse([]byte(cfgFor(rcv.URL)), "test.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +116,7 @@ func TestStorageRefusingQueueLosesNothing(t *testing.T) {
 		vals["shop-home/direct/lb2"]["node_slowdown"] = 1
 		step(20 * time.Second)
 	}
-	if n := len(rcv.messages()); n != 0 {
+	if n := len(rcv.Messages(t)); n != 0 {
 		t.Fatalf("delivered %d messages while nothing could be queued", n)
 	}
 	if !strings.Contains(logs.String(), "notification could not be queued; holding it in memory and retrying") {
@@ -189,12 +124,7 @@ func TestStorageRefusingQueueLosesNothing(t *testing.T) {
 	}
 	rs.refuse.Store(false)
 	step(30 * time.Second)
-	var got []string
-	for _, msg := range rcv.messages() {
-		for _, a := range msg.Alerts {
-			got = append(got, a.Status+":"+a.Annotations["fired_count"])
-		}
-	}
+	got := statuses(rcv.Messages(t))
 	if want := "firing:1 resolved:1 firing:2 resolved:2"; strings.Join(got, " ") != want {
 		t.Fatalf("delivered %v, want %s", got, want)
 	}

@@ -2,12 +2,8 @@ package alerting_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,49 +13,22 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
+	"github.com/vantage-monitoring/vantage/alerting/notifytest"
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
-// receiver is a webhook endpoint that can be taken down and records what
-// it accepted, in order.
-type receiver struct {
-	srv  *httptest.Server
-	down atomic.Bool
-	code atomic.Int32
-	mu   sync.Mutex
-	got  []webhook.Message
-}
-
-func newReceiver(t *testing.T) *receiver {
-	r := &receiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.down.Load() {
-			http.Error(w, "maintenance", http.StatusServiceUnavailable)
-			return
+// statuses lists what msgs delivered, alert by alert, as
+// "status:fired_count".
+func statuses(msgs []webhook.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		for _, a := range m.Alerts {
+			out = append(out, a.Status+":"+a.Annotations["fired_count"])
 		}
-		if c := r.code.Load(); c != 0 {
-			http.Error(w, "bad payload", int(c))
-			return
-		}
-		body, _ := io.ReadAll(req.Body)
-		var m webhook.Message
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Errorf("receiver: %v", err)
-		}
-		r.mu.Lock()
-		r.got = append(r.got, m)
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) messages() []webhook.Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]webhook.Message(nil), r.got...)
+	}
+	return out
 }
 
 var factories = map[string]alerting.NotifierFactory{
@@ -125,12 +94,14 @@ func (f *fixture) stepEvery(d, tick time.Duration) {
 	}
 }
 
-func cfgFor(url string) string {
+// cfgFor is a config with one webhook notifier at url, paged by one node
+// rule; extra adds settings to the notifier (", timeout: 300ms").
+func cfgFor(url string, extra ...string) string {
 	return `
 global: {location: ams1}
 checks: [{name: shop-home, type: http, url: "http://127.0.0.1/"}]
 notifiers:
-  - {name: room, type: webhook, url: "` + url + `", repeat_interval: 0s, max_age: 1h}
+  - {name: room, type: webhook, url: "` + url + `", repeat_interval: 0s, max_age: 1h` + strings.Join(extra, "") + `}
 alerts:
   - name: NodeDegraded
     when: node_slowdown > 3
@@ -146,10 +117,10 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func TestReceiverDownThenUpGetsEverythingOnceInOrder(t *testing.T) {
-	rcv := newReceiver(t)
+	rcv := notifytest.NewReceiver(t, nil)
 	f := newFixture(t)
-	f.open(cfgFor(rcv.srv.URL))
-	rcv.down.Store(true)
+	f.open(cfgFor(rcv.URL))
+	rcv.Fail(http.StatusServiceUnavailable)
 	// Three episodes while the receiver is down for over 2 minutes.
 	for i := 0; i < 3; i++ {
 		f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
@@ -157,21 +128,16 @@ func TestReceiverDownThenUpGetsEverythingOnceInOrder(t *testing.T) {
 		f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
 		f.step(20 * time.Second)
 	}
-	if n := len(rcv.messages()); n != 0 {
+	if n := len(rcv.Messages(t)); n != 0 {
 		t.Fatalf("receiver down but got %d messages", n)
 	}
 	if q := testutil.ToFloat64(queueGauge(f)); q != 6 {
 		t.Fatalf("queue length = %v, want 6 (3 firing + 3 resolved)", q)
 	}
-	rcv.down.Store(false)
+	rcv.Fail(0)
 	f.step(40 * time.Second) // backoff is capped at 20s
-	msgs := rcv.messages()
-	var statuses []string
-	for _, m := range msgs {
-		for _, a := range m.Alerts {
-			statuses = append(statuses, a.Status+":"+a.Annotations["fired_count"])
-		}
-	}
+	msgs := rcv.Messages(t)
+	statuses := statuses(msgs)
 	want := []string{"firing:1", "resolved:1", "firing:2", "resolved:2", "firing:3", "resolved:3"}
 	if len(statuses) != len(want) {
 		t.Fatalf("delivered %v, want %v", statuses, want)
@@ -190,7 +156,7 @@ func TestReceiverDownThenUpGetsEverythingOnceInOrder(t *testing.T) {
 	}
 	// More time passes: nothing is delivered twice.
 	f.step(2 * time.Minute)
-	if n := len(rcv.messages()); n != len(msgs) {
+	if n := len(rcv.Messages(t)); n != len(msgs) {
 		t.Fatalf("re-delivered: %d messages, had %d", n, len(msgs))
 	}
 }
@@ -209,23 +175,23 @@ func queueGauge(f *fixture) prometheus.Collector {
 }
 
 func TestRestartNeitherRepagesNorForgetsResolve(t *testing.T) {
-	rcv := newReceiver(t)
+	rcv := notifytest.NewReceiver(t, nil)
 	f := newFixture(t)
-	f.open(cfgFor(rcv.srv.URL))
+	f.open(cfgFor(rcv.URL))
 	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
 	f.step(50 * time.Second)
-	if n := len(rcv.messages()); n != 1 {
+	if n := len(rcv.Messages(t)); n != 1 {
 		t.Fatalf("want 1 firing notice before the restart, got %d", n)
 	}
 	// "Kill" the daemon: a new manager over the same database file.
-	f.open(cfgFor(rcv.srv.URL))
+	f.open(cfgFor(rcv.URL))
 	f.step(60 * time.Second)
-	if n := len(rcv.messages()); n != 1 {
+	if n := len(rcv.Messages(t)); n != 1 {
 		t.Fatalf("restart re-paged: %d messages", n)
 	}
 	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
 	f.step(20 * time.Second)
-	msgs := rcv.messages()
+	msgs := rcv.Messages(t)
 	if len(msgs) != 2 || msgs[1].Status != "resolved" {
 		t.Fatalf("want the resolved notice after restart, got %d messages", len(msgs))
 	}
@@ -247,10 +213,10 @@ func TestRestartNeitherRepagesNorForgetsResolve(t *testing.T) {
 }
 
 func TestPermanentRejectionAndMaxAge(t *testing.T) {
-	rcv := newReceiver(t)
+	rcv := notifytest.NewReceiver(t, nil)
 	f := newFixture(t)
-	f.open(cfgFor(rcv.srv.URL))
-	rcv.code.Store(400)
+	f.open(cfgFor(rcv.URL))
+	rcv.Fail(http.StatusBadRequest)
 	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
 	f.step(50 * time.Second)
 	if v := testutil.ToFloat64(f.m.SentCounter("room", "failed")); v != 1 {
@@ -260,8 +226,7 @@ func TestPermanentRejectionAndMaxAge(t *testing.T) {
 		t.Fatalf("queue = %v after a permanent rejection", q)
 	}
 	// A receiver down past max_age (1h): the resolved notice is dropped.
-	rcv.code.Store(0)
-	rcv.down.Store(true)
+	rcv.Fail(http.StatusServiceUnavailable)
 	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
 	f.step(20 * time.Second)
 	f.stepEvery(61*time.Minute, 10*time.Second)
@@ -271,13 +236,7 @@ func TestPermanentRejectionAndMaxAge(t *testing.T) {
 }
 
 func TestAlertmanagerResend(t *testing.T) {
-	var posts atomic.Int32
-	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/v2/alerts" {
-			posts.Add(1)
-		}
-	}))
-	defer am.Close()
+	am := notifytest.NewReceiver(t, nil)
 	f := newFixture(t)
 	f.open(`
 checks: [{name: shop-home, type: http, url: "http://127.0.0.1/"}]
@@ -287,7 +246,13 @@ alerts: [{name: NodeDegraded, when: node_slowdown > 3, window: 5m}]
 	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 5
 	f.step(5*time.Minute + 5*time.Second)
 	// Fired at 21:00:10, re-sent each minute: 21:01:10 ... 21:05:10.
-	if n := posts.Load(); n < 5 || n > 6 {
+	posts := 0
+	for _, r := range am.Requests() {
+		if r.Path == "/api/v2/alerts" {
+			posts++
+		}
+	}
+	if n := posts; n < 5 || n > 6 {
 		t.Fatalf("alertmanager got %d posts in 5 minutes of firing, want 5-6 (resend every 1m)", n)
 	}
 }

@@ -1,15 +1,11 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/alerting/notifytest"
 	"github.com/vantage-monitoring/vantage/alerting/slack"
 	"github.com/vantage-monitoring/vantage/checks"
 )
@@ -27,36 +24,21 @@ import (
 const secretPath = "/services/T0001/B0002/s3cr3tT0k3n"
 
 var (
-	t0       = time.Date(2026, 3, 14, 21, 2, 0, 0, time.UTC)
-	firedAt  = time.Date(2026, 3, 14, 21, 40, 0, 0, time.UTC)
-	resolved = time.Date(2026, 3, 14, 21, 47, 0, 0, time.UTC)
+	firedAt  = notifytest.FiredAt
+	resolved = notifytest.ResolvedAt
 	now      = time.Date(2026, 3, 14, 21, 48, 0, 0, time.UTC)
 )
 
+// firing is the shared sample with a runbook link, and a second query
+// parameter in the status page link to exercise link escaping.
 func firing() alerting.Notification {
-	return alerting.Notification{
-		Status: "firing", StartsAt: firedAt,
-		GeneratorURL: "http://vantage.example:9115/alerts?key=LoadBalancerNodeDegraded&x=1",
-		Instance: alerting.Instance{
-			Rule: "LoadBalancerNodeDegraded",
-			Labels: map[string]string{"alertname": "LoadBalancerNodeDegraded", "check": "shop-home", "path": "direct",
-				"node": "127.0.0.12", "location": "fra1", "severity": "warning"},
-			State: alerting.Firing, Value: 4.2, FiredAt: firedAt,
-			Fired: []time.Time{t0, t0.Add(18 * time.Minute), firedAt},
-			Annotations: map[string]string{"summary": "shop-home node 127.0.0.12 is 4.2x slower than its peers",
-				"runbook_url": "https://runbooks.example/lb-node", "fired_count": "3",
-				"first_fired_at": "2026-03-14T21:02:00Z", "flapping": "true"},
-		},
-	}
-}
-
-func resolvedN() alerting.Notification {
-	n := firing()
-	n.Status, n.EndsAt = "resolved", resolved
-	n.Instance.State, n.Instance.ResolvedAt = alerting.Resolved, resolved
-	n.Instance.Annotations["resolution"] = "resolved after 7m; fired 3 times in the last 1h"
+	n := notifytest.Firing(firedAt)
+	n.GeneratorURL += "&x=1"
+	n.Instance.Annotations["runbook_url"] = "https://runbooks.example/lb-node"
 	return n
 }
+
+func resolvedN() alerting.Notification { return notifytest.Resolved(firing(), resolved) }
 
 func firstTime() alerting.Notification {
 	n := firing()
@@ -69,72 +51,13 @@ func firstTime() alerting.Notification {
 	return n
 }
 
-type receiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies [][]byte
-	paths  []string
-}
+// slackOK answers as Slack does when it accepts a message.
+func slackOK(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
 
-func newReceiver(t *testing.T, h http.HandlerFunc) *receiver {
-	t.Helper()
-	rc := &receiver{}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.bodies = append(rc.bodies, body)
-		rc.paths = append(rc.paths, r.URL.Path)
-		rc.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		_, _ = io.WriteString(w, "ok") // what Slack answers
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *receiver) got() [][]byte {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([][]byte(nil), rc.bodies...)
-}
-
-func cfgFor(url string) checks.Notifier {
-	return checks.Notifier{Name: "chat", Type: "slack", URL: url,
-		Timeout: model.Duration(2 * time.Second), HTTPConfig: config.DefaultHTTPClientConfig}
-}
+func cfgFor(url string) checks.Notifier { return notifytest.Config("chat", "slack", url) }
 
 func newNotifier(t *testing.T, cfg checks.Notifier) *slack.Notifier {
-	t.Helper()
-	n, err := slack.New(cfg, slack.Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	var b bytes.Buffer
-	if err := json.Indent(&b, got, "", "  "); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, got)
-	}
-	b.WriteByte('\n')
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("payload differs from %s:\ngot:\n%s\nwant:\n%s", path, b.String(), want)
-	}
+	return notifytest.New(t, slack.New, cfg, slack.Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }})
 }
 
 func TestPayloadGolden(t *testing.T) {
@@ -147,15 +70,15 @@ func TestPayloadGolden(t *testing.T) {
 		{"batch.json", []alerting.Notification{resolvedN(), firstTime()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := newReceiver(t, nil)
+			rc := notifytest.NewReceiver(t, slackOK)
 			if err := newNotifier(t, cfgFor(rc.URL+secretPath)).Send(context.Background(), tc.batch); err != nil {
 				t.Fatal(err)
 			}
-			got := rc.got()
+			got := rc.Bodies()
 			if len(got) != 1 {
 				t.Fatalf("%d messages, want one per batch", len(got))
 			}
-			golden(t, tc.name, got[0])
+			notifytest.Golden(t, tc.name, got[0])
 		})
 	}
 }
@@ -223,81 +146,44 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func TestSendResolvedFalse(t *testing.T) {
-	rc := newReceiver(t, nil)
+	rc := notifytest.NewReceiver(t, slackOK)
 	cfg := cfgFor(rc.URL + secretPath)
 	no := false
 	cfg.SendResolved = &no
 	if err := newNotifier(t, cfg).Send(context.Background(), []alerting.Notification{resolvedN()}); err != nil {
 		t.Fatal(err)
 	}
-	if len(rc.got()) != 0 {
+	if len(rc.Bodies()) != 0 {
 		t.Error("resolved notice sent with send_resolved: false")
 	}
 }
 
 func TestClassification(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		handler   http.HandlerFunc
-		ok        bool
-		status    int
-		permanent bool
-		body      string
-	}{
-		{name: "200 html", ok: true, handler: func(w http.ResponseWriter, _ *http.Request) {
+	notifytest.Classify(t, []notifytest.Classification{
+		{Name: "200 html", OK: true, Handler: func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, "<html>ok</html>")
 		}},
-		{name: "500", status: 500, handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }},
-		{name: "429", status: 429, handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(429) }},
+		{Name: "500", Status: 500, Handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }},
+		{Name: "429", Status: 429, Handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(429) }},
 		// What Slack answers for a revoked hook.
-		{name: "403 no_service", status: 403, permanent: true, body: "no_service", handler: func(w http.ResponseWriter, _ *http.Request) {
+		{Name: "403 no_service", Status: 403, Permanent: true, Body: "no_service", Handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(403)
 			_, _ = io.WriteString(w, "no_service")
 		}},
-		{name: "400 invalid_blocks", status: 400, permanent: true, body: "invalid_blocks", handler: func(w http.ResponseWriter, _ *http.Request) {
+		{Name: "400 invalid_blocks", Status: 400, Permanent: true, Body: "invalid_blocks", Handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(400)
 			_, _ = io.WriteString(w, "invalid_blocks")
 		}},
-		{name: "308 redirect", status: 308, handler: func(w http.ResponseWriter, r *http.Request) {
+		{Name: "308 redirect", Status: 308, Handler: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, r.URL.Path+"/v2", http.StatusPermanentRedirect)
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rc := newReceiver(t, tc.handler)
-			err := newNotifier(t, cfgFor(rc.URL+secretPath)).Send(context.Background(), []alerting.Notification{firing()})
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("want success, got %v", err)
-				}
-				return
-			}
-			var se *alerting.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("want *SendError, got %v", err)
-			}
-			if se.Status != tc.status || se.Permanent != tc.permanent {
-				t.Errorf("status %d permanent %v, want %d %v", se.Status, se.Permanent, tc.status, tc.permanent)
-			}
-			if tc.body != "" && se.Body != tc.body {
-				t.Errorf("body %q", se.Body)
-			}
-			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "T0001") {
-				t.Errorf("error leaks the URL: %v", err)
-			}
-			if got := len(rc.got()); got != 1 {
-				t.Errorf("%d requests, want one attempt", got)
-			}
-		})
-	}
+	}, func(t *testing.T, base string) error {
+		return newNotifier(t, cfgFor(base+secretPath)).Send(context.Background(), []alerting.Notification{firing()})
+	}, "s3cr3t", "T0001")
 }
 
 func TestSlowReceiver(t *testing.T) {
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc := notifytest.NewReceiver(t, notifytest.Stall(5*time.Second))
 	cfg := cfgFor(rc.URL + secretPath)
 	cfg.Timeout = model.Duration(200 * time.Millisecond)
 	start := time.Now()
@@ -305,15 +191,13 @@ func TestSlowReceiver(t *testing.T) {
 	if time.Since(start) > 2*time.Second || !errors.Is(err, context.DeadlineExceeded) || alerting.IsPermanent(err) {
 		t.Fatalf("want retryable timeout, got %v after %s", err, time.Since(start))
 	}
-	if strings.Contains(err.Error(), "s3cr3t") {
-		t.Errorf("error leaks the URL: %v", err)
-	}
+	notifytest.NoLeak(t, err, "s3cr3t")
 }
 
 func TestBearerReachesReceiver(t *testing.T) {
 	var mu sync.Mutex
 	var auth string
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	rc := notifytest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		auth = r.Header.Get("Authorization")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/alerting/notifytest"
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
 )
@@ -26,38 +26,14 @@ import (
 // secretPath stands for the token an incoming-webhook URL carries.
 const secretPath = "/hooks/T0001/B0002/s3cr3tT0k3n"
 
-var (
-	t0       = time.Date(2026, 3, 14, 21, 2, 0, 0, time.UTC)
-	firedAt  = time.Date(2026, 3, 14, 21, 40, 0, 0, time.UTC)
-	resolved = time.Date(2026, 3, 14, 21, 47, 0, 0, time.UTC)
-)
+// secrets are the parts of the URL no error may show.
+var secrets = []string{secretPath, "s3cr3tT0k3n", "T0001/B0002"}
 
-func labels() map[string]string {
-	return map[string]string{"alertname": "LoadBalancerNodeDegraded", "check": "shop-home", "path": "direct",
-		"node": "127.0.0.12", "location": "fra1", "severity": "warning", "empty": ""}
-}
+var resolved = notifytest.ResolvedAt
 
-func firing() alerting.Notification {
-	return alerting.Notification{
-		Status: "firing", StartsAt: firedAt,
-		GeneratorURL: "http://vantage.example:9115/alerts?key=LoadBalancerNodeDegraded",
-		Instance: alerting.Instance{
-			Key: "LoadBalancerNodeDegraded|check=shop-home|node=127.0.0.12|path=direct", Rule: "LoadBalancerNodeDegraded",
-			Labels: labels(), State: alerting.Firing, Value: 4.2, FiredAt: firedAt,
-			Fired: []time.Time{t0, t0.Add(18 * time.Minute), firedAt},
-			Annotations: map[string]string{"summary": "shop-home node 127.0.0.12 is 4.2x slower than its peers",
-				"fired_count": "3", "first_fired_at": "2026-03-14T21:02:00Z", "flapping": "true"},
-		},
-	}
-}
+func firing() alerting.Notification { return notifytest.Firing(notifytest.FiredAt) }
 
-func resolvedN() alerting.Notification {
-	n := firing()
-	n.Status, n.EndsAt = "resolved", resolved
-	n.Instance.State, n.Instance.ResolvedAt = alerting.Resolved, resolved
-	n.Instance.Annotations["resolution"] = "resolved after 7m; fired 3 times in the last 1h"
-	return n
-}
+func resolvedN() alerting.Notification { return notifytest.Resolved(firing(), resolved) }
 
 // other is a second, unrelated alert, to exercise the common sets.
 func other() alerting.Notification {
@@ -67,78 +43,10 @@ func other() alerting.Notification {
 	return n
 }
 
-type request struct {
-	path   string
-	header http.Header
-	body   []byte
-}
-
-// receiver is a real HTTP receiver recording what it got.
-type receiver struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []request
-}
-
-func newReceiver(t *testing.T, h http.HandlerFunc) *receiver {
-	t.Helper()
-	rc := &receiver{}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.reqs = append(rc.reqs, request{path: r.URL.Path, header: r.Header.Clone(), body: body})
-		rc.mu.Unlock()
-		if h != nil {
-			h(w, r)
-		}
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *receiver) requests() []request {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]request(nil), rc.reqs...)
-}
-
-func cfgFor(url string) checks.Notifier {
-	return checks.Notifier{Name: "production-room", Type: "webhook", URL: url,
-		Timeout: model.Duration(2 * time.Second), HTTPConfig: config.DefaultHTTPClientConfig}
-}
+func cfgFor(url string) checks.Notifier { return notifytest.Config("production-room", "webhook", url) }
 
 func newNotifier(t *testing.T, cfg checks.Notifier) *webhook.Notifier {
-	t.Helper()
-	n, err := webhook.New(cfg, webhook.Options{Logger: zerolog.Nop(), Version: "1.2.3", ExternalURL: "http://vantage.example:9115"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		var b bytes.Buffer
-		if err := jsonIndent(&b, got); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := jsonIndent(&b, got); err != nil {
-		t.Fatalf("payload is not JSON: %v\n%s", err, got)
-	}
-	if b.String() != string(want) {
-		t.Errorf("payload differs from %s:\ngot:\n%s\nwant:\n%s", path, b.String(), want)
-	}
+	return notifytest.New(t, webhook.New, cfg, webhook.Options{Logger: zerolog.Nop(), Version: "1.2.3", ExternalURL: "http://vantage.example:9115"})
 }
 
 func TestPayloadGolden(t *testing.T) {
@@ -151,26 +59,26 @@ func TestPayloadGolden(t *testing.T) {
 		{"mixed.json", []alerting.Notification{resolvedN(), other()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := newReceiver(t, nil)
+			rc := notifytest.NewReceiver(t, nil)
 			n := newNotifier(t, cfgFor(rc.URL+secretPath))
 			if err := n.Send(context.Background(), tc.batch); err != nil {
 				t.Fatal(err)
 			}
-			reqs := rc.requests()
+			reqs := rc.Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("got %d requests, want 1", len(reqs))
 			}
 			r := reqs[0]
-			if r.path != secretPath {
-				t.Errorf("posted to %q", r.path)
+			if r.Path != secretPath {
+				t.Errorf("posted to %q", r.Path)
 			}
-			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
-			if ua := r.header.Get("User-Agent"); ua != "vantage/1.2.3" {
+			if ua := r.Header.Get("User-Agent"); ua != "vantage/1.2.3" {
 				t.Errorf("User-Agent %q", ua)
 			}
-			golden(t, tc.name, r.body)
+			notifytest.Golden(t, tc.name, r.Body)
 		})
 	}
 }
@@ -200,7 +108,7 @@ func TestMessageSemantics(t *testing.T) {
 }
 
 func TestSendResolvedFalse(t *testing.T) {
-	rc := newReceiver(t, nil)
+	rc := notifytest.NewReceiver(t, nil)
 	cfg := cfgFor(rc.URL + secretPath)
 	no := false
 	cfg.SendResolved = &no
@@ -208,111 +116,71 @@ func TestSendResolvedFalse(t *testing.T) {
 	if err := n.Send(context.Background(), []alerting.Notification{resolvedN()}); err != nil {
 		t.Fatalf("only-resolved batch: %v", err)
 	}
-	if got := len(rc.requests()); got != 0 {
+	if got := len(rc.Requests()); got != 0 {
 		t.Fatalf("only-resolved batch made %d requests, want none", got)
 	}
 	if err := n.Send(context.Background(), []alerting.Notification{resolvedN(), other()}); err != nil {
 		t.Fatal(err)
 	}
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests", len(reqs))
 	}
-	if bytes.Contains(reqs[0].body, []byte(`"resolved"`)) || !bytes.Contains(reqs[0].body, []byte("127.0.0.13")) {
-		t.Errorf("body %s", reqs[0].body)
+	if bytes.Contains(reqs[0].Body, []byte(`"resolved"`)) || !bytes.Contains(reqs[0].Body, []byte("127.0.0.13")) {
+		t.Errorf("body %s", reqs[0].Body)
 	}
 }
 
 func TestClassification(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		handler   http.HandlerFunc
-		ok        bool
-		status    int
-		permanent bool
-		body      string
-	}{
-		{name: "200 html", ok: true, handler: func(w http.ResponseWriter, _ *http.Request) {
+	notifytest.Classify(t, []notifytest.Classification{
+		{Name: "200 html", OK: true, Handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = io.WriteString(w, "<html><body>thanks</body></html>")
 		}},
-		{name: "204", ok: true, handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }},
-		{name: "500", status: 500, body: "database on fire", handler: func(w http.ResponseWriter, _ *http.Request) {
+		{Name: "204", OK: true, Handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }},
+		{Name: "500", Status: 500, Body: "database on fire", Handler: func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "database on fire", 500)
 		}},
-		{name: "503", status: 503, handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }},
-		{name: "429", status: 429, body: "slow down", handler: func(w http.ResponseWriter, _ *http.Request) {
+		{Name: "503", Status: 503, Handler: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }},
+		{Name: "429", Status: 429, Body: "slow down", Handler: func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "slow down", 429)
 		}},
-		{name: "400 with body", status: 400, permanent: true, body: `{"error":"bad payload"}`, handler: func(w http.ResponseWriter, _ *http.Request) {
+		{Name: "400 with body", Status: 400, Permanent: true, Body: `{"error":"bad payload"}`, Handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(400)
 			_, _ = io.WriteString(w, `{"error":"bad payload"}`)
 		}},
-		{name: "404 echoing the url", status: 404, permanent: true, body: "no hook at <secret>", handler: func(w http.ResponseWriter, r *http.Request) {
+		{Name: "404 echoing the url", Status: 404, Permanent: true, Body: "no hook at <secret>", Handler: func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(404)
 			_, _ = io.WriteString(w, "no hook at "+r.URL.Path)
 		}},
-		{name: "400 huge body", status: 400, permanent: true, body: strings.Repeat("x", 512), handler: func(w http.ResponseWriter, _ *http.Request) {
+		{Name: "400 huge body", Status: 400, Permanent: true, Body: strings.Repeat("x", 512), Handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(400)
 			_, _ = io.WriteString(w, strings.Repeat("x", 1<<20))
 		}},
-		{name: "302 redirect", status: 302, handler: func(w http.ResponseWriter, r *http.Request) {
+		{Name: "302 redirect", Status: 302, Handler: func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/elsewhere" {
 				t.Error("redirect was followed")
 			}
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		}},
-		{name: "307 redirect", status: 307, handler: func(w http.ResponseWriter, r *http.Request) {
+		{Name: "307 redirect", Status: 307, Handler: func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/elsewhere" {
 				t.Error("redirect was followed")
 			}
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rc := newReceiver(t, tc.handler)
-			n := newNotifier(t, cfgFor(rc.URL+secretPath))
-			err := n.Send(context.Background(), []alerting.Notification{firing()})
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("want success, got %v", err)
-				}
-				return
-			}
-			var se *alerting.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("want *SendError, got %T %v", err, err)
-			}
-			if se.Status != tc.status || se.Permanent != tc.permanent || alerting.IsPermanent(err) != tc.permanent {
-				t.Errorf("status %d permanent %v, want %d %v", se.Status, se.Permanent, tc.status, tc.permanent)
-			}
-			if tc.body != "" && se.Body != tc.body {
-				t.Errorf("body %q, want %q", se.Body, tc.body)
-			}
-			noSecret(t, err)
-			if len(rc.requests()) != 1 {
-				t.Errorf("%d requests, want exactly one attempt", len(rc.requests()))
-			}
-		})
-	}
+	}, func(t *testing.T, base string) error {
+		return newNotifier(t, cfgFor(base+secretPath)).Send(context.Background(), []alerting.Notification{firing()})
+	}, secrets...)
 }
 
 func noSecret(t *testing.T, err error) {
 	t.Helper()
-	for _, s := range []string{secretPath, "s3cr3tT0k3n", "T0001/B0002"} {
-		if strings.Contains(err.Error(), s) {
-			t.Errorf("error leaks the URL: %v", err)
-		}
-	}
+	notifytest.NoLeak(t, err, secrets...)
 }
 
 func TestSlowReceiverTimesOut(t *testing.T) {
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc := notifytest.NewReceiver(t, notifytest.Stall(5*time.Second))
 	cfg := cfgFor(rc.URL + secretPath)
 	cfg.Timeout = model.Duration(200 * time.Millisecond)
 	n := newNotifier(t, cfg)
@@ -332,7 +200,7 @@ func TestSlowReceiverTimesOut(t *testing.T) {
 
 func TestSlowBodyTimesOut(t *testing.T) {
 	// Headers arrive at once, then the body of an error response trickles.
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	rc := notifytest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
 		w.(http.Flusher).Flush()
 		for range 50 {
@@ -359,7 +227,7 @@ func TestSlowBodyTimesOut(t *testing.T) {
 }
 
 func TestConnectionRefused(t *testing.T) {
-	rc := newReceiver(t, nil)
+	rc := notifytest.NewReceiver(t, nil)
 	url := rc.URL + secretPath
 	rc.Close()
 	n := newNotifier(t, cfgFor(url))
@@ -377,7 +245,7 @@ func TestConnectionRefused(t *testing.T) {
 func TestAuthFromHTTPConfig(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+	rc := notifytest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		if u, p, ok := r.BasicAuth(); ok {
@@ -433,7 +301,7 @@ func TestBadConfig(t *testing.T) {
 }
 
 func TestParentContextCancelled(t *testing.T) {
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	rc := notifytest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	n := newNotifier(t, cfgFor(rc.URL+secretPath))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
