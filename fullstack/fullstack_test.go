@@ -399,41 +399,28 @@ func startPrometheus(t *testing.T, bin string, locs []*location, amURL string) s
 	}
 	writeFile(t, filepath.Join(dir, "vantage-rules.yaml"), string(short))
 
-	var targets []string
-	for _, l := range locs {
-		targets = append(targets, fmt.Sprintf("%q", l.addr))
-	}
-	conf := filepath.Join(dir, "prometheus.yml")
-	writeFile(t, conf, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
+	// Prometheus 2.x ingests native histograms only with this feature
+	// flag (it then scrapes protobuf); 3.x ignores the retired flag.
+	return runPrometheus(t, bin, "prometheus", dir, locs, fmt.Sprintf(`  evaluation_interval: 1s
 rule_files: [vantage-rules.yaml]
 alerting:
   alertmanagers:
     - static_configs:
         - targets: [%q]
-scrape_configs:
-  - job_name: vantage
-    static_configs:
-      - targets: [%s]
-`, strings.TrimPrefix(amURL, "http://"), strings.Join(targets, ", ")))
-	addr := freeAddr(t)
-	// Prometheus 2.x ingests native histograms only with this feature
-	// flag (it then scrapes protobuf); 3.x ignores the retired flag.
-	startProcess(t, "prometheus", bin, "http://"+addr+"/-/ready",
-		"--config.file="+conf,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--enable-feature=native-histograms",
-		"--log.level=warn")
-	return "http://" + addr
+`, strings.TrimPrefix(amURL, "http://")), "--enable-feature=native-histograms")
 }
 
 // startClassicPrometheus scrapes every location each second without the
 // native-histograms feature, so it asks for OpenMetrics.
 func startClassicPrometheus(t *testing.T, bin string, locs []*location) string {
-	dir := t.TempDir()
+	return runPrometheus(t, bin, "prometheus-classic", t.TempDir(), locs, "")
+}
+
+// runPrometheus starts a Prometheus in dir scraping every location each
+// second. extra goes right after the global scrape settings (more global
+// settings, then top-level keys such as rule_files); flags are added to
+// the command line. It returns the server's URL.
+func runPrometheus(t *testing.T, bin, name, dir string, locs []*location, extra string, flags ...string) string {
 	var targets []string
 	for _, l := range locs {
 		targets = append(targets, fmt.Sprintf("%q", l.addr))
@@ -442,17 +429,17 @@ func startClassicPrometheus(t *testing.T, bin string, locs []*location) string {
 	writeFile(t, conf, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 900ms
-scrape_configs:
+%sscrape_configs:
   - job_name: vantage
     static_configs:
       - targets: [%s]
-`, strings.Join(targets, ", ")))
+`, extra, strings.Join(targets, ", ")))
 	addr := freeAddr(t)
-	startProcess(t, "prometheus-classic", bin, "http://"+addr+"/-/ready",
-		"--config.file="+conf,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn")
+	startProcess(t, name, bin, "http://"+addr+"/-/ready", append([]string{
+		"--config.file=" + conf,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+		"--log.level=warn"}, flags...)...)
 	return "http://" + addr
 }
 
