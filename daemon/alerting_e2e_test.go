@@ -1,10 +1,8 @@
 package daemon_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -195,16 +193,11 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	}
 }
 
-const amBinary = "/usr/bin/prometheus-alertmanager"
-
-// startAlertmanager runs Debian's Alertmanager on a free loopback port
-// with clustering off, routing everything to a webhook at hookURL.
+// startAlertmanager runs Debian's Alertmanager, routing everything to a
+// webhook at hookURL.
 func startAlertmanager(t *testing.T, hookURL string) string {
 	t.Helper()
-	testenv.Binary(t, amBinary, "prometheus-alertmanager")
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "alertmanager.yml")
-	writeFile(t, conf, fmt.Sprintf(`route:
+	return testenv.Alertmanager(t, fmt.Sprintf(`route:
   receiver: hook
   group_by: [alertname, node]
   group_wait: 1s
@@ -216,48 +209,6 @@ receivers:
       - url: %q
         send_resolved: true
 `, hookURL))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	cmd := exec.CommandContext(ctx, amBinary, "--config.file="+conf, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("alertmanager output:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	eventually(t, 15*time.Second, func() error {
-		select {
-		case <-done:
-			t.Fatalf("alertmanager exited:\n%s", logs.String())
-		default:
-		}
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("ready: %s", resp.Status)
-		}
-		return nil
-	})
-	return base
 }
 
 type amAlert struct {

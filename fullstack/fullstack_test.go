@@ -27,6 +27,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
 	"github.com/vantage-monitoring/vantage/probe/httpprobe"
@@ -34,9 +35,8 @@ import (
 )
 
 const (
-	prometheusBin   = "/usr/bin/prometheus"
-	alertmanagerBin = "/usr/bin/prometheus-alertmanager"
-	rulesFile       = "../deploy/prometheus/vantage-rules.yaml"
+	prometheusBin = "/usr/bin/prometheus"
+	rulesFile     = "../deploy/prometheus/vantage-rules.yaml"
 
 	// vantage's own alert rule. p90 by [check, path, node] rather than
 	// node_slowdown: with --shard a daemon may own only one or two of a
@@ -65,8 +65,8 @@ type location struct {
 }
 
 func TestFullStack(t *testing.T) {
-	promBin := requireBinary(t, prometheusBin, "prometheus")
-	amBin := requireBinary(t, alertmanagerBin, "prometheus-alertmanager")
+	promBin := testenv.Binary(t, prometheusBin, "prometheus")
+	testenv.Binary(t, testenv.AlertmanagerBinary, "prometheus-alertmanager") // before anything starts
 	// Everything below is bounded by this context and the eventually
 	// timeouts; a typical run takes about 20s.
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -86,7 +86,7 @@ func TestFullStack(t *testing.T) {
 		}
 	}
 
-	amURL := startAlertmanager(t, amBin)
+	amURL := startAlertmanager(t)
 
 	locs := []*location{
 		{name: "ams1", shard: probe.Shard{Index: 0, Count: 2}},
@@ -359,10 +359,8 @@ func TestFullStack(t *testing.T) {
 
 // startAlertmanager runs Alertmanager grouping by [alertname, location]
 // with short waits, clustering off (it would listen on 0.0.0.0:9094).
-func startAlertmanager(t *testing.T, bin string) string {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "alertmanager.yml")
-	writeFile(t, conf, `route:
+func startAlertmanager(t *testing.T) string {
+	return testenv.Alertmanager(t, `route:
   receiver: "null"
   group_by: [alertname, location]
   group_wait: 1s
@@ -371,14 +369,6 @@ func startAlertmanager(t *testing.T, bin string) string {
 receivers:
   - name: "null"
 `)
-	addr := freeAddr(t)
-	startProcess(t, "alertmanager", bin, "http://"+addr+"/-/ready",
-		"--config.file="+conf,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--cluster.listen-address=",
-		"--log.level=warn")
-	return "http://" + addr
 }
 
 // startPrometheus scrapes every location each second, evaluates the
@@ -434,8 +424,8 @@ func runPrometheus(t *testing.T, bin, name, dir string, locs []*location, extra 
     static_configs:
       - targets: [%s]
 `, extra, strings.Join(targets, ", ")))
-	addr := freeAddr(t)
-	startProcess(t, name, bin, "http://"+addr+"/-/ready", append([]string{
+	addr := testenv.FreeAddr(t)
+	testenv.StartProcess(t, name, bin, "http://"+addr+"/-/ready", append([]string{
 		"--config.file=" + conf,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + addr,
