@@ -16,6 +16,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // goTool is the go command of the toolchain running the tests.
@@ -41,15 +42,15 @@ func buildVantage(t *testing.T) string {
 // daemonProc is `vantage run` as a separate process.
 type daemonProc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.LogBuffer
 	done chan struct{}
 	base string
 }
 
 func startDaemonProc(t *testing.T, bin string, args ...string) *daemonProc {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &daemonProc{logs: &syncBuffer{}, done: make(chan struct{}), base: "http://" + addr}
+	addr := testenv.FreeAddr(t)
+	p := &daemonProc{logs: &testenv.LogBuffer{}, done: make(chan struct{}), base: "http://" + addr}
 	p.cmd = exec.Command(bin, append([]string{"--log.level=info", "run", "--web.listen-address=" + addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

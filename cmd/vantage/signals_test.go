@@ -1,54 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // These tests run the real `run` and `demo` commands and stop them with
 // SIGTERM sent to the test process. They are not parallel: a signal reaches
 // every command running in the process. The signal is only sent once the
 // command answers /-/ready, i.e. after its handlers are installed.
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func get(base, path string) (int, string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
@@ -78,7 +48,7 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
 
 // command runs the CLI in the background.
 type command struct {
-	stdout, stderr syncBuffer
+	stdout, stderr testenv.LogBuffer
 	done           chan int
 }
 
@@ -153,7 +123,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(shop.ConfigWithOptions(demo.ConfigOptions{Interval: 1500 * time.Millisecond, Timeout: 1200 * time.Millisecond})), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	base := "http://" + addr
 	c := startCommand("--log.format=json", "run", "--config.file="+cfg, "--web.listen-address="+addr,
 		"--storage.path="+filepath.Join(dir, "data"), "--shard=0/1")
@@ -196,7 +166,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 // says where to look, www.shop.test is probed on all three nodes over both
 // paths, and SIGTERM stops both.
 func TestDemoCommand(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	base := "http://" + addr
 	c := startCommand("demo", "--web.listen-address="+addr, "--demo.dns-address=127.0.0.10:0",
 		"--demo.https-port=0", "--demo.http-port=0", "--demo.control-address=127.0.0.10:0",
