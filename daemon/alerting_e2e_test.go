@@ -13,30 +13,15 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
-	"github.com/vantage-monitoring/vantage/alerting/slack"
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 // lb2 is the node the tests slow down; its label is its address.
 const lb2 = "127.0.0.12"
-
-func notifierFactories() map[string]alerting.NotifierFactory {
-	return map[string]alerting.NotifierFactory{
-		"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
-			return alertmanager.New(c, o)
-		},
-		"webhook": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
-			return webhook.New(c, o)
-		},
-		"slack": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) { return slack.New(c, o) },
-	}
-}
 
 // nodeRule is the demo's LoadBalancerNodeDegraded rule with windows short
 // enough for a test.
@@ -119,7 +104,7 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 950 * time.Millisecond,
 		WebhookURL: rcv.URL(), NoAlerts: true, NoAltPath: true}) + nodeRule(12*time.Second, 3*time.Second)
 	r := startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
-		Notifiers: notifierFactories(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
+		Notifiers: kinds.Notifiers(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
 
 	// Every www node answers in 100ms plus whatever the machine adds; lb2's
 	// own fault replaces that. A common base keeps scheduling noise on a
@@ -262,7 +247,7 @@ alerts:
       summary: "{{ .check }} fails on node {{ .node }}"
 `, am)
 	startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
-		Notifiers: notifierFactories(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
+		Notifiers: kinds.Notifiers(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
 
 	setFault(t, shop, "lb2:error_ratio=1")
 	var got []amAlert
@@ -327,7 +312,7 @@ alerts:
     checks: ["nope-*"]
     when: failures > 0
 `)
-	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: t.TempDir(), Logger: log, Probers: kinds(log)})
+	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: t.TempDir(), Logger: log, Probers: kinds.Probers(log, nil)})
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
@@ -422,7 +407,7 @@ func TestAlertLatencyBench(t *testing.T) {
 			t.Cleanup(func() { _ = rcv.Close() })
 			cfg := shop.ConfigWithOptions(demo.ConfigOptions{WebhookURL: rcv.URL()}) // the demo's, as `vantage demo` writes it
 			startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
-				Notifiers: notifierFactories(), EvalInterval: 2 * time.Second})
+				Notifiers: kinds.Notifiers(), EvalInterval: 2 * time.Second})
 			time.Sleep(warmup)
 			if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 0 {
 				t.Fatalf("alerts before the fault:%s", describe(got))

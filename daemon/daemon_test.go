@@ -13,6 +13,7 @@ import (
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -354,7 +355,7 @@ checks:
 	})
 	reasons := map[string]string{"no-such-source": "192.0.2.77", "no-such-interface": "vantage-nope0"}
 	for _, tg := range r.d.Scheduler().Targets() {
-		out := probe.RunOnce(t.Context(), kinds(testLogger(t))["http"], tg)
+		out := probe.RunOnce(t.Context(), kinds.Probers(testLogger(t), nil)["http"], tg)
 		if want, ok := reasons[tg.Path.Name()]; ok && (out.Result != probe.Error || !strings.Contains(out.Reason, want)) {
 			t.Errorf("%s: %s %q, want an error naming %s", tg.Key, out.Result, out.Reason, want)
 		}

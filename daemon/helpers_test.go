@@ -24,10 +24,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
-	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
-	"github.com/vantage-monitoring/vantage/probe/httpprobe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 // The demo shop's nodes behind www.shop.test (demo.Options defaults).
@@ -116,14 +113,6 @@ func testLogger(t *testing.T) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }
 
-func kinds(log zerolog.Logger) map[string]probe.Prober {
-	return map[string]probe.Prober{
-		"http": httpprobe.New(log.With().Str("kind", "http").Logger()),
-		"tcp":  tcpprobe.New(log.With().Str("kind", "tcp").Logger()),
-		"dns":  dnsprobe.New(log.With().Str("kind", "dns").Logger()),
-	}
-}
-
 // running is a daemon serving on a loopback port.
 type running struct {
 	d      *daemon.Daemon
@@ -139,7 +128,7 @@ func startDaemon(t *testing.T, o daemon.Options) *running {
 		o.Logger = testLogger(t)
 	}
 	if o.Probers == nil {
-		o.Probers = kinds(o.Logger)
+		o.Probers = kinds.Probers(o.Logger, nil)
 	}
 	d, err := daemon.New(o)
 	if err != nil {

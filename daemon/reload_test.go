@@ -13,6 +13,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 func productCheck(shop *demo.Shop, name string) string {
@@ -154,7 +155,7 @@ checks:
     type: tcp
     address: x.test:443
 `)
-	d, err := daemon.New(daemon.Options{ConfigFile: cfg, Logger: testLogger(t), Probers: kinds(testLogger(t))})
+	d, err := daemon.New(daemon.Options{ConfigFile: cfg, Logger: testLogger(t), Probers: kinds.Probers(testLogger(t), nil)})
 	if err == nil {
 		t.Fatal("daemon.New accepted an invalid config")
 	}

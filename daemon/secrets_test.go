@@ -12,6 +12,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -88,7 +89,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The runs' reasons (what `once` and the status page show) are where a
 	// secret would surface first: the URL is in every net/http error.
 	var reasons strings.Builder
-	http := kinds(log)["http"]
+	http := kinds.Probers(log, nil)["http"]
 	for _, tg := range r.d.Scheduler().Targets() {
 		out := probe.RunOnce(t.Context(), http, tg)
 		if out.Result == probe.Success || out.Reason == "" {

@@ -23,17 +23,13 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
-	"github.com/vantage-monitoring/vantage/probe/httpprobe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
 
 const dashboardFile = "grafana/vantage.json"
@@ -308,12 +304,7 @@ func daemonMetricNames(t *testing.T) map[string]bool {
 	}
 	dm, err := daemon.New(daemon.Options{
 		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: 200 * time.Millisecond,
-		Probers: map[string]probe.Prober{"http": httpprobe.New(log), "tcp": tcpprobe.New(log), "dns": dnsprobe.New(log)},
-		Notifiers: map[string]alerting.NotifierFactory{
-			"webhook": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
-				return webhook.New(c, o)
-			},
-		},
+		Probers: kinds.Probers(log, nil), Notifiers: kinds.Notifiers(),
 	})
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)

@@ -22,16 +22,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/alerting/alertmanager"
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
-	"github.com/vantage-monitoring/vantage/probe/httpprobe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
 
 const (
@@ -464,18 +459,9 @@ alerts:
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: conf, StoragePath: filepath.Join(dir, "data"), Shard: l.shard, Logger: log,
 		EvalInterval: 500 * time.Millisecond,
-		// The kinds and notifier of cmd/vantage (package main cannot be
-		// imported); no browser: the demo config here has no journey.
-		Probers: map[string]probe.Prober{
-			"http": httpprobe.New(log.With().Str("kind", "http").Logger()),
-			"tcp":  tcpprobe.New(log.With().Str("kind", "tcp").Logger()),
-			"dns":  dnsprobe.New(log.With().Str("kind", "dns").Logger()),
-		},
-		Notifiers: map[string]alerting.NotifierFactory{
-			"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
-				return alertmanager.New(c, o)
-			},
-		},
+		// No browser: the demo config here has no journey.
+		Probers:   kinds.Probers(log, nil),
+		Notifiers: kinds.Notifiers(),
 	})
 	if err != nil {
 		t.Fatalf("%s: daemon.New: %v", l.name, err)

@@ -17,10 +17,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
-	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
-	"github.com/vantage-monitoring/vantage/probe/httpprobe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/timeline"
 )
@@ -61,9 +58,7 @@ checks:
 	dataDir := filepath.Join(t.TempDir(), "data")
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: cfgFile, StoragePath: dataDir, Retention: 24 * time.Hour, Logger: log,
-		Probers: map[string]probe.Prober{
-			"http": httpprobe.New(log), "tcp": tcpprobe.New(log), "dns": dnsprobe.New(log),
-		},
+		Probers: kinds.Probers(log, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,7 @@ import (
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
-	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
-	"github.com/vantage-monitoring/vantage/probe/httpprobe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -156,9 +153,7 @@ alerts:
 	}
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: 300 * time.Millisecond,
-		Probers: map[string]probe.Prober{
-			"http": httpprobe.New(log), "tcp": tcpprobe.New(log), "dns": dnsprobe.New(log),
-		},
+		Probers: kinds.Probers(log, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

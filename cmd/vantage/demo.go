@@ -17,6 +17,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 type demoFlags struct {
@@ -123,8 +124,8 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 	}
 	base := "http://" + *f.listen
 	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
-		Notifiers: notifiers(), EvalInterval: 2 * time.Second, ExternalURL: base,
-		Logger: log, Probers: probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
+		Notifiers: kinds.Notifiers(), EvalInterval: 2 * time.Second, ExternalURL: base,
+		Logger: log, Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/schema"
 	"github.com/vantage-monitoring/vantage/storage"
@@ -116,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case onceCmd.FullCommand():
-		return runOnce(*onceConfig, *onceChecks, *onceOutput, probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
+		return runOnce(*onceConfig, *onceChecks, *onceOutput, kinds.Probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
 
 	case timelineCmd.FullCommand():
 		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, stdout, stderr)
@@ -138,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		d, err := daemon.New(daemon.Options{
 			ConfigFile: *runConfig, WebConfigFile: *webConfig, StoragePath: *storagePath,
 			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
-			Probers: probers(log, runBrowser.options(*storagePath)), Notifiers: notifiers(),
+			Probers: kinds.Probers(log, runBrowser.options(*storagePath)), Notifiers: kinds.Notifiers(),
 			EvalInterval: *evalInterval, ExternalURL: externalOrDefault(*externalURL, *listen),
 		})
 		if err != nil {
