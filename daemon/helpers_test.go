@@ -91,7 +91,9 @@ func writeConfig(t *testing.T, text string) string {
 	return path
 }
 
-// syncBuffer is a log sink that several goroutines may write to.
+// syncBuffer is a log sink that several goroutines may write to. Unlike
+// testenv.LogBuffer it keeps everything: the secrets tests must see every
+// line to prove no secret is in any of them.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
