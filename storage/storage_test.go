@@ -398,14 +398,24 @@ func TestAsyncWritesLinkEventsAndDropWhenFull(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		t.Fatal(err)
 	}
-	queued := 0
 	start := time.Now()
-	for range 20 {
+	// The first write is taken by the writer, which then stalls on the
+	// lock holding it; only then is the queue's bound exact (the writer
+	// drains whatever is queued into its batch before it writes).
+	if !s.RecordRunAsync(Run{TargetKey: "B", Start: t0, Result: "success"}, nil) {
+		t.Fatal("first write not queued")
+	}
+	queued := 1
+	for len(s.queue) > 0 && time.Since(start) < 500*time.Millisecond {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // past the batch fill, into the locked transaction
+	for range 19 {
 		if s.RecordRunAsync(Run{TargetKey: "B", Start: t0, Result: "success"}, nil) {
 			queued++
 		}
 	}
-	if time.Since(start) > time.Second {
+	if time.Since(start) > 2*time.Second {
 		t.Fatalf("async writes blocked for %s", time.Since(start))
 	}
 	if queued > 3 || s.Dropped() < 17 {
