@@ -87,7 +87,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	}
 	if err != nil {
 		if tcpprobe.IsTimeout(ctx, err) {
-			return finish(probe.Timeout, fmt.Sprintf("%s (%s %s)", tcpprobe.TimeoutReason(ctx, mono, phase), network, server))
+			return finish(probe.Timeout, fmt.Sprintf("%s (%s %s)", tcpprobe.TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, phase), network, server))
 		}
 		return finish(probe.Error, err.Error())
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/common/model"
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
@@ -83,7 +84,9 @@ func probeOnce(t *testing.T, p *Prober, c *checks.Check, pathCfg checks.Path, no
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return p.Probe(ctx, &probe.Target{Check: c, Path: path, Node: node})
+	cc := *c
+	cc.Timeout = model.Duration(timeout) // as the scheduler runs it
+	return p.Probe(ctx, &probe.Target{Check: &cc, Path: path, Node: node})
 }
 
 func want(t *testing.T, o probe.Outcome, r probe.Result, reason string) {

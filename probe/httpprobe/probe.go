@@ -262,7 +262,7 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 		return sr
 	}
 	if err := r.ctx.Err(); err != nil {
-		return fail(probe.Timeout, tcpprobe.TimeoutReason(r.ctx, r.mono, ""))
+		return fail(probe.Timeout, tcpprobe.TimeoutReason(r.ctx, time.Duration(r.t.Check.Timeout), r.mono, ""))
 	}
 
 	rawURL, err := sp.url.render(r.vars)
@@ -388,7 +388,7 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 func (r *run) failErr(fail func(probe.Result, string) probe.StepResult, st *stepTrace, err error) probe.StepResult {
 	_, phase := st.finish()
 	if tcpprobe.IsTimeout(r.ctx, err) {
-		return fail(probe.Timeout, tcpprobe.TimeoutReason(r.ctx, r.mono, phase))
+		return fail(probe.Timeout, tcpprobe.TimeoutReason(r.ctx, time.Duration(r.t.Check.Timeout), r.mono, phase))
 	}
 	// url.Error repeats method and URL, which the step already names.
 	var ue *url.Error

@@ -47,7 +47,9 @@ func newPath(t testing.TB) *netpath.Path {
 
 func probeOnce(t testing.TB, c *checks.Check, timeout time.Duration, mod ...func(*probe.Target)) probe.Outcome {
 	t.Helper()
-	tg := &probe.Target{Key: "t/direct/", Check: c, Path: newPath(t)}
+	cc := *c
+	cc.Timeout = model.Duration(timeout) // as the scheduler runs it
+	tg := &probe.Target{Key: "t/direct/", Check: &cc, Path: newPath(t)}
 	for _, m := range mod {
 		m(tg)
 	}

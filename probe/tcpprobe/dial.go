@@ -166,10 +166,14 @@ func CertReason(notAfter, now time.Time, minDays int) string {
 }
 
 // TimeoutReason names the deadline that ran out and, when known, the phase
-// it interrupted: "timeout after 5s during tls".
-func TimeoutReason(ctx context.Context, start time.Time, phase string) string {
+// it interrupted: "timeout after 5s during tls". configured is the check's
+// timeout; without one, the time from start to ctx's deadline is shown
+// (a little less than the timeout: the run starts after its context).
+func TimeoutReason(ctx context.Context, configured time.Duration, start time.Time, phase string) string {
 	s := "timeout"
-	if dl, ok := ctx.Deadline(); ok {
+	if configured > 0 {
+		s += " after " + FormatDuration(configured)
+	} else if dl, ok := ctx.Deadline(); ok {
 		s += " after " + FormatDuration(dl.Sub(start))
 	}
 	if phase != "" {

@@ -65,7 +65,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	step.Phases.DNS, step.Phases.Connect, step.Phases.HasDNS = dt.DNS, dt.Connect, dt.HasDNS
 	if err != nil {
 		if IsTimeout(ctx, err) {
-			return finish(probe.Timeout, TimeoutReason(ctx, mono, pt.get()))
+			return finish(probe.Timeout, TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, pt.get()))
 		}
 		return finish(probe.Error, err.Error())
 	}
@@ -87,7 +87,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		step.Phases.TLS, step.Phases.HasTLS = time.Since(tlsStart), true
 		if err != nil {
 			if IsTimeout(ctx, err) {
-				return finish(probe.Timeout, TimeoutReason(ctx, mono, "tls"))
+				return finish(probe.Timeout, TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, "tls"))
 			}
 			return finish(probe.Error, err.Error())
 		}

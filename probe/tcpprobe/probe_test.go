@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
@@ -27,7 +28,9 @@ func probeOnce(t *testing.T, c *checks.Check, node *probe.Node, timeout time.Dur
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return New(zerolog.Nop()).Probe(ctx, &probe.Target{Check: c, Path: path, Node: node})
+	cc := *c
+	cc.Timeout = model.Duration(timeout) // as the scheduler runs it
+	return New(zerolog.Nop()).Probe(ctx, &probe.Target{Check: &cc, Path: path, Node: node})
 }
 
 func want(t *testing.T, o probe.Outcome, r probe.Result, reason string) {
@@ -165,5 +168,19 @@ func TestCertReason(t *testing.T) {
 	}
 	if s := CertReason(now.Add(-48*time.Hour), now, 14); !strings.Contains(s, "expired 2 days ago") {
 		t.Fatalf("%q", s)
+	}
+}
+
+// TimeoutReason names the check's timeout, not the slightly shorter time
+// between the run's start and its deadline; without one it shows the latter.
+func TestTimeoutReason(t *testing.T) {
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(294*time.Millisecond))
+	defer cancel()
+	if got := TimeoutReason(ctx, 300*time.Millisecond, start, "tls"); got != "timeout after 300ms during tls" {
+		t.Errorf("with a configured timeout: %q", got)
+	}
+	if got := TimeoutReason(ctx, 0, start, ""); got != "timeout after 294ms" {
+		t.Errorf("without one: %q", got)
 	}
 }
