@@ -75,7 +75,7 @@ func forNode(as []webhook.Alert, node string) []webhook.Alert {
 func waitAlerts(t *testing.T, rcv *demo.Receiver, node string, n int, timeout time.Duration) []webhook.Alert {
 	t.Helper()
 	var got []webhook.Alert
-	eventually(t, timeout, func() error {
+	testenv.Eventually(t, timeout, "", func() error {
 		got = forNode(alertsOf(rcv.Messages()), node)
 		if len(got) < n {
 			return fmt.Errorf("%d notifications, want %d:%s", len(got), n, describe(got))
@@ -251,7 +251,7 @@ alerts:
 
 	setFault(t, shop, "lb2:error_ratio=1")
 	var got []amAlert
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		got, err = amAlerts(am)
 		if err != nil {
 			return err
@@ -283,7 +283,7 @@ alerts:
 	}
 
 	setFault(t, shop, "lb2:clear")
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		got, err = amAlerts(am)
 		if err != nil {
 			return err
@@ -356,7 +356,7 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 		t.Cleanup(func() { _ = in.Close(); _ = lock.Process.Kill(); _ = lock.Wait() })
 		// Hold the write lock until stdin closes.
 		fmt.Fprintln(in, "PRAGMA journal_mode=WAL; CREATE TABLE held(a); BEGIN EXCLUSIVE; INSERT INTO held VALUES(1);")
-		eventually(t, 5*time.Second, func() error {
+		testenv.Eventually(t, 5*time.Second, "", func() error {
 			if _, err := os.Stat(filepath.Join(dir, "vantage.db-wal")); err != nil {
 				return err
 			}
@@ -415,7 +415,7 @@ func TestAlertLatencyBench(t *testing.T) {
 			setFault(t, shop, tc.fault)
 			injected := time.Now()
 			var took time.Duration
-			eventually(t, 4*time.Minute, func() error {
+			testenv.Eventually(t, 4*time.Minute, "", func() error {
 				for _, a := range forNode(alertsOf(rcv.Messages()), lb2) {
 					if a.Status == "firing" && a.Labels["alertname"] == "LoadBalancerNodeDegraded" {
 						took = time.Since(injected)

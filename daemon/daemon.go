@@ -163,7 +163,7 @@ func New(o Options) (*Daemon, error) {
 		}
 	}
 	d.web = web.New(web.Options{
-		Logger: o.Logger, Gatherer: d.gatherer(), Sources: d.sources, Registerer: reg, Reload: d.Reload,
+		Logger: o.Logger, Sources: d.sources, Registerer: reg, Reload: d.Reload,
 		Ready: d.readiness, WebConfigFile: o.WebConfigFile,
 	})
 	if d.store != nil {
@@ -377,13 +377,4 @@ func (d *Daemon) event(e storage.Event) {
 	if _, err := d.store.AppendEvent(ctx, e); err != nil {
 		d.log.Error().Err(err).Str("kind", string(e.Kind)).Msg("recording timeline event")
 	}
-}
-
-// gatherer is every source's gatherers as one (the registry path).
-func (d *Daemon) gatherer() prometheus.Gatherer {
-	var gs prometheus.Gatherers
-	for _, s := range d.sources {
-		gs = append(gs, s.Gatherers...)
-	}
-	return gs
 }

@@ -39,7 +39,7 @@ func TestDemoShopEveryNodeEveryPath(t *testing.T) {
 	// package at once) for a state where each target has succeeded and
 	// shop-home's last run is a success everywhere.
 	var e exposition
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "", func() error {
 		if n := len(r.d.Scheduler().Targets()); n != wantTargets {
 			var keys []string
 			for _, tg := range r.d.Scheduler().Targets() {
@@ -146,7 +146,7 @@ func TestLatencyOnOneNodeShowsOnlyOnThatNode(t *testing.T) {
 
 	// Baseline: every node has succeeded.
 	var before exposition
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		before = r.scrape(t)
 		for _, path := range shopPaths {
 			for _, node := range shopNodes {
@@ -165,7 +165,7 @@ func TestLatencyOnOneNodeShowsOnlyOnThatNode(t *testing.T) {
 	// judged by the duration histogram's 250ms bucket and the last run's
 	// processing phase, so a machine busy with other tests does not turn a
 	// fast node slow for long enough to fail this.
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "", func() error {
 		after := r.scrape(t)
 		for _, path := range shopPaths {
 			for _, node := range shopNodes {
@@ -205,7 +205,7 @@ func TestNodeRemovedFromDNSLosesItsSeries(t *testing.T) {
 	r := startDaemon(t, daemon.Options{ConfigFile: cfg})
 
 	const lb3 = "127.0.0.13"
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		e := r.scrape(t)
 		if got := e.nodesOf("vantage_http_phase_seconds", lbl("check", "shop-home")); !slices.Equal(got, shopNodes) {
 			return fmt.Errorf("nodes with phase series %v, want %v", got, shopNodes)
@@ -223,7 +223,7 @@ func TestNodeRemovedFromDNSLosesItsSeries(t *testing.T) {
 		}
 		return found
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, "", func() error {
 		if found := hasLB3(r.scrape(t)); len(found) > 0 {
 			return fmt.Errorf("%d series still carry node=%s, e.g. %s", len(found), lb3, found[0])
 		}
@@ -236,7 +236,7 @@ func TestNodeRemovedFromDNSLosesItsSeries(t *testing.T) {
 	// It stays gone (no in-flight run brings it back) while the others go on.
 	before := r.scrape(t)
 	time.Sleep(2 * interval)
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, "", func() error {
 		after := r.scrape(t)
 		if found := hasLB3(after); len(found) > 0 {
 			t.Fatalf("lb3 series came back: %v", found)
@@ -254,7 +254,7 @@ func TestNodeRemovedFromDNSLosesItsSeries(t *testing.T) {
 
 	// Back in DNS: probed again.
 	setFault(t, shop, "lb3:clear")
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, "", func() error {
 		if got := r.scrape(t).nodesOf("vantage_check_success", lbl("check", "shop-home")); !slices.Equal(got, shopNodes) {
 			return fmt.Errorf("nodes %v, want %v", got, shopNodes)
 		}
@@ -282,7 +282,7 @@ func TestStalledNodeTimesOutAndRefusedNodeErrors(t *testing.T) {
 		"127.0.0.12": {"error", []string{"success", "failure"}},
 		"127.0.0.13": {"success", []string{"failure", "error"}},
 	}
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		e := r.scrape(t)
 		for _, path := range shopPaths {
 			for node, w := range want {
@@ -344,7 +344,7 @@ checks:
 `, shop.DNSAddr(), shop.CAFile(), shop.URL(demo.WWWHost, "/"))
 	r := startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg)})
 	want := map[string]string{"direct": "success", "no-such-source": "error", "no-such-interface": "error"}
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		e := r.scrape(t)
 		for path, res := range want {
 			if v, _ := e.value(t, "vantage_check_runs_total", lbl("check", "home", "path", path, "result", res)); v < 2 {

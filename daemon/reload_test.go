@@ -13,6 +13,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 )
 
@@ -46,7 +47,7 @@ func TestReload(t *testing.T) {
 	cfgFile := writeConfig(t, v1)
 	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile})
 
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		e := r.scrape(t)
 		if runsTotal(t, e, "keep") < 6 || runsTotal(t, e, "drop") < 2 {
 			return fmt.Errorf("keep %v runs, drop %v runs", runsTotal(t, e, "keep"), runsTotal(t, e, "drop"))
@@ -85,7 +86,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("not ready after a rejected reload: %d %s", code, body)
 	}
 	// The old config keeps running.
-	eventually(t, 15*time.Second, func() error {
+	testenv.Eventually(t, 15*time.Second, "", func() error {
 		e := r.scrape(t)
 		for _, c := range []string{"keep", "drop"} {
 			if runsTotal(t, e, c) <= runsTotal(t, afterBad, c)+1 {
@@ -132,7 +133,7 @@ func TestReload(t *testing.T) {
 	if len(r.d.Scheduler().Targets()) != 8 {
 		t.Errorf("%d targets after the reload, want 6 keep + 2 added", len(r.d.Scheduler().Targets()))
 	}
-	eventually(t, 15*time.Second, func() error {
+	testenv.Eventually(t, 15*time.Second, "", func() error {
 		for _, path := range shopPaths {
 			if v, _ := r.scrape(t).value(t, "vantage_check_runs_total", lbl("check", "added", "path", path, "result", "success")); v < 1 {
 				return fmt.Errorf("the added check has not run over %s", path)
@@ -196,7 +197,7 @@ func TestSkippedRuns(t *testing.T) {
 	// One probe at a time: six targets stalling 450ms each cannot all run
 	// every 500ms, so queued runs make later slots skip.
 	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, MaxConcurrent: 1})
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		e := r.scrape(t)
 		if v, _ := e.value(t, "vantage_scheduler_skipped_runs_total", lbl("check", "stalled")); v < 3 {
 			return fmt.Errorf("%v skipped runs, want >= 3", v)

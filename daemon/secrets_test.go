@@ -12,6 +12,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
@@ -74,7 +75,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	results := map[string]string{"secret-lb1": "failure", "secret-lb2": "error", "secret-lb3": "timeout", "secret-journey": "failure"}
 	var e exposition
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		e = r.scrape(t)
 		for c, res := range results {
 			for _, path := range shopPaths {

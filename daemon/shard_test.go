@@ -7,6 +7,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -24,7 +25,7 @@ func TestShardsCoverEveryTargetOnce(t *testing.T) {
 	}
 	const wantTargets = (3 + 3 + 1 + 3) * 2
 	var owner map[string]int
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, "", func() error {
 		if n := len(all.d.Scheduler().Targets()); n != wantTargets {
 			return fmt.Errorf("unsharded: %d targets, want %d", n, wantTargets)
 		}

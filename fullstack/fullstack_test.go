@@ -105,7 +105,7 @@ func TestFullStack(t *testing.T) {
 	// after Run.
 	const wantTargets = (3 + 3 + 1 + 1 + 1 + 1) * 2
 	var want map[string]string // target key -> location that owns it
-	eventually(t, ctx, 10*time.Second, "targets scheduled", func() error {
+	testenv.Eventually(t, 10*time.Second, "targets scheduled", func() error {
 		want = map[string]string{}
 		for _, l := range locs {
 			for _, tg := range l.d.Scheduler().Targets() {
@@ -120,7 +120,7 @@ func TestFullStack(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, ctx, 20*time.Second, "every target in Prometheus from exactly one location", func() error {
+	testenv.Eventually(t, 20*time.Second, "every target in Prometheus from exactly one location", func() error {
 		res, err := promQuery(ctx, promURL, `vantage_check_runs_total`)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func TestFullStack(t *testing.T) {
 	}
 
 	// Native histograms arrive (Prometheus returns them as "histogram").
-	eventually(t, ctx, 15*time.Second, "native histograms in Prometheus", func() error {
+	testenv.Eventually(t, 15*time.Second, "native histograms in Prometheus", func() error {
 		res, err := promQuery(ctx, promURL, `vantage_check_duration_seconds{check="shop-home"}`)
 		if err != nil {
 			return err
@@ -177,7 +177,7 @@ func TestFullStack(t *testing.T) {
 
 	// The OpenMetrics scrape: classic buckets, the summary's quantiles and
 	// every target, with both daemons up.
-	eventually(t, ctx, 15*time.Second, "OpenMetrics scrape ingested by Prometheus", func() error {
+	testenv.Eventually(t, 15*time.Second, "OpenMetrics scrape ingested by Prometheus", func() error {
 		for q, n := range map[string]int{
 			`up{job="vantage"} == 1`: 2,
 			`vantage_check_duration_seconds_bucket{check="shop-home",le="+Inf"}`:                    6,
@@ -201,7 +201,7 @@ func TestFullStack(t *testing.T) {
 	// which is why the fault is large and the asserts are relative.
 	p90 := `vantage_check_duration_quantile_seconds{check="shop-home",window="1m",quantile="0.9"}`
 	var lb2Before float64
-	eventually(t, ctx, 10*time.Second, "baseline quantiles per node", func() error {
+	testenv.Eventually(t, 10*time.Second, "baseline quantiles per node", func() error {
 		res, err := promQuery(ctx, promURL, p90)
 		if err != nil {
 			return err
@@ -226,7 +226,7 @@ func TestFullStack(t *testing.T) {
 
 	// Per-node quantiles: lb2's p90 rises by the fault (it is added to
 	// every response), its siblings stay well below (what the alerts need).
-	eventually(t, ctx, 20*time.Second, "lb2's p90 rises in Prometheus, its siblings' do not", func() error {
+	testenv.Eventually(t, 20*time.Second, "lb2's p90 rises in Prometheus, its siblings' do not", func() error {
 		return slowNode(ctx, promURL, p90, lb2, faultLatency.Seconds()*0.99, lb2Before)
 	})
 	t.Logf("lb2 p90 up %s after the fault", time.Since(faultAt).Round(time.Millisecond))
@@ -234,7 +234,7 @@ func TestFullStack(t *testing.T) {
 	// The shipped recording rule (native-histogram branch: Prometheus here
 	// stores no classic buckets) sees the same across both locations. Native
 	// buckets grow by ≤10% (factor 1.1), hence the looser bound.
-	eventually(t, ctx, 15*time.Second, "recorded per-node p90 across locations", func() error {
+	testenv.Eventually(t, 15*time.Second, "recorded per-node p90 across locations", func() error {
 		return slowNode(ctx, promURL, `check_path_node:vantage_check_duration_seconds:p90_rate5m{check="shop-home"}`,
 			lb2, faultLatency.Seconds()*0.85, lb2Before)
 	})
@@ -252,7 +252,7 @@ func TestFullStack(t *testing.T) {
 	for _, key := range lb2Targets {
 		byLocation[want[key]] = append(byLocation[want[key]], key)
 	}
-	eventually(t, ctx, 20*time.Second, "Prometheus alerts firing", func() error {
+	testenv.Eventually(t, 20*time.Second, "Prometheus alerts firing", func() error {
 		res, err := promQuery(ctx, promURL, `ALERTS{alertstate="firing"}`)
 		if err != nil {
 			return err
@@ -280,7 +280,7 @@ func TestFullStack(t *testing.T) {
 	// grouped by [alertname, location]: one group per location for
 	// vantage's alert and for VantageCheckSlow (each holding only that
 	// location's alerts), one location-less group for the degraded node.
-	eventually(t, ctx, 20*time.Second, "alerts grouped in Alertmanager", func() error {
+	testenv.Eventually(t, 20*time.Second, "alerts grouped in Alertmanager", func() error {
 		var alerts []amAlert
 		if err := getJSON(ctx, amURL+"/api/v2/alerts?active=true", &alerts); err != nil {
 			return err

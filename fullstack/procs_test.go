@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"testing"
 	"time"
 )
 
@@ -94,21 +93,4 @@ type amGroup struct {
 		Name string `json:"name"`
 	} `json:"receiver"`
 	Alerts []amAlert `json:"alerts"`
-}
-
-// eventually retries f until it returns nil or the deadline passes, then
-// fails with f's last error.
-func eventually(t *testing.T, ctx context.Context, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }

@@ -28,7 +28,7 @@ type Source struct {
 
 // streamHandler serves /metrics from several sources one after the other.
 // client_golang's Gather materialises, checks and sorts every sample of a
-// registry at once; with 10,000 targets that is ~400,000 samples, ~200 MB
+// registry at once; with 10,000 targets that is ~400,000 samples, ~100 MB
 // of short-lived objects and over a second per scrape. The per-target
 // families stream instead (metrics.Encoder); the small registries (Go,
 // process, scheduler) go through Gather.
@@ -151,9 +151,9 @@ func streamHandler(srcs []Source, log zerolog.Logger) http.Handler {
 const maxScrapesInFlight = 4
 
 // gzip at the fastest level, with klauspost/compress: a full scrape at
-// 10,000 targets is ~45 MB of text; level 1 still shrinks it twentyfold,
-// in ~40 ms where the standard library's default level took over a second
-// and its level 1 about 100 ms.
+// 10,000 targets is ~45 MB of text. Measured on 44 MB of exposition text
+// here: compress/gzip's default level 161 ms (2.19 MB), its level 1 78 ms
+// (2.58 MB), klauspost's level 1 49 ms (2.55 MB).
 var gzipPool = sync.Pool{New: func() any {
 	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 	return gz

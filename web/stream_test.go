@@ -23,7 +23,7 @@ func TestStreamedMetrics(t *testing.T) {
 	b := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vantage_b_total", Help: "b"}, []string{"check"})
 	b.WithLabelValues("x").Add(3)
 	part.MustRegister(b)
-	s := web.New(web.Options{Logger: zerolog.Nop(), Gatherer: prometheus.Gatherers{main, part},
+	s := web.New(web.Options{Logger: zerolog.Nop(),
 		Sources: []web.Source{{Gatherers: []prometheus.Gatherer{main}}, {Gatherers: []prometheus.Gatherer{part}}}})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()

@@ -58,7 +58,7 @@ func startDaemonProc(t *testing.T, bin string, args ...string) *daemonProc {
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.kill(t) })
-	waitFor(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		select {
 		case <-p.done:
 			t.Fatalf("vantage exited before becoming ready:\n%s", p.logs.String())
@@ -153,7 +153,7 @@ alerts:
 
 	d := startDaemonProc(t, bin, args...)
 	setFault(t, shop, "lb2:error_ratio=1")
-	waitFor(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		if got := statuses(rcv.Messages()); len(got) == 0 {
 			return fmt.Errorf("no notification yet")
 		}
@@ -182,7 +182,7 @@ alerts:
 	}
 
 	setFault(t, shop, "lb2:clear")
-	waitFor(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, "", func() error {
 		if got := statuses(rcv.Messages()); len(got) < 2 {
 			return fmt.Errorf("no resolved notice yet: %q", got)
 		}

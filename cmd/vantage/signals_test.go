@@ -31,21 +31,6 @@ func get(base, path string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // command runs the CLI in the background.
 type command struct {
 	stdout, stderr testenv.LogBuffer
@@ -128,7 +113,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 	c := startCommand("--log.format=json", "run", "--config.file="+cfg, "--web.listen-address="+addr,
 		"--storage.path="+filepath.Join(dir, "data"), "--shard=0/1")
 	c.waitReady(t, base)
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "", func() error {
 		_, body, err := get(base, "/metrics")
 		if err != nil {
 			return err
@@ -142,7 +127,7 @@ func TestRunCommandServesReloadsOnSIGHUPAndStops(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "", func() error {
 		_, body, err := get(base, "/metrics")
 		if err != nil {
 			return err
@@ -178,7 +163,7 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
 		}
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "", func() error {
 		_, body, err := get(base, "/metrics")
 		if err != nil {
 			return err

@@ -124,3 +124,24 @@ func Alertmanager(tb testing.TB, config string) string {
 		"--log.level=warn")
 	return "http://" + addr
 }
+
+// Eventually retries cond every 100 ms until it returns nil, failing tb
+// with cond's last error once timeout has passed. what names the wait in
+// the failure ("" for none).
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			if what != "" {
+				tb.Fatalf("%s: not within %s: %v", what, timeout, err)
+			}
+			tb.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
