@@ -118,6 +118,9 @@ func (l *loader) parseFile(data []byte) *yaml.Node {
 		l.typeErr(root, "a mapping at the top level")
 		return nil
 	}
+	if !l.guardAliases(root) {
+		return nil
+	}
 	l.expandTree(root, map[*yaml.Node]bool{})
 	return root
 }

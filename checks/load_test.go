@@ -3,6 +3,7 @@ package checks
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -674,5 +675,30 @@ func TestEveryProblemReported(t *testing.T) {
 	}
 	if got := strings.Split(es.Error(), "\n"); !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAliasBomb: a few lines of nested aliases ("billion laughs") are
+// rejected quickly instead of being walked for minutes.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d [", i, i)
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("checks:\n  - name: a\n    type: http\n    url: http://x.test/\n    labels: {bomb: *a8}\n")
+	_, err := Parse([]byte(b.String()), "bomb.yaml", noEnv)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if !strings.Contains(err.Error(), "YAML aliases expand this file to more than 1000000 nodes") {
+		t.Fatalf("got %v", err)
 	}
 }

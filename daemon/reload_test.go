@@ -85,6 +85,13 @@ func TestReload(t *testing.T) {
 	if code, body := r.do(t, http.MethodGet, "/-/ready", nil); code != http.StatusOK {
 		t.Errorf("not ready after a rejected reload: %d %s", code, body)
 	}
+	// A self-referencing merge key once recursed until the daemon died of a
+	// stack overflow; it is now one more rejected reload.
+	writeFile(t, cfgFile, strings.Replace(v1, "global:\n", "global: &g\n  <<: *g\n", 1))
+	code, body = r.do(t, http.MethodPost, "/-/reload", nil)
+	if want := cfgFile + ":2:7: alias *g refers to a node that contains it"; code != http.StatusInternalServerError || !strings.Contains(body, want) {
+		t.Fatalf("reload with a recursive merge key: %d %s, want 500 naming %q", code, body, want)
+	}
 	// The old config keeps running.
 	testenv.Eventually(t, 15*time.Second, "", func() error {
 		e := r.scrape(t)
