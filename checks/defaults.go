@@ -19,6 +19,17 @@ var (
 		QuantileWindows:    []model.Duration{model.Duration(5 * time.Minute), model.Duration(time.Hour)},
 		MaxDomainsPerCheck: 50,
 		FlapWindow:         model.Duration(time.Hour),
+		NodeDetection:      DefaultNodeDetection,
+	}
+
+	// DefaultNodeDetection: a run counts as slow when it is at least 100ms
+	// and 1.5x slower than the siblings' p90; at least 3 of them, and at most
+	// one false page per node per week.
+	DefaultNodeDetection = NodeDetection{
+		MinExcess:         model.Duration(100 * time.Millisecond),
+		MinRatio:          1.5,
+		FalsePagesPerWeek: 1,
+		MinSlowRuns:       3,
 	}
 
 	DefaultHTTPRequest = HTTPRequest{

@@ -11,13 +11,13 @@ import (
 )
 
 // measureList names the measures an alert's `when` may use.
-const measureList = "success_ratio, failures, p50, p90, p99, node_slowdown, domain_error_ratio, domain_p90, cert_days_left"
+const measureList = "success_ratio, failures, p50, p90, p99, node_slowdown, node_degraded, node_slow_share, node_evidence, domain_error_ratio, domain_p90, cert_days_left, measurement_lag"
 
 // IsDurationMeasure reports whether a measure is a latency, whose value is
 // written as a duration and stored in seconds.
 func IsDurationMeasure(m string) bool {
 	switch m {
-	case "p50", "p90", "p99", "domain_p90":
+	case "p50", "p90", "p99", "domain_p90", "measurement_lag":
 		return true
 	}
 	return false
@@ -25,10 +25,24 @@ func IsDurationMeasure(m string) bool {
 
 func isMeasure(m string) bool {
 	switch m {
-	case "success_ratio", "failures", "node_slowdown", "domain_error_ratio", "cert_days_left":
+	case "success_ratio", "failures", "domain_error_ratio", "cert_days_left":
 		return true
 	}
-	return IsDurationMeasure(m)
+	return IsNodeMeasure(m) || IsDurationMeasure(m)
+}
+
+// IsNodeMeasure reports whether a measure compares a load-balancer node
+// with its siblings: node_slowdown (p90 ratio) and the detector's
+// node_degraded (1 while degraded), node_slow_share (share of the node's
+// runs that were slow or failed) and node_evidence (-log10 of the test's
+// p-value). The detector's three are pooled over every check and path that
+// share the node, so they are the same on each of its targets.
+func IsNodeMeasure(m string) bool {
+	switch m {
+	case "node_slowdown", "node_degraded", "node_slow_share", "node_evidence":
+		return true
+	}
+	return false
 }
 
 var whenRE = regexp.MustCompile(`^\s*([A-Za-z0-9_]+)\s*([<>=!]+)\s*(\S+)\s*$`)

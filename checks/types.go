@@ -49,8 +49,25 @@ type Global struct {
 	MaxDomainsPerCheck int               `yaml:"max_domains_per_check"`
 	Labels             map[string]string `yaml:"labels"`
 	FlapWindow         model.Duration    `yaml:"flap_window"`
+	NodeDetection      NodeDetection     `yaml:"node_detection"`
 	// ResendInterval is Alertmanager's default resend pace (notifiers may override).
 	Pos Pos `yaml:"-"`
+}
+
+// NodeDetection tunes the detector that decides whether a load-balancer
+// node is degraded against its siblings (measure node_degraded).
+type NodeDetection struct {
+	// MinExcess and MinRatio define a slow run: slower than the siblings'
+	// p90 by at least MinExcess and by a factor of at least MinRatio.
+	MinExcess model.Duration `yaml:"min_excess"`
+	MinRatio  float64        `yaml:"min_ratio"`
+	// FalsePagesPerWeek is the false-alarm rate the significance level is
+	// derived from, per node.
+	FalsePagesPerWeek float64 `yaml:"false_pages_per_week"`
+	// MinSlowRuns is the least number of slow or failed runs of a node in
+	// the window before it can be called degraded.
+	MinSlowRuns int `yaml:"min_slow_runs"`
+	Pos         Pos `yaml:"-"`
 }
 
 // IPVersion restricts a path to one address family: 0 (any), 4 or 6.

@@ -155,7 +155,27 @@ func (l *loader) finishGlobal(g *Global) {
 	if g.FlapWindow <= 0 {
 		l.errAt(l.at(p, "flap_window"), "flap_window must be > 0")
 	}
+	l.finishNodeDetection(p, &g.NodeDetection)
 	l.validateLabels(p, "labels", g.Labels)
+}
+
+// finishNodeDetection checks the detector's settings; the bounds keep it
+// meaningful (a zero excess would count jitter as slowness; a rate of more
+// than one page an hour is no significance level at all).
+func (l *loader) finishNodeDetection(gp Pos, nd *NodeDetection) {
+	at := func(key string) Pos { return l.at(gp, "node_detection", key) }
+	if nd.MinExcess <= 0 || nd.MinExcess > model.Duration(time.Hour) {
+		l.errAt(at("min_excess"), "node_detection.min_excess must be > 0 and <= 1h")
+	}
+	if !(nd.MinRatio >= 1 && nd.MinRatio <= 100) {
+		l.errAt(at("min_ratio"), "node_detection.min_ratio must be between 1 and 100")
+	}
+	if !(nd.FalsePagesPerWeek > 0 && nd.FalsePagesPerWeek <= 168) {
+		l.errAt(at("false_pages_per_week"), "node_detection.false_pages_per_week must be > 0 and <= 168 (one an hour)")
+	}
+	if nd.MinSlowRuns < 1 || nd.MinSlowRuns > 10000 {
+		l.errAt(at("min_slow_runs"), "node_detection.min_slow_runs must be between 1 and 10000")
+	}
 }
 
 func (l *loader) validateLabels(p Pos, key string, m map[string]string) {

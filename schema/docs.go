@@ -21,6 +21,7 @@ var typeDocs = map[string]string{
 	"FillAction":  "Type value into the element matching selector.",
 	"AssertText":  "Check an element's text.",
 	"AssertURL":   "Check the page URL.",
+	"NodeDetection": "When a node counts as degraded against its siblings of the same check and path.",
 }
 
 var fieldDocs = map[string]string{
@@ -37,6 +38,12 @@ var fieldDocs = map[string]string{
 	"Global.max_domains_per_check": "Browser domain label cardinality cap; further domains become \"other\".",
 	"Global.labels":                "Extra labels on every check series and alert.",
 	"Global.flap_window":           "How far back flap memory counts firings (default 1h).",
+	"Global.node_detection":        "Tuning of the node detector behind the node_degraded measure.",
+
+	"NodeDetection.min_excess":           "A slow run is at least this much slower than the siblings' p90 (default 100ms).",
+	"NodeDetection.min_ratio":            "... and at least this many times the siblings' p90 (default 1.5).",
+	"NodeDetection.false_pages_per_week": "False node pages per node per week the significance level allows (default 1).",
+	"NodeDetection.min_slow_runs":        "Slow or failed runs of a node in the window before it can be degraded (default 3).",
 
 	"Path.name":       "The path label.",
 	"Path.source_ip":  "Bind outgoing connections (and DNS) to this address.",
@@ -97,7 +104,7 @@ var fieldDocs = map[string]string{
 	"DNSQuery.server": "DNS server (default: the path's resolver, else the system's).",
 
 	"Alert.checks":          "Check names or globs (default: all checks).",
-	"Alert.when":            "<measure> <op> <value>, e.g. p99 > 1.5s. Measures: success_ratio, failures, p50, p90, p99, node_slowdown, domain_error_ratio, domain_p90, cert_days_left.",
+	"Alert.when":            "<measure> <op> <value>, e.g. p99 > 1.5s. Measures: success_ratio, failures, p50, p90, p99, node_slowdown, node_degraded, node_slow_share, node_evidence, domain_error_ratio, domain_p90, cert_days_left, measurement_lag.",
 	"Alert.window":          "The window the measure is taken over (default: the shortest quantile window).",
 	"Alert.by":              "Labels of one alert instance (default [check, path, node]).",
 	"Alert.for":             "Pending this long before firing.",

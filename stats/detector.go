@@ -1,0 +1,119 @@
+package stats
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vantage-monitoring/vantage/checks"
+)
+
+// week is the period node_detection.false_pages_per_week is counted over.
+const week = 7 * 24 * time.Hour
+
+// StayAlpha is the significance a degraded node must keep (with at least
+// two bad runs in the window) to stay degraded. Becoming degraded needs
+// far stronger evidence (FireAlpha); once a node is known bad, the
+// question is whether it is still worse than its siblings, and a lull in a
+// partial fault must not read as recovery. When the fault ends, its bad
+// runs age out of the window and the evidence falls below this within the
+// window's length.
+const StayAlpha = 0.01
+
+// lookFactor accounts for looking at a sliding window many times: the
+// detector is evaluated every few seconds, and the largest of many
+// overlapping looks is more extreme than one look. Four is what the
+// simulation in calib_test.go needs to keep a healthy, noisy shop within
+// the configured false pages per week.
+const lookFactor = 4
+
+// FireAlpha is the significance level for calling a node degraded over
+// window: the false pages allowed per week spread over the independent
+// windows in a week. Evaluations more frequent than the window look at
+// overlapping data, so the window, not the evaluation interval, is the unit.
+func FireAlpha(nd checks.NodeDetection, window time.Duration) float64 {
+	if window <= 0 {
+		return 0
+	}
+	return min(nd.FalsePagesPerWeek*float64(window)/float64(week)/lookFactor, StayAlpha)
+}
+
+// NodeVerdict is the detector's decision on one node over one window.
+type NodeVerdict struct {
+	NodeEvidence
+	Degraded bool
+	// Since is when the node became degraded.
+	Since time.Time
+	// Held is set when the evidence was enough to call the node degraded
+	// but the daemon's own measurements were unreliable at the time.
+	Held bool
+}
+
+// NodeDetector turns NodeEvidence into degraded/not degraded per node and
+// window, with hysteresis: FireAlpha to become degraded, StayAlpha to stay.
+// Safe for concurrent use.
+type NodeDetector struct {
+	mu    sync.Mutex
+	state map[time.Duration]map[string]*NodeVerdict
+	at    map[time.Duration]time.Time
+}
+
+// NewNodeDetector returns a detector with no node degraded.
+func NewNodeDetector() *NodeDetector {
+	return &NodeDetector{state: map[time.Duration]map[string]*NodeVerdict{}, at: map[time.Duration]time.Time{}}
+}
+
+// Update adopts the evidence of one evaluation over window at now and
+// returns the verdicts, keyed by node. hold (the daemon's measurements are
+// unreliable) keeps a node from becoming degraded; it never ends a degraded
+// state early. Nodes missing from ev (gone from DNS, too few runs) lose
+// their state.
+func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string]NodeEvidence, nd checks.NodeDetection, hold bool) map[string]NodeVerdict {
+	fire := FireAlpha(nd, window)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev := d.state[window]
+	next := make(map[string]*NodeVerdict, len(ev))
+	out := make(map[string]NodeVerdict, len(ev))
+	for node, e := range ev {
+		v := &NodeVerdict{NodeEvidence: e}
+		was := prev[node]
+		switch {
+		case was != nil && was.Degraded:
+			if e.Bad >= 2 && float64(e.Bad) > e.Expected && e.P < StayAlpha {
+				v.Degraded, v.Since = true, was.Since
+			}
+		case e.Significant(fire, nd.MinSlowRuns):
+			if hold {
+				v.Held = true
+			} else {
+				v.Degraded, v.Since = true, now
+			}
+		}
+		next[node] = v
+		out[node] = *v
+	}
+	d.state[window] = next
+	d.at[window] = now
+	return out
+}
+
+// Verdicts returns the latest verdicts of every window evaluated since
+// now-maxAge, keyed by window and node.
+func (d *NodeDetector) Verdicts(now time.Time, maxAge time.Duration) map[time.Duration][]NodeVerdict {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[time.Duration][]NodeVerdict{}
+	for w, m := range d.state {
+		if now.Sub(d.at[w]) > maxAge {
+			continue
+		}
+		list := make([]NodeVerdict, 0, len(m))
+		for _, v := range m {
+			list = append(list, *v)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Node < list[j].Node })
+		out[w] = list
+	}
+	return out
+}
