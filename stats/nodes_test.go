@@ -67,9 +67,9 @@ type shopSim struct {
 	window  time.Duration
 	// baseline is the detector's baseline window (0: none).
 	baseline time.Duration
-	noise   float64 // share of runs slowed by 50-400 ms, on every node
-	fault   float64 // share of lb2's responses slowed by 1.5 s
-	elapsed time.Duration
+	noise    float64 // share of runs slowed by 50-400 ms, on every node
+	fault    float64 // share of lb2's responses slowed by 1.5 s
+	elapsed  time.Duration
 }
 
 type simTarget struct {
@@ -292,7 +292,7 @@ func TestNodeDetectorHoldAndDisappear(t *testing.T) {
 
 func TestFireAlpha(t *testing.T) {
 	nd := checks.DefaultNodeDetection
-	if a := FireAlpha(nd, 2*time.Minute); math.Abs(a-2.0/10080) > 1e-12 {
+	if a := FireAlpha(nd, 2*time.Minute); math.Abs(a-2.0/10080/lookFactor) > 1e-12 {
 		t.Errorf("FireAlpha(1/week, 2m) = %v", a)
 	}
 	nd.FalsePagesPerWeek = 168
