@@ -50,6 +50,21 @@ type Measures interface {
 	Measure(measure string, s Series, window time.Duration) (float64, bool)
 }
 
+// Holder is implemented by Measures that know when a measure cannot be
+// trusted (the daemon's own measurements are degraded): while Hold is true
+// the rule's instances keep their state, so nothing new pages and nothing
+// resolves on numbers that noise explains.
+type Holder interface {
+	Hold(measure string) bool
+}
+
+// Detailer is implemented by Measures that can say more about a value than
+// the number: the node detector's evidence, say. The details of the worst
+// series of a group become annotations (and template data) of its instance.
+type Detailer interface {
+	Details(measure string, s Series, window time.Duration) map[string]string
+}
+
 // Instance is one alert instance: a rule and one group of its `by` labels.
 type Instance struct {
 	Key         string            `json:"key"`
@@ -68,8 +83,11 @@ type Instance struct {
 	// Fired lists when this instance started firing, within the flap window.
 	Fired []time.Time `json:"fired"`
 	// Measure is the rule's measure, for rendering Value (see FormatValue).
-	Measure string   `json:"measure"`
-	Notify  []string `json:"notify"`
+	Measure string `json:"measure"`
+	// Details are what the measure said about the value when the condition
+	// last held (see Detailer); they become annotations.
+	Details map[string]string `json:"details,omitempty"`
+	Notify  []string          `json:"notify"`
 }
 
 // FiredCount is how often the instance fired within the flap window.
@@ -225,10 +243,12 @@ func worse(op string, v, w float64) bool {
 }
 
 type group struct {
-	labels map[string]string
-	value  float64
-	holds  bool
-	seen   bool
+	labels  map[string]string
+	value   float64
+	holds   bool
+	seen    bool
+	worst   *Series // the series value came from
+	details map[string]string
 }
 
 // Eval evaluates every rule at now and returns the transitions, in a
@@ -238,7 +258,12 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 	defer e.mu.Unlock()
 	var out []Transition
 	var buf []byte
+	holder, _ := m.(Holder)
+	detailer, _ := m.(Detailer)
 	for _, r := range e.rules {
+		if holder != nil && holder.Hold(r.cfg.Expr.Measure) {
+			continue
+		}
 		groups := map[string]*group{}
 		window := time.Duration(r.cfg.Window)
 		for i := range series {
@@ -265,10 +290,17 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 				groups[string(buf)] = g
 			}
 			if !g.seen || worse(r.cfg.Expr.Op, v, g.value) {
-				g.value = v
+				g.value, g.worst = v, s
 			}
 			g.seen = true
 			g.holds = g.holds || h
+		}
+		if detailer != nil {
+			for _, g := range groups {
+				if g.holds {
+					g.details = detailer.Details(r.cfg.Expr.Measure, *g.worst, window)
+				}
+			}
 		}
 		// Existing instances whose group is gone or no longer holds.
 		var keys []string
@@ -314,6 +346,9 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 	if g != nil && g.seen {
 		inst.Value = g.value
 		inst.Labels = e.labels(r, g.labels)
+		if g.holds {
+			inst.Details = g.details
+		}
 	}
 	from := inst.State
 	switch {
@@ -447,6 +482,10 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	data["threshold"] = FormatValue(r.cfg.Expr.Measure, r.cfg.Expr.Value)
 	data["measure"] = r.cfg.Expr.Measure
 	out := map[string]string{}
+	for k, v := range inst.Details {
+		data[k] = v
+		out[k] = v
+	}
 	for k, t := range r.annotations {
 		var b strings.Builder
 		if err := t.Execute(&b, data); err != nil {
@@ -496,6 +535,9 @@ func cloneInstance(i *Instance) Instance {
 	c.Annotations = cloneMap(i.Annotations)
 	c.Fired = append([]time.Time(nil), i.Fired...)
 	c.Notify = append([]string(nil), i.Notify...)
+	if i.Details != nil {
+		c.Details = cloneMap(i.Details)
+	}
 	return c
 }
 

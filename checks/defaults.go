@@ -23,13 +23,15 @@ var (
 	}
 
 	// DefaultNodeDetection: a run counts as slow when it is at least 100ms
-	// and 1.5x slower than the siblings' p90; at least 3 of them, and at most
-	// one false page per node per week.
+	// and 1.5x slower than the siblings' p90; at least 3 of them, at most
+	// one false page per node per week, and the siblings' usual share of slow
+	// runs taken over the last hour.
 	DefaultNodeDetection = NodeDetection{
 		MinExcess:         model.Duration(100 * time.Millisecond),
 		MinRatio:          1.5,
 		FalsePagesPerWeek: 1,
 		MinSlowRuns:       3,
+		Baseline:          model.Duration(time.Hour),
 	}
 
 	DefaultHTTPRequest = HTTPRequest{

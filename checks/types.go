@@ -67,7 +67,10 @@ type NodeDetection struct {
 	// MinSlowRuns is the least number of slow or failed runs of a node in
 	// the window before it can be called degraded.
 	MinSlowRuns int `yaml:"min_slow_runs"`
-	Pos         Pos `yaml:"-"`
+	// Baseline is the longer window the siblings' usual share of slow runs
+	// is taken over.
+	Baseline model.Duration `yaml:"baseline"`
+	Pos      Pos            `yaml:"-"`
 }
 
 // IPVersion restricts a path to one address family: 0 (any), 4 or 6.

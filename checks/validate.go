@@ -176,6 +176,9 @@ func (l *loader) finishNodeDetection(gp Pos, nd *NodeDetection) {
 	if nd.MinSlowRuns < 1 || nd.MinSlowRuns > 10000 {
 		l.errAt(at("min_slow_runs"), "node_detection.min_slow_runs must be between 1 and 10000")
 	}
+	if nd.Baseline <= 0 || nd.Baseline > model.Duration(24*time.Hour) {
+		l.errAt(at("baseline"), "node_detection.baseline must be > 0 and <= 24h")
+	}
 }
 
 func (l *loader) validateLabels(p Pos, key string, m map[string]string) {

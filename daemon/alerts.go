@@ -1,10 +1,14 @@
 package daemon
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/vantage-monitoring/vantage/alerting"
+	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/health"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/stats"
@@ -45,9 +49,12 @@ func (c *certSink) get(key string) (time.Time, bool) {
 // rules ask; node_slowdown reuses them too, so a target's window is merged
 // once per cycle rather than once per sibling (3× for three nodes).
 type measures struct {
-	st    *stats.Stats
-	certs *certSink
-	now   func() time.Time
+	st     *stats.Stats
+	certs  *certSink
+	now    func() time.Time
+	det    *stats.NodeDetector
+	health *health.Monitor
+	cfg    func() *checks.Config
 
 	mu   sync.Mutex
 	memo memo
@@ -137,6 +144,8 @@ type memoVal struct {
 type memo struct {
 	targets map[time.Duration]map[string]memoVal
 	other   map[memoKey]memoVal // domain (and step) series
+	// verdicts are the node detector's, per window, updated once a cycle.
+	verdicts map[time.Duration]map[string]stats.NodeVerdict
 }
 
 // Begin starts an evaluation cycle.
@@ -176,12 +185,94 @@ func (m *measures) window(k stats.Key, w time.Duration) (stats.WindowStats, bool
 	return ws, ok
 }
 
+// verdict is the node detector's verdict on s's node over window, updated
+// once per evaluation cycle and window.
+func (m *measures) verdict(s alerting.Series, window time.Duration) (stats.NodeVerdict, bool) {
+	node := s.Labels["node"]
+	if node == "" || m.det == nil {
+		return stats.NodeVerdict{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	vs, done := m.memo.verdicts[window]
+	if !done {
+		nd := m.cfg().Global.NodeDetection
+		ev := m.st.NodeEvidence(window, time.Duration(nd.Baseline), nd)
+		vs = m.det.Update(m.now(), window, ev, nd, m.health != nil && m.health.Degraded())
+		if m.memo.verdicts == nil {
+			m.memo.verdicts = map[time.Duration]map[string]stats.NodeVerdict{}
+		}
+		m.memo.verdicts[window] = vs
+	}
+	v, ok := vs[node]
+	return v, ok
+}
+
+// Hold implements alerting.Holder: while the daemon's own measurements are
+// degraded, latency and node rules wait. measurement_lag itself, success
+// ratios, failures and certificates do not depend on timing and go on.
+func (m *measures) Hold(measure string) bool {
+	if m.health == nil || measure == "measurement_lag" {
+		return false
+	}
+	if !checks.IsDurationMeasure(measure) && !checks.IsNodeMeasure(measure) {
+		return false
+	}
+	return m.health.Degraded()
+}
+
+// Details implements alerting.Detailer: a node alert carries the evidence
+// that raised it.
+func (m *measures) Details(measure string, s alerting.Series, window time.Duration) map[string]string {
+	if !checks.IsNodeMeasure(measure) || measure == "node_slowdown" {
+		return nil
+	}
+	v, ok := m.verdict(s, window)
+	if !ok {
+		return nil
+	}
+	d := map[string]string{
+		"slow_share":         fmt.Sprintf("%.0f%%", 100*v.SlowShare()),
+		"sibling_slow_share": fmt.Sprintf("%.1f%%", 100*v.SiblingSlowShare()),
+		"slow_runs":          fmt.Sprintf("%d of %d", v.Bad, v.Runs),
+		"slow_threshold":     "+" + v.Excess.String(),
+		"p90":                alerting.FormatValue("p90", v.P90),
+		"sibling_p90":        alerting.FormatValue("p90", v.SiblingP90),
+		"evidence":           fmt.Sprintf("%.1f", v.Evidence),
+		"affected":           strings.Join(v.Affected, ", "),
+	}
+	if !v.Since.IsZero() {
+		d["degraded_since"] = v.Since.UTC().Format(time.RFC3339)
+	}
+	return d
+}
+
 // Measure implements alerting.Measures.
 func (m *measures) Measure(measure string, s alerting.Series, window time.Duration) (float64, bool) {
 	k := stats.Key{Target: s.Target, Domain: s.Domain}
 	switch measure {
 	case "node_slowdown":
 		return m.nodeSlowdown(s.Target, window)
+	case "node_degraded", "node_slow_share", "node_evidence":
+		v, ok := m.verdict(s, window)
+		if !ok {
+			return 0, false
+		}
+		switch measure {
+		case "node_degraded":
+			if v.Degraded {
+				return 1, true
+			}
+			return 0, true
+		case "node_slow_share":
+			return v.SlowShare(), true
+		}
+		return v.Evidence, true
+	case "measurement_lag":
+		if m.health == nil {
+			return 0, false
+		}
+		return m.health.Lag().Seconds(), true
 	case "cert_days_left":
 		t, ok := m.certs.get(s.Target)
 		if !ok {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/health"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
@@ -74,6 +75,8 @@ type Daemon struct {
 	alerts  *alerting.Manager
 	certs   *certSink
 	status  *statusSink // latest run per target, for the status page
+	health  *health.Monitor
+	nodes   *stats.NodeDetector
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -135,6 +138,9 @@ func New(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.certs, d.status = newCertSink(), newStatusSink()
+	d.health = health.New(health.Options{Registerer: reg})
+	d.health.SetThreshold(time.Duration(cfg.Global.NodeDetection.MinExcess))
+	d.nodes = stats.NewNodeDetector()
 	sinks := append([]probe.Sink{d.metrics, d.stats, d.certs, d.status}, o.Sinks...)
 	if o.StoragePath != "" {
 		d.store, err = storage.Open(o.StoragePath, storage.Options{Retention: o.Retention, Logger: o.Logger, Registerer: reg})
@@ -145,10 +151,15 @@ func New(o Options) (*Daemon, error) {
 	}
 	d.sched = probe.NewScheduler(probe.SchedulerOptions{
 		Logger: o.Logger, Registerer: reg, Probers: o.Probers, Sinks: sinks,
-		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard,
+		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard, Lag: d.health.Observe,
 	})
 	if d.store != nil {
-		meas := &measures{st: d.stats, certs: d.certs, now: time.Now}
+		meas := &measures{st: d.stats, certs: d.certs, now: time.Now, det: d.nodes, health: d.health, cfg: d.Config}
+		evalEvery := o.EvalInterval
+		if evalEvery <= 0 {
+			evalEvery = 10 * time.Second
+		}
+		reg.MustRegister(newNodeCollector(d.nodes, time.Now, d.Config, 3*evalEvery))
 		d.alerts = alerting.NewManager(alerting.ManagerOptions{
 			Logger: o.Logger.With().Str("component", "alerting").Logger(), Registerer: reg, Store: d.store,
 			Factories: o.Notifiers, Series: func() []alerting.Series {
@@ -157,7 +168,7 @@ func New(o Options) (*Daemon, error) {
 			Measures:     meas,
 			EvalInterval: o.EvalInterval, ExternalURL: o.ExternalURL, Version: version.Version,
 		})
-		if err := d.alerts.Configure(cfg); err != nil {
+		if err := d.alerts.Configure(withBuiltinAlerts(cfg)); err != nil {
 			d.store.Close()
 			return nil, err
 		}
@@ -277,7 +288,7 @@ func (d *Daemon) Reload() error {
 		var paths map[string]*netpath.Path
 		paths, err = buildPaths(cfg, d.paths)
 		if err == nil && d.alerts != nil {
-			err = d.alerts.Configure(cfg)
+			err = d.alerts.Configure(withBuiltinAlerts(cfg))
 		}
 		if err == nil {
 			diff := timeline.DiffConfigs(d.cfg, cfg)
@@ -304,6 +315,7 @@ func (d *Daemon) Reload() error {
 
 func (d *Daemon) apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 	d.cfg, d.paths = cfg, paths
+	d.health.SetThreshold(time.Duration(cfg.Global.NodeDetection.MinExcess))
 	d.metrics.Configure(cfg)
 	d.stats.Configure(cfg)
 	d.sched.Apply(cfg, paths)
@@ -336,6 +348,7 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 		alertsDone = make(chan struct{})
 		go func() { defer close(alertsDone); d.alerts.Run(ctx) }()
 	}
+	go d.health.Run(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- d.sched.Run(ctx) }()
 	go func() { errc <- d.web.Serve(ctx, l) }()

@@ -77,6 +77,10 @@ type SchedulerOptions struct {
 	Sinks         []Sink
 	MaxConcurrent int // in-flight probe limit; default 512
 	Shard         Shard
+	// Lag, when set, is told how late each run's goroutine started, before
+	// it queues for any slot: the host's and the process's scheduling
+	// delay, which every measurement of that run includes.
+	Lag func(time.Duration)
 }
 
 // Scheduler runs every target at a fixed phase of its interval, derived
@@ -94,6 +98,7 @@ type Scheduler struct {
 
 	startDelay *prometheus.HistogramVec
 	skipped    *prometheus.CounterVec
+	lag        func(time.Duration)
 
 	mu     sync.Mutex
 	queue  entryHeap
@@ -176,6 +181,7 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 		slots:   NewSlots(o.Probers),
 		groups:  map[string]*group{},
 		wake:    make(chan struct{}, 1),
+		lag:     o.Lag,
 		startDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "vantage_scheduler_start_delay_seconds",
 			Help:                            "Delay between a run's scheduled time and its start.",
@@ -486,6 +492,9 @@ func execute(ctx context.Context, p Prober, t *Target) (out Outcome) {
 }
 
 func (s *Scheduler) run(ctx context.Context, ts *targetState, due time.Time) {
+	if s.lag != nil {
+		s.lag(time.Since(due))
+	}
 	defer s.wg.Done()
 	defer func() {
 		ts.mu.Lock()

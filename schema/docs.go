@@ -43,6 +43,7 @@ var fieldDocs = map[string]string{
 	"NodeDetection.min_excess":           "A slow run is at least this much slower than the siblings' p90 (default 100ms).",
 	"NodeDetection.min_ratio":            "... and at least this many times the siblings' p90 (default 1.5).",
 	"NodeDetection.false_pages_per_week": "False node pages per node per week the significance level allows (default 1).",
+	"NodeDetection.baseline":             "The longer window the siblings' usual share of slow runs is taken over (default 1h).",
 	"NodeDetection.min_slow_runs":        "Slow or failed runs of a node in the window before it can be degraded (default 3).",
 
 	"Path.name":       "The path label.",

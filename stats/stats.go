@@ -170,6 +170,9 @@ func windowsOf(cfg *checks.Config) *windows {
 		if a.Window > 0 {
 			w.all = append(w.all, time.Duration(a.Window))
 		}
+		if detectorMeasure(a.Expr.Measure) && cfg.Global.NodeDetection.Baseline > 0 {
+			w.all = append(w.all, time.Duration(cfg.Global.NodeDetection.Baseline))
+		}
 	}
 	slices.Sort(w.exported)
 	w.exported = slices.Compact(w.exported)

@@ -1,0 +1,99 @@
+package daemon_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vantage-monitoring/vantage/alerting/webhook"
+	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
+)
+
+// TestPartlySlowNodePagesOnceStaysAndResolves is the seed incident through
+// the whole daemon: lb2 slow on a third of its responses. The node detector
+// pages once, naming lb2 with its evidence; the page stays firing for as
+// long as the fault lasts (no RESOLVED while customers still suffer); it
+// resolves once the fault is gone; and no healthy node is ever paged, even
+// on a loaded test machine.
+func TestPartlySlowNodePagesOnceStaysAndResolves(t *testing.T) {
+	t.Parallel()
+	shop := startShop(t)
+	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rcv.Close() })
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 950 * time.Millisecond,
+		WebhookURL: rcv.URL(), NoAlerts: true, NoAltPath: true})
+	cfg = strings.Replace(cfg, "global:\n", "global:\n  node_detection: {baseline: 3m}\n", 1) + `
+alerts:
+  - name: LoadBalancerNodeDegraded
+    when: node_degraded > 0
+    window: 20s
+    by: [node]
+    severity: page
+    annotations:
+      summary: "{{ .node }}: {{ .slow_share }} of runs slow or failed (siblings {{ .sibling_slow_share }}) in {{ .affected }}"
+`
+	r := startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
+		Notifiers: kinds.Notifiers(), EvalInterval: 500 * time.Millisecond})
+
+	// A healthy minute first: the siblings' baseline, and the false-page
+	// control.
+	testenv.Eventually(t, 2*time.Minute, "", func() error {
+		e := r.scrape(t)
+		if v, ok := e.value(t, "vantage_node_evidence", lbl("node", lb2)); !ok {
+			return fmt.Errorf("no evidence for %s yet", lb2)
+		} else if v > 3 {
+			t.Errorf("evidence %.1f against healthy %s", v, lb2)
+		}
+		return nil
+	})
+	time.Sleep(40 * time.Second)
+	if got := alertsOf(rcv.Messages()); len(got) != 0 {
+		t.Fatalf("pages from a healthy shop:%s", describe(got))
+	}
+
+	setFault(t, shop, "lb2:latency=800ms,latency_ratio=0.3")
+	injected := time.Now()
+	got := waitAlerts(t, rcv, lb2, 1, time.Minute)
+	page := got[0]
+	t.Logf("paged after %s: %s", time.Since(injected).Round(100*time.Millisecond), page.Annotations["summary"])
+	if page.Status != "firing" || page.Labels["alertname"] != "LoadBalancerNodeDegraded" {
+		t.Fatalf("want LoadBalancerNodeDegraded firing for %s, got:%s", lb2, describe(got))
+	}
+	for _, k := range []string{"slow_share", "sibling_slow_share", "p90", "sibling_p90", "evidence", "affected", "degraded_since"} {
+		if page.Annotations[k] == "" {
+			t.Errorf("the page has no %s annotation: %v", k, page.Annotations)
+		}
+	}
+	if !strings.Contains(page.Annotations["affected"], "shop-home") && !strings.Contains(page.Annotations["affected"], "app-checkout") {
+		t.Errorf("affected %q names no check of lb2", page.Annotations["affected"])
+	}
+
+	// The fault lasts three windows: the page stays, alone.
+	time.Sleep(60 * time.Second)
+	if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 1 {
+		t.Fatalf("while lb2 is still partly slow, want the one page and nothing else, got:%s", describe(got))
+	}
+	if v, _ := r.scrape(t).value(t, "vantage_node_degraded", lbl("node", lb2)); v != 1 {
+		t.Errorf("vantage_node_degraded{node=%s} = %v during the fault", lb2, v)
+	}
+
+	setFault(t, shop, "lb2:clear")
+	cleared := time.Now()
+	got = waitAlerts(t, rcv, lb2, 2, 2*time.Minute)
+	t.Logf("resolved %s after the fault was cleared", time.Since(cleared).Round(100*time.Millisecond))
+	if got[1].Status != "resolved" {
+		t.Fatalf("want one page then one resolved notice, got:%s", describe(got))
+	}
+	for _, a := range alertsOf(rcv.Messages()) {
+		if a.Labels["node"] != lb2 {
+			t.Errorf("a healthy node was paged:%s", describe([]webhook.Alert{a}))
+		}
+	}
+}
