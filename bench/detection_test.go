@@ -130,10 +130,15 @@ func TestAnalyze(t *testing.T) {
 		"at a 10s interval, watching 3 copies",
 		"5m on and 3m off, 2 trials each, after a 2m warm-up",
 		"| pages per incident (per trial) | 2, 2 | exactly 1 (the node page) | MISS |",
-		"| fault → node page naming slow10-lb2, median / worst | 0 s / 0 s (1 of 2 trials) | ≤ 120 s in every trial | MISS |",
+		"| fault → node page naming slow10-lb2, median / worst | none; 1 carried over from a page before the fault | ≤ 120 s in every trial | MISS |",
+		"| trials paged while the fault was on | 1/2 | every trial | MISS |",
 		"| slow10 | 2 | +9m40s | carried | yes | 20 s | 0 |",
 		"Pages no copy owns (no node, check or path label of a copy; false pages too): 1 (VantageMeasurementDegraded 1)",
 		"- Load average (1/5/15 min): 1.00 / 1.00 / 1.00 at the start, 2.00 / 1.00 / 1.00 at the end",
+		"| slow100 | LoadBalancerNodeDegraded | 127.0.12.12 | 1 | 2 | 1 |",
+		"| slow100 | LoadBalancerNodeDegraded | slow100-lb2 | 1 | 2 | 1 |",
+		"| slow10 | LoadBalancerNodeDegraded | slow10-lb3 | 1 | 0 | 1 |",
+		"| (none) | VantageMeasurementDegraded | — | 1 | 1 | 0 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -294,5 +299,39 @@ checks:
 	}
 	if len(doc.Checks) != 2 || doc.Checks[1].Name != "slow10-shop-home" || doc.Checks[1].NodeNames["127.0.12.13"] != "slow10-lb3" {
 		t.Errorf("checks %+v: want slow10-shop-home naming 127.0.12.13 slow10-lb3", doc.Checks)
+	}
+}
+
+// TestAnalyzeAllTargetsMet: a bench that meets every target reads PASS on
+// every row.
+func TestAnalyzeAllTargetsMet(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	copies := []shopCopy{
+		testCopy("healthy", 0, 11),
+		testCopy("slow30", 0.3, 12, window{at(120), at(420)}, window{at(600), at(900)}),
+	}
+	var notices []notice
+	for _, start := range []int{120, 600} {
+		l := map[string]string{"alertname": nodeAlert, "node": "slow30-lb2"}
+		notices = append(notices,
+			notice{At: at(start + 45), Status: "firing", Labels: l},
+			notice{At: at(start + 200), Status: "firing", Labels: l}, // an update
+			notice{At: at(start + 300 + 70), Status: "resolved", Labels: l})
+	}
+	md := analyze(copies, notices, t0, at(1080)).markdown(detectionSetup{started: t0, ended: at(1080)})
+	if strings.Contains(md, "MISS") {
+		t.Errorf("a verdict is MISS:\n%s", md)
+	}
+	for _, want := range []string{
+		"| pages | 0 | 0 | PASS |",
+		"| fault → node page naming slow30-lb2, median / worst | 45 s / 45 s | ≤ 60 s in every trial | PASS |",
+		"| fault end → RESOLVED, median / worst | 70 s / 70 s | ≤ 120 s in every trial | PASS |",
+		"| pages per incident (per trial) | 1, 1 | exactly 1 (the node page) | PASS |",
+		"| slow30 | LoadBalancerNodeDegraded | slow30-lb2 | 1 | 4 | 2 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
 	}
 }
