@@ -44,8 +44,8 @@ type detectionOptions struct {
 	log              zerolog.Logger
 }
 
-// pageTarget is issue 10's node-page target for lb2 slowed on ratio of its
-// responses (0: none for ratios it does not name).
+// pageTarget is how soon the node page must come for lb2 slowed on ratio
+// of its responses (0: no target for other ratios).
 func pageTarget(ratio float64) time.Duration {
 	switch ratio {
 	case 1:

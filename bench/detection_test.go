@@ -133,7 +133,7 @@ func TestAnalyze(t *testing.T) {
 		"| fault → node page naming slow10-lb2, median / worst | none; 1 carried over from a page before the fault | ≤ 120 s in every trial | MISS |",
 		"| trials paged while the fault was on | 1/2 | every trial | MISS |",
 		"| slow10 | 2 | +9m40s | carried | yes | 20 s | 0 |",
-		"Pages no copy owns (no node, check or path label of a copy; false pages too): 1 (VantageMeasurementDegraded 1)",
+		"### Pages no copy owns (no node, check or path label of a copy)\n\n| measure | value | target | verdict |\n|---|--:|---|---|\n| pages | 1 (VantageMeasurementDegraded 1) | 0 | MISS |",
 		"- Load average (1/5/15 min): 1.00 / 1.00 / 1.00 at the start, 2.00 / 1.00 / 1.00 at the end",
 		"| slow100 | LoadBalancerNodeDegraded | 127.0.12.12 | 1 | 2 | 1 |",
 		"| slow100 | LoadBalancerNodeDegraded | slow100-lb2 | 1 | 2 | 1 |",
@@ -333,5 +333,30 @@ func TestAnalyzeAllTargetsMet(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestDetectionFlags(t *testing.T) {
+	ok := detectionOptions{trials: 5, on: 5 * time.Minute, off: 3 * time.Minute, warmup: 2 * time.Minute,
+		interval: 10 * time.Second, latency: 1500 * time.Millisecond, ratios: []float64{1, 0.3, 0.1}, burners: 2}
+	if err := ok.validate(); err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	if got := ok.plannedDuration(); got != 45*time.Minute {
+		t.Errorf("planned %s, want the 45 minutes the bench must fit in", got)
+	}
+	bad := ok
+	bad.trials, bad.ratios = 0, []float64{0.3, 0.3, 1.5}
+	err := bad.validate()
+	for _, want := range []string{"-detection.trials 0", "0.3 is listed twice", "1.5 is not in (0, 1]"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if rs, err := parseRatios(" 1, 0.3,,0.1 "); err != nil || !slices.Equal(rs, []float64{1, 0.3, 0.1}) {
+		t.Errorf("parseRatios = %v, %v", rs, err)
+	}
+	if _, err := parseRatios("1,x"); err == nil {
+		t.Error("parseRatios accepted x")
 	}
 }

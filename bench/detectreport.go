@@ -450,9 +450,12 @@ func (f detectionFigures) markdown(s detectionSetup) string {
 		row("pages by alert (whole bench)", byAlert(sc.Pages), "", nil)
 		b.WriteString("\n")
 	}
-	if len(f.Unattributed) > 0 {
-		fmt.Fprintf(&b, "Pages no copy owns (no node, check or path label of a copy; false pages too): %s\n\n", byAlert(f.Unattributed))
-	}
+	// Pages without a copy's labels (the daemon's own alerts, say) reach
+	// the same people, so they are judged too.
+	b.WriteString("### Pages no copy owns (no node, check or path label of a copy)\n\n")
+	b.WriteString("| measure | value | target | verdict |\n|---|--:|---|---|\n")
+	row("pages", byAlert(f.Unattributed), "0", ptr(total(f.Unattributed) == 0))
+	b.WriteString("\n")
 
 	b.WriteString("Per trial (times from the fault's start; \"carried\": the node alert was still firing from before):\n\n")
 	b.WriteString("| copy | trial | fault on at | node page after | stayed firing | RESOLVED after fault end | pages in incident |\n|---|--:|--:|--:|---|--:|---|\n")
