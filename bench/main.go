@@ -3,6 +3,12 @@
 // TLS), measures throughput, CPU, memory, scheduler start delay and /metrics
 // cost from outside the daemon, runs the repository's Go micro-benchmarks,
 // and writes everything, with the command and the machine, to BENCHMARKS.md.
+//
+// With -detection it runs only the detection benchmark instead (`make
+// bench-detection`, about 45 minutes): one daemon watching several copies
+// of the demo shop, one healthy and the others with lb2 slowed on a share
+// of its responses, and it rewrites only its own section of BENCHMARKS.md.
+// A plain run keeps that section as it is.
 package main
 
 import (
@@ -11,11 +17,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/probe/browser"
 )
 
 func main() {
@@ -30,9 +39,34 @@ func main() {
 	benchtime := flag.String("benchtime", "200ms", "-benchtime for the micro-benchmarks.")
 	count := flag.Int("count", 5, "-count for the micro-benchmarks; the table shows medians.")
 	alertLat := flag.Bool("alert-latency", true, "Measure fault-to-page alert latency in the demo (about 4 minutes).")
+	detection := flag.Bool("detection", false, "Run only the detection benchmark (make bench-detection; about 45 minutes with the defaults) and rewrite only its section of -out.")
+	do := detectionOptions{}
+	flag.IntVar(&do.trials, "detection.trials", 5, "Faults per faulted copy.")
+	flag.DurationVar(&do.on, "detection.on", 5*time.Minute, "How long each fault stays on.")
+	flag.DurationVar(&do.off, "detection.off", 3*time.Minute, "Healthy time after each fault (and the range of the random start phase).")
+	flag.DurationVar(&do.warmup, "detection.warmup", 2*time.Minute, "Healthy time before any fault (at least the alert windows, so the detector has a baseline).")
+	flag.DurationVar(&do.interval, "detection.interval", 10*time.Second, "Check interval of the demo config.")
+	flag.DurationVar(&do.latency, "detection.latency", 1500*time.Millisecond, "Latency added to the slowed responses of lb2.")
+	ratios := flag.String("detection.ratios", "1,0.3,0.1", "Comma-separated shares of lb2's responses slowed, one shop copy each (plus the healthy copy).")
+	flag.IntVar(&do.burners, "detection.burners", 2, "CPU-burning processes running for the whole benchmark.")
+	flag.BoolVar(&do.browser, "detection.browser", true, "Run the browser journey on the healthy copy (needs Chromium).")
+	flag.StringVar(&do.chromium, "detection.chromium", browser.DefaultExecPath, "Chromium binary for the browser journey.")
+	flag.Uint64Var(&do.seed, "detection.seed", 0, "Seed of the start phases and the shops' fault randomness (0: from the clock; the report prints it).")
+	flag.StringVar(&do.notificationsOut, "detection.notifications", "", "JSON-lines file for every notification received (default: a new file in the temporary directory).")
 	flag.Parse()
 
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	if *detection {
+		do.log = log
+		var err error
+		if do.ratios, err = parseRatios(*ratios); err != nil {
+			log.Fatal().Err(err).Msg("-detection.ratios")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := detectionMain(ctx, do, *out)
+		stop()
+		os.Exit(code)
+	}
 	if *warmup >= *duration {
 		log.Fatal().Msgf("-warmup %s must be shorter than -duration %s", *warmup, *duration)
 	}
@@ -93,7 +127,14 @@ func main() {
 	}
 	md := rep.markdown() + alertMD
 	fmt.Print(md)
+	log.Info().Msg("the detection benchmark is a separate target (about 45 minutes): make bench-detection")
 	if *out != "" {
+		// Keep the detection benchmark's section: only -detection rewrites it.
+		if old, err := os.ReadFile(*out); err == nil {
+			if sec := section(string(old), detectionHeading); sec != "" {
+				md = spliceSection(md, detectionHeading, sec)
+			}
+		}
 		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 			log.Fatal().Err(err).Msg("writing report")
 		}
@@ -113,6 +154,59 @@ func scenarios() []scenario {
 		{name: "tls", checks: 1000, scheme: "https", interval: 10 * time.Second,
 			minRateShare: 0.98},
 	}
+}
+
+// detectionMain runs the detection benchmark, prints its section and
+// splices it into out; the exit code is 1 when it failed.
+func detectionMain(ctx context.Context, o detectionOptions, out string) int {
+	log := o.log
+	setup := detectionSetup{
+		command: "go run ./bench " + strings.Join(os.Args[1:], " "),
+		machine: readMachine(ctx),
+	}
+	if err := o.validate(); err != nil {
+		log.Error().Err(err).Msg("invalid flags")
+		return 2
+	}
+	log.Info().Msgf("detection benchmark: at most %.1f minutes", o.plannedDuration().Minutes())
+	figs, setup, err := runDetection(ctx, o, setup)
+	if err != nil {
+		log.Error().Err(err).Msg("detection benchmark failed")
+		return 1
+	}
+	md := figs.markdown(setup)
+	fmt.Print(md)
+	if out != "" {
+		old, err := os.ReadFile(out)
+		if err != nil && !os.IsNotExist(err) {
+			log.Error().Err(err).Msg("reading report")
+			return 1
+		}
+		if err := os.WriteFile(out, []byte(spliceSection(string(old), detectionHeading, md)), 0o644); err != nil {
+			log.Error().Err(err).Msg("writing report")
+			return 1
+		}
+		log.Info().Str("file", out).Msg("detection section written")
+	}
+	if len(setup.errors) > 0 || ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+func parseRatios(s string) ([]float64, error) {
+	var rs []float64
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }
 
 func contains(list, name string) bool {
