@@ -58,13 +58,10 @@ func ParseWithLimits(data []byte, file string, getenv func(string) (string, bool
 		l.errAt(Pos{File: file}, "%s", l.tooLargeMsg("config file"))
 	} else {
 		var empty bool
-		root, empty = l.parseFile(data)
+		root, empty = l.parseFile(data, false)
 		if empty {
 			l.errAt(Pos{File: file}, `config file is empty (write "allow_empty: true" for a config without checks)`)
 		}
-	}
-	if root != nil && !l.isConfig(root, "no top-level key is one of "+strings.Join(configKeys(), ", ")) {
-		root = nil
 	}
 	if root != nil {
 		l.maps[l.pos(root)] = root
@@ -132,14 +129,14 @@ var (
 // parseFile parses one YAML file into its root mapping (nil when empty or
 // broken) and expands environment references in it. empty reports a file
 // that holds nothing but whitespace and comments (or an explicit null).
-// Errors about a file that does not parse as a YAML mapping never quote
-// its content: it may be a file such as /etc/shadow named by mistake.
-func (l *loader) parseFile(data []byte) (root *yaml.Node, empty bool) {
+// Errors about a file that is not a YAML mapping with a config key never
+// quote its content: it may be a file such as /etc/shadow named by mistake.
+func (l *loader) parseFile(data []byte, included bool) (root *yaml.Node, empty bool) {
 	if !l.checkText(data) {
 		return nil, false
 	}
 	if len(bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\ufeff")))) == 0 {
-		return nil, true // yaml.v3 would reject a tab on a line of its own
+		return nil, true // yaml.v3 rejects a line that holds just a tab
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -178,6 +175,9 @@ func (l *loader) parseFile(data []byte) (root *yaml.Node, empty bool) {
 		l.errAt(l.pos(root), "expected a mapping at the top level, got %s", kindOf(root))
 		return nil, false
 	}
+	if !l.isConfig(root, included) {
+		return nil, false
+	}
 	if !l.guardAliases(root) {
 		return nil, false
 	}
@@ -187,17 +187,21 @@ func (l *loader) parseFile(data []byte) (root *yaml.Node, empty bool) {
 
 // isConfig rejects a mapping none of whose keys is a config key: a file
 // such as /etc/shadow parses as a mapping whose keys are its lines, and
-// "unknown key" errors would quote them.
-func (l *loader) isConfig(root *yaml.Node, want string) bool {
-	ps := pairs(root)
-	if len(ps) == 0 {
+// "unknown key" errors would quote them. It reads the keys as written
+// (merge keys are not followed yet: they may be recursive).
+func (l *loader) isConfig(root *yaml.Node, included bool) bool {
+	if len(root.Content) == 0 {
 		return true
 	}
 	known := configKeys()
-	for _, p := range ps {
-		if slices.Contains(known, p.key.Value) {
+	for i := 0; i < len(root.Content); i += 2 {
+		if slices.Contains(known, root.Content[i].Value) {
 			return true
 		}
+	}
+	want := "no top-level key is one of " + strings.Join(known, ", ")
+	if included {
+		want = "an included file holds checks: and alerts:"
 	}
 	l.errAt(l.pos(root), "not a vantage config: %s (content not shown)", want)
 	return false
@@ -337,11 +341,11 @@ func (l *loader) includes(cfg *Config, root *yaml.Node) {
 			continue
 		}
 		l.file = f
-		n, empty := l.parseFile(data)
+		n, empty := l.parseFile(data, true)
 		if empty {
 			l.errAt(Pos{File: f}, `included file is empty (delete it, or write "checks: []")`)
 		}
-		if n == nil || !l.isConfig(n, "an included file holds checks: and alerts:") {
+		if n == nil {
 			continue
 		}
 		l.limitChecks(n)
