@@ -111,7 +111,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "vantage:", kingpin.ErrCommandNotSpecified)
 			return 2
 		}
-		return code
+		if code != 0 { // help on an unknown command: a usage error
+			return 2
+		}
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "vantage:", err)

@@ -163,6 +163,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"run", "--shard=2/2"},
 		{"run", "--shard=x"},
 		{"run", "--storage.retention=forever"},
+		{"help", "no-such-command"},
 	} {
 		code, out, errs := vantage(t, args...)
 		if code != 2 {
