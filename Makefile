@@ -2,9 +2,13 @@ GO        ?= go
 VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILDUSER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILDDATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
 LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(REVISION) \
-             -X github.com/prometheus/common/version.Branch=$(BRANCH)
+             -X github.com/prometheus/common/version.Branch=$(BRANCH) \
+             -X github.com/prometheus/common/version.BuildUser=$(BUILDUSER) \
+             -X github.com/prometheus/common/version.BuildDate=$(BUILDDATE)
 TESTFLAGS ?=
 
 .PHONY: all build deps test vet demo bench bench-detection clean

@@ -2,16 +2,13 @@ package checks
 
 import "gopkg.in/yaml.v3"
 
-// maxAliasExpansion bounds how many nodes a file may amount to once every
-// alias is followed. The loader walks aliased nodes again at each use, so a
-// "billion laughs" file of a few lines would otherwise take minutes and
-// gigabytes. A million is far above any real config: 10,000 checks with
-// shared anchors come to about 300,000.
-const maxAliasExpansion = 1_000_000
-
 // guardAliases rejects YAML that the loader could not walk safely: an alias
 // or merge key (`<<: *g`) that refers to a node containing it, which would
-// recurse forever, and aliases that expand past maxAliasExpansion nodes.
+// recurse forever, and files that amount to more than Limits.MaxYAMLNodes
+// nodes once every alias is followed: the loader walks aliased nodes again
+// at each use, so a "billion laughs" file of a few lines would otherwise
+// take minutes and gigabytes (10,000 checks with shared anchors come to
+// about 300,000).
 // Offending aliases are replaced by null so decoding can go on and report
 // every other problem; the file is rejected either way. It returns false when
 // the file is too large to decode at all.
@@ -45,11 +42,12 @@ func (l *loader) guardAliases(root *yaml.Node) bool {
 			} else {
 				total += visit(c)
 			}
-			if total > maxAliasExpansion {
-				total = maxAliasExpansion + 1
+			if total > l.lim.MaxYAMLNodes {
+				total = l.lim.MaxYAMLNodes + 1
 				if !tooBig {
 					tooBig = true
-					l.errAt(l.pos(c), "YAML aliases expand this file to more than %d nodes", maxAliasExpansion)
+					l.errAt(l.pos(c), "this file expands to more than %d YAML nodes with its aliases followed (raise the limit with --%s)",
+						l.lim.MaxYAMLNodes, FlagMaxYAMLNodes)
 				}
 			}
 		}

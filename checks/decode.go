@@ -25,6 +25,8 @@ type loader struct {
 	errs    Errors
 	warns   Errors
 	file    string // the file being decoded
+	lim     Limits
+	nChecks int // checks seen so far, over the main file and includes
 
 	// maps is the mapping node of every decoded struct, by the struct's Pos,
 	// so validation can point at any field of it.
@@ -36,12 +38,13 @@ type loader struct {
 	expanded map[*yaml.Node]bool
 }
 
-func newLoader(getenv func(string) (string, bool)) *loader {
+func newLoader(getenv func(string) (string, bool), lim Limits) *loader {
 	if getenv == nil {
 		getenv = func(string) (string, bool) { return "", false }
 	}
 	return &loader{
 		getenv:    getenv,
+		lim:       lim,
 		secrets:   NewRedactor(),
 		maps:      map[Pos]*yaml.Node{},
 		secretPos: map[Pos]bool{},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,12 +66,14 @@ func TestInvalidFixtures(t *testing.T) {
 			}
 			sc := bufio.NewScanner(fh)
 			sc.Scan()
-			fh.Close()
 			want, ok := strings.CutPrefix(sc.Text(), "# want: ")
 			if !ok {
 				t.Fatalf("first line must be `# want: ...`, got %q", sc.Text())
 			}
-			cfg, err := Load(f, noEnv)
+			sc.Scan()
+			fh.Close()
+			lim := fixtureLimits(t, sc.Text())
+			cfg, err := LoadWithLimits(f, noEnv, lim)
 			if err == nil {
 				t.Fatalf("loaded without errors (%d checks), want %s", len(cfg.Checks), want)
 			}
@@ -88,6 +91,38 @@ func TestInvalidFixtures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixtureLimits reads an optional second fixture line such as
+// `# limits: --config.max-checks=2`, so limit rules are tested with small
+// files.
+func fixtureLimits(t *testing.T, line string) Limits {
+	t.Helper()
+	lim := DefaultLimits
+	flags, ok := strings.CutPrefix(line, "# limits: ")
+	if !ok {
+		return lim
+	}
+	for _, f := range strings.Fields(flags) {
+		name, val, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		n, err := strconv.Atoi(val)
+		if err != nil {
+			t.Fatalf("limits line: %q: %v", f, err)
+		}
+		switch name {
+		case FlagMaxFileSize:
+			lim.MaxFileSize = ByteSize(n)
+		case FlagMaxChecks:
+			lim.MaxChecks = n
+		case FlagMaxTargets:
+			lim.MaxTargets = n
+		case FlagMaxYAMLNodes:
+			lim.MaxYAMLNodes = n
+		default:
+			t.Fatalf("limits line: unknown flag %q", name)
+		}
+	}
+	return lim
 }
 
 func TestValidFixtures(t *testing.T) {
@@ -536,10 +571,135 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
-func TestEmptyConfigIsValid(t *testing.T) {
-	cfg := mustParse(t, "# nothing yet\n", nil)
-	if len(cfg.Paths) != 1 || cfg.Secrets == nil || cfg.Global.Interval == 0 {
+// TestEmptyConfig: a file that defines nothing (a truncated write, the
+// wrong file) is an error; a config without checks must say so.
+func TestEmptyConfig(t *testing.T) {
+	for name, text := range map[string]string{
+		"empty": "", "whitespace": " \n\t\n", "comments": "# nothing yet\n# really\n",
+		"document marker": "---\n", "null": "~\n", "bom": "\ufeff\n",
+	} {
+		_, err := Parse([]byte(text), "c.yaml", nil)
+		if want := `c.yaml: config file is empty (write "allow_empty: true" for a config without checks)`; err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %s", name, err, want)
+		}
+	}
+	cfg := mustParse(t, "allow_empty: true\n", nil)
+	if !cfg.AllowEmpty || len(cfg.Paths) != 1 || cfg.Secrets == nil || cfg.Global.Interval == 0 || len(cfg.Warnings) != 0 {
 		t.Errorf("%+v", cfg)
+	}
+	// No checks without allow_empty loads (validate, a first start) with a
+	// warning about reloads.
+	cfg = mustParse(t, "checks: []\n", nil)
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Error(), "unless the config sets allow_empty: true") {
+		t.Errorf("warnings: %v", cfg.Warnings)
+	}
+}
+
+// TestLimits: each limit rejects one over it with the flag that raises
+// it, counts includes, and a zero Limits means DefaultLimits.
+func TestLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	check := func(name string) string { return fmt.Sprintf("  - {name: %s, type: tcp, address: 'x.test:1'}\n", name) }
+	mainText := "include: [inc.yaml]\nchecks:\n" + check("a") + check("b")
+	inc := write("inc.yaml", "# team c and d, a comment longer than the include line\nchecks:\n"+check("c")+check("d"))
+	main := write("main.yaml", mainText)
+
+	if _, err := LoadWithLimits(main, noEnv, Limits{MaxChecks: 4}); err != nil {
+		t.Fatalf("4 checks within a limit of 4: %v", err)
+	}
+	_, err := LoadWithLimits(main, noEnv, Limits{MaxChecks: 3})
+	if want := inc + ":4:5: more than 3 checks (raise the limit with --config.max-checks)"; err == nil || err.Error() != want {
+		t.Errorf("checks over main and include: got %v, want %s", err, want)
+	}
+	_, err = LoadWithLimits(main, noEnv, Limits{MaxFileSize: 64})
+	if want := main + ": config file is larger than 64 bytes (raise the limit with --config.max-file-size)"; err == nil || err.Error() != want {
+		t.Errorf("main file size: got %v, want %s", err, want)
+	}
+	_, err = LoadWithLimits(main, noEnv, Limits{MaxFileSize: ByteSize(len(mainText))})
+	if want := inc + ": included file is larger than"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("include size: got %v, want %s...", err, want)
+	}
+	_, err = ParseWithLimits([]byte("checks: []\n"), "c.yaml", nil, Limits{MaxFileSize: 4})
+	if want := "c.yaml: config file is larger than 4 bytes (raise the limit with --config.max-file-size)"; err == nil || err.Error() != want {
+		t.Errorf("Parse size: got %v", err)
+	}
+	// A device never ends; the read stops at the limit.
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, err = LoadWithLimits(write("zero.yaml", "include: [/dev/zero]\n"), noEnv, Limits{MaxFileSize: 1 << 20})
+		if err == nil || !strings.Contains(err.Error(), "/dev/zero: included file is larger than 1MiB") {
+			t.Errorf("/dev/zero include: %v", err)
+		}
+	}
+	// Targets: 2 paths × 3 nodes + 2 paths × 1 = 8.
+	targets := "paths: [{name: a}, {name: b}]\nchecks:\n  - {name: n, type: tcp, address: 'x.test:1', nodes: {addresses: [10.0.0.1, 10.0.0.2, 10.0.0.3]}}\n" + check("one")
+	if _, err := ParseWithLimits([]byte(targets), "t.yaml", nil, Limits{MaxTargets: 8}); err != nil {
+		t.Errorf("8 targets within 8: %v", err)
+	}
+	if _, err := ParseWithLimits([]byte(targets), "t.yaml", nil, Limits{MaxTargets: 7}); err == nil || err.Error() != "t.yaml:4:5: more than 7 targets (checks × paths × nodes; raise the limit with --config.max-targets)" {
+		t.Errorf("targets: %v", err)
+	}
+	// The defaults hold a config well past any real one.
+	var b strings.Builder
+	b.WriteString("checks:\n")
+	for i := range 2000 {
+		b.WriteString(check(fmt.Sprintf("c%d", i)))
+	}
+	if cfg, err := ParseWithLimits([]byte(b.String()), "big.yaml", nil, Limits{}); err != nil || len(cfg.Checks) != 2000 {
+		t.Errorf("2000 checks with default limits: %v", err)
+	}
+}
+
+// TestNeverEchoesFileContent: a file that is not a vantage config (a
+// shadow file, a credentials mapping, broken or binary text) is rejected,
+// as the main file or an include, without quoting any of it.
+func TestNeverEchoesFileContent(t *testing.T) {
+	const secret = "Sup3rSecretLine0x7f3a"
+	for name, text := range map[string]string{
+		"shadow":        "root:$6$salt$" + secret + ":19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
+		"passwd":        "root:x:0:0:" + secret + ":/root:/bin/bash\n",
+		"token":         secret + "\n",
+		"list":          "- " + secret + "\n",
+		"credentials":   `{"client_secret": "` + secret + `", "type": "service_account"}` + "\n",
+		"anchor":        "a: *" + secret + "\n",
+		"first line":    "a: b: " + secret + "\n",
+		"quoted":        "a: '" + secret + "\n",
+		"tab":           "\t" + secret + ": x\n",
+		"binary":        "\x00\x01" + secret + "\xff\n",
+		"latin1":        "password: caf\xe9-" + secret + "\n",
+		"two documents": "x: 1\n---\n" + secret + ": [\n",
+	} {
+		dir := t.TempDir()
+		secretFile := filepath.Join(dir, "secret")
+		if err := os.WriteFile(secretFile, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mainFile := filepath.Join(dir, "vantage.yaml")
+		if err := os.WriteFile(mainFile, []byte("include: ["+secretFile+"]\nchecks:\n  - {name: a, type: tcp, address: 'x.test:1'}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{secretFile, mainFile} {
+			cfg, err := Load(f, noEnv)
+			if err == nil {
+				t.Errorf("%s: %s loaded (%d checks)", name, filepath.Base(f), len(cfg.Checks))
+				continue
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: %s: error shows the file's content:\n%v", name, filepath.Base(f), err)
+			}
+			for _, e := range err.(Errors) {
+				if e.Pos.File != secretFile {
+					t.Errorf("%s: error not about the secret file: %v", name, e)
+				}
+			}
+		}
 	}
 }
 
@@ -698,7 +858,7 @@ func TestAliasBomb(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	if !strings.Contains(err.Error(), "YAML aliases expand this file to more than 1000000 nodes") {
+	if !strings.Contains(err.Error(), "bomb.yaml:7:30: this file expands to more than 5000000 YAML nodes with its aliases followed") {
 		t.Fatalf("got %v", err)
 	}
 }

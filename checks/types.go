@@ -27,6 +27,9 @@ type Config struct {
 	Alerts    []Alert    `yaml:"alerts"`
 	Notifiers []Notifier `yaml:"notifiers"`
 	Include   []string   `yaml:"include"`
+	// AllowEmpty lets a reload remove every check of a running daemon,
+	// which is otherwise refused as the likely result of a truncated file.
+	AllowEmpty bool `yaml:"allow_empty"`
 
 	// File is the main config file's path.
 	File string `yaml:"-"`

@@ -58,6 +58,9 @@ type Options struct {
 	EvalInterval time.Duration
 	// ExternalURL is where people reach this daemon (links in alerts).
 	ExternalURL string
+	// Limits bound the config at start and on every reload (zero fields:
+	// checks.DefaultLimits).
+	Limits checks.Limits
 }
 
 // Daemon is one running vantage.
@@ -93,7 +96,7 @@ func New(o Options) (*Daemon, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.LookupEnv
 	}
-	cfg, err := checks.Load(o.ConfigFile, o.Getenv)
+	cfg, err := checks.LoadWithLimits(o.ConfigFile, o.Getenv, o.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -279,11 +282,18 @@ func (d *Daemon) usesDomains() bool {
 func (d *Daemon) Alerts() *alerting.Manager { return d.alerts }
 
 // Reload re-reads the config file. A config that fails validation keeps
-// the running one; every problem is logged and returned.
+// the running one; every problem is logged and returned. So does one that
+// would remove every running check without saying allow_empty: true, the
+// likely result of a truncated or mistaken file.
 func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cfg, err := checks.Load(d.opts.ConfigFile, d.opts.Getenv)
+	cfg, err := checks.LoadWithLimits(d.opts.ConfigFile, d.opts.Getenv, d.opts.Limits)
+	if err == nil && len(cfg.Checks) == 0 && len(d.cfg.Checks) > 0 && !cfg.AllowEmpty {
+		err = checks.Errors{{Pos: checks.Pos{File: cfg.File}, Msg: fmt.Sprintf(
+			"the config defines no checks; refusing to remove all %d running checks (set allow_empty: true at the top level to allow it)",
+			len(d.cfg.Checks))}}
+	}
 	if err == nil {
 		var paths map[string]*netpath.Path
 		paths, err = buildPaths(cfg, d.paths)

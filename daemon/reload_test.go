@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
@@ -231,5 +233,85 @@ func TestSkippedRuns(t *testing.T) {
 	}
 	if len(post.series("vantage_scheduler_skipped_runs_total", lbl("check", "stalled"))) != 0 {
 		t.Fatal("vantage_scheduler_skipped_runs_total{check=\"stalled\"} survives the removal of its check")
+	}
+}
+
+// TestReloadRefusesLosingEveryCheck: an empty file, a file without checks,
+// a truncated one, a missing include, a config over a limit and an include
+// of a file such as /etc/shadow are each refused with a clear error that
+// never quotes the file; the daemon keeps running its old checks. Only a
+// config that says allow_empty: true removes every check.
+func TestReloadRefusesLosingEveryCheck(t *testing.T) {
+	t.Parallel()
+	shop := startShop(t)
+	const interval = 700 * time.Millisecond
+	v1 := shopConfig(shop, interval, 600*time.Millisecond, shopHome(shop, "keep"))
+	cfgFile := writeConfig(t, v1)
+	logs := &syncBuffer{}
+	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, StoragePath: t.TempDir(),
+		Logger: zerolog.New(logs), Limits: checks.Limits{MaxChecks: 2}})
+	testenv.Eventually(t, 20*time.Second, "", func() error {
+		if n := runsTotal(t, r.scrape(t), "keep"); n < 6 {
+			return fmt.Errorf("keep: %v runs", n)
+		}
+		return nil
+	})
+
+	const secret = "Sup3rSecretShadowHash0x7f3a"
+	shadow := filepath.Join(t.TempDir(), "shadow")
+	writeFile(t, shadow, "root:$6$salt$"+secret+":19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+	empty := `: config file is empty (write "allow_empty: true" for a config without checks)`
+	noChecks := ": the config defines no checks; refusing to remove all 1 running checks (set allow_empty: true at the top level to allow it)"
+	for _, c := range []struct{ name, text, want string }{
+		{"empty", "", cfgFile + empty},
+		{"comments only", "# checks moved to checks.d/\n\n", cfgFile + empty},
+		{"no checks", "checks: []\n", cfgFile + noChecks},
+		{"truncated", v1[:strings.Index(v1, "checks:")], cfgFile + noChecks},
+		{"missing include", "include: [checks.d/team-a.yaml]\n" + v1, cfgFile + `:1:11: included file "checks.d/team-a.yaml" does not exist`},
+		{"over the check limit", v1 + shopHome(shop, "two") + shopHome(shop, "three"), cfgFile + ":"},
+		{"shadow include", "include: [" + shadow + "]\n" + v1, shadow + ":1:1: not a vantage config"},
+	} {
+		before := r.scrape(t)
+		writeFile(t, cfgFile, c.text)
+		code, body := r.do(t, http.MethodPost, "/-/reload", nil)
+		if code != http.StatusInternalServerError || !strings.Contains(body, c.want) {
+			t.Errorf("%s: reload answered %d %s, want 500 naming %q", c.name, code, body, c.want)
+		}
+		if c.name == "over the check limit" && !strings.Contains(body, "more than 2 checks (raise the limit with --config.max-checks)") {
+			t.Errorf("%s: %s", c.name, body)
+		}
+		if v, _ := r.scrape(t).value(t, "vantage_config_last_reload_successful", nil); v != 0 {
+			t.Errorf("%s: vantage_config_last_reload_successful = %v, want 0", c.name, v)
+		}
+		if n := len(r.d.Config().Checks); n != 1 {
+			t.Errorf("%s: the running config has %d checks, want the old 1", c.name, n)
+		}
+		testenv.Eventually(t, 15*time.Second, c.name, func() error {
+			if a, b := runsTotal(t, before, "keep"), runsTotal(t, r.scrape(t), "keep"); b <= a+1 {
+				return fmt.Errorf("keep runs %v -> %v", a, b)
+			}
+			return nil
+		})
+	}
+	_, timeline := r.do(t, http.MethodGet, "/api/v1/timeline?since=1h", nil)
+	if !strings.Contains(timeline, "not a vantage config") {
+		t.Errorf("the timeline does not record the rejected reload:\n%s", timeline)
+	}
+	for what, text := range map[string]string{"log": logs.String(), "timeline": timeline} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the %s quotes the shadow file:\n%s", what, text)
+		}
+	}
+
+	// Said explicitly, every check goes.
+	writeFile(t, cfgFile, "allow_empty: true\n")
+	if code, body := r.do(t, http.MethodPost, "/-/reload", nil); code != http.StatusOK {
+		t.Fatalf("reload with allow_empty: true: %d %s", code, body)
+	}
+	if v, _ := r.scrape(t).value(t, "vantage_config_last_reload_successful", nil); v != 1 {
+		t.Errorf("vantage_config_last_reload_successful = %v after allow_empty, want 1", v)
+	}
+	if n := len(r.d.Scheduler().Targets()); n != 0 {
+		t.Errorf("%d targets after an allowed empty reload, want 0", n)
 	}
 }

@@ -25,9 +25,11 @@ var typeDocs = map[string]string{
 }
 
 var fieldDocs = map[string]string{
-	"Config.include":   `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"].`,
+	"Config.include":   `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"]. A name without glob characters must exist; a glob may match nothing.`,
 	"Config.paths":     "Network paths. Without any, every check runs over the implicit path direct.",
 	"Config.notifiers": "Alert receivers: alertmanager, webhook, slack.",
+	"Config.allow_empty": "Let a reload remove every check of a running daemon; without it such a reload " +
+		"(an emptied or truncated file) is refused and the running config kept.",
 
 	"Global.interval":              "Default interval of every check (default 30s).",
 	"Global.timeout":               "Default timeout of every check; must be less than interval.",

@@ -36,7 +36,8 @@ type demoFlags struct {
 
 func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
 	set := new(bool)
-	return &demoFlags{
+	rules := rulesFor(c)
+	f := &demoFlags{
 		listen:      c.Flag("web.listen-address", "Address of the daemon's API, status page and metrics.").Default("127.0.0.1:9947").String(),
 		dnsAddr:     c.Flag("demo.dns-address", "Address of the shop's DNS server (a random port is used if this one is taken).").Default("127.0.0.10:53").String(),
 		httpsPort:   c.Flag("demo.https-port", "HTTPS port of every shop address (0: random).").Default("8443").Int(),
@@ -47,8 +48,12 @@ func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
 		faults:      c.Flag("fault", "Inject a fault at start, e.g. lb2:latency=1.5s,latency_ratio=0.2 (repeatable).").Strings(),
 		browser:     c.Flag("demo.browser", "Include the browser journey (default: when Chromium is installed).").IsSetByUser(set).Bool(),
 		browserSet:  set,
-		browserOpts: addBrowserFlags(c),
+		browserOpts: addBrowserFlags(c, rules),
 	}
+	rules.port("demo.https-port", f.httpsPort)
+	rules.port("demo.http-port", f.httpPort)
+	rules.positive("demo.interval", f.interval)
+	return f
 }
 
 // startShop starts the demo shop, falling back to random ports when the

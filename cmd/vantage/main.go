@@ -30,18 +30,45 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// terminated is how kingpin's end of help output (its terminate call)
+// unwinds out of app.Parse; see parseArgs.
+type terminated int
+
+// parseArgs parses args; ended reports that kingpin printed help (or the
+// usage, for a missing command) and asked to exit with code.
+func parseArgs(app *kingpin.Application, args []string) (cmd string, ended bool, code int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, ok := r.(terminated)
+			if !ok {
+				panic(r)
+			}
+			ended, code = true, int(t)
+		}
+	}()
+	cmd, err = app.Parse(args)
+	return cmd, false, 0, err
+}
+
 // run is main without the exit, so tests can call it.
 func run(args []string, stdout, stderr io.Writer) int {
+	fillVersion()
 	app := kingpin.New("vantage", "Synthetic, customer-perspective monitoring: every node, every path, like a customer.")
 	app.UsageWriter(stderr)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
+	// kingpin calls terminate after printing help. A no-op (run must return,
+	// not exit) let parsing go on: the usage came twice, then the command ran
+	// with its flags unset. Unwinding stops it there.
+	app.Terminate(func(code int) { panic(terminated(code)) })
+	pastHelp := false // parsing reached the command: help was not asked for
+	app.Action(func(*kingpin.ParseContext) error { pastHelp = true; return nil })
 	app.HelpFlag.Short('h')
 	logLevel := app.Flag("log.level", "Only log messages with this severity or above: debug, info, warn, error.").Default("info").String()
 	logFormat := app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
 
 	runCmd := app.Command("run", "Run the daemon.")
-	runConfig := runCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
+	runRules := rulesFor(runCmd)
+	runConfig := addConfigFlags(runCmd, runRules)
 	listen := runCmd.Flag("web.listen-address", "Address to listen on for the API, status page and metrics.").Default(":9947").String()
 	webConfig := runCmd.Flag("web.config.file", "Path to a web configuration file enabling TLS or authentication (exporter-toolkit format).").Default("").String()
 	storagePath := runCmd.Flag("storage.path", "Directory for the database and artifacts.").Default("data/").String()
@@ -50,17 +77,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	externalURL := runCmd.Flag("web.external-url", "The URL under which vantage is reached by people (links in alerts). Default: derived from the listen address.").Default("").String()
 	evalInterval := runCmd.Flag("alerting.eval-interval", "How often alert rules are evaluated.").Default("10s").Duration()
 	maxConc := runCmd.Flag("probe.max-concurrent", "Maximum number of probes in flight.").Default("512").Int()
-	runBrowser := addBrowserFlags(runCmd)
+	runBrowser := addBrowserFlags(runCmd, runRules)
+	runRules.positive("alerting.eval-interval", evalInterval)
+	runRules.atLeast("probe.max-concurrent", maxConc, 1)
 
 	validateCmd := app.Command("validate", "Check a configuration file without running it.")
-	validateConfig := validateCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
+	validateConfig := addConfigFlags(validateCmd, rulesFor(validateCmd))
 
 	onceCmd := app.Command("once", "Run each selected check once over every path and node and print the results.")
-	onceConfig := onceCmd.Flag("config.file", "vantage configuration file.").Default("vantage.yaml").String()
+	onceRules := rulesFor(onceCmd)
+	onceConfig := addConfigFlags(onceCmd, onceRules)
 	onceChecks := onceCmd.Flag("check", "Only run this check (repeatable; globs allowed).").Strings()
 	onceOutput := onceCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
 	onceStorage := onceCmd.Flag("storage.path", "Directory for artifacts (browser screenshots, waterfalls).").Default("data/").String()
-	onceBrowser := addBrowserFlags(onceCmd)
+	onceBrowser := addBrowserFlags(onceCmd, onceRules)
 
 	demoCmd := app.Command("demo", "Start the built-in demo shop and a daemon watching it.")
 	demoFlags := addDemoFlags(demoCmd)
@@ -75,13 +105,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	versionCmd := app.Command("version", "Print version information.")
 	schemaCmd := app.Command("schema", "Print the JSON Schema of the configuration file (for editors).")
 
-	cmd, err := app.Parse(args)
+	cmd, ended, code, err := parseArgs(app, args)
+	if ended {
+		if pastHelp { // the usage for a missing command, not help
+			fmt.Fprintln(stderr, "vantage:", kingpin.ErrCommandNotSpecified)
+			return 2
+		}
+		if code != 0 { // help on an unknown command: a usage error
+			return 2
+		}
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "vantage:", err)
 		return 2
-	}
-	if cmd == "" { // --help
-		return 0
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -104,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case validateCmd.FullCommand():
-		cfg, err := checks.Load(*validateConfig, os.LookupEnv)
+		cfg, err := checks.LoadWithLimits(*validateConfig.file, os.LookupEnv, validateConfig.limits())
 		if err != nil {
 			printConfigErrors(stderr, err)
 			return 1
@@ -113,11 +150,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "warning:", cfg.Secrets.Redact(w.Error()))
 		}
 		fmt.Fprintf(stdout, "%s: valid: %d checks, %d paths, %d alerts, %d notifiers\n",
-			*validateConfig, len(cfg.Checks), len(cfg.Paths), len(cfg.Alerts), len(cfg.Notifiers))
+			*validateConfig.file, len(cfg.Checks), len(cfg.Paths), len(cfg.Alerts), len(cfg.Notifiers))
 		return 0
 
 	case onceCmd.FullCommand():
-		return runOnce(*onceConfig, *onceChecks, *onceOutput, kinds.Probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
+		return runOnce(*onceConfig.file, onceConfig.limits(), *onceChecks, *onceOutput, kinds.Probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
 
 	case timelineCmd.FullCommand():
 		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, stdout, stderr)
@@ -136,8 +173,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "vantage: --storage.retention:", err)
 			return 2
 		}
+		if ret <= 0 { // storage would keep everything forever
+			fmt.Fprintln(stderr, "vantage: --storage.retention must be more than 0s, got", ret)
+			return 2
+		}
 		d, err := daemon.New(daemon.Options{
-			ConfigFile: *runConfig, WebConfigFile: *webConfig, StoragePath: *storagePath,
+			ConfigFile: *runConfig.file, Limits: runConfig.limits(), WebConfigFile: *webConfig, StoragePath: *storagePath,
 			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
 			Probers: kinds.Probers(log, runBrowser.options(*storagePath)), Notifiers: kinds.Notifiers(),
 			EvalInterval: *evalInterval, ExternalURL: externalOrDefault(*externalURL, *listen),

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // vantage runs the CLI in-process and returns its exit code and output.
@@ -70,6 +74,81 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "vantage, version") || !strings.Contains(out, "go version:") {
 		t.Errorf("version: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
+	// Built without the Makefile's -ldflags (as tests are), nothing is
+	// left empty.
+	for _, field := range []string{"version", "build user:", "build date:"} {
+		if !regexp.MustCompile(`(?m)` + regexp.QuoteMeta(field) + ` +\S`).MatchString(out) {
+			t.Errorf("version: %q is empty:\n%s", field, out)
+		}
+	}
+}
+
+// TestVersionFallback: without -ldflags the module version and the commit
+// time recorded by Go stand in.
+func TestVersionFallback(t *testing.T) {
+	got := buildFallback(&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.time", Value: "2026-12-06T18:04:05Z"}}})
+	if got.version != "1.2.3" || got.date != "20261206-18:04:05 (commit time)" {
+		t.Errorf("%+v", got)
+	}
+	if got := buildFallback(&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}); got.version != "(devel)" || got.date != "unknown" {
+		t.Errorf("%+v", got)
+	}
+}
+
+// TestMakeBuildStampsVersion: `make build` sets every field of `vantage
+// version`, the build user and date included.
+func TestMakeBuildStampsVersion(t *testing.T) {
+	mk := testenv.LookPath(t, "make", "make")
+	out, err := exec.Command(mk, "-s", "-n", "-C", "../..", "build").Output()
+	if err != nil {
+		t.Fatalf("make -n build: %v", err)
+	}
+	m := regexp.MustCompile(`-ldflags '([^']*)'`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no -ldflags in `make -n build`:\n%s", out)
+	}
+	bin := filepath.Join(t.TempDir(), "vantage")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	if b, err := exec.CommandContext(ctx, "go", "build", "-ldflags", string(m[1]), "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	ver, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("vantage version: %v", err)
+	}
+	for _, re := range []string{`version \d+\.\d+\.\d+ \(branch: \S+, revision: \S+\)`, `build user: +\S+@\S+`, `build date: +\d{8}-\d\d:\d\d:\d\d`} {
+		if !regexp.MustCompile(re).Match(ver) {
+			t.Errorf("vantage version does not match %s:\n%s", re, ver)
+		}
+	}
+}
+
+// TestHelp: help in every form prints the usage once and exits 0, with
+// no error line.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--help"}, {"-h"}, {"help"}, {"help", "run"}, {"run", "--help"}, {"run", "-h"},
+		{"validate", "--help"}, {"once", "--help"}, {"demo", "--help"}, {"timeline", "--help"},
+		{"version", "--help"}, {"--log.level=debug", "run", "--help"}, {"run", "--help", "--probe.max-concurrent=0"},
+	} {
+		code, out, errs := vantage(t, args...)
+		if code != 0 {
+			t.Errorf("vantage %q: exit %d, want 0\n%s", args, code, errs)
+		}
+		if n := strings.Count(out+errs, "usage: vantage"); n != 1 {
+			t.Errorf("vantage %q: the usage is printed %d times:\n%s", args, n, out+errs)
+		}
+		if strings.Contains(out+errs, "vantage:") {
+			t.Errorf("vantage %q: an error line with the help:\n%s", args, errs)
+		}
+	}
+	code, _, errs := vantage(t, "run", "--help")
+	if code != 0 || !strings.Contains(errs, "--probe.max-concurrent") || !strings.Contains(errs, "--config.max-checks") {
+		t.Errorf("run --help does not list run's flags:\n%s", errs)
+	}
 }
 
 func TestBadFlagsExit2(t *testing.T) {
@@ -84,6 +163,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"run", "--shard=2/2"},
 		{"run", "--shard=x"},
 		{"run", "--storage.retention=forever"},
+		{"help", "no-such-command"},
 	} {
 		code, out, errs := vantage(t, args...)
 		if code != 2 {
@@ -92,6 +172,103 @@ func TestBadFlagsExit2(t *testing.T) {
 		if strings.TrimSpace(errs) == "" {
 			t.Errorf("vantage %q: nothing on stderr to say what is wrong", args)
 		}
+	}
+	if _, _, errs := vantage(t); !strings.HasSuffix(errs, "vantage: command not specified\n") || strings.Count(errs, "usage:") != 1 {
+		t.Errorf("vantage without a command:\n%s", errs)
+	}
+}
+
+// TestNonsenseFlagValuesExit2: values that parse but cannot work are
+// rejected at start with the flag's name, before anything starts.
+func TestNonsenseFlagValuesExit2(t *testing.T) {
+	t.Parallel()
+	// Should a rule go missing, these end at once (exit 1) instead of
+	// starting a daemon: the config is empty, the demo's directory cannot
+	// be made.
+	cfg := writeConfig(t, "")
+	noDir := filepath.Join(cfg, "not-a-dir")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--probe.max-concurrent=0"}, "--probe.max-concurrent must be at least 1, got 0"},
+		{[]string{"run", "--probe.max-concurrent=-5"}, "--probe.max-concurrent must be at least 1, got -5"},
+		{[]string{"run", "--alerting.eval-interval=0s"}, "--alerting.eval-interval must be more than 0s, got 0s"},
+		{[]string{"run", "--alerting.eval-interval=-1s"}, "--alerting.eval-interval must be more than 0s, got -1s"},
+		{[]string{"run", "--browser.max-concurrent=0"}, "--browser.max-concurrent must be at least 1, got 0"},
+		{[]string{"run", "--storage.retention=0s"}, "--storage.retention must be more than 0s, got 0s"},
+		{[]string{"run", "--config.max-checks=0"}, "--config.max-checks must be at least 1, got 0"},
+		{[]string{"run", "--config.max-targets=-1"}, "--config.max-targets must be at least 1, got -1"},
+		{[]string{"run", "--config.max-yaml-nodes=0"}, "--config.max-yaml-nodes must be at least 1, got 0"},
+		{[]string{"run", "--config.max-file-size=0"}, "--config.max-file-size must be more than 0"},
+		{[]string{"run", "--config.max-file-size=lots"}, `--config.max-file-size: invalid size "lots" (want e.g. 512, 10KB, 10KiB, 10MiB)`},
+		{[]string{"validate", "--config.max-checks=-1"}, "--config.max-checks must be at least 1, got -1"},
+		{[]string{"once", "--browser.max-concurrent=-1"}, "--browser.max-concurrent must be at least 1, got -1"},
+		{[]string{"demo", "--demo.interval=0s"}, "--demo.interval must be more than 0s, got 0s"},
+		{[]string{"demo", "--demo.https-port=70000"}, "--demo.https-port must be a port from 1 to 65535, or 0 for a random one; got 70000"},
+		{[]string{"demo", "--demo.http-port=-1"}, "--demo.http-port must be a port from 1 to 65535, or 0 for a random one; got -1"},
+		{[]string{"demo", "--browser.max-concurrent=0"}, "--browser.max-concurrent must be at least 1, got 0"},
+	} {
+		args := append(c.args, "--web.listen-address=127.0.0.1:0")
+		if c.args[0] == "validate" || c.args[0] == "once" {
+			args = c.args
+		}
+		if c.args[0] == "demo" {
+			args = append(args, "--storage.path="+noDir)
+		} else {
+			args = append(args, "--config.file="+cfg)
+		}
+		code, out, errs := vantage(t, args...)
+		if code != 2 || errs != "vantage: "+c.want+"\n" {
+			t.Errorf("vantage %q: exit %d, stderr %q; want exit 2 and %q\n%s", c.args, code, errs, "vantage: "+c.want, out)
+		}
+	}
+}
+
+// TestConfigLimitFlags: the limits' flags reach validate, once and run,
+// and the errors name the flag that raises them.
+func TestConfigLimitFlags(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, "checks:\n  - {name: a, type: tcp, address: '127.0.0.1:1'}\n  - {name: b, type: tcp, address: '127.0.0.1:1'}\n")
+	if code, out, errs := vantage(t, "validate", "--config.file="+cfg, "--config.max-checks=2"); code != 0 {
+		t.Errorf("2 checks within --config.max-checks=2: exit %d\n%s%s", code, out, errs)
+	}
+	for _, args := range [][]string{
+		{"validate", "--config.max-checks=1"},
+		{"once", "--config.max-checks=1"},
+		{"run", "--config.max-checks=1", "--web.listen-address=127.0.0.1:0"},
+	} {
+		code, _, errs := vantage(t, append(args, "--config.file="+cfg)...)
+		if want := cfg + ":3:5: more than 1 checks (raise the limit with --config.max-checks)\n"; code != 1 || errs != want {
+			t.Errorf("vantage %q: exit %d, stderr %q; want exit 1 and %q", args, code, errs, want)
+		}
+	}
+	code, _, errs := vantage(t, "validate", "--config.file="+cfg, "--config.max-file-size=64")
+	if want := cfg + ": config file is larger than 64 bytes (raise the limit with --config.max-file-size)\n"; code != 1 || errs != want {
+		t.Errorf("--config.max-file-size=64: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = vantage(t, "validate", "--config.file="+cfg, "--config.max-targets=1")
+	if want := cfg + ":3:5: more than 1 targets (checks × paths × nodes; raise the limit with --config.max-targets)\n"; code != 1 || errs != want {
+		t.Errorf("--config.max-targets=1: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = vantage(t, "validate", "--config.file="+cfg, "--config.max-yaml-nodes=5")
+	if code != 1 || !strings.Contains(errs, "(raise the limit with --config.max-yaml-nodes)") {
+		t.Errorf("--config.max-yaml-nodes=5: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestValidateEmptyConfig: an empty file is an error; a config without
+// checks is valid and warns about reloads.
+func TestValidateEmptyConfig(t *testing.T) {
+	t.Parallel()
+	empty := writeConfig(t, "# nothing here yet\n")
+	if code, _, errs := vantage(t, "validate", "--config.file="+empty); code != 1 || !strings.Contains(errs, empty+": config file is empty") {
+		t.Errorf("validate on an empty file: exit %d, stderr %q", code, errs)
+	}
+	none := writeConfig(t, "checks: []\n")
+	code, out, errs := vantage(t, "validate", "--config.file="+none)
+	if code != 0 || !strings.Contains(out, "valid: 0 checks") || !strings.Contains(errs, "warning: "+none+": no checks defined") {
+		t.Errorf("validate on a config without checks: exit %d\n%s%s", code, out, errs)
 	}
 }
 

@@ -44,8 +44,8 @@ type onceStep struct {
 	Phases   map[string]float64 `json:"phases,omitempty"`
 }
 
-func runOnce(file string, only []string, output string, kinds map[string]probe.Prober, stdout, stderr io.Writer) int {
-	cfg, err := checks.Load(file, os.LookupEnv)
+func runOnce(file string, lim checks.Limits, only []string, output string, kinds map[string]probe.Prober, stdout, stderr io.Writer) int {
+	cfg, err := checks.LoadWithLimits(file, os.LookupEnv, lim)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1

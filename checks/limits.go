@@ -1,0 +1,131 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits bound what one configuration may cost to load and run, so a
+// runaway generator or a hostile file is rejected with a clear error
+// instead of taking minutes and gigabytes (or the daemon) down with it.
+// A zero field takes its value from DefaultLimits.
+type Limits struct {
+	// MaxFileSize bounds each file: the main one and every include.
+	MaxFileSize ByteSize
+	// MaxChecks bounds the checks of the main file and its includes together.
+	MaxChecks int
+	// MaxTargets bounds checks × paths × listed nodes (a `resolve: all`
+	// check counts one node per path: its nodes are only known at run time).
+	MaxTargets int
+	// MaxYAMLNodes bounds how many YAML nodes one file amounts to once every
+	// alias is followed: a "billion laughs" file of a few lines would
+	// otherwise be walked for minutes.
+	MaxYAMLNodes int
+}
+
+// DefaultLimits are far above any real configuration: 50,000 checks at
+// about 20 YAML nodes each (more with merge keys) stay well below the node
+// bound, and a 16MiB file holds about 100,000 short checks.
+var DefaultLimits = Limits{
+	MaxFileSize:  16 << 20,
+	MaxChecks:    50_000,
+	MaxTargets:   100_000,
+	MaxYAMLNodes: 5_000_000,
+}
+
+// Flag names that raise each limit; error messages name them.
+const (
+	FlagMaxFileSize  = "config.max-file-size"
+	FlagMaxChecks    = "config.max-checks"
+	FlagMaxTargets   = "config.max-targets"
+	FlagMaxYAMLNodes = "config.max-yaml-nodes"
+)
+
+func (lim Limits) orDefaults() Limits {
+	if lim.MaxFileSize <= 0 {
+		lim.MaxFileSize = DefaultLimits.MaxFileSize
+	}
+	if lim.MaxChecks <= 0 {
+		lim.MaxChecks = DefaultLimits.MaxChecks
+	}
+	if lim.MaxTargets <= 0 {
+		lim.MaxTargets = DefaultLimits.MaxTargets
+	}
+	if lim.MaxYAMLNodes <= 0 {
+		lim.MaxYAMLNodes = DefaultLimits.MaxYAMLNodes
+	}
+	return lim
+}
+
+// errTooLarge is readBounded's error for a file over the size limit.
+var errTooLarge = errors.New("too large")
+
+// readBounded reads at most max bytes of file. It never reads more, so a
+// huge file or a device such as /dev/zero named by an include cannot
+// exhaust memory.
+func readBounded(file string, max ByteSize) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > int64(max) {
+		return nil, errTooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > int64(max) {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// tooLargeMsg says which limit a file crossed and how to raise it.
+func (l *loader) tooLargeMsg(what string) string {
+	size := l.lim.MaxFileSize.String()
+	if _, err := strconv.Atoi(size); err == nil {
+		size += " bytes"
+	}
+	return fmt.Sprintf("%s is larger than %s (raise the limit with --%s)", what, size, FlagMaxFileSize)
+}
+
+// limitChecks counts the checks of one file's root mapping against
+// MaxChecks before they are decoded, and drops those past the limit so an
+// oversized file is rejected without decoding all of it.
+func (l *loader) limitChecks(root *yaml.Node) {
+	_, seq := lookup(root, "checks")
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return
+	}
+	room := max(l.lim.MaxChecks-l.nChecks, 0)
+	if len(seq.Content) > room {
+		l.errAt(l.pos(seq.Content[room]), "more than %d checks (raise the limit with --%s)", l.lim.MaxChecks, FlagMaxChecks)
+		seq.Content = seq.Content[:room]
+	}
+	l.nChecks += len(seq.Content)
+}
+
+// limitTargets counts the targets the checks amount to as far as the
+// config tells (listed nodes; resolved ones count one per path).
+func (l *loader) limitTargets(cfg *Config) {
+	total := 0
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		nodes := 1
+		if c.Nodes != nil && c.Nodes.Resolve == "" && len(c.Nodes.Addresses) > 0 {
+			nodes = len(c.Nodes.Addresses)
+		}
+		total += max(len(c.Paths), 1) * nodes
+		if total > l.lim.MaxTargets {
+			l.errAt(c.Pos, "more than %d targets (checks × paths × nodes; raise the limit with --%s)", l.lim.MaxTargets, FlagMaxTargets)
+			return
+		}
+	}
+}
