@@ -50,12 +50,12 @@ type Measures interface {
 	Measure(measure string, s Series, window time.Duration) (float64, bool)
 }
 
-// Holder is implemented by Measures that know when a measure cannot be
-// trusted (the daemon's own measurements are degraded): while Hold is true
-// the rule's instances keep their state, so nothing new pages and nothing
-// resolves on numbers that noise explains.
-type Holder interface {
-	Hold(measure string) bool
+// Explainer is implemented by Measures that know when a value could be the
+// daemon's own noise (its measurements are degraded). A condition that holds
+// only by such a value does not count: its group keeps its instance's state,
+// so nothing new pages on it, and nothing resolves either.
+type Explainer interface {
+	Explained(e checks.Expr, value float64) bool
 }
 
 // Detailer is implemented by Measures that can say more about a value than
@@ -249,6 +249,9 @@ type group struct {
 	seen    bool
 	worst   *Series // the series value came from
 	details map[string]string
+	// held: the condition held only by values the daemon's own noise
+	// explains (see Explainer).
+	held bool
 }
 
 // Eval evaluates every rule at now and returns the transitions, in a
@@ -258,12 +261,9 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 	defer e.mu.Unlock()
 	var out []Transition
 	var buf []byte
-	holder, _ := m.(Holder)
+	explainer, _ := m.(Explainer)
 	detailer, _ := m.(Detailer)
 	for _, r := range e.rules {
-		if holder != nil && holder.Hold(r.cfg.Expr.Measure) {
-			continue
-		}
 		groups := map[string]*group{}
 		window := time.Duration(r.cfg.Window)
 		for i := range series {
@@ -276,6 +276,10 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 				continue
 			}
 			h := holds(r.cfg.Expr.Op, v, r.cfg.Expr.Value)
+			held := h && explainer != nil && explainer.Explained(r.cfg.Expr, v)
+			if held {
+				h = false
+			}
 			buf = r.appendKey(buf[:0], s)
 			g := groups[string(buf)]
 			if g == nil {
@@ -283,7 +287,7 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 				// update; most series are healthy, and skipping them keeps a
 				// cycle over 10k targets cheap. (A healthy series cannot be
 				// "worse" than a holding one of the same group.)
-				if _, live := e.instances[string(buf)]; !h && !live {
+				if _, live := e.instances[string(buf)]; !h && !live && !held {
 					continue
 				}
 				g = &group{labels: r.groupLabels(s), value: v}
@@ -294,6 +298,7 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			}
 			g.seen = true
 			g.holds = g.holds || h
+			g.held = g.held || held
 		}
 		if detailer != nil {
 			for _, g := range groups {
@@ -336,6 +341,9 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition, bool) {
 	inst := e.instances[key]
 	cond := g != nil && g.holds
+	if g != nil && !g.holds && g.held {
+		return Transition{}, false // neither new nor resolved on noise
+	}
 	if inst == nil {
 		if !cond {
 			return Transition{}, false

@@ -90,7 +90,7 @@ func withBuiltinAlerts(cfg *checks.Config) *checks.Config {
 		Severity: "warning",
 		Notify:   notify,
 		Annotations: map[string]string{
-			"summary": "vantage's own measurements are unreliable: its runs start up to {{ .value }} late (p99 over a minute), so latency and node alerts are held",
+			"summary": "vantage's own measurements are unreliable: its runs start up to {{ .value }} late (p99 over a minute), so latency and node alerts ignore differences that small",
 			"description": "The host or the daemon is short of CPU. Every latency vantage measures now includes that wait, so it cannot tell a slow node from its own noise. " +
 				"Give vantage more CPU, lower the probe load, or raise global.node_detection.min_excess.",
 		},

@@ -10,7 +10,7 @@
 // lag; when it reaches the threshold (global.node_detection.min_excess: the
 // smallest difference the node detector acts on), the daemon's numbers
 // cannot tell such a difference from its own noise, and latency and node
-// alerts are held.
+// alerts discount it.
 package health
 
 import (
@@ -75,7 +75,7 @@ func New(o Options) *Monitor {
 			}, func() float64 { return m.Lag().Seconds() }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "vantage_measurement_degraded",
-				Help: "1 while the measurement lag is at or above global.node_detection.min_excess: latency and node alerts are held.",
+				Help: "1 while the measurement lag is at or above global.node_detection.min_excess: latency that the lag explains does not page.",
 			}, func() float64 {
 				if m.Degraded() {
 					return 1

@@ -51,7 +51,8 @@ type NodeVerdict struct {
 	// Since is when the node became degraded.
 	Since time.Time
 	// Held is set when the evidence was enough to call the node degraded
-	// but the daemon's own measurements were unreliable at the time.
+	// but the daemon's own lag was as large as the excess of the slow runs
+	// counted: its own noise could explain them.
 	Held bool
 }
 
@@ -70,11 +71,12 @@ func NewNodeDetector() *NodeDetector {
 }
 
 // Update adopts the evidence of one evaluation over window at now and
-// returns the verdicts, keyed by node. hold (the daemon's measurements are
-// unreliable) keeps a node from becoming degraded; it never ends a degraded
-// state early. Nodes missing from ev (gone from DNS, too few runs) lose
-// their state.
-func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string]NodeEvidence, nd checks.NodeDetection, hold bool) map[string]NodeVerdict {
+// returns the verdicts, keyed by node. lag is the daemon's own measurement
+// lag when its measurements are degraded (else 0): evidence whose slow runs
+// are slow by no more than lag cannot make a node degraded (the daemon's
+// noise explains it), but it never ends a degraded state early. Nodes
+// missing from ev (gone from DNS, too few runs) lose their state.
+func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string]NodeEvidence, nd checks.NodeDetection, lag time.Duration) map[string]NodeVerdict {
 	fire := FireAlpha(nd, window)
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -90,7 +92,7 @@ func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string
 				v.Degraded, v.Since = true, was.Since
 			}
 		case e.Significant(fire, nd.MinSlowRuns):
-			if hold {
+			if lag > 0 && lag >= e.Excess {
 				v.Held = true
 			} else {
 				v.Degraded, v.Since = true, now

@@ -123,7 +123,7 @@ func (s *shopSim) run(d time.Duration, each func(at time.Duration, v map[string]
 			s.st.Observe(obs(tg.tg, lat, true))
 		}
 		if s.elapsed%(5*time.Second) == 0 {
-			v := s.det.Update(s.clk.Now(), s.window, s.st.NodeEvidence(s.window, s.baseline, s.nd), s.nd, false)
+			v := s.det.Update(s.clk.Now(), s.window, s.st.NodeEvidence(s.window, s.baseline, s.nd), s.nd, 0)
 			if each != nil {
 				each(s.elapsed, v)
 			}
@@ -245,7 +245,7 @@ func TestNodeEvidenceNotEnoughData(t *testing.T) {
 	// x2 and x3 fail where x1 succeeds: they are compared on failures (each
 	// has one failing sibling and one working one), but latency has nothing
 	// to compare against and x1 has no stratum.
-	v := NewNodeDetector().Update(clk.Now(), time.Minute, ev, nd, false)
+	v := NewNodeDetector().Update(clk.Now(), time.Minute, ev, nd, 0)
 	for n, vd := range v {
 		if vd.Degraded && n != "x2" && n != "x3" {
 			t.Errorf("%s degraded from too little data", n)
@@ -253,32 +253,38 @@ func TestNodeEvidenceNotEnoughData(t *testing.T) {
 	}
 }
 
-// TestNodeDetectorHoldAndDisappear: a hold keeps a node from becoming
-// degraded but marks it Held; a node that leaves (no evidence) loses its
-// state.
+// TestNodeDetectorHoldAndDisappear: the daemon's own lag, as large as the
+// excess of the slow runs, keeps a node from becoming degraded but marks it
+// Held; a node that leaves (no evidence) loses its state.
 func TestNodeDetectorHoldAndDisappear(t *testing.T) {
 	nd := checks.DefaultNodeDetection
-	strong := NodeEvidence{Node: "lb2", Strata: 3, Runs: 90, Bad: 20, SiblingRuns: 180, SiblingBad: 1, Expected: 7, P: 1e-12, Evidence: 12}
+	strong := NodeEvidence{Node: "lb2", Strata: 3, Runs: 90, Bad: 20, SiblingRuns: 180, SiblingBad: 1, Expected: 7, P: 1e-12, Evidence: 12, Excess: 100 * time.Millisecond}
 	d := NewNodeDetector()
 	now := t0
-	v := d.Update(now, time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, true)
+	v := d.Update(now, time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, 150*time.Millisecond)
 	if v["lb2"].Degraded || !v["lb2"].Held {
 		t.Fatalf("held update: %+v", v["lb2"])
 	}
-	v = d.Update(now.Add(5*time.Second), time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, false)
+	// Slow runs far slower than the daemon's lag are not its noise.
+	far := strong
+	far.Excess = time.Second
+	if v := NewNodeDetector().Update(now, time.Minute, map[string]NodeEvidence{"lb2": far}, nd, 150*time.Millisecond); !v["lb2"].Degraded {
+		t.Fatalf("1s slower runs held by 150ms of lag: %+v", v["lb2"])
+	}
+	v = d.Update(now.Add(5*time.Second), time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, 0)
 	if !v["lb2"].Degraded || !v["lb2"].Since.Equal(now.Add(5*time.Second)) {
 		t.Fatalf("released update: %+v", v["lb2"])
 	}
 	// A hold never ends a degraded state early.
-	v = d.Update(now.Add(10*time.Second), time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, true)
+	v = d.Update(now.Add(10*time.Second), time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, time.Second)
 	if !v["lb2"].Degraded {
 		t.Fatalf("hold cleared a degraded node: %+v", v["lb2"])
 	}
-	v = d.Update(now.Add(15*time.Second), time.Minute, map[string]NodeEvidence{}, nd, false)
+	v = d.Update(now.Add(15*time.Second), time.Minute, map[string]NodeEvidence{}, nd, 0)
 	if len(v) != 0 {
 		t.Fatalf("verdicts for a node without evidence: %+v", v)
 	}
-	v = d.Update(now.Add(20*time.Second), time.Minute, map[string]NodeEvidence{"lb2": {Node: "lb2", Bad: 2, Expected: 1, P: 0.001}}, nd, false)
+	v = d.Update(now.Add(20*time.Second), time.Minute, map[string]NodeEvidence{"lb2": {Node: "lb2", Bad: 2, Expected: 1, P: 0.001}}, nd, 0)
 	if v["lb2"].Degraded {
 		t.Fatalf("a node that came back was still degraded with weak evidence: %+v", v["lb2"])
 	}
