@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -73,12 +74,17 @@ type apiResponse struct {
 	Error     string `json:"error,omitempty"`
 }
 
-func writeAPI(w http.ResponseWriter, code int, v apiResponse) {
+// writeAPI writes v as JSON with code. A value that cannot be encoded is
+// a bug here, never the client's: it is logged and answered 500.
+func writeAPI(w http.ResponseWriter, log zerolog.Logger, code int, v apiResponse) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"status":"error","errorType":"internal","error":"encoding response"}`, http.StatusInternalServerError)
+		log.Error().Err(err).Msg("API request failed: encoding the response")
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"status":"error","errorType":"internal","error":"encoding response"}`+"\n")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -91,7 +97,7 @@ func (a *API) fail(w http.ResponseWriter, code int, typ string, err error) {
 	if code >= 500 {
 		a.o.Logger.Error().Err(err).Msg("API request failed")
 	}
-	writeAPI(w, code, apiResponse{Status: "error", ErrorType: typ, Error: a.o.Redact(err.Error())})
+	writeAPI(w, a.o.Logger, code, apiResponse{Status: "error", ErrorType: typ, Error: a.o.Redact(err.Error())})
 }
 
 func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +150,7 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
 		timeline.Document
 		Truncated bool `json:"truncated,omitempty"`
 	}
-	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: doc{timeline.NewDocument(evs, since, until, loc), truncated}})
+	writeAPI(w, a.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: doc{timeline.NewDocument(evs, since, until, loc), truncated}})
 }
 
 // RunJSON is the API form of a stored run (docs/api.md).
@@ -205,7 +211,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 	if screenshotIndex(run) >= 0 {
 		out.ScreenshotURL = base + "/screenshot.png"
 	}
-	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: out})
+	writeAPI(w, a.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: out})
 }
 
 // redactJSON scrubs secrets from stored JSON; a secret never contains JSON

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -123,6 +125,67 @@ func TestTimelineAPI(t *testing.T) {
 		if code != 400 || json.Unmarshal(body, &r) != nil || r.Status != "error" || r.ErrorType != "bad_data" || r.Error == "" {
 			t.Errorf("%s: %d %s", bad, code, body)
 		}
+	}
+}
+
+// TestTimelineAPIOutOfRange: times the store cannot hold are 400
+// bad_data in both formats (they were a 500 "encoding response" that
+// logged nothing, and Markdown accepted the inverted range they made).
+func TestTimelineAPIOutOfRange(t *testing.T) {
+	e := newAPIEnv(t)
+	for _, q := range []string{
+		"since=99999999999999999999",
+		"since=99999999999999999999&format=markdown",
+		"until=99999999999999999999",
+		"until=99999999999999999999&format=markdown",
+		"since=1e300",
+		"since=0001-01-01T00:00:00Z&format=markdown",
+		"since=1h&until=9999-12-31T23:59:59Z",
+		"since=10m&until=1h&format=markdown",
+	} {
+		code, h, body := e.get(t, "/api/v1/timeline?"+q)
+		var r struct{ Status, ErrorType, Error string }
+		if code != 400 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") || json.Unmarshal(body, &r) != nil ||
+			r.Status != "error" || r.ErrorType != "bad_data" || !(strings.Contains(r.Error, "out of range") || strings.Contains(r.Error, "is after until")) {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+}
+
+// TestAPIServerErrorLogged: a 500 is always logged, with its cause.
+func TestAPIServerErrorLogged(t *testing.T) {
+	var logs testenv.LogBuffer
+	log := zerolog.New(&logs)
+	dir := t.TempDir()
+	st, err := storage.Open(dir, storage.Options{Logger: log, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s := web.New(web.Options{Logger: log, Gatherer: prometheus.NewRegistry()})
+	web.NewAPI(web.APIOptions{Store: st, Logger: log}).Register(s)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	// Break the real database from another connection: reads now fail.
+	db, err := sql.Open("sqlite", filepath.Join(dir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TABLE events"); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/timeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `"errorType": "internal"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), `"level":"error"`) || !strings.Contains(logs.String(), "API request failed") {
+		t.Errorf("the 500 was not logged:\n%s", logs.String())
 	}
 }
 
