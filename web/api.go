@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -262,29 +261,20 @@ func (a *API) artifact(w http.ResponseWriter, r *http.Request) {
 	a.serveArtifact(w, r, run, i)
 }
 
-// serveArtifact serves a run's file, but only from inside the storage
-// directory: a stored path with "..", an absolute path elsewhere or a
-// symlink out is refused.
+// serveArtifact serves one of the run's own files (see
+// storage.ArtifactPath): a stored path naming any other file, a symlink or
+// a directory that leads out of the artifacts directory is refused.
 func (a *API) serveArtifact(w http.ResponseWriter, r *http.Request, run storage.Run, i int) {
-	p, err := a.o.Store.ArtifactPath(run.Artifacts[i])
+	f, st, err := a.o.Store.OpenArtifact(run, i)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
-			a.o.Logger.Warn().Int64("run", run.ID).Err(err).Msg("refusing to serve an artifact outside the storage directory")
+			a.o.Logger.Warn().Int64("run", run.ID).Err(err).Msg("refusing to serve a file the run does not own")
 		}
 		a.fail(w, http.StatusNotFound, "not_found", fmt.Errorf("artifact of run %d not found", run.ID))
 		return
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		a.fail(w, http.StatusNotFound, "not_found", fmt.Errorf("artifact of run %d not found", run.ID))
-		return
-	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		a.fail(w, http.StatusNotFound, "not_found", fmt.Errorf("artifact of run %d not found", run.ID))
-		return
-	}
+	p := f.Name()
 	ctype := mime.TypeByExtension(filepath.Ext(p))
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -193,21 +194,17 @@ func TestRunAPI(t *testing.T) {
 	e := newAPIEnv(t)
 	ctx := t.Context()
 	png := []byte("\x89PNG\r\n\x1a\nnot really")
-	shot := filepath.Join(e.dir, storage.ArtifactsDir, "run-1.png")
-	if err := os.WriteFile(shot, png, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	har := filepath.Join(e.dir, storage.ArtifactsDir, "run-1.html")
-	if err := os.WriteFile(har, []byte("<script>alert(1)</script>"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Named as the browser names a run's files (the API serves no others).
+	stem := probe.ArtifactStem("home", "direct", "lb2", t0)
+	writeArtifact(t, e.dir, stem+".png", png)
+	writeArtifact(t, e.dir, stem+".html", []byte("<script>alert(1)</script>"))
 	steps, _ := json.Marshal([]storage.Step{{Name: "home", URL: "https://www.shop.test/?k=s3cr3t-token", Result: "error",
 		Reason: "connection refused", Start: t0, Duration: 0.031}})
 	reqs, _ := json.Marshal([]storage.Request{{URL: "https://static.shop-cdn.test/app.js", Domain: "static.shop-cdn.test",
 		Method: "GET", Result: "failed", Failure: "net::ERR_CONNECTION_REFUSED", Start: t0, Duration: 0.002, Type: "script"}})
 	id, err := e.store.RecordRun(ctx, storage.Run{TargetKey: "home/direct/lb2", Check: "home", Path: "direct", Node: "lb2",
 		Start: t0, Duration: 31 * time.Millisecond, Result: "error", Reason: "GET https://www.shop.test/: connection refused",
-		Steps: steps, Requests: reqs, Artifacts: []string{"artifacts/run-1.html", "artifacts/run-1.png"}})
+		Steps: steps, Requests: reqs, Artifacts: []string{stem + ".html", stem + ".png"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +212,15 @@ func TestRunAPI(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "passwd.png")
 	os.WriteFile(outside, []byte("secret file"), 0o600)
 	evil, _ := e.store.RecordRun(ctx, storage.Run{TargetKey: "x", Start: t0, Result: "failure",
-		Artifacts: []string{"../" + filepath.Base(filepath.Dir(outside)) + "/passwd.png", outside}})
+		Artifacts: []string{"../" + filepath.Base(filepath.Dir(outside)) + "/passwd.png", outside, storage.FileName,
+			filepath.Join(e.dir, storage.FileName), probe.ArtifactStem("", "", "", t0) + ".png"}})
+	link := filepath.Join(e.dir, filepath.FromSlash(probe.ArtifactStem("", "", "", t0))+".png")
+	if err := os.MkdirAll(filepath.Dir(link), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(e.dir, storage.FileName), link); err != nil {
+		t.Fatal(err)
+	}
 
 	code, _, body := e.get(t, "/api/v1/runs/"+itoa(id))
 	if code != 200 {
@@ -252,13 +257,28 @@ func TestRunAPI(t *testing.T) {
 		"/api/v1/runs/-1":                                              400,
 		"/api/v1/runs/" + itoa(evil) + "/screenshot.png":               404, // stored path escapes the dir
 		"/api/v1/runs/" + itoa(evil) + "/artifacts/1":                  404, // absolute path elsewhere
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/2":                  404, // the database, listed by a tampered row
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/3":                  404, // the database by absolute path
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/4":                  404, // the run's own name, a symlink to the database
 		"/api/v1/runs/" + itoa(id) + "/artifacts/2":                    404,
 		"/api/v1/runs/" + itoa(id) + "/artifacts/..%2f..%2fvantage.db": 404,
 	} {
 		code, _, body := e.get(t, path)
-		if code != want || bytes.Contains(body, []byte("secret file")) {
+		if code != want || bytes.Contains(body, []byte("secret file")) || bytes.Contains(body, []byte("SQLite format")) {
 			t.Errorf("GET %s = %d %s, want %d", path, code, body, want)
 		}
+	}
+}
+
+// writeArtifact writes a file at rel under the storage directory dir.
+func writeArtifact(t *testing.T, dir, rel string, data []byte) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
