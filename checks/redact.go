@@ -70,41 +70,45 @@ func (r *Redactor) AddBasicAuth(user, password string) bool {
 }
 
 // AddURL records the parts of a URL that carry credentials or tokens, as
-// incoming-webhook URLs do: the URL itself, the password in it (with its
-// basic-auth forms), every path segment that looks like a token (see
-// TokenLike) and every query value that is not a plain word. Echoed on
-// their own (the last path segment in "invalid token ..."), escaped or
-// inside a JSON-escaped URL, these are then scrubbed too.
+// incoming-webhook URLs do: the password in it (with its basic-auth
+// forms), every path segment that looks like a token (see TokenLike) and
+// every query value that is not a plain word, and then the URL and its
+// path and query whole. Echoed on their own (the last path segment in
+// "invalid token ..."), escaped or inside a JSON-escaped URL, these are
+// then scrubbed too. A URL with none of these ("http://am:9093") is not a
+// secret: errors keep naming it.
 func (r *Redactor) AddURL(raw string) {
 	if r == nil || raw == "" {
 		return
 	}
-	r.Add(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
+		r.Add(raw)
 		return
 	}
+	secret := false
 	if u.User != nil {
 		if pw, ok := u.User.Password(); ok {
 			r.AddBasicAuth(u.User.Username(), pw)
+			secret = true
 		}
 	}
-	tokens := false
 	for _, seg := range strings.Split(u.EscapedPath(), "/") {
 		if v, err := url.PathUnescape(seg); err == nil && TokenLike(v) {
 			r.Add(v)
-			tokens = true
+			secret = true
 		}
 	}
 	for _, vals := range u.Query() {
 		for _, v := range vals {
-			if len(v) >= MinSecretLen && !(plainWord(v) && len(v) < 16) {
+			if len(v) >= MinSecretLen && (!plainWord(v) || len(v) >= 16) {
 				r.Add(v)
-				tokens = true
+				secret = true
 			}
 		}
 	}
-	if tokens {
+	if secret {
+		r.Add(raw)
 		r.Add(u.RequestURI())
 	}
 }

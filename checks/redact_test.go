@@ -160,3 +160,15 @@ func BenchmarkRedact(b *testing.B) {
 		r.Redact(reason)
 	}
 }
+
+// TestRedactURLWithoutSecrets: a URL with no credentials or tokens (an
+// Alertmanager's base URL) stays readable in errors.
+func TestRedactURLWithoutSecrets(t *testing.T) {
+	r := checks.NewRedactor()
+	r.AddURL("http://alertmanager.example:9093/")
+	r.AddURL("https://hooks.example/vantage/alerts?format=json")
+	const text = "POST http://alertmanager.example:9093/api/v2/alerts: 503; POST https://hooks.example/vantage/alerts?format=json: 500"
+	if got := r.Redact(text); got != text {
+		t.Errorf("Redact changed a URL without secrets: %q", got)
+	}
+}

@@ -79,8 +79,10 @@ func NewPoster(cfg checks.Notifier, endpoint string, o Options) (*Poster, error)
 	// URL, the derived endpoint, the path/query (where tokens live), each
 	// token-like path segment and query value on its own, and the
 	// http_config credentials.
-	p.secrets.AddURL(cfg.URL)
-	p.secrets.AddURL(endpoint)
+	for _, s := range []string{cfg.URL, endpoint} {
+		p.secrets.Add(s)
+		p.secrets.AddURL(s)
+	}
 	if rq := u.RequestURI(); rq != "/" {
 		p.secrets.Add(rq)
 	}
