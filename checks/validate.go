@@ -226,7 +226,8 @@ func (l *loader) finishPaths(cfg *Config) {
 			u, err := url.Parse(pa.Proxy)
 			if err == nil && u.User != nil {
 				if pw, ok := u.User.Password(); ok {
-					l.secrets.Add(pw)
+					// Proxy-Authorization carries base64(user:password).
+					l.secrets.AddBasicAuth(u.User.Username(), pw)
 				}
 			}
 			if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "socks5", "socks5h"}, u.Scheme) {
@@ -317,6 +318,12 @@ func (l *loader) readSecretFile(p Pos, base []any, field string, dst *string, fi
 	s = strings.TrimSuffix(s, "\r")
 	*dst = s
 	l.secrets.Add(s)
+}
+
+// warnShortSecret: values shorter than MinSecretLen are not redacted, as
+// replacing them would mangle unrelated text.
+func (l *loader) warnShortSecret(at Pos, field string) {
+	l.warnAt(at, "%s is shorter than %d characters, so it is not redacted from logs, errors, stored runs and the API; use a longer secret", field, MinSecretLen)
 }
 
 func validURL(raw string) bool {
@@ -627,10 +634,16 @@ func (l *loader) finishHTTPRequest(h *HTTPRequest, withSteps bool) {
 	}
 	l.readSecretFile(p, nil, "body", &h.Body, "body_file", h.BodyFile)
 	l.readSecretFile(p, nil, "bearer_token", &h.BearerToken, "bearer_token_file", h.BearerTokenFile)
-	l.secrets.Add(h.BearerToken)
+	if h.BearerToken != "" && !l.secrets.Add(h.BearerToken) {
+		l.warnShortSecret(l.at(p, "bearer_token"), "bearer_token")
+	}
 	if b := h.BasicAuth; b != nil {
 		l.readSecretFile(p, []any{"basic_auth"}, "password", &b.Password, "password_file", b.PasswordFile)
-		l.secrets.Add(b.Password)
+		// The base64 of user:password is redacted too (an echoed
+		// Authorization header), even when the password is too short.
+		if b.Password != "" && !l.secrets.AddBasicAuth(b.Username, b.Password) {
+			l.warnShortSecret(l.at(p, "basic_auth", "password"), "basic_auth.password")
+		}
 		if b.Username == "" {
 			l.errAt(l.at(p, "basic_auth"), "basic_auth needs username")
 		}
@@ -786,10 +799,14 @@ func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
 		}
 		l.errAt(l.at(p, key), "invalid notifier url (want an absolute http or https URL)")
 	}
+	// Webhook URLs carry their token in the path or query: the token-like
+	// parts are redacted wherever they appear, escaped or not.
+	l.secrets.AddURL(n.URL)
 	n.HTTPConfig.SetDirectory(filepath.Dir(p.File))
 	if err := n.HTTPConfig.Validate(); err != nil {
 		l.errAt(l.at(p, "http_config"), "invalid http_config: %v", err)
 	}
+	l.secrets.AddHTTPConfig(&n.HTTPConfig)
 	for _, d := range []struct {
 		key string
 		v   model.Duration

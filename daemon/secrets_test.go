@@ -1,8 +1,16 @@
 package daemon_test
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +169,237 @@ func TestWebConfigBasicAuth(t *testing.T) {
 			t.Errorf("%s %s (auth %v): %d, want %d\n%s", c.method, c.path, c.setup != nil, code, c.want, body)
 		}
 	}
+}
+
+// echoTarget answers every check 200 with the request's credentials echoed
+// in one encoded form (chosen by ?form=), in the JSON body or a header, so
+// the expectation that fails quotes it in the run's reason.
+func echoTarget(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		_, pw, _ := r.BasicAuth()
+		var echo string
+		switch r.URL.Query().Get("form") {
+		case "header":
+			w.Header().Set("X-Seen-Authorization", auth)
+		case "basic":
+			echo = "unauthorized: " + auth
+		case "json":
+			// Escaped as PHP and others write JSON: "\/" for "/".
+			b, _ := json.Marshal(pw)
+			echo = "bad password " + strings.ReplaceAll(string(b[1:len(b)-1]), "/", `\/`)
+		case "query":
+			echo = "bad password=" + url.QueryEscape(pw)
+		case "path":
+			echo = "no user at /users/" + url.PathEscape(pw)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		b, _ := json.Marshal(map[string]string{"echo": echo})
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// echoReceiver answers every notification with an error status whose body
+// echoes the hook's token JSON-escaped, URL-encoded and as a bare path
+// segment, as receivers do in "invalid token" answers.
+func echoReceiver(t *testing.T, status int) *httptest.Server {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		full, _ := json.Marshal(srv.URL + r.URL.Path)
+		segs := strings.Split(r.URL.Path, "/")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":"invalid_token","url":%s,"path":%q,"token":%q}`,
+			strings.ReplaceAll(string(full), "/", `\/`), url.QueryEscape(r.URL.Path), segs[len(segs)-1])
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// secretForms is every form a secret must never take outside the process.
+func secretForms(secret string) []string {
+	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret), fmt.Sprintf("%q", secret)}
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(secret)
+		j := strings.TrimSpace(b.String())
+		forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
+	}
+	return forms
+}
+
+// TestEncodedSecretsNeverLeak: a basic-auth password and a webhook token
+// that targets and receivers echo encoded (base64 in an Authorization
+// header, JSON-escaped, URL-encoded, as a path segment) appear in no log
+// line, no byte of the SQLite files, no API response and no status page,
+// although the failures that quote them are shown everywhere.
+func TestEncodedSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	const (
+		user     = "synthetic-user"
+		password = `pa/ss+w0rd&<é>?x`
+		token1   = "XXXXSECRETtoken1"
+		token2   = "YYYYSECRETtoken2"
+	)
+	target := echoTarget(t)
+	hook := echoReceiver(t, http.StatusInternalServerError) // retried
+	chat := echoReceiver(t, http.StatusNotFound)            // rejected
+	hookURL := hook.URL + "/services/T0A1B2C3D/B0E4F5G6H/" + token1
+	chatURL := chat.URL + "/services/T9Z8Y7X6W/B5V4U3T2S/" + token2 + "?key=ZZZZkey99secret"
+
+	var b strings.Builder
+	b.WriteString("global:\n  interval: 1s\n  timeout: 800ms\nchecks:\n")
+	forms := []string{"header", "basic", "json", "query", "path"}
+	for _, form := range forms {
+		expect := "json: {echo: {eq: \"\"}}"
+		if form == "header" {
+			expect = "headers: {X-Seen-Authorization: \"^nothing$\"}"
+		}
+		fmt.Fprintf(&b, `  - name: echo-%s
+    type: http
+    url: %s/login?form=%s
+    http:
+      basic_auth: {username: %s, password: '%s'}
+    expect:
+      %s
+`, form, target.URL, form, user, password, expect)
+	}
+	fmt.Fprintf(&b, `alerts:
+  - name: EchoFailing
+    when: success_ratio < 0.5
+    for: 0s
+    annotations:
+      summary: "{{ .check }} failing"
+notifiers:
+  - name: hook
+    type: webhook
+    url: %s
+  - name: chat
+    type: slack
+    url: %s
+`, hookURL, chatURL)
+
+	var logs syncBuffer
+	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
+	dir := t.TempDir()
+	r := startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, b.String()), StoragePath: dir, Logger: log,
+		Notifiers: kinds.Notifiers(), EvalInterval: 200 * time.Millisecond, ExternalURL: "http://vantage.test"})
+
+	// Wait until every check has failed with its echo quoted, and both
+	// receivers have refused a notification.
+	var checksBody, timelineBody string
+	testenv.Eventually(t, 30*time.Second, "failures and refused notifications", func() error {
+		_, checksBody = r.do(t, "GET", "/api/v1/checks", nil)
+		if strings.Count(checksBody, `"last_result": "failure"`) < len(forms) {
+			return fmt.Errorf("not every check has failed yet:\n%s", checksBody)
+		}
+		_, timelineBody = r.do(t, "GET", "/api/v1/timeline?since=1h", nil)
+		for _, n := range []string{`"notifier": "hook"`, `"notifier": "chat"`} {
+			if !strings.Contains(timelineBody, n) || !strings.Contains(timelineBody, "notification_") {
+				return fmt.Errorf("no notification event for %s yet", n)
+			}
+		}
+		if strings.Count(timelineBody, `"kind": "notification_failed"`) < 2 {
+			return fmt.Errorf("want a failed notification per receiver:\n%s", timelineBody)
+		}
+		return nil
+	})
+
+	seen := map[string]string{
+		"/api/v1/checks":   checksBody,
+		"/api/v1/timeline": timelineBody,
+	}
+	for _, p := range []string{"/", "/api/v1/alerts", "/metrics", "/api/v1/timeline?since=1h&format=markdown"} {
+		code, body := r.do(t, "GET", p, nil)
+		if code != 200 {
+			t.Errorf("GET %s: %d", p, code)
+		}
+		seen[p] = body
+	}
+	// Every stored run: the API and the run pages.
+	for id := 1; ; id++ {
+		code, body := r.do(t, "GET", fmt.Sprintf("/api/v1/runs/%d", id), nil)
+		if code == 404 {
+			if id <= len(forms) {
+				t.Fatalf("only %d runs stored", id-1)
+			}
+			break
+		}
+		seen[fmt.Sprintf("/api/v1/runs/%d", id)] = body
+		_, seen[fmt.Sprintf("/runs/%d", id)] = r.do(t, "GET", fmt.Sprintf("/runs/%d", id), nil)
+	}
+	// The failures were shown (redacted), so the test would see a leak.
+	if n := strings.Count(checksBody, `\u003csecret\u003e`); n < len(forms) {
+		t.Errorf("%d redacted echoes in the checks' reasons, want one per check:\n%s", n, checksBody)
+	}
+	if !strings.Contains(timelineBody, "receiver answered 500") || !strings.Contains(timelineBody, "receiver answered 404") ||
+		!strings.Contains(timelineBody, "invalid_token") {
+		t.Errorf("the receivers' answers are not in the timeline:\n%s", timelineBody)
+	}
+	for _, f := range forms {
+		if !strings.Contains(seen["/"], "echo-"+f) {
+			t.Errorf("status page lacks check echo-%s", f)
+		}
+	}
+
+	// The SQLite files as bytes, the WAL included, while the daemon runs.
+	files, _ := filepath.Glob(filepath.Join(dir, "vantage.db*"))
+	if len(files) == 0 {
+		t.Fatal("no database files")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen["file "+filepath.Base(f)] = string(data)
+	}
+	seen["logs"] = logs.String()
+	if !strings.Contains(seen["logs"], "receiver") {
+		t.Errorf("the refused notifications were not logged:\n%s", seen["logs"])
+	}
+
+	var secrets []string
+	secrets = append(secrets, secretForms(password)...)
+	cred := []byte(user + ":" + password)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		b64 := enc.EncodeToString(cred)
+		secrets = append(secrets, secretForms(b64)...)
+		// The password's part of it as letters and digits only, which no
+		// escaping (JSON, HTML, URL) changes.
+		secrets = append(secrets, longestAlnum(b64[len(user)*4/3+1:]))
+	}
+	for _, s := range []string{"SECRETtoken", "T0A1B2C3D", "B0E4F5G6H", "T9Z8Y7X6W", "B5V4U3T2S", "ZZZZkey99secret", "w0rd"} {
+		secrets = append(secrets, s)
+	}
+	for where, text := range seen {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				i := strings.Index(text, s)
+				t.Errorf("%q leaked into %s: ...%s...", s, where, text[max(0, i-80):min(len(text), i+len(s)+40)])
+			}
+		}
+	}
+}
+
+// longestAlnum is the longest run of ASCII letters and digits in s.
+func longestAlnum(s string) string {
+	best, start := "", -1
+	for i := 0; i <= len(s); i++ {
+		alnum := i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9')
+		switch {
+		case alnum && start < 0:
+			start = i
+		case !alnum && start >= 0:
+			if i-start > len(best) {
+				best = s[start:i]
+			}
+			start = -1
+		}
+	}
+	return best
 }

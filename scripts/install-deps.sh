@@ -23,12 +23,25 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# --no-install-recommends keeps the install small; services are not started
-# by the tests through systemd, they start the binaries themselves.
+
+# Never stop or kill services here: a contributor's own Prometheus or
+# Alertmanager must keep running, and the tests start their own instances
+# on free loopback ports. So that installing the packages does not start
+# new daemons either (Debian's maintainer scripts start them where systemd
+# or sysvinit runs), a policy-rc.d that denies every start (exit 101)
+# covers this one apt transaction. An existing policy-rc.d is the
+# administrator's: it is left alone and applies as it is. The services stay
+# enabled as the packages ship them; disable them with systemctl if unwanted.
+policy=/usr/sbin/policy-rc.d
+ours=""
+if [ ! -e "$policy" ] && [ ! -L "$policy" ]; then
+	ours=$policy
+	cleanup() { $SUDO rm -f "$ours"; }
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM HUP # exit runs the EXIT trap
+	printf '#!/bin/sh\n# Temporary, from vantage scripts/install-deps.sh: no service starts during its install.\nexit 101\n' |
+		$SUDO tee "$policy" >/dev/null
+	$SUDO chmod 0755 "$policy"
+fi
+# --no-install-recommends keeps the install small.
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian's packages start their daemons on install where systemd runs; the
-# tests want the ports free and start their own instances.
-for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
-	$SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
-	$SUDO pkill -x "$svc" >/dev/null 2>&1 || true
-done

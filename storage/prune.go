@@ -23,7 +23,7 @@ func (s *Store) Prune(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE time_ns < ?`, cut); err != nil {
 			return err
 		}
-		if err := s.removeArtifacts(ctx, tx, `SELECT artifacts FROM runs WHERE start_ns < ? AND artifacts != ''`, cut); err != nil {
+		if err := s.removeArtifacts(ctx, tx, `SELECT `+runArtCols+` FROM runs WHERE start_ns < ? AND artifacts != ''`, cut); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE start_ns < ?`, cut); err != nil {

@@ -80,47 +80,58 @@ func (s *Store) boundRuns(ctx context.Context, tx *sql.Tx, target string) error 
 	if err != nil {
 		return err
 	}
-	if err := s.removeArtifacts(ctx, tx, `SELECT artifacts FROM runs WHERE target_key = ? AND id <= ? AND artifacts != ''`, target, cut.Int64); err != nil {
+	if err := s.removeArtifacts(ctx, tx, `SELECT `+runArtCols+` FROM runs WHERE target_key = ? AND id <= ? AND artifacts != ''`, target, cut.Int64); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `DELETE FROM runs WHERE target_key = ? AND id <= ?`, target, cut.Int64)
 	return err
 }
 
-// removeArtifacts deletes the files listed by query's artifacts column, but
-// only those inside the storage directory.
+// removeArtifacts deletes the files listed by the artifacts column of the
+// runs query selects (as runArtCols), but only each run's own files (see
+// ArtifactPath).
 func (s *Store) removeArtifacts(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	var files []string
+	var runs []Run
 	for rows.Next() {
+		var r Run
+		var start int64
 		var raw string
-		if err := rows.Scan(&raw); err != nil {
+		if err := rows.Scan(&r.ID, &r.Check, &r.Path, &r.Node, &start, &raw); err != nil {
 			rows.Close()
 			return err
 		}
-		var list []string
-		if json.Unmarshal([]byte(raw), &list) == nil {
-			files = append(files, list...)
+		r.Start = fromNanos(start)
+		if json.Unmarshal([]byte(raw), &r.Artifacts) == nil {
+			runs = append(runs, r)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, f := range files {
-		p, err := s.ArtifactPath(f)
-		if err != nil {
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.Warn().Err(err).Str("file", p).Msg("removing artifact failed")
+	for _, r := range runs {
+		for _, f := range r.Artifacts {
+			p, err := s.ArtifactPath(r, f)
+			if err != nil {
+				if !errors.Is(err, ErrNotFound) {
+					s.log.Warn().Err(err).Msg("not removing a file a run lists as its artifact")
+				}
+				continue
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn().Err(err).Str("file", p).Msg("removing artifact failed")
+			}
 		}
 	}
 	return nil
 }
+
+// runArtCols are what removeArtifacts reads of each run.
+const runArtCols = `id, check_name, path, node, start_ns, artifacts`
 
 // Run returns one run by id, or ErrNotFound.
 func (s *Store) Run(ctx context.Context, id int64) (Run, error) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"github.com/rs/zerolog"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/vantage-monitoring/vantage/probe"
 )
 
 // FileName is the database file inside the storage directory.
@@ -27,7 +30,7 @@ const FileName = "vantage.db"
 
 // ArtifactsDir is the directory under the storage directory where probes
 // write screenshots and other per-run files.
-const ArtifactsDir = "artifacts"
+const ArtifactsDir = probe.ArtifactsDir
 
 // ErrNotFound is returned for a run, alert or notification that does not
 // exist (or no longer does, after retention).
@@ -134,6 +137,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return s, nil
 	}
+	if err := s.quickCheck(); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
 	if err := s.migrate(context.Background()); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -217,6 +224,51 @@ func (s *Store) openDBs() error {
 	return nil
 }
 
+// quickCheck runs SQLite's PRAGMA quick_check before the daemon writes to
+// the file: a damaged database is refused at start with what to do, rather
+// than failing writes one by one later or being written further. (Starting
+// fresh on its own would silently drop the timeline, alert state and
+// queued notifications that a backup might still hold.)
+func (s *Store) quickCheck() error {
+	var problems []string
+	err := func() error {
+		rows, err := s.w.Query("PRAGMA quick_check(5)")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				return err
+			}
+			if line != "ok" {
+				problems = append(problems, line)
+			}
+		}
+		return rows.Err()
+	}()
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_CORRUPT || se.Code()&0xff == sqlite3.SQLITE_NOTADB) {
+		problems, err = append(problems, err.Error()), nil
+	}
+	if err != nil {
+		return s.wrap("checking", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("storage: %s failed its integrity check (PRAGMA quick_check: %s); vantage does not start on a damaged database: %s",
+			s.path, strings.Join(problems, "; "), s.corruptAdvice())
+	}
+	return nil
+}
+
+// corruptAdvice says what to do about a damaged database file.
+func (s *Store) corruptAdvice() string {
+	return fmt.Sprintf("stop vantage and move the file aside "+
+		"(mv %[1]s %[1]s.corrupt, and any %[1]s-wal and %[1]s-shm beside it) to start with a fresh, empty database "+
+		"(the old timeline, runs, alert state and queued notifications stay in the moved file), or restore a backup", s.path)
+}
+
 func (s *Store) closeDBs() {
 	if s.w != nil {
 		_ = s.w.Close()
@@ -232,7 +284,7 @@ func (s *Store) wrap(op string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
-			return fmt.Errorf("storage: %s %s: the file is corrupt or not a vantage database; move it aside to start fresh or restore a backup: %w", op, s.path, err)
+			return fmt.Errorf("storage: %s %s: the file is corrupt or not a vantage database (%w); %s", op, s.path, err, s.corruptAdvice())
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("storage: %s %s: the database is locked (is another vantage using the same --storage.path?): %w", op, s.path, err)
 		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
@@ -297,31 +349,81 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// ArtifactPath resolves an artifact path as stored with a run to a file
-// inside the storage directory. Anything outside it (absolute paths
-// elsewhere, "..", symlinks pointing out) is refused, so a stored path can
-// never make the API serve an arbitrary file.
-func (s *Store) ArtifactPath(p string) (string, error) {
+// ArtifactPath resolves one of run r's stored artifact paths to its file.
+// Only a regular file named by the run's own stem
+// (artifacts/<check>/<start>-<path>-<node>.<ext>, see probe.ArtifactStem)
+// qualifies: a row pointing anywhere else (vantage.db, another run's file,
+// "..", an absolute path) or at a symlink, or a check directory that is a
+// symlink out of the artifacts directory, is refused with an error, so a
+// tampered database can neither read nor delete other files. A missing
+// file is ErrNotFound.
+func (s *Store) ArtifactPath(r Run, p string) (string, error) {
 	if p == "" {
 		return "", ErrNotFound
 	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(s.dir, p)
+	rel := filepath.Clean(p)
+	if filepath.IsAbs(rel) {
+		var err error
+		if rel, err = filepath.Rel(s.dir, rel); err != nil {
+			rel = p
+		}
 	}
-	p = filepath.Clean(p)
-	root, err := filepath.EvalSymlinks(s.dir)
-	if err != nil {
-		return "", err
+	rel = filepath.ToSlash(rel)
+	stem := probe.ArtifactStem(r.Check, r.Path, r.Node, r.Start)
+	ext := path.Ext(rel)
+	if ext == "" || strings.TrimSuffix(rel, ext) != stem {
+		return "", fmt.Errorf("artifact %q is not a file of run %d (want %s.*)", p, r.ID, stem)
 	}
-	real, err := filepath.EvalSymlinks(p)
+	full := filepath.Join(s.dir, filepath.FromSlash(rel))
+	root, err := filepath.EvalSymlinks(filepath.Join(s.dir, ArtifactsDir))
 	if err != nil {
 		return "", ErrNotFound
 	}
-	rel, err := filepath.Rel(root, real)
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-		return "", fmt.Errorf("artifact %q is outside the storage directory", p)
+	dir, err := filepath.EvalSymlinks(filepath.Dir(full))
+	if err != nil {
+		return "", ErrNotFound
 	}
-	return real, nil
+	if dir != filepath.Join(root, probe.SafeName(r.Check)) {
+		return "", fmt.Errorf("artifact %q of run %d: its directory resolves to %s, outside %s", p, r.ID, dir, root)
+	}
+	fi, err := os.Lstat(full)
+	if err != nil {
+		return "", ErrNotFound
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return "", fmt.Errorf("artifact %q of run %d is a symlink", p, r.ID)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("artifact %q of run %d is not a regular file", p, r.ID)
+	}
+	return full, nil
+}
+
+// OpenArtifact opens artifact i of run r (see ArtifactPath). The opened
+// file is checked to be the one that was vetted, so a swap for a symlink
+// in between is refused too.
+func (s *Store) OpenArtifact(r Run, i int) (*os.File, os.FileInfo, error) {
+	if i < 0 || i >= len(r.Artifacts) {
+		return nil, nil, ErrNotFound
+	}
+	p, err := s.ArtifactPath(r, r.Artifacts[i])
+	if err != nil {
+		return nil, nil, err
+	}
+	before, err := os.Lstat(p)
+	if err != nil {
+		return nil, nil, ErrNotFound
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, ErrNotFound
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
+		_ = f.Close()
+		return nil, nil, fmt.Errorf("artifact %q of run %d changed while being opened", p, r.ID)
+	}
+	return f, fi, nil
 }
 
 // nanos stores times as Unix nanoseconds: exact, sortable, zone-free.

@@ -1,7 +1,7 @@
 package storage
 
 import (
-	"context"
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/probe"
 )
 
 // clock is a settable fake clock.
@@ -127,6 +129,68 @@ func TestCorruptDatabaseIsAClearError(t *testing.T) {
 	_, err = Open(dir, Options{ReadOnly: true})
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("read-only open of a corrupt file: %v", err)
+	}
+}
+
+// TestDamagedDatabaseRefusedAtStart: a real database whose header is
+// fine but one of its table pages is overwritten passes the open, so only
+// the integrity check at start finds it; the error says what to do, and
+// the file is left as it was for a backup or a closer look.
+func TestDamagedDatabaseRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i := range 2000 {
+		mustID(t)(s.AppendEvent(ctx, Event{Time: t0.Add(time.Duration(i) * time.Second), Kind: TargetDown,
+			Detail: strings.Repeat(fmt.Sprint("detail ", i, " "), 20)}))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096
+	if len(db) < 40*page {
+		t.Fatalf("database is only %d bytes; the test wants a page in the middle of a table", len(db))
+	}
+	// Page 30 is a leaf of the events table: scramble its header and cells.
+	for i := 30 * page; i < 30*page+512; i++ {
+		db[i] ^= 0x5a
+	}
+	if err := os.WriteFile(path, db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Open(dir, Options{PruneInterval: -1})
+	if err == nil {
+		t.Fatal("Open succeeded on a damaged database")
+	}
+	for _, want := range []string{path, "integrity check", "mv " + path + " " + path + ".corrupt", "fresh", "restore a backup"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(after, db) {
+		t.Errorf("the damaged file was changed by the refused start (%v)", err)
+	}
+	// Moved aside as the error says, vantage starts with a fresh database.
+	if err := os.Rename(path, path+".corrupt"); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatalf("fresh start after moving the file aside: %v", err)
+	}
+	defer s.Close()
+	if evs, err := s.Events(ctx, time.Time{}, time.Time{}); err != nil || len(evs) != 0 {
+		t.Fatalf("fresh database: %d events, %v", len(evs), err)
 	}
 }
 
@@ -248,19 +312,20 @@ func TestRetentionDeletesOldRows(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{Retention: 24 * time.Hour, Now: clk.Now})
 	ctx := t.Context()
-	oldArt := filepath.Join(dir, ArtifactsDir, "old.png")
-	newArt := filepath.Join(dir, ArtifactsDir, "new.png")
-	outside := filepath.Join(t.TempDir(), "outside.png")
-	for _, f := range []string{oldArt, newArt, outside} {
-		if err := os.WriteFile(f, []byte("png"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	old, recent := t0.Add(-48*time.Hour), t0.Add(-time.Hour)
+	oldArt := writeArtifact(t, dir, Run{Check: "a", Start: old}, ".png")
+	newArt := writeArtifact(t, dir, Run{Check: "a", Start: recent}, ".png")
+	outside := filepath.Join(t.TempDir(), "outside.png")
+	if err := os.WriteFile(outside, []byte("png"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	mustID(t)(s.AppendEvent(ctx, Event{Time: old, Kind: TargetDown}))
 	mustID(t)(s.AppendEvent(ctx, Event{Time: recent, Kind: TargetUp}))
-	oldRun := mustID(t)(s.RecordRun(ctx, Run{TargetKey: "a", Start: old, Result: "failure", Artifacts: []string{"artifacts/old.png", outside}}))
-	newRun := mustID(t)(s.RecordRun(ctx, Run{TargetKey: "a", Start: recent, Result: "success", Artifacts: []string{"artifacts/new.png"}}))
+	// A tampered row also lists the database and a file elsewhere: prune
+	// removes only the run's own file.
+	oldRun := mustID(t)(s.RecordRun(ctx, Run{TargetKey: "a", Check: "a", Start: old, Result: "failure", Artifacts: []string{oldArt, outside, FileName}}))
+	newRun := mustID(t)(s.RecordRun(ctx, Run{TargetKey: "a", Check: "a", Start: recent, Result: "success", Artifacts: []string{newArt}}))
+	oldArt, newArt = filepath.Join(dir, oldArt), filepath.Join(dir, newArt)
 	// Notifications: an old sent one goes, an old pending one stays.
 	clk.Set(old)
 	sent := mustID(t)(s.Enqueue(ctx, Notification{Notifier: "wh", Payload: []byte("1")}))
@@ -298,6 +363,9 @@ func TestRetentionDeletesOldRows(t *testing.T) {
 	if _, err := os.Stat(outside); err != nil {
 		t.Fatalf("a file outside the storage dir was removed: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatalf("the database was removed as an artifact: %v", err)
+	}
 	if _, err := s.Notification(ctx, sent); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("old sent notification: %v", err)
 	}
@@ -325,17 +393,16 @@ func TestRunsBoundedPerTarget(t *testing.T) {
 	s := openTest(t, dir, Options{RunsPerTarget: 5})
 	ctx := t.Context()
 	var ids []int64
+	var arts []string
 	for i := range 8 {
 		res := "success"
 		if i == 5 {
 			res = "failure"
 		}
-		art := filepath.Join(dir, ArtifactsDir, fmt.Sprintf("a%d.png", i))
-		if err := os.WriteFile(art, []byte("png"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, mustID(t)(s.RecordRun(ctx, Run{TargetKey: "A", Start: t0.Add(time.Duration(i) * time.Second),
-			Result: res, Reason: fmt.Sprint("run ", i), Artifacts: []string{art}})))
+		r := Run{TargetKey: "A", Check: "A", Start: t0.Add(time.Duration(i) * time.Second), Result: res, Reason: fmt.Sprint("run ", i)}
+		arts = append(arts, filepath.Join(dir, writeArtifact(t, dir, r, ".png")))
+		r.Artifacts = []string{arts[i]}
+		ids = append(ids, mustID(t)(s.RecordRun(ctx, r)))
 	}
 	mustID(t)(s.RecordRun(ctx, Run{TargetKey: "B", Start: t0, Result: "success"}))
 	runs, err := s.RecentRuns(ctx, "A", 100)
@@ -345,11 +412,11 @@ func TestRunsBoundedPerTarget(t *testing.T) {
 	if len(runs) != 5 || runs[0].ID != ids[7] || runs[4].ID != ids[3] {
 		t.Fatalf("kept %d runs, newest %d oldest %d; want 5 from %d to %d", len(runs), runs[0].ID, runs[len(runs)-1].ID, ids[7], ids[3])
 	}
-	if runs[0].Artifacts[0] != filepath.Join(dir, ArtifactsDir, "a7.png") {
+	if runs[0].Artifacts[0] != arts[7] {
 		t.Fatalf("artifacts = %v", runs[0].Artifacts)
 	}
 	for i := range 3 {
-		if _, err := os.Stat(filepath.Join(dir, ArtifactsDir, fmt.Sprintf("a%d.png", i))); !os.IsNotExist(err) {
+		if _, err := os.Stat(arts[i]); !os.IsNotExist(err) {
 			t.Fatalf("artifact of dropped run %d still there", i)
 		}
 	}
@@ -584,29 +651,79 @@ func TestAlertRoundTrip(t *testing.T) {
 	}
 }
 
-func TestArtifactPathStaysInside(t *testing.T) {
-	dir := t.TempDir()
-	s := openTest(t, dir, Options{})
-	inside := filepath.Join(dir, ArtifactsDir, "x.png")
-	os.WriteFile(inside, []byte("png"), 0o600)
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte("s"), 0o600)
-	link := filepath.Join(dir, ArtifactsDir, "link.png")
-	if err := os.Symlink(secret, link); err != nil {
+// writeArtifact writes a file named as the browser names r's artifacts and
+// returns its path relative to the storage directory.
+func writeArtifact(t *testing.T, dir string, r Run, ext string) string {
+	t.Helper()
+	rel := probe.ArtifactStem(r.Check, r.Path, r.Node, r.Start) + ext
+	full := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(full), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := s.ArtifactPath("artifacts/x.png"); err != nil || p != inside {
-		t.Fatalf("relative inside: %q %v", p, err)
+	if err := os.WriteFile(full, []byte("png"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := s.ArtifactPath(inside); err != nil {
-		t.Fatalf("absolute inside: %v", err)
+	return rel
+}
+
+// TestArtifactPathOwnFilesOnly: a run resolves only its own files; a
+// tampered row naming the database, another run's file, a path outside,
+// or a symlink (file or directory) leading out is refused.
+func TestArtifactPathOwnFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	run := Run{ID: 1, Check: "shop home", Path: "direct", Node: "lb1", Start: t0}
+	other := Run{ID: 2, Check: "shop home", Path: "direct", Node: "lb2", Start: t0}
+	own := writeArtifact(t, dir, run, ".png")
+	othersFile := writeArtifact(t, dir, other, ".png")
+	ownDir := filepath.Dir(filepath.Join(dir, own))
+	if p, err := s.ArtifactPath(run, own); err != nil || p != filepath.Join(dir, own) {
+		t.Fatalf("relative own file: %q %v", p, err)
 	}
-	for _, bad := range []string{"../" + filepath.Base(filepath.Dir(secret)) + "/secret", secret, link, "artifacts/../../../etc/passwd", "/etc/passwd", ""} {
-		if p, err := s.ArtifactPath(bad); err == nil {
-			t.Errorf("ArtifactPath(%q) = %q, want refusal", bad, p)
+	if _, err := s.ArtifactPath(run, filepath.Join(dir, own)); err != nil {
+		t.Fatalf("absolute own file: %v", err)
+	}
+	if _, err := s.ArtifactPath(run, strings.TrimSuffix(own, ".png")+".json"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("own name, no file: %v, want ErrNotFound", err)
+	}
+
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o600)
+	stem := strings.TrimSuffix(own, ".png")
+	// The run's own name, but a symlink to the database.
+	if err := os.Symlink(filepath.Join(dir, FileName), filepath.Join(dir, stem+".json")); err != nil {
+		t.Fatal(err)
+	}
+	// A run of another check whose directory is a symlink out.
+	evil := Run{ID: 3, Check: "evil", Start: t0}
+	if err := os.Symlink(filepath.Dir(secret), filepath.Join(dir, ArtifactsDir, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	evilName := probe.ArtifactStem(evil.Check, "", "", t0) + ".png"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(secret), filepath.Base(evilName)), []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		r   Run
+		bad string
+	}{
+		{run, FileName},
+		{run, filepath.Join(dir, FileName)},
+		{run, othersFile},
+		{run, stem + ".json"},
+		{run, stem},
+		{run, ownDir},
+		{run, stem + ".png/../../../" + FileName},
+		{run, "../" + filepath.Base(filepath.Dir(secret)) + "/secret"},
+		{run, secret},
+		{run, "/etc/passwd"},
+		{run, ""},
+		{evil, evilName},
+	} {
+		if p, err := s.ArtifactPath(c.r, c.bad); err == nil {
+			t.Errorf("run %d: ArtifactPath(%q) = %q, want refusal", c.r.ID, c.bad, p)
 		}
 	}
-	_ = context.Background
 }
 
 func TestCloseLeavesOneFile(t *testing.T) {

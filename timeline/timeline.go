@@ -31,9 +31,17 @@ const DefaultGap = 5 * time.Minute
 // a single outage (DOWN then UP) stays two rows so its start and end show.
 const flapMin = 4
 
+// MinTime and MaxTime bound the times ParseTime accepts: the store keeps
+// times as Unix nanoseconds in an int64, so anything outside would wrap
+// around (and a year past 9999 cannot even be written as JSON).
+var (
+	MinTime = time.Unix(0, math.MinInt64).UTC() // 1677-09-21T00:12:43Z
+	MaxTime = time.Unix(0, math.MaxInt64).UTC() // 2262-04-11T23:47:16Z
+)
+
 // ParseTime reads an RFC 3339 time, a Unix timestamp in seconds, "now",
 // or a Prometheus duration ("30m", "2h", "1d") meaning that long before
-// now.
+// now. Times outside MinTime..MaxTime are an error.
 func ParseTime(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -42,6 +50,18 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	case s == "now":
 		return now, nil
 	}
+	t, err := parseTime(s, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.Before(MinTime) || t.After(MaxTime) {
+		return time.Time{}, fmt.Errorf("time %q is out of range: want a time between %s and %s",
+			s, MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+func parseTime(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
@@ -49,6 +69,10 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-time.Duration(d)), nil
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && f >= 0 {
+		// Compare as floats first: converting 1e20 to int64 would wrap.
+		if f > float64(MaxTime.Unix()) {
+			return MaxTime.Add(time.Second), nil
+		}
 		sec, frac := math.Modf(f)
 		return time.Unix(int64(sec), int64(frac*1e9)), nil
 	}

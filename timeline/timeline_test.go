@@ -213,6 +213,16 @@ func TestParseRange(t *testing.T) {
 		{"1h", "soon", time.Time{}, time.Time{}, "until: invalid time"},
 		{"-2h", "", time.Time{}, time.Time{}, "since: invalid time"},
 		{"2025-13-01T00:00:00Z", "", time.Time{}, time.Time{}, "since: invalid time"},
+		// Beyond what the store's int64 nanoseconds hold: the Unix value
+		// used to wrap around into a time that could not be encoded, and
+		// an inverted range slipped through.
+		{"99999999999999999999", "", time.Time{}, time.Time{}, `since: time "99999999999999999999" is out of range: want a time between 1677-09-21T00:12:43Z and 2262-04-11T23:47:16Z`},
+		{"1h", "99999999999999999999", time.Time{}, time.Time{}, "until: time \"99999999999999999999\" is out of range"},
+		{"1e300", "", time.Time{}, time.Time{}, "since: time \"1e300\" is out of range"},
+		{"9999999999", "", time.Time{}, time.Time{}, "since: time \"9999999999\" is out of range"},
+		{"0001-01-01T00:00:00Z", "", time.Time{}, time.Time{}, "since: time \"0001-01-01T00:00:00Z\" is out of range"},
+		{"1h", "9999-12-31T23:59:59Z", time.Time{}, time.Time{}, "until: time \"9999-12-31T23:59:59Z\" is out of range"},
+		{"86400", "2262-04-11T00:00:00Z", time.Unix(86400, 0), time.Date(2262, 4, 11, 0, 0, 0, 0, time.UTC), ""},
 	} {
 		from, to, err := ParseRange(tc.since, tc.until, now)
 		if tc.err != "" {

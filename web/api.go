@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,12 +73,17 @@ type apiResponse struct {
 	Error     string `json:"error,omitempty"`
 }
 
-func writeAPI(w http.ResponseWriter, code int, v apiResponse) {
+// writeAPI writes v as JSON with code. A value that cannot be encoded is
+// a bug here, never the client's: it is logged and answered 500.
+func writeAPI(w http.ResponseWriter, log zerolog.Logger, code int, v apiResponse) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"status":"error","errorType":"internal","error":"encoding response"}`, http.StatusInternalServerError)
+		log.Error().Err(err).Msg("API request failed: encoding the response")
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"status":"error","errorType":"internal","error":"encoding response"}`+"\n")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -91,7 +96,7 @@ func (a *API) fail(w http.ResponseWriter, code int, typ string, err error) {
 	if code >= 500 {
 		a.o.Logger.Error().Err(err).Msg("API request failed")
 	}
-	writeAPI(w, code, apiResponse{Status: "error", ErrorType: typ, Error: a.o.Redact(err.Error())})
+	writeAPI(w, a.o.Logger, code, apiResponse{Status: "error", ErrorType: typ, Error: a.o.Redact(err.Error())})
 }
 
 func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +149,7 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
 		timeline.Document
 		Truncated bool `json:"truncated,omitempty"`
 	}
-	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: doc{timeline.NewDocument(evs, since, until, loc), truncated}})
+	writeAPI(w, a.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: doc{timeline.NewDocument(evs, since, until, loc), truncated}})
 }
 
 // RunJSON is the API form of a stored run (docs/api.md).
@@ -205,7 +210,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 	if screenshotIndex(run) >= 0 {
 		out.ScreenshotURL = base + "/screenshot.png"
 	}
-	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: out})
+	writeAPI(w, a.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: out})
 }
 
 // redactJSON scrubs secrets from stored JSON; a secret never contains JSON
@@ -256,29 +261,20 @@ func (a *API) artifact(w http.ResponseWriter, r *http.Request) {
 	a.serveArtifact(w, r, run, i)
 }
 
-// serveArtifact serves a run's file, but only from inside the storage
-// directory: a stored path with "..", an absolute path elsewhere or a
-// symlink out is refused.
+// serveArtifact serves one of the run's own files (see
+// storage.ArtifactPath): a stored path naming any other file, a symlink or
+// a directory that leads out of the artifacts directory is refused.
 func (a *API) serveArtifact(w http.ResponseWriter, r *http.Request, run storage.Run, i int) {
-	p, err := a.o.Store.ArtifactPath(run.Artifacts[i])
+	f, st, err := a.o.Store.OpenArtifact(run, i)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
-			a.o.Logger.Warn().Int64("run", run.ID).Err(err).Msg("refusing to serve an artifact outside the storage directory")
+			a.o.Logger.Warn().Int64("run", run.ID).Err(err).Msg("refusing to serve a file the run does not own")
 		}
 		a.fail(w, http.StatusNotFound, "not_found", fmt.Errorf("artifact of run %d not found", run.ID))
 		return
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		a.fail(w, http.StatusNotFound, "not_found", fmt.Errorf("artifact of run %d not found", run.ID))
-		return
-	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		a.fail(w, http.StatusNotFound, "not_found", fmt.Errorf("artifact of run %d not found", run.ID))
-		return
-	}
+	p := f.Name()
 	ctype := mime.TypeByExtension(filepath.Ext(p))
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -126,25 +129,82 @@ func TestTimelineAPI(t *testing.T) {
 	}
 }
 
+// TestTimelineAPIOutOfRange: times the store cannot hold are 400
+// bad_data in both formats (they were a 500 "encoding response" that
+// logged nothing, and Markdown accepted the inverted range they made).
+func TestTimelineAPIOutOfRange(t *testing.T) {
+	e := newAPIEnv(t)
+	for _, q := range []string{
+		"since=99999999999999999999",
+		"since=99999999999999999999&format=markdown",
+		"until=99999999999999999999",
+		"until=99999999999999999999&format=markdown",
+		"since=1e300",
+		"since=0001-01-01T00:00:00Z&format=markdown",
+		"since=1h&until=9999-12-31T23:59:59Z",
+		"since=10m&until=1h&format=markdown",
+	} {
+		code, h, body := e.get(t, "/api/v1/timeline?"+q)
+		var r struct{ Status, ErrorType, Error string }
+		if code != 400 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") || json.Unmarshal(body, &r) != nil ||
+			r.Status != "error" || r.ErrorType != "bad_data" || !(strings.Contains(r.Error, "out of range") || strings.Contains(r.Error, "is after until")) {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+}
+
+// TestAPIServerErrorLogged: a 500 is always logged, with its cause.
+func TestAPIServerErrorLogged(t *testing.T) {
+	var logs testenv.LogBuffer
+	log := zerolog.New(&logs)
+	dir := t.TempDir()
+	st, err := storage.Open(dir, storage.Options{Logger: log, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s := web.New(web.Options{Logger: log, Gatherer: prometheus.NewRegistry()})
+	web.NewAPI(web.APIOptions{Store: st, Logger: log}).Register(s)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	// Break the real database from another connection: reads now fail.
+	db, err := sql.Open("sqlite", filepath.Join(dir, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TABLE events"); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/timeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `"errorType": "internal"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), `"level":"error"`) || !strings.Contains(logs.String(), "API request failed") {
+		t.Errorf("the 500 was not logged:\n%s", logs.String())
+	}
+}
+
 func TestRunAPI(t *testing.T) {
 	e := newAPIEnv(t)
 	ctx := t.Context()
 	png := []byte("\x89PNG\r\n\x1a\nnot really")
-	shot := filepath.Join(e.dir, storage.ArtifactsDir, "run-1.png")
-	if err := os.WriteFile(shot, png, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	har := filepath.Join(e.dir, storage.ArtifactsDir, "run-1.html")
-	if err := os.WriteFile(har, []byte("<script>alert(1)</script>"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Named as the browser names a run's files (the API serves no others).
+	stem := probe.ArtifactStem("home", "direct", "lb2", t0)
+	writeArtifact(t, e.dir, stem+".png", png)
+	writeArtifact(t, e.dir, stem+".html", []byte("<script>alert(1)</script>"))
 	steps, _ := json.Marshal([]storage.Step{{Name: "home", URL: "https://www.shop.test/?k=s3cr3t-token", Result: "error",
 		Reason: "connection refused", Start: t0, Duration: 0.031}})
 	reqs, _ := json.Marshal([]storage.Request{{URL: "https://static.shop-cdn.test/app.js", Domain: "static.shop-cdn.test",
 		Method: "GET", Result: "failed", Failure: "net::ERR_CONNECTION_REFUSED", Start: t0, Duration: 0.002, Type: "script"}})
 	id, err := e.store.RecordRun(ctx, storage.Run{TargetKey: "home/direct/lb2", Check: "home", Path: "direct", Node: "lb2",
 		Start: t0, Duration: 31 * time.Millisecond, Result: "error", Reason: "GET https://www.shop.test/: connection refused",
-		Steps: steps, Requests: reqs, Artifacts: []string{"artifacts/run-1.html", "artifacts/run-1.png"}})
+		Steps: steps, Requests: reqs, Artifacts: []string{stem + ".html", stem + ".png"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +212,15 @@ func TestRunAPI(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "passwd.png")
 	os.WriteFile(outside, []byte("secret file"), 0o600)
 	evil, _ := e.store.RecordRun(ctx, storage.Run{TargetKey: "x", Start: t0, Result: "failure",
-		Artifacts: []string{"../" + filepath.Base(filepath.Dir(outside)) + "/passwd.png", outside}})
+		Artifacts: []string{"../" + filepath.Base(filepath.Dir(outside)) + "/passwd.png", outside, storage.FileName,
+			filepath.Join(e.dir, storage.FileName), probe.ArtifactStem("", "", "", t0) + ".png"}})
+	link := filepath.Join(e.dir, filepath.FromSlash(probe.ArtifactStem("", "", "", t0))+".png")
+	if err := os.MkdirAll(filepath.Dir(link), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(e.dir, storage.FileName), link); err != nil {
+		t.Fatal(err)
+	}
 
 	code, _, body := e.get(t, "/api/v1/runs/"+itoa(id))
 	if code != 200 {
@@ -189,13 +257,28 @@ func TestRunAPI(t *testing.T) {
 		"/api/v1/runs/-1":                                              400,
 		"/api/v1/runs/" + itoa(evil) + "/screenshot.png":               404, // stored path escapes the dir
 		"/api/v1/runs/" + itoa(evil) + "/artifacts/1":                  404, // absolute path elsewhere
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/2":                  404, // the database, listed by a tampered row
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/3":                  404, // the database by absolute path
+		"/api/v1/runs/" + itoa(evil) + "/artifacts/4":                  404, // the run's own name, a symlink to the database
 		"/api/v1/runs/" + itoa(id) + "/artifacts/2":                    404,
 		"/api/v1/runs/" + itoa(id) + "/artifacts/..%2f..%2fvantage.db": 404,
 	} {
 		code, _, body := e.get(t, path)
-		if code != want || bytes.Contains(body, []byte("secret file")) {
+		if code != want || bytes.Contains(body, []byte("secret file")) || bytes.Contains(body, []byte("SQLite format")) {
 			t.Errorf("GET %s = %d %s, want %d", path, code, body, want)
 		}
+	}
+}
+
+// writeArtifact writes a file at rel under the storage directory dir.
+func writeArtifact(t *testing.T, dir, rel string, data []byte) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

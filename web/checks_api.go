@@ -27,7 +27,7 @@ func (st *Status) apiChecks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Target < list[j].Target })
-	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: checksDoc{Checks: list}})
+	writeAPI(w, st.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: checksDoc{Checks: list}})
 }
 
 func (st *Status) apiAlerts(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +38,7 @@ func (st *Status) apiAlerts(w http.ResponseWriter, r *http.Request) {
 		a.Annotations = st.redactMap(a.Annotations)
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Key < list[j].Key })
-	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: alertsDoc{Alerts: list}})
+	writeAPI(w, st.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: alertsDoc{Alerts: list}})
 }
 
 // redactMap returns a scrubbed copy of m (never nil, so JSON shows {}).

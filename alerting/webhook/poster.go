@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/config"
 	"github.com/rs/zerolog"
@@ -29,6 +30,7 @@ type Options = alerting.NotifierOptions
 // line, never enough for a hostile receiver to matter.
 const (
 	errorBodyBytes = 512
+	redactMargin   = 8 << 10 // read beyond errorBodyBytes so a secret at the cut is whole when redacted
 	drainBytes     = 64 << 10
 	defaultTimeout = 10 * time.Second
 )
@@ -40,7 +42,7 @@ type Poster struct {
 	name     string
 	endpoint string // secret
 	target   string // scheme://host, safe to show
-	secrets  []string
+	secrets  *checks.Redactor
 	client   *http.Client
 	timeout  time.Duration
 	ua       string
@@ -61,6 +63,7 @@ func NewPoster(cfg checks.Notifier, endpoint string, o Options) (*Poster, error)
 		name:     cfg.Name,
 		endpoint: endpoint,
 		target:   u.Scheme + "://" + u.Host,
+		secrets:  checks.NewRedactor(),
 		timeout:  time.Duration(cfg.Timeout),
 		ua:       "vantage/" + o.Version,
 		log:      o.Logger.With().Str("notifier", cfg.Name).Logger(),
@@ -72,13 +75,21 @@ func NewPoster(cfg checks.Notifier, endpoint string, o Options) (*Poster, error)
 		p.timeout = defaultTimeout
 	}
 	// Strings that must not leak if a receiver or the transport echoes
-	// them: the configured URL, the derived endpoint, and the path/query
-	// (where tokens live) on their own.
-	for _, s := range []string{endpoint, cfg.URL, u.RequestURI(), u.User.String()} {
-		if len(s) >= 4 && s != "/" {
-			p.secrets = append(p.secrets, s)
-		}
+	// them, as they are or escaped (JSON, URL-encoding): the configured
+	// URL, the derived endpoint, the path/query (where tokens live), each
+	// token-like path segment and query value on its own, and the
+	// http_config credentials.
+	for _, s := range []string{cfg.URL, endpoint} {
+		p.secrets.Add(s)
+		p.secrets.AddURL(s)
 	}
+	if rq := u.RequestURI(); rq != "/" {
+		p.secrets.Add(rq)
+	}
+	if u.User != nil {
+		p.secrets.Add(u.User.String())
+	}
+	p.secrets.AddHTTPConfig(&cfg.HTTPConfig)
 	if o.Client != nil {
 		c := *o.Client
 		c.CheckRedirect = noRedirect
@@ -138,9 +149,11 @@ func (p *Poster) PostJSON(ctx context.Context, body []byte) error {
 			Dur("took", time.Since(start)).Msg("notification delivered")
 		return nil
 	}
-	snippet, rerr := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
+	// Read past the shown part and redact before cutting: cut first, a
+	// token straddling the cut would leak its prefix.
+	snippet, rerr := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes+redactMargin))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
-	se := &alerting.SendError{Status: code, Body: p.clean(snippet)}
+	se := &alerting.SendError{Status: code, Body: cut(p.clean(snippet), errorBodyBytes)}
 	if rerr != nil && se.Body == "" {
 		se.Body = "(body unreadable: " + p.redact(rerr.Error()) + ")"
 	}
@@ -192,12 +205,7 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-func (p *Poster) redact(s string) string {
-	for _, sec := range p.secrets {
-		s = strings.ReplaceAll(s, sec, checks.Placeholder)
-	}
-	return s
-}
+func (p *Poster) redact(s string) string { return p.secrets.Redact(s) }
 
 // clean makes a response snippet safe for one log line: valid UTF-8, no
 // control characters, the URL scrubbed if the receiver echoed it.
@@ -210,6 +218,17 @@ func (p *Poster) clean(b []byte) string {
 		return r
 	}, s)
 	return p.redact(strings.TrimSpace(s))
+}
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Encode marshals v as JSON without HTML escaping: receivers decode either

@@ -311,3 +311,31 @@ func TestParentContextCancelled(t *testing.T) {
 	}
 	noSecret(t, err)
 }
+
+// TestEchoedTokenFormsRedacted: a receiver that echoes the hook's token
+// JSON-escaped, URL-encoded or bare, or right where the kept part of its
+// body is cut, shows none of it.
+func TestEchoedTokenFormsRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		body       func(r *http.Request) string
+	}{
+		{"forms", `{"url":"http:\/\/host<secret>","path":"<secret>","token":"<secret>"}`, func(r *http.Request) string {
+			return `{"url":"http:\/\/host` + strings.ReplaceAll(r.URL.Path, "/", `\/`) + `","path":"` +
+				strings.ReplaceAll(r.URL.Path, "/", "%2F") + `","token":"s3cr3tT0k3n"}`
+		}},
+		{"at the cut", strings.Repeat("x", 505) + "<secret", func(*http.Request) string {
+			return strings.Repeat("x", 505) + "s3cr3tT0k3n is not a hook"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := notifytest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, tc.body(r))
+			})
+			err := newNotifier(t, cfgFor(rc.URL+secretPath)).Send(context.Background(), []alerting.Notification{firing()})
+			notifytest.CheckSendError(t, err, 400, true, tc.want)
+			notifytest.NoLeak(t, err, append(secrets, "s3cr", "T0001", "B0002")...)
+		})
+	}
+}

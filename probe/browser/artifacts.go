@@ -12,23 +12,6 @@ import (
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
-// artifactTimeLayout sorts lexically in time order and is safe in file names.
-const artifactTimeLayout = "20060102T150405.000Z"
-
-// safeName keeps file names to [A-Za-z0-9._-].
-func safeName(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			return r
-		}
-		return '_'
-	}, s)
-}
-
 // har is a HAR 1.2 document, with vantage's per-request verdicts in
 // underscore fields (the HAR way of extending).
 type har struct {
@@ -147,12 +130,13 @@ func buildHAR(t *probe.Target, out *probe.Outcome) har {
 // <storage>/artifacts/<check>/<time>-<path>-<node>.{png,json} and trims the
 // target's older runs to KeepArtifacts.
 func (p *Prober) writeArtifacts(t *probe.Target, out *probe.Outcome, shot []byte) ([]string, error) {
-	dir := filepath.Join(p.opts.StorageDir, "artifacts", safeName(t.Check.Name))
+	// The storage serves a run only the files named by its stem.
+	base := filepath.Join(p.opts.StorageDir, filepath.FromSlash(probe.ArtifactStem(t.Check.Name, t.Path.Name(), t.Node.Label(), out.Start)))
+	dir := filepath.Dir(base)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	suffix := "-" + safeName(t.Path.Name()) + "-" + safeName(t.Node.Label())
-	base := filepath.Join(dir, out.Start.UTC().Format(artifactTimeLayout)+suffix)
+	suffix := probe.ArtifactSuffix(t.Path.Name(), t.Node.Label())
 	var paths []string
 	if len(shot) > 0 {
 		if err := os.WriteFile(base+".png", shot, 0o640); err != nil {
@@ -179,7 +163,7 @@ func trimArtifacts(dir, suffix string, keep int) error {
 	if err != nil {
 		return err
 	}
-	tl := len(artifactTimeLayout)
+	tl := probe.ArtifactTimeLen
 	runs := map[string][]string{} // time stamp -> files
 	for _, e := range ents {
 		name := e.Name()

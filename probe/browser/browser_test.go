@@ -22,6 +22,7 @@ import (
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
+	"github.com/vantage-monitoring/vantage/storage"
 )
 
 // fixture is one demo shop and one Prober shared by the tests (starting
@@ -214,6 +215,33 @@ func TestFailingSelectorNamesStepAndSelector(t *testing.T) {
 		if st, err := os.Stat(a); err != nil || st.Size() == 0 {
 			t.Fatalf("artifact %s: %v", a, err)
 		}
+	}
+	// Stored as the daemon stores runs, the files are the run's own: the
+	// storage serves them (it serves a run nothing else).
+	tg := f.oneTarget(t, extra, "missing-button")
+	st, err := storage.Open(f.storage, storage.Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Sink().Observe(&probe.Observation{Target: tg, Outcome: &out})
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = storage.Open(f.storage, storage.Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.RecentRuns(t.Context(), tg.Key, 1)
+	if err != nil || len(runs) != 1 || len(runs[0].Artifacts) != 2 {
+		t.Fatalf("stored run: %+v %v", runs, err)
+	}
+	for i := range runs[0].Artifacts {
+		file, _, err := st.OpenArtifact(runs[0], i)
+		if err != nil {
+			t.Fatalf("the run's own artifact %s is refused: %v", runs[0].Artifacts[i], err)
+		}
+		file.Close()
 	}
 }
 

@@ -105,6 +105,17 @@ type response struct {
 	duration     time.Duration
 	certNotAfter time.Time // zero without TLS
 	now          time.Time
+	// redact scrubs secrets from response text before it is cut for a
+	// reason: cut first, a secret at the cut would leak its prefix.
+	redact func(string) string
+}
+
+// excerpt is response text as a reason quotes it: redacted, then cut.
+func (r *response) excerpt(s string) string {
+	if r.redact != nil {
+		s = r.redact(s)
+	}
+	return truncate(s)
 }
 
 // check evaluates the expectations in their documented order and returns
@@ -145,7 +156,7 @@ func (ep *expectPlan) check(r *response) string {
 			}
 		}
 		if !ok {
-			return fmt.Sprintf("header %q: %q does not match %q", h.name, truncate(vals[0]), h.src)
+			return fmt.Sprintf("header %q: %q does not match %q", h.name, r.excerpt(vals[0]), h.src)
 		}
 	}
 	if ep.maxDuration > 0 && r.duration > ep.maxDuration {
@@ -165,7 +176,7 @@ func (ep *expectPlan) check(r *response) string {
 			return "body is not valid JSON"
 		}
 		for i := range ep.json {
-			if s := ep.json[i].check(r.body); s != "" {
+			if s := ep.json[i].check(r); s != "" {
 				return s
 			}
 		}
@@ -173,15 +184,15 @@ func (ep *expectPlan) check(r *response) string {
 	return ""
 }
 
-func (je *jsonExpect) check(body []byte) string {
-	res := gjson.GetBytes(body, je.path)
+func (je *jsonExpect) check(r *response) string {
+	res := gjson.GetBytes(r.body, je.path)
 	e := &je.e
 	if e.Exists != nil {
 		if *e.Exists && !res.Exists() {
 			return fmt.Sprintf("json %q: missing", je.path)
 		}
 		if !*e.Exists && res.Exists() {
-			return fmt.Sprintf("json %q: %s exists, expected absent", je.path, truncate(res.Raw))
+			return fmt.Sprintf("json %q: %s exists, expected absent", je.path, r.excerpt(res.Raw))
 		}
 	}
 	if !res.Exists() {
@@ -191,7 +202,7 @@ func (je *jsonExpect) check(body []byte) string {
 		}
 		return ""
 	}
-	raw := truncate(res.Raw)
+	raw := r.excerpt(res.Raw)
 	if e.Eq != nil && !jsonEqual(res, e.Eq) {
 		return fmt.Sprintf("json %q: %s, expected %s", je.path, raw, jsonText(e.Eq))
 	}

@@ -37,7 +37,7 @@ type plan struct {
 	tlsMinDays  int
 	// secrets known from the check itself (URL passwords, auth), scrubbed
 	// from every reason on top of the target's Redact.
-	scrub *strings.Replacer
+	scrub *checks.Redactor
 }
 
 type stepPlan struct {
@@ -178,7 +178,8 @@ func compile(c *checks.Check) (*plan, error) {
 	if pl.maxRedirects <= 0 {
 		pl.maxRedirects = defaultMaxRedirects
 	}
-	var secrets []string
+	// Encoded forms too: a target may echo the Authorization header.
+	secrets := checks.NewRedactor()
 
 	// Request defaults shared by every step of a journey.
 	user, pass, hasBasic := "", "", false
@@ -191,7 +192,7 @@ func compile(c *checks.Check) (*plan, error) {
 			}
 			pass = strings.TrimRight(string(b), "\r\n")
 		}
-		secrets = append(secrets, pass)
+		secrets.AddBasicAuth(user, pass)
 	}
 	bearer := req.BearerToken
 	if bearer == "" && req.BearerTokenFile != "" {
@@ -201,7 +202,7 @@ func compile(c *checks.Check) (*plan, error) {
 		}
 		bearer = strings.TrimSpace(string(b))
 	}
-	secrets = append(secrets, bearer)
+	secrets.Add(bearer)
 	follow := req.FollowRedirects == nil || *req.FollowRedirects
 	method := req.Method
 	if method == "" {
@@ -269,7 +270,7 @@ func compile(c *checks.Check) (*plan, error) {
 				return nil, stepErr(pl.journey, r.name, fmt.Errorf("invalid url: %w", err))
 			}
 			if pw, ok := u.User.Password(); ok {
-				secrets = append(secrets, pw)
+				secrets.AddBasicAuth(u.User.Username(), pw)
 			}
 		}
 		if sp.body, err = newTmpl("body", r.body); err != nil {
@@ -305,15 +306,7 @@ func compile(c *checks.Check) (*plan, error) {
 		pl.steps = append(pl.steps, sp)
 	}
 
-	var pairs []string
-	for _, s := range secrets {
-		if len(s) >= 4 { // as checks.Redactor: shorter values would mangle text
-			pairs = append(pairs, s, checks.Placeholder)
-		}
-	}
-	if len(pairs) > 0 {
-		pl.scrub = strings.NewReplacer(pairs...)
-	}
+	pl.scrub = secrets
 	return pl, nil
 }
 

@@ -350,7 +350,8 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 		return fail(probe.Error, "response body exceeds max_body_bytes ("+formatSize(pl.maxBody)+")")
 	}
 
-	rs := response{status: resp.StatusCode, header: resp.Header, now: r.p.now(), duration: sr.Duration}
+	rs := response{status: resp.StatusCode, header: resp.Header, now: r.p.now(), duration: sr.Duration,
+		redact: func(s string) string { return redact(t, pl, s) }}
 	if !pl.journey {
 		rs.duration = time.Since(r.mono)
 	}
@@ -409,8 +410,8 @@ func redact(t *probe.Target, pl *plan, s string) string {
 	if s == "" {
 		return s
 	}
-	if pl != nil && pl.scrub != nil {
-		s = pl.scrub.Replace(s)
+	if pl != nil {
+		s = pl.scrub.Redact(s)
 	}
 	if t.Redact != nil {
 		s = t.Redact(s)
