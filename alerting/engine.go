@@ -311,6 +311,10 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 		inst = &Instance{Key: key, Rule: r.cfg.Name, State: Inactive, Notify: r.cfg.Notify, Measure: r.cfg.Expr.Measure}
 		e.instances[key] = inst
 	}
+	// A reload may have changed the rule (threshold, notifiers, measure)
+	// while keeping its name: the instance keeps its state and timers and
+	// follows the rule's current definition.
+	inst.Notify, inst.Measure = r.cfg.Notify, r.cfg.Expr.Measure
 	if g != nil && g.seen {
 		inst.Value = g.value
 		inst.Labels = e.labels(r, g.labels)

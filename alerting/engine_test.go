@@ -279,3 +279,56 @@ func TestFormatValue(t *testing.T) {
 		t.Error(alerting.HumanDuration(125 * time.Minute))
 	}
 }
+
+// TestConfigureKeepsInstances: a reload that changes a rule but keeps its
+// name keeps its instances (state, timers, flap history) and they follow
+// the new definition: threshold, notifiers, annotations.
+func TestConfigureKeepsInstances(t *testing.T) {
+	const notifiers = `
+notifiers:
+  - {name: a, type: webhook, url: "http://127.0.0.1:1/a"}
+  - {name: b, type: webhook, url: "http://127.0.0.1:1/b"}
+`
+	e := engine(t, notifiers+`
+alerts:
+  - name: Slow
+    when: p99 > 1.5s
+    for: 1m
+    notify: [a]
+    annotations: {summary: "old {{ .value }}"}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb2")}
+	m := table{"shop-home/direct/lb2": {"p99": 2.1}}
+	t0 := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
+	e.Eval(t0, all, m)
+	if tr := e.Eval(t0.Add(time.Minute), all, m); len(tr) != 1 || tr[0].To != alerting.Firing {
+		t.Fatalf("want firing, got %+v", tr)
+	}
+	before := e.Instances()[0]
+	if err := e.Configure(rule(t, base+notifiers+`
+alerts:
+  - name: Slow
+    when: p99 > 2s
+    for: 2m
+    notify: [b]
+    annotations: {summary: "new {{ .value }}"}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if tr := e.Eval(t0.Add(70*time.Second), all, m); len(tr) != 0 {
+		t.Fatalf("a changed rule that still holds: unexpected transitions %+v", tr)
+	}
+	after := e.Instances()[0]
+	if after.State != alerting.Firing || !after.ActiveAt.Equal(before.ActiveAt) || !after.FiredAt.Equal(before.FiredAt) ||
+		after.FiredCount() != 1 || !after.LastTrueAt.Equal(t0.Add(70*time.Second)) {
+		t.Errorf("after the reload: %+v\nbefore: %+v", after, before)
+	}
+	if len(after.Notify) != 1 || after.Notify[0] != "b" || after.Annotations["summary"] != "new 2.1s" {
+		t.Errorf("instance does not follow the new rule: notify %v, summary %q", after.Notify, after.Annotations["summary"])
+	}
+	// The new threshold decides: 1.8s no longer holds.
+	m["shop-home/direct/lb2"]["p99"] = 1.8
+	if tr := e.Eval(t0.Add(80*time.Second), all, m); len(tr) != 1 || tr[0].To != alerting.Resolved {
+		t.Fatalf("below the new threshold: want resolved, got %+v", tr)
+	}
+}
