@@ -70,6 +70,22 @@ type Instance struct {
 	// Measure is the rule's measure, for rendering Value (see FormatValue).
 	Measure string   `json:"measure"`
 	Notify  []string `json:"notify"`
+	// InhibitedBy is the key of the node alert this instance is folded
+	// into (see fold): a node alert that is firing, or pending and about
+	// to decide, on the same node and location. The built-in notifiers
+	// send the node alert instead of this one.
+	InhibitedBy string `json:"inhibited_by,omitempty"`
+	// For a node alert (a node_* measure grouped by node): NodeAddress is
+	// the node's address when the series name the node otherwise; Affected
+	// lists the checks and paths that show the condition or whose alerts
+	// are folded into it ("shop-home via direct"); Folded lists those
+	// alerts ("ShopSlowForCustomers shop-home via direct: p99 = 2.1s").
+	NodeAddress string   `json:"node_address,omitempty"`
+	Affected    []string `json:"affected,omitempty"`
+	Folded      []string `json:"folded,omitempty"`
+	// shows is the last evaluation's check×path series that hold the
+	// condition of a node alert (part of Affected).
+	shows []string
 }
 
 // FiredCount is how often the instance fired within the flap window.
@@ -113,6 +129,23 @@ type rule struct {
 	annotations map[string]*template.Template
 	domain      bool     // measure is per browser domain
 	keyBy       []string // cfg.By sorted and unique: the instance key's order
+	// byNode: the instances name a node; node: a node alert, a node_*
+	// measure grouped by node, into which the other alerts on that node
+	// fold.
+	byNode, node bool
+}
+
+// IsNodeMeasure reports whether measure compares a node with its siblings
+// (node_slowdown and every other node_* measure).
+func IsNodeMeasure(measure string) bool { return strings.HasPrefix(measure, "node_") }
+
+// Place names a check and path as people say it: "shop-home via direct".
+func Place(labels map[string]string) string {
+	p := labels["check"]
+	if v := labels["path"]; v != "" {
+		p += " via " + v
+	}
+	return p
 }
 
 // appendKey appends s's instance key, rule|k=v|… over its sorted `by`
@@ -163,6 +196,8 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 		r.keyBy = append([]string(nil), a.By...)
 		sort.Strings(r.keyBy)
 		r.keyBy = slices.Compact(r.keyBy)
+		r.byNode = slices.Contains(r.keyBy, "node")
+		r.node = r.byNode && IsNodeMeasure(a.Expr.Measure)
 		for k, text := range a.Annotations {
 			t, err := template.New(a.Name + "/" + k).Funcs(checks.AnnotationFuncs()).Option("missingkey=zero").Parse(text)
 			if err != nil {
@@ -229,6 +264,8 @@ type group struct {
 	value  float64
 	holds  bool
 	seen   bool
+	addr   string          // node_address of the group's series
+	shows  map[string]bool // node rules: places whose series hold
 }
 
 // Eval evaluates every rule at now and returns the transitions, in a
@@ -236,7 +273,7 @@ type group struct {
 func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Transition
+	var changed []change
 	var buf []byte
 	for _, r := range e.rules {
 		groups := map[string]*group{}
@@ -269,6 +306,15 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			}
 			g.seen = true
 			g.holds = g.holds || h
+			if r.byNode && g.addr == "" {
+				g.addr = s.Labels["node_address"]
+			}
+			if r.node && h {
+				if g.shows == nil {
+					g.shows = map[string]bool{}
+				}
+				g.shows[Place(s.Labels)] = true
+			}
 		}
 		// Existing instances whose group is gone or no longer holds.
 		var keys []string
@@ -292,21 +338,34 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			}
 			seenKey[k] = true
 			if tr, ok := e.step(now, r, k, groups[k]); ok {
-				out = append(out, tr)
+				changed = append(changed, tr)
 			}
 		}
+	}
+	e.fold()
+	// Transitions carry the instance as folding left it, so a notification
+	// knows whether it is folded and a node alert lists what it covers.
+	out := make([]Transition, 0, len(changed))
+	for _, c := range changed {
+		out = append(out, Transition{From: c.from, To: c.inst.State, Instance: cloneInstance(c.inst)})
 	}
 	e.gc(now)
 	return out
 }
 
+// change is a transition before folding: its instance is cloned after.
+type change struct {
+	from State
+	inst *Instance
+}
+
 // step advances one instance by one evaluation.
-func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition, bool) {
+func (e *Engine) step(now time.Time, r *rule, key string, g *group) (change, bool) {
 	inst := e.instances[key]
 	cond := g != nil && g.holds
 	if inst == nil {
 		if !cond {
-			return Transition{}, false
+			return change{}, false
 		}
 		inst = &Instance{Key: key, Rule: r.cfg.Name, State: Inactive, Notify: r.cfg.Notify, Measure: r.cfg.Expr.Measure}
 		e.instances[key] = inst
@@ -318,6 +377,20 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 	if g != nil && g.seen {
 		inst.Value = g.value
 		inst.Labels = e.labels(r, g.labels)
+		if g.addr != "" && g.addr != g.labels["node"] {
+			inst.NodeAddress = g.addr
+		}
+	}
+	if !r.node {
+		inst.shows = nil
+	} else if cond {
+		// While it keeps firing without holding (keep_firing_for), the
+		// places that last showed it stay.
+		inst.shows = inst.shows[:0]
+		for p := range g.shows {
+			inst.shows = append(inst.shows, p)
+		}
+		sort.Strings(inst.shows)
 	}
 	from := inst.State
 	switch {
@@ -347,9 +420,91 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 		delete(e.instances, key)
 	}
 	if from == inst.State {
-		return Transition{}, false
+		return change{}, false
 	}
-	return Transition{From: from, To: inst.State, Instance: cloneInstance(inst)}, true
+	return change{from: from, inst: inst}, true
+}
+
+// fold marks every pending or firing alert on a node that a node alert
+// covers (same node and location; a firing node alert before a pending
+// one) as folded into it, and gives each node alert the list of what it
+// covers. A pending node alert folds too: it decides within its `for`,
+// and holding the per-check pages until then is what makes one bad node
+// one page rather than a race of several.
+func (e *Engine) fold() {
+	byName := make(map[string]*rule, len(e.rules))
+	for _, r := range e.rules {
+		byName[r.cfg.Name] = r
+	}
+	type place struct{ node, location string }
+	cover := map[place]*Instance{}
+	better := func(a, b *Instance) bool { // a covers rather than b
+		if (a.State == Firing) != (b.State == Firing) {
+			return a.State == Firing
+		}
+		return a.Key < b.Key
+	}
+	var nodes, others []*Instance
+	for _, inst := range e.instances {
+		r := byName[inst.Rule]
+		live := inst.State == Firing || inst.State == Pending
+		switch {
+		case r != nil && r.node:
+			inst.Folded = nil
+			nodes = append(nodes, inst)
+			if p := (place{inst.Labels["node"], inst.Labels["location"]}); live && p.node != "" {
+				if c := cover[p]; c == nil || better(inst, c) {
+					cover[p] = inst
+				}
+			}
+		default:
+			inst.InhibitedBy = ""
+			if live && inst.Labels["node"] != "" {
+				others = append(others, inst)
+			}
+		}
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].Key < others[j].Key })
+	affected := map[*Instance]map[string]bool{}
+	for _, inst := range others {
+		c := cover[place{inst.Labels["node"], inst.Labels["location"]}]
+		if c == nil {
+			continue
+		}
+		inst.InhibitedBy = c.Key
+		line := inst.Rule + " " + Place(inst.Labels)
+		if d := inst.Labels["domain"]; d != "" {
+			line += " domain " + d
+		}
+		c.Folded = append(c.Folded, line+": "+conditionText(inst))
+		if affected[c] == nil {
+			affected[c] = map[string]bool{}
+		}
+		affected[c][Place(inst.Labels)] = true
+	}
+	for _, inst := range nodes {
+		set := affected[inst]
+		if set == nil {
+			set = map[string]bool{}
+		}
+		for _, p := range inst.shows {
+			set[p] = true
+		}
+		inst.Affected = inst.Affected[:0]
+		for p := range set {
+			if p != "" {
+				inst.Affected = append(inst.Affected, p)
+			}
+		}
+		sort.Strings(inst.Affected)
+		if r := byName[inst.Rule]; r != nil {
+			inst.Annotations = e.annotations(r, inst)
+		}
+	}
+}
+
+func conditionText(inst *Instance) string {
+	return fmt.Sprintf("%s = %s", inst.Measure, FormatValue(inst.Measure, inst.Value))
 }
 
 func (e *Engine) fire(now time.Time, inst *Instance) {
@@ -450,6 +605,14 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	data["raw_value"] = inst.Value
 	data["threshold"] = FormatValue(r.cfg.Expr.Measure, r.cfg.Expr.Value)
 	data["measure"] = r.cfg.Expr.Measure
+	if !inst.ActiveAt.IsZero() {
+		data["active_since"] = inst.ActiveAt.UTC().Format(time.RFC3339)
+	}
+	if r.node {
+		data["node_address"] = inst.NodeAddress
+		data["affected"] = strings.Join(inst.Affected, ", ")
+		data["folded"] = strings.Join(inst.Folded, "; ")
+	}
 	out := map[string]string{}
 	for k, t := range r.annotations {
 		var b strings.Builder
@@ -467,6 +630,22 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	}
 	if inst.Flapping() {
 		out["flapping"] = "true"
+	}
+	if r.node {
+		// What a node page must say besides its own text: which node
+		// (and where), which checks and paths show it, since when.
+		if inst.NodeAddress != "" {
+			out["node_address"] = inst.NodeAddress
+		}
+		if len(inst.Affected) > 0 {
+			out["affected"] = strings.Join(inst.Affected, ", ")
+		}
+		if len(inst.Folded) > 0 {
+			out["folded"] = strings.Join(inst.Folded, "; ")
+		}
+		if !inst.ActiveAt.IsZero() {
+			out["active_since"] = inst.ActiveAt.UTC().Format(time.RFC3339)
+		}
 	}
 	if inst.State == Resolved {
 		out["resolution"] = fmt.Sprintf("resolved after %s; fired %s in the last %s",
@@ -500,6 +679,9 @@ func cloneInstance(i *Instance) Instance {
 	c.Annotations = cloneMap(i.Annotations)
 	c.Fired = append([]time.Time(nil), i.Fired...)
 	c.Notify = append([]string(nil), i.Notify...)
+	c.Affected = append([]string(nil), i.Affected...)
+	c.Folded = append([]string(nil), i.Folded...)
+	c.shows = nil
 	return c
 }
 

@@ -332,3 +332,42 @@ alerts:
 		t.Fatalf("below the new threshold: want resolved, got %+v", tr)
 	}
 }
+
+// TestFoldScope: a node alert (any node_* measure whose instances name a
+// node, whatever else it groups by) folds the alerts on its node only;
+// alerts without a node and alerts on other nodes stay their own.
+func TestFoldScope(t *testing.T) {
+	e := engine(t, `
+alerts:
+  - {name: Slow, when: p99 > 1.5s}
+  - {name: Node, when: node_slowdown > 3}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb1"), series("shop-home", "direct", "lb2"),
+		series("cdn", "direct", "lb2"), series("cdn", "alt", "")}
+	m := table{
+		"shop-home/direct/lb1": {"p99": 2, "node_slowdown": 1},
+		"shop-home/direct/lb2": {"p99": 2, "node_slowdown": 4},
+		"cdn/direct/lb2":       {"p99": 2},
+		"cdn/alt/":             {"p99": 2},
+	}
+	e.Eval(time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC), all, m)
+	want := map[string]string{
+		"Slow|check=shop-home|node=lb1|path=direct": "",
+		"Slow|check=shop-home|node=lb2|path=direct": "Node|check=shop-home|node=lb2|path=direct",
+		"Slow|check=cdn|node=lb2|path=direct":       "Node|check=shop-home|node=lb2|path=direct",
+		"Slow|check=cdn|node=|path=alt":             "",
+		"Node|check=shop-home|node=lb2|path=direct": "",
+	}
+	insts := e.Instances()
+	if len(insts) != len(want) {
+		t.Fatalf("%d instances, want %d: %+v", len(insts), len(want), insts)
+	}
+	for _, inst := range insts {
+		if w, ok := want[inst.Key]; !ok || inst.InhibitedBy != w {
+			t.Errorf("%s: inhibited_by %q, want %q", inst.Key, inst.InhibitedBy, w)
+		}
+		if inst.Rule == "Node" && strings.Join(inst.Affected, ", ") != "cdn via direct, shop-home via direct" {
+			t.Errorf("node alert affected %q", inst.Affected)
+		}
+	}
+}
