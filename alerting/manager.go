@@ -389,7 +389,6 @@ func grew(prev string, now []string) bool {
 	return false
 }
 
-
 // resend re-queues firing instances: to Alertmanager every resend_interval
 // (its alerts expire otherwise), to chat and webhooks every repeat_interval.
 func (m *Manager) resend(ctx context.Context, now time.Time) {
