@@ -70,7 +70,7 @@ func TestFoldIntoNodeAlert(t *testing.T) {
 	}
 	f.vals = table{
 		"shop-home/direct/lb1":     {"p99": 0.2, "node_slowdown": 1},
-		"shop-home/direct/lb2":     {"p99": 2.1, "node_slowdown": 5},
+		"shop-home/direct/lb2":     {"p99": 2.1, "p90": 2, "node_slowdown": 5},
 		"shop-home/alt-source/lb2": {"p99": 0.2, "node_slowdown": 1},
 		"app-checkout/direct/lb2":  {"p99": 1.9, "node_slowdown": 4},
 	}
@@ -89,6 +89,8 @@ func TestFoldIntoNodeAlert(t *testing.T) {
 		"folded": "ShopSlowForCustomers app-checkout via direct: p99 = 1.9s; " +
 			"ShopSlowForCustomers shop-home via direct: p99 = 2.1s",
 		"active_since": start.Add(10 * time.Second).Format(time.RFC3339),
+		"node_p90":     "2s",
+		"siblings_p90": "400ms",
 		"summary": "node lb2 (127.0.0.12) is 5x slower on app-checkout via direct, shop-home via direct since " +
 			start.Add(10*time.Second).Format(time.RFC3339),
 	}

@@ -178,7 +178,7 @@ alerts:
     by: [node]
     severity: page
     annotations:
-      summary: "load-balancer node {{ .node }} is {{ .value }}x slower than its siblings"
+      summary: "load-balancer node {{ .node }}{{ with .node_address }} ({{ . }}){{ end }} is {{ .value }}x slower than its siblings{{ with .siblings_p90 }} (p90 {{ $.node_p90 }} vs {{ . }}){{ end }} on {{ .affected }} since {{ .active_since }}"
 `)
 		if o.Browser {
 			b.WriteString(`  - name: DependencyDomainFailing

@@ -228,6 +228,9 @@ func render(nt alerting.Notification, now time.Time, flapWindow time.Duration) a
 	if firing {
 		// A node alert stands for the alerts folded into it: one message
 		// says which checks and paths show it and since when.
+		if own, sib := ann["node_p90"], ann["siblings_p90"]; own != "" && sib != "" {
+			a.detail = append(a.detail, escape("p90 "+own+" vs "+sib+" on its siblings"))
+		}
 		if v := ann["affected"]; v != "" {
 			line := "Affected: " + v
 			if t, err := time.Parse(time.RFC3339, ann["active_since"]); err == nil {

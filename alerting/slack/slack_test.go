@@ -225,10 +225,11 @@ func TestNodePageWording(t *testing.T) {
 	n.Instance.Annotations["affected"] = "app-checkout via alt-source, shop-home via direct"
 	n.Instance.Annotations["active_since"] = firedAt.Add(-45 * time.Second).Format(time.RFC3339)
 	n.Instance.Annotations["folded"] = "ShopSlowForCustomers shop-home via direct: p99 = 2.1s"
+	n.Instance.Annotations["node_p90"], n.Instance.Annotations["siblings_p90"] = "912ms", "104ms"
 	m := slack.Render([]alerting.Notification{n}, now, time.Hour)
 	for _, want := range []string{
 		"[FIRING] LoadBalancerNodeDegraded — node lb2 (127.0.0.12) (value 4.2)\n",
-		"\nAffected since 21:39 UTC: app-checkout via alt-source, shop-home via direct\n",
+		"\np90 912ms vs 104ms on its siblings\nAffected since 21:39 UTC: app-checkout via alt-source, shop-home via direct\n",
 		"\nFolded into this page: ShopSlowForCustomers shop-home via direct: p99 = 2.1s\n",
 	} {
 		if !strings.Contains(m.Text, want) {
