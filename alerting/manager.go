@@ -78,8 +78,9 @@ type Manager struct {
 	// firingKeys are the instances firing after the last evaluation (for
 	// holds: whether a covering node alert has decided).
 	firingKeys map[string]bool
-	// affected is each node alert's Affected list as last notified, so a
-	// newly folded check goes out as a repeat of the node alert.
+	// affected is, per firing node alert, the keys of the firing alerts
+	// folded into it as last seen, so a newly folded alert goes out as a
+	// repeat of the node alert.
 	affected map[string]string
 	stored   map[string]bool // instance keys present in storage
 
@@ -332,10 +333,19 @@ func (m *Manager) holds(name string, inst *Instance) bool {
 
 // refold follows folding that changed without a state transition: a
 // firing instance whose notification was withheld and is no longer held
-// is sent now; a firing node alert that covers new checks or paths is
-// sent again as a repeat, listing them.
+// is sent now; a firing node alert into which another firing alert has
+// folded since is sent again as a repeat, listing it. (Checks that merely
+// start or stop showing the node's condition do not repeat the page: that
+// would be a message per noisy evaluation.)
 func (m *Manager) refold(ctx context.Context, now time.Time) {
-	for _, inst := range m.engine.Instances() {
+	insts := m.engine.Instances()
+	folded := map[string][]string{}
+	for _, inst := range insts {
+		if inst.State == Firing && inst.InhibitedBy != "" {
+			folded[inst.InhibitedBy] = append(folded[inst.InhibitedBy], inst.Key)
+		}
+	}
+	for _, inst := range insts {
 		if inst.State != Firing {
 			continue
 		}
@@ -353,15 +363,15 @@ func (m *Manager) refold(ctx context.Context, now time.Time) {
 			m.unhold(inst.Key, name)
 			m.enqueue(ctx, now, inst, name, "firing", false)
 		}
-		if len(inst.Affected) == 0 {
-			continue
+		if inst.Affected == nil {
+			continue // not a node alert
 		}
-		list := strings.Join(inst.Affected, ", ")
+		keys := folded[inst.Key] // sorted, as Instances is
 		m.mu.Lock()
 		prev, known := m.affected[inst.Key]
-		m.affected[inst.Key] = list
+		m.affected[inst.Key] = strings.Join(keys, "\n")
 		m.mu.Unlock()
-		if !known || !grew(prev, inst.Affected) {
+		if !known || !grew(prev, keys) {
 			continue
 		}
 		for _, name := range inst.Notify {
@@ -375,10 +385,10 @@ func (m *Manager) refold(ctx context.Context, now time.Time) {
 	}
 }
 
-// grew reports whether now lists a place that prev (", "-joined) did not.
+// grew reports whether now lists a key that prev (newline-joined) did not.
 func grew(prev string, now []string) bool {
 	old := map[string]bool{}
-	for _, p := range strings.Split(prev, ", ") {
+	for _, p := range strings.Split(prev, "\n") {
 		old[p] = true
 	}
 	for _, p := range now {
@@ -422,11 +432,6 @@ func (m *Manager) resend(ctx context.Context, now time.Time) {
 }
 
 func (m *Manager) enqueueAll(ctx context.Context, now time.Time, inst Instance, status string, resend bool) {
-	if status == "firing" && len(inst.Affected) > 0 {
-		m.mu.Lock()
-		m.affected[inst.Key] = strings.Join(inst.Affected, ", ")
-		m.mu.Unlock()
-	}
 	for _, name := range inst.Notify {
 		switch {
 		case status == "firing" && !resend && m.holds(name, &inst):
