@@ -133,3 +133,49 @@ func TestReloadKeepsFiringAlert(t *testing.T) {
 		return fmt.Errorf("notifications:%s", describe(alertsOf(rcv.Messages())))
 	})
 }
+
+// TestReloadKeepsFiringAlertResolveAll: the same for a check whose nodes
+// come from DNS (`resolve: all`): a reload that changes the timeout keeps
+// the nodes it knew until DNS answers again, so lb2's failing alert keeps
+// firing.
+func TestReloadKeepsFiringAlertResolveAll(t *testing.T) {
+	t.Parallel()
+	shop := startShop(t)
+	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rcv.Close() })
+	config := func(timeout time.Duration) string {
+		return shop.ConfigWithOptions(demo.ConfigOptions{Interval: 500 * time.Millisecond, Timeout: timeout,
+			NoAlerts: true, NoAltPath: true}) + fmt.Sprintf(`
+notifiers:
+  - {name: room, type: webhook, url: %q, repeat_interval: 30m}
+alerts:
+  - name: ShopNodeFailing
+    checks: [shop-home]
+    when: failures > 0
+    window: 4s
+    severity: page
+`, rcv.URL())
+	}
+	cfgFile := writeConfig(t, config(400*time.Millisecond))
+	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, StoragePath: t.TempDir(),
+		Notifiers: kinds.Notifiers(), EvalInterval: 200 * time.Millisecond})
+	setFault(t, shop, "lb2:error_ratio=1")
+	waitAlerts(t, rcv, lb2, 1, 30*time.Second)
+
+	writeFile(t, cfgFile, config(450*time.Millisecond))
+	if err := r.d.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	time.Sleep(3 * time.Second) // fifteen evaluations, several runs of the rebuilt targets
+	if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 1 || got[0].Status != "firing" {
+		t.Fatalf("notifications about lb2 across a reload while it failed throughout, want the one FIRING:%s", describe(got))
+	}
+	for _, inst := range r.d.Alerts().Engine().Instances() {
+		if inst.Labels["node"] == lb2 && (inst.State != alerting.Firing || inst.FiredCount() != 1) {
+			t.Errorf("%s: state %s, fired_count %d; want firing, 1", inst.Key, inst.State, inst.FiredCount())
+		}
+	}
+}
