@@ -124,6 +124,10 @@ type Engine struct {
 	// history keeps firing times per instance key beyond the instance's
 	// own life, so flap memory survives a resolve.
 	history map[string][]time.Time
+	// orphans are rules a reload removed while instances of theirs were
+	// firing: the next evaluation resolves those (a receiver must not be
+	// left with an alert that never ends), then the rule goes.
+	orphans map[string]*rule
 }
 
 type rule struct {
@@ -185,11 +189,14 @@ func New(o Options) *Engine {
 		o.ResolvedRetention = 15 * time.Minute
 	}
 	return &Engine{log: o.Logger, resolvedRetention: o.ResolvedRetention,
-		instances: map[string]*Instance{}, history: map[string][]time.Time{}, flapWindow: time.Hour}
+		instances: map[string]*Instance{}, history: map[string][]time.Time{}, orphans: map[string]*rule{},
+		flapWindow: time.Hour}
 }
 
-// Configure adopts cfg's rules. Instances of rules that still exist keep
-// their state; those of removed rules are dropped.
+// Configure adopts cfg's rules. Instances of rules that still exist (by
+// name) keep their state, timers and flap history, whatever else of the
+// rule changed; firing instances of removed rules resolve at the next
+// evaluation, the others are dropped.
 func (e *Engine) Configure(cfg *checks.Config) error {
 	var rules []*rule
 	for _, a := range cfg.Alerts {
@@ -211,7 +218,6 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.rules = rules
 	e.location = cfg.Global.Location
 	if cfg.Global.FlapWindow > 0 {
 		e.flapWindow = time.Duration(cfg.Global.FlapWindow)
@@ -219,12 +225,25 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 	names := map[string]bool{}
 	for _, r := range rules {
 		names[r.cfg.Name] = true
+		delete(e.orphans, r.cfg.Name)
+	}
+	old := map[string]*rule{}
+	for _, r := range e.rules {
+		old[r.cfg.Name] = r
 	}
 	for k, inst := range e.instances {
-		if !names[inst.Rule] {
+		if names[inst.Rule] {
+			continue
+		}
+		if r := old[inst.Rule]; r != nil && inst.State == Firing {
+			e.orphans[inst.Rule] = r
+			continue
+		}
+		if e.orphans[inst.Rule] == nil || inst.State != Firing {
 			delete(e.instances, k)
 		}
 	}
+	e.rules = rules
 	return nil
 }
 
@@ -358,6 +377,7 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			}
 		}
 	}
+	changed = append(changed, e.resolveOrphans(now)...)
 	e.fold()
 	// Transitions carry the instance as folding left it, so a notification
 	// knows whether it is folded and a node alert lists what it covers.
@@ -366,6 +386,30 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 		out = append(out, Transition{From: c.from, To: c.inst.State, Instance: cloneInstance(c.inst)})
 	}
 	e.gc(now)
+	return out
+}
+
+// resolveOrphans resolves the firing instances of removed rules.
+func (e *Engine) resolveOrphans(now time.Time) []change {
+	var out []change
+	for name, r := range e.orphans {
+		var keys []string
+		for k, inst := range e.instances {
+			if inst.Rule == name && inst.State == Firing {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			inst := e.instances[k]
+			inst.State, inst.ResolvedAt = Resolved, now
+			e.pruneHistory(now, inst)
+			inst.Annotations = e.annotations(r, inst)
+			out = append(out, change{from: Firing, inst: inst})
+		}
+		delete(e.orphans, name)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].inst.Key < out[j].inst.Key })
 	return out
 }
 

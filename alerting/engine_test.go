@@ -249,8 +249,10 @@ func TestRestoreContinuesState(t *testing.T) {
 	}
 }
 
+// A pending instance of a removed rule is dropped (a firing one resolves:
+// TestRemovedRuleResolves).
 func TestConfigureDropsRemovedRules(t *testing.T) {
-	e := engine(t, "alerts: [{name: A, when: failures > 0, window: 5m}]")
+	e := engine(t, "alerts: [{name: A, when: failures > 0, window: 5m, for: 1m}]")
 	e.Eval(time.Unix(1_800_000_000, 0), []alerting.Series{series("cdn", "direct", "")}, table{"cdn/direct/": {"failures": 1}})
 	if len(e.Instances()) != 1 {
 		t.Fatal("no instance")
@@ -369,5 +371,33 @@ alerts:
 		if inst.Rule == "Node" && strings.Join(inst.Affected, ", ") != "cdn via direct, shop-home via direct" {
 			t.Errorf("node alert affected %q", inst.Affected)
 		}
+	}
+}
+
+// TestRemovedRuleResolves: a reload that removes a rule resolves its firing
+// instances at the next evaluation (with their resolution), rather than
+// dropping them and leaving receivers with an alert that never ends.
+func TestRemovedRuleResolves(t *testing.T) {
+	e := engine(t, `
+alerts:
+  - {name: Slow, when: p99 > 1.5s}
+  - {name: Down, when: failures > 0}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb2")}
+	m := table{"shop-home/direct/lb2": {"p99": 2.1, "failures": 1}}
+	t0 := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
+	if tr := e.Eval(t0, all, m); len(tr) != 2 {
+		t.Fatalf("want two firing, got %+v", tr)
+	}
+	if err := e.Configure(rule(t, base+"alerts: [{name: Down, when: failures > 0}]\n")); err != nil {
+		t.Fatal(err)
+	}
+	tr := e.Eval(t0.Add(10*time.Second), all, m)
+	if len(tr) != 1 || tr[0].Instance.Rule != "Slow" || tr[0].To != alerting.Resolved ||
+		!strings.HasPrefix(tr[0].Instance.Annotations["resolution"], "resolved after 10s") {
+		t.Fatalf("want Slow resolved, got %+v", tr)
+	}
+	if tr := e.Eval(t0.Add(20*time.Second), all, m); len(tr) != 0 {
+		t.Fatalf("unexpected %+v", tr)
 	}
 }
