@@ -158,6 +158,21 @@ func TestFoldIntoNodeAlert(t *testing.T) {
 	if a := last[len(last)-1]; len(last) != 5 || a.Status != "resolved" || alerting.Place(a.Labels) != "shop-home via direct" {
 		t.Fatalf("want shop-home's resolution last; got:%s", received(rcv.Messages(t)))
 	}
+
+	// A second episode, with a check the first did not have, is one page
+	// again, not a page and a repeat (the first episode's folded alerts are
+	// not its baseline).
+	f.series = append(f.series, withAddr(series("app-checkout", "alt-source", "lb2"), "127.0.0.12"))
+	f.vals["app-checkout/alt-source/lb2"] = map[string]float64{"p99": 3, "node_slowdown": 1}
+	f.vals["shop-home/direct/lb2"]["p99"], f.vals["shop-home/direct/lb2"]["node_slowdown"] = 2.1, 5
+	f.vals["app-checkout/direct/lb2"]["p99"], f.vals["app-checkout/direct/lb2"]["node_slowdown"] = 1.9, 4
+	f.vals["shop-home/alt-source/lb2"]["p99"] = 2.5
+	f.step(60 * time.Second)
+	again := alertsOf(rcv.Messages(t))[5:]
+	if len(again) != 1 || again[0].Labels["alertname"] != "LoadBalancerNodeDegraded" || again[0].Annotations["fired_count"] != "2" ||
+		again[0].Annotations["affected"] != "app-checkout via alt-source, app-checkout via direct, shop-home via alt-source, shop-home via direct" {
+		t.Fatalf("second episode: want one node page listing all four; got:%s", received(rcv.Messages(t)))
+	}
 }
 
 func alertsOf(msgs []webhook.Message) []webhook.Alert {

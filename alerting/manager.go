@@ -293,6 +293,11 @@ func (m *Manager) Eval(ctx context.Context, now time.Time) []Transition {
 		}
 		switch tr.To {
 		case Firing:
+			// A new episode: what its page lists is the baseline for
+			// repeats (see refold), not what the last episode's did.
+			m.mu.Lock()
+			delete(m.affected, inst.Key)
+			m.mu.Unlock()
 			m.enqueueAll(ctx, now, inst, "firing", false)
 		case Resolved:
 			m.enqueueAll(ctx, now, inst, "resolved", false)
