@@ -1,6 +1,7 @@
 package alerting_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -181,4 +182,44 @@ func alertsOf(msgs []webhook.Message) []webhook.Alert {
 		out = append(out, m.Alerts...)
 	}
 	return out
+}
+
+// TestAlertmanagerGetsFoldedAlertsOnceNodeDecides: Alertmanager inhibits
+// with its own rules, so it gets the folded alerts too, but only once the
+// node alert has left pending; it cannot inhibit with an alert it does not
+// have yet.
+func TestAlertmanagerGetsFoldedAlertsOnceNodeDecides(t *testing.T) {
+	am := notifytest.NewReceiver(t, nil)
+	f := newFixture(t)
+	f.series = []alerting.Series{series("shop-home", "direct", "lb1"), series("shop-home", "direct", "lb2")}
+	f.vals = table{
+		"shop-home/direct/lb1": {"p99": 0.2, "node_slowdown": 1},
+		"shop-home/direct/lb2": {"p99": 2.1, "node_slowdown": 5},
+	}
+	f.open(strings.Replace(foldConfig(""), `{name: room, type: webhook, url: "", repeat_interval: 0s}`,
+		`{name: am, type: alertmanager, url: "`+am.URL+`"}`, 1))
+	names := func() []string {
+		var out []string
+		for _, r := range am.Requests() {
+			var alerts []struct {
+				Labels map[string]string `json:"labels"`
+			}
+			if r.Path == "/api/v2/alerts" && json.Unmarshal(r.Body, &alerts) == nil {
+				for _, a := range alerts {
+					out = append(out, a.Labels["alertname"])
+				}
+			}
+		}
+		return out
+	}
+	// 21:00:10 both pending; 21:00:20 the per-check alert fires, held.
+	f.step(35 * time.Second)
+	if got := names(); len(got) != 0 {
+		t.Fatalf("alertmanager got %v while the node alert was pending", got)
+	}
+	// 21:00:40 the node alert fires: both go.
+	f.step(10 * time.Second)
+	if got := strings.Join(names(), ","); got != "LoadBalancerNodeDegraded,ShopSlowForCustomers" {
+		t.Fatalf("alertmanager got %q, want the node alert then the per-check alert", got)
+	}
 }
