@@ -60,7 +60,10 @@ type Explainer interface {
 
 // Detailer is implemented by Measures that can say more about a value than
 // the number: the node detector's evidence, say. The details of the worst
-// series of a group become annotations (and template data) of its instance.
+// series of a group become annotations (and template data) of its instance;
+// for a node alert, details "affected" (the checks and paths that show the
+// condition) and "p90"/"sibling_p90" take the place of what the engine
+// would work out from the series.
 type Detailer interface {
 	Details(measure string, s Series, window time.Duration) map[string]string
 }
@@ -83,11 +86,29 @@ type Instance struct {
 	// Fired lists when this instance started firing, within the flap window.
 	Fired []time.Time `json:"fired"`
 	// Measure is the rule's measure, for rendering Value (see FormatValue).
-	Measure string `json:"measure"`
+	Measure string   `json:"measure"`
+	Notify  []string `json:"notify"`
 	// Details are what the measure said about the value when the condition
 	// last held (see Detailer); they become annotations.
 	Details map[string]string `json:"details,omitempty"`
-	Notify  []string          `json:"notify"`
+	// InhibitedBy is the key of the node alert this instance is folded
+	// into (see fold): a node alert that is firing, or pending and about
+	// to decide, on the same node and location. The built-in notifiers
+	// send the node alert instead of this one.
+	InhibitedBy string `json:"inhibited_by,omitempty"`
+	// For a node alert (a node_* measure grouped by node): NodeAddress is
+	// the node's address when the series name the node otherwise; Affected
+	// lists the checks and paths that show the condition or whose alerts
+	// are folded into it ("shop-home via direct"); Folded lists those
+	// alerts ("ShopSlowForCustomers shop-home via direct: p99 = 2.1s").
+	NodeAddress string   `json:"node_address,omitempty"`
+	Affected    []string `json:"affected,omitempty"`
+	Folded      []string `json:"folded,omitempty"`
+	// shows is the last evaluation's check×path series that hold the
+	// condition of a node alert (part of Affected); p90 is the p90 of the
+	// series that gave its value (0: unknown), for the page text.
+	shows []string
+	p90   float64
 }
 
 // FiredCount is how often the instance fired within the flap window.
@@ -124,6 +145,10 @@ type Engine struct {
 	// history keeps firing times per instance key beyond the instance's
 	// own life, so flap memory survives a resolve.
 	history map[string][]time.Time
+	// orphans are rules a reload removed while instances of theirs were
+	// firing: the next evaluation resolves those (a receiver must not be
+	// left with an alert that never ends), then the rule goes.
+	orphans map[string]*rule
 }
 
 type rule struct {
@@ -131,6 +156,23 @@ type rule struct {
 	annotations map[string]*template.Template
 	domain      bool     // measure is per browser domain
 	keyBy       []string // cfg.By sorted and unique: the instance key's order
+	// byNode: the instances name a node; node: a node alert, a node_*
+	// measure grouped by node, into which the other alerts on that node
+	// fold.
+	byNode, node bool
+}
+
+// IsNodeMeasure reports whether measure compares a node with its siblings
+// (node_slowdown and every other node_* measure).
+func IsNodeMeasure(measure string) bool { return strings.HasPrefix(measure, "node_") }
+
+// Place names a check and path as people say it: "shop-home via direct".
+func Place(labels map[string]string) string {
+	p := labels["check"]
+	if v := labels["path"]; v != "" {
+		p += " via " + v
+	}
+	return p
 }
 
 // appendKey appends s's instance key, rule|k=v|… over its sorted `by`
@@ -168,11 +210,14 @@ func New(o Options) *Engine {
 		o.ResolvedRetention = 15 * time.Minute
 	}
 	return &Engine{log: o.Logger, resolvedRetention: o.ResolvedRetention,
-		instances: map[string]*Instance{}, history: map[string][]time.Time{}, flapWindow: time.Hour}
+		instances: map[string]*Instance{}, history: map[string][]time.Time{}, orphans: map[string]*rule{},
+		flapWindow: time.Hour}
 }
 
-// Configure adopts cfg's rules. Instances of rules that still exist keep
-// their state; those of removed rules are dropped.
+// Configure adopts cfg's rules. Instances of rules that still exist (by
+// name) keep their state, timers and flap history, whatever else of the
+// rule changed; firing instances of removed rules resolve at the next
+// evaluation, the others are dropped.
 func (e *Engine) Configure(cfg *checks.Config) error {
 	var rules []*rule
 	for _, a := range cfg.Alerts {
@@ -181,6 +226,8 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 		r.keyBy = append([]string(nil), a.By...)
 		sort.Strings(r.keyBy)
 		r.keyBy = slices.Compact(r.keyBy)
+		r.byNode = slices.Contains(r.keyBy, "node")
+		r.node = r.byNode && IsNodeMeasure(a.Expr.Measure)
 		for k, text := range a.Annotations {
 			t, err := template.New(a.Name + "/" + k).Funcs(checks.AnnotationFuncs()).Option("missingkey=zero").Parse(text)
 			if err != nil {
@@ -192,7 +239,6 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.rules = rules
 	e.location = cfg.Global.Location
 	if cfg.Global.FlapWindow > 0 {
 		e.flapWindow = time.Duration(cfg.Global.FlapWindow)
@@ -200,12 +246,25 @@ func (e *Engine) Configure(cfg *checks.Config) error {
 	names := map[string]bool{}
 	for _, r := range rules {
 		names[r.cfg.Name] = true
+		delete(e.orphans, r.cfg.Name)
+	}
+	old := map[string]*rule{}
+	for _, r := range e.rules {
+		old[r.cfg.Name] = r
 	}
 	for k, inst := range e.instances {
-		if !names[inst.Rule] {
+		if names[inst.Rule] {
+			continue
+		}
+		if r := old[inst.Rule]; r != nil && inst.State == Firing {
+			e.orphans[inst.Rule] = r
+			continue
+		}
+		if e.orphans[inst.Rule] == nil || inst.State != Firing {
 			delete(e.instances, k)
 		}
 	}
+	e.rules = rules
 	return nil
 }
 
@@ -243,11 +302,15 @@ func worse(op string, v, w float64) bool {
 }
 
 type group struct {
-	labels  map[string]string
-	value   float64
-	holds   bool
-	seen    bool
-	worst   *Series // the series value came from
+	labels map[string]string
+	value  float64
+	holds  bool
+	seen   bool
+	addr   string          // node_address of the group's series
+	shows  map[string]bool // node rules: places whose series hold
+	worst  *Series         // the series that gave value
+	p90    float64         // node rules: worst's p90 (0: unknown)
+	// details are the Detailer's for worst, for holding groups.
 	details map[string]string
 	// held: the condition held only by values the daemon's own noise
 	// explains (see Explainer).
@@ -259,7 +322,7 @@ type group struct {
 func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Transition
+	var changed []change
 	var buf []byte
 	explainer, _ := m.(Explainer)
 	detailer, _ := m.(Detailer)
@@ -294,16 +357,37 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 				groups[string(buf)] = g
 			}
 			if !g.seen || worse(r.cfg.Expr.Op, v, g.value) {
-				g.value, g.worst = v, s
+				g.value = v
+				g.worst = s
 			}
 			g.seen = true
 			g.holds = g.holds || h
 			g.held = g.held || held
+			if r.byNode && g.addr == "" {
+				g.addr = s.Labels["node_address"]
+			}
+			if r.node && h {
+				if g.shows == nil {
+					g.shows = map[string]bool{}
+				}
+				g.shows[Place(s.Labels)] = true
+			}
 		}
 		if detailer != nil {
 			for _, g := range groups {
-				if g.holds {
+				if g.holds && g.worst != nil {
 					g.details = detailer.Details(r.cfg.Expr.Measure, *g.worst, window)
+				}
+			}
+		}
+		if r.node {
+			// The p90 behind a node alert's value, for its page ("p90 912ms
+			// vs 104ms on its siblings"): looked up for holding groups only.
+			for _, g := range groups {
+				if g.holds && g.worst != nil && g.details["p90"] == "" {
+					if v, ok := m.Measure("p90", *g.worst, window); ok && !math.IsNaN(v) {
+						g.p90 = v
+					}
 				}
 			}
 		}
@@ -329,34 +413,97 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			}
 			seenKey[k] = true
 			if tr, ok := e.step(now, r, k, groups[k]); ok {
-				out = append(out, tr)
+				changed = append(changed, tr)
 			}
 		}
+	}
+	changed = append(changed, e.resolveOrphans(now)...)
+	e.fold()
+	// Transitions carry the instance as folding left it, so a notification
+	// knows whether it is folded and a node alert lists what it covers.
+	out := make([]Transition, 0, len(changed))
+	for _, c := range changed {
+		out = append(out, Transition{From: c.from, To: c.inst.State, Instance: cloneInstance(c.inst)})
 	}
 	e.gc(now)
 	return out
 }
 
+// resolveOrphans resolves the firing instances of removed rules.
+func (e *Engine) resolveOrphans(now time.Time) []change {
+	var out []change
+	for name, r := range e.orphans {
+		var keys []string
+		for k, inst := range e.instances {
+			if inst.Rule == name && inst.State == Firing {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			inst := e.instances[k]
+			inst.State, inst.ResolvedAt = Resolved, now
+			e.pruneHistory(now, inst)
+			inst.Annotations = e.annotations(r, inst)
+			out = append(out, change{from: Firing, inst: inst})
+		}
+		delete(e.orphans, name)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].inst.Key < out[j].inst.Key })
+	return out
+}
+
+// change is a transition before folding: its instance is cloned after.
+type change struct {
+	from State
+	inst *Instance
+}
+
 // step advances one instance by one evaluation.
-func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition, bool) {
+func (e *Engine) step(now time.Time, r *rule, key string, g *group) (change, bool) {
 	inst := e.instances[key]
 	cond := g != nil && g.holds
 	if g != nil && !g.holds && g.held {
-		return Transition{}, false // neither new nor resolved on noise
+		return change{}, false // neither new nor resolved on noise
 	}
 	if inst == nil {
 		if !cond {
-			return Transition{}, false
+			return change{}, false
 		}
 		inst = &Instance{Key: key, Rule: r.cfg.Name, State: Inactive, Notify: r.cfg.Notify, Measure: r.cfg.Expr.Measure}
 		e.instances[key] = inst
 	}
+	// A reload may have changed the rule (threshold, notifiers, measure)
+	// while keeping its name: the instance keeps its state and timers and
+	// follows the rule's current definition.
+	inst.Notify, inst.Measure = r.cfg.Notify, r.cfg.Expr.Measure
 	if g != nil && g.seen {
 		inst.Value = g.value
 		inst.Labels = e.labels(r, g.labels)
 		if g.holds {
 			inst.Details = g.details
 		}
+		if g.addr != "" && g.addr != g.labels["node"] {
+			inst.NodeAddress = g.addr
+		}
+	}
+	if !r.node {
+		inst.shows = nil
+	} else if cond {
+		// While it keeps firing without holding (keep_firing_for), the
+		// places that last showed it stay.
+		inst.p90 = g.p90
+		inst.shows = inst.shows[:0]
+		if a := g.details["affected"]; a != "" {
+			// The measure knows better than "every series holds", which
+			// is all a value pooled over the node's checks can say.
+			inst.shows = append(inst.shows, strings.Split(a, ", ")...)
+		} else {
+			for p := range g.shows {
+				inst.shows = append(inst.shows, p)
+			}
+		}
+		sort.Strings(inst.shows)
 	}
 	from := inst.State
 	switch {
@@ -386,9 +533,91 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 		delete(e.instances, key)
 	}
 	if from == inst.State {
-		return Transition{}, false
+		return change{}, false
 	}
-	return Transition{From: from, To: inst.State, Instance: cloneInstance(inst)}, true
+	return change{from: from, inst: inst}, true
+}
+
+// fold marks every pending or firing alert on a node that a node alert
+// covers (same node and location; a firing node alert before a pending
+// one) as folded into it, and gives each node alert the list of what it
+// covers. A pending node alert folds too: it decides within its `for`,
+// and holding the per-check pages until then is what makes one bad node
+// one page rather than a race of several.
+func (e *Engine) fold() {
+	byName := make(map[string]*rule, len(e.rules))
+	for _, r := range e.rules {
+		byName[r.cfg.Name] = r
+	}
+	type place struct{ node, location string }
+	cover := map[place]*Instance{}
+	better := func(a, b *Instance) bool { // a covers rather than b
+		if (a.State == Firing) != (b.State == Firing) {
+			return a.State == Firing
+		}
+		return a.Key < b.Key
+	}
+	var nodes, others []*Instance
+	for _, inst := range e.instances {
+		r := byName[inst.Rule]
+		live := inst.State == Firing || inst.State == Pending
+		switch {
+		case r != nil && r.node:
+			inst.Folded = nil
+			nodes = append(nodes, inst)
+			if p := (place{inst.Labels["node"], inst.Labels["location"]}); live && p.node != "" {
+				if c := cover[p]; c == nil || better(inst, c) {
+					cover[p] = inst
+				}
+			}
+		default:
+			inst.InhibitedBy = ""
+			if live && inst.Labels["node"] != "" {
+				others = append(others, inst)
+			}
+		}
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].Key < others[j].Key })
+	affected := map[*Instance]map[string]bool{}
+	for _, inst := range others {
+		c := cover[place{inst.Labels["node"], inst.Labels["location"]}]
+		if c == nil {
+			continue
+		}
+		inst.InhibitedBy = c.Key
+		line := inst.Rule + " " + Place(inst.Labels)
+		if d := inst.Labels["domain"]; d != "" {
+			line += " domain " + d
+		}
+		c.Folded = append(c.Folded, line+": "+conditionText(inst))
+		if affected[c] == nil {
+			affected[c] = map[string]bool{}
+		}
+		affected[c][Place(inst.Labels)] = true
+	}
+	for _, inst := range nodes {
+		set := affected[inst]
+		if set == nil {
+			set = map[string]bool{}
+		}
+		for _, p := range inst.shows {
+			set[p] = true
+		}
+		inst.Affected = inst.Affected[:0]
+		for p := range set {
+			if p != "" {
+				inst.Affected = append(inst.Affected, p)
+			}
+		}
+		sort.Strings(inst.Affected)
+		if r := byName[inst.Rule]; r != nil {
+			inst.Annotations = e.annotations(r, inst)
+		}
+	}
+}
+
+func conditionText(inst *Instance) string {
+	return fmt.Sprintf("%s = %s", inst.Measure, FormatValue(inst.Measure, inst.Value))
 }
 
 func (e *Engine) fire(now time.Time, inst *Instance) {
@@ -489,9 +718,24 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	data["raw_value"] = inst.Value
 	data["threshold"] = FormatValue(r.cfg.Expr.Measure, r.cfg.Expr.Value)
 	data["measure"] = r.cfg.Expr.Measure
-	out := map[string]string{}
 	for k, v := range inst.Details {
 		data[k] = v
+	}
+	if !inst.ActiveAt.IsZero() {
+		data["active_since"] = inst.ActiveAt.UTC().Format(time.RFC3339)
+	}
+	nodeP90, siblingsP90 := nodeFigures(r, inst)
+	if p := inst.Details["p90"]; p != "" {
+		nodeP90, siblingsP90 = p, inst.Details["sibling_p90"]
+	}
+	if r.node {
+		data["node_address"] = inst.NodeAddress
+		data["affected"] = strings.Join(inst.Affected, ", ")
+		data["folded"] = strings.Join(inst.Folded, "; ")
+		data["node_p90"], data["siblings_p90"] = nodeP90, siblingsP90
+	}
+	out := map[string]string{}
+	for k, v := range inst.Details {
 		out[k] = v
 	}
 	for k, t := range r.annotations {
@@ -511,11 +755,46 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	if inst.Flapping() {
 		out["flapping"] = "true"
 	}
+	if r.node {
+		// What a node page must say besides its own text: which node
+		// (and where), which checks and paths show it, since when.
+		if inst.NodeAddress != "" {
+			out["node_address"] = inst.NodeAddress
+		}
+		if len(inst.Affected) > 0 {
+			out["affected"] = strings.Join(inst.Affected, ", ")
+		}
+		if len(inst.Folded) > 0 {
+			out["folded"] = strings.Join(inst.Folded, "; ")
+		}
+		if !inst.ActiveAt.IsZero() {
+			out["active_since"] = inst.ActiveAt.UTC().Format(time.RFC3339)
+		}
+		if nodeP90 != "" {
+			out["node_p90"] = nodeP90
+		}
+		if siblingsP90 != "" {
+			out["siblings_p90"] = siblingsP90
+		}
+	}
 	if inst.State == Resolved {
 		out["resolution"] = fmt.Sprintf("resolved after %s; fired %s in the last %s",
 			HumanDuration(inst.ResolvedAt.Sub(inst.FiredAt)), times(n), WindowPhrase(e.flapWindow))
 	}
 	return out
+}
+
+// nodeFigures renders a node alert's own p90 and, for node_slowdown (its
+// p90 over its siblings' median p90), the siblings' p90; "" when unknown.
+func nodeFigures(r *rule, inst *Instance) (own, siblings string) {
+	if !r.node || inst.p90 <= 0 {
+		return "", ""
+	}
+	own = FormatValue("p90", inst.p90)
+	if r.cfg.Expr.Measure == "node_slowdown" && inst.Value > 0 && !math.IsInf(inst.Value, 0) {
+		siblings = FormatValue("p90", inst.p90/inst.Value)
+	}
+	return own, siblings
 }
 
 // WindowPhrase says "hour" for 1h and "day" for 24h, as people do, else
@@ -543,9 +822,12 @@ func cloneInstance(i *Instance) Instance {
 	c.Annotations = cloneMap(i.Annotations)
 	c.Fired = append([]time.Time(nil), i.Fired...)
 	c.Notify = append([]string(nil), i.Notify...)
+	c.Affected = append([]string(nil), i.Affected...)
+	c.Folded = append([]string(nil), i.Folded...)
 	if i.Details != nil {
 		c.Details = cloneMap(i.Details)
 	}
+	c.shows = nil
 	return c
 }
 

@@ -249,8 +249,10 @@ func TestRestoreContinuesState(t *testing.T) {
 	}
 }
 
+// A pending instance of a removed rule is dropped (a firing one resolves:
+// TestRemovedRuleResolves).
 func TestConfigureDropsRemovedRules(t *testing.T) {
-	e := engine(t, "alerts: [{name: A, when: failures > 0, window: 5m}]")
+	e := engine(t, "alerts: [{name: A, when: failures > 0, window: 5m, for: 1m}]")
 	e.Eval(time.Unix(1_800_000_000, 0), []alerting.Series{series("cdn", "direct", "")}, table{"cdn/direct/": {"failures": 1}})
 	if len(e.Instances()) != 1 {
 		t.Fatal("no instance")
@@ -277,5 +279,125 @@ func TestFormatValue(t *testing.T) {
 	}
 	if !strings.HasPrefix(alerting.HumanDuration(125*time.Minute), "2h5m") {
 		t.Error(alerting.HumanDuration(125 * time.Minute))
+	}
+}
+
+// TestConfigureKeepsInstances: a reload that changes a rule but keeps its
+// name keeps its instances (state, timers, flap history) and they follow
+// the new definition: threshold, notifiers, annotations.
+func TestConfigureKeepsInstances(t *testing.T) {
+	const notifiers = `
+notifiers:
+  - {name: a, type: webhook, url: "http://127.0.0.1:1/a"}
+  - {name: b, type: webhook, url: "http://127.0.0.1:1/b"}
+`
+	e := engine(t, notifiers+`
+alerts:
+  - name: Slow
+    when: p99 > 1.5s
+    for: 1m
+    notify: [a]
+    annotations: {summary: "old {{ .value }}"}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb2")}
+	m := table{"shop-home/direct/lb2": {"p99": 2.1}}
+	t0 := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
+	e.Eval(t0, all, m)
+	if tr := e.Eval(t0.Add(time.Minute), all, m); len(tr) != 1 || tr[0].To != alerting.Firing {
+		t.Fatalf("want firing, got %+v", tr)
+	}
+	before := e.Instances()[0]
+	if err := e.Configure(rule(t, base+notifiers+`
+alerts:
+  - name: Slow
+    when: p99 > 2s
+    for: 2m
+    notify: [b]
+    annotations: {summary: "new {{ .value }}"}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if tr := e.Eval(t0.Add(70*time.Second), all, m); len(tr) != 0 {
+		t.Fatalf("a changed rule that still holds: unexpected transitions %+v", tr)
+	}
+	after := e.Instances()[0]
+	if after.State != alerting.Firing || !after.ActiveAt.Equal(before.ActiveAt) || !after.FiredAt.Equal(before.FiredAt) ||
+		after.FiredCount() != 1 || !after.LastTrueAt.Equal(t0.Add(70*time.Second)) {
+		t.Errorf("after the reload: %+v\nbefore: %+v", after, before)
+	}
+	if len(after.Notify) != 1 || after.Notify[0] != "b" || after.Annotations["summary"] != "new 2.1s" {
+		t.Errorf("instance does not follow the new rule: notify %v, summary %q", after.Notify, after.Annotations["summary"])
+	}
+	// The new threshold decides: 1.8s no longer holds.
+	m["shop-home/direct/lb2"]["p99"] = 1.8
+	if tr := e.Eval(t0.Add(80*time.Second), all, m); len(tr) != 1 || tr[0].To != alerting.Resolved {
+		t.Fatalf("below the new threshold: want resolved, got %+v", tr)
+	}
+}
+
+// TestFoldScope: a node alert (any node_* measure whose instances name a
+// node, whatever else it groups by) folds the alerts on its node only;
+// alerts without a node and alerts on other nodes stay their own.
+func TestFoldScope(t *testing.T) {
+	e := engine(t, `
+alerts:
+  - {name: Slow, when: p99 > 1.5s}
+  - {name: Node, when: node_slowdown > 3}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb1"), series("shop-home", "direct", "lb2"),
+		series("cdn", "direct", "lb2"), series("cdn", "alt", "")}
+	m := table{
+		"shop-home/direct/lb1": {"p99": 2, "node_slowdown": 1},
+		"shop-home/direct/lb2": {"p99": 2, "node_slowdown": 4},
+		"cdn/direct/lb2":       {"p99": 2},
+		"cdn/alt/":             {"p99": 2},
+	}
+	e.Eval(time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC), all, m)
+	want := map[string]string{
+		"Slow|check=shop-home|node=lb1|path=direct": "",
+		"Slow|check=shop-home|node=lb2|path=direct": "Node|check=shop-home|node=lb2|path=direct",
+		"Slow|check=cdn|node=lb2|path=direct":       "Node|check=shop-home|node=lb2|path=direct",
+		"Slow|check=cdn|node=|path=alt":             "",
+		"Node|check=shop-home|node=lb2|path=direct": "",
+	}
+	insts := e.Instances()
+	if len(insts) != len(want) {
+		t.Fatalf("%d instances, want %d: %+v", len(insts), len(want), insts)
+	}
+	for _, inst := range insts {
+		if w, ok := want[inst.Key]; !ok || inst.InhibitedBy != w {
+			t.Errorf("%s: inhibited_by %q, want %q", inst.Key, inst.InhibitedBy, w)
+		}
+		if inst.Rule == "Node" && strings.Join(inst.Affected, ", ") != "cdn via direct, shop-home via direct" {
+			t.Errorf("node alert affected %q", inst.Affected)
+		}
+	}
+}
+
+// TestRemovedRuleResolves: a reload that removes a rule resolves its firing
+// instances at the next evaluation (with their resolution), rather than
+// dropping them and leaving receivers with an alert that never ends.
+func TestRemovedRuleResolves(t *testing.T) {
+	e := engine(t, `
+alerts:
+  - {name: Slow, when: p99 > 1.5s}
+  - {name: Down, when: failures > 0}
+`)
+	all := []alerting.Series{series("shop-home", "direct", "lb2")}
+	m := table{"shop-home/direct/lb2": {"p99": 2.1, "failures": 1}}
+	t0 := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
+	if tr := e.Eval(t0, all, m); len(tr) != 2 {
+		t.Fatalf("want two firing, got %+v", tr)
+	}
+	if err := e.Configure(rule(t, base+"alerts: [{name: Down, when: failures > 0}]\n")); err != nil {
+		t.Fatal(err)
+	}
+	tr := e.Eval(t0.Add(10*time.Second), all, m)
+	if len(tr) != 1 || tr[0].Instance.Rule != "Slow" || tr[0].To != alerting.Resolved ||
+		!strings.HasPrefix(tr[0].Instance.Annotations["resolution"], "resolved after 10s") {
+		t.Fatalf("want Slow resolved, got %+v", tr)
+	}
+	if tr := e.Eval(t0.Add(20*time.Second), all, m); len(tr) != 0 {
+		t.Fatalf("unexpected %+v", tr)
 	}
 }

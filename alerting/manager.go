@@ -70,6 +70,18 @@ type Manager struct {
 	// lastSent is when each instance was last queued per notifier, for
 	// resend_interval and repeat_interval; persisted with the instance.
 	lastSent map[string]map[string]time.Time
+	// withheld marks, per instance and notifier, a firing notification
+	// that folding kept back (see holds): its resolution is not sent
+	// either, and once the instance is firing and no longer held it is
+	// sent. Persisted with the instance.
+	withheld map[string]map[string]bool
+	// firingKeys are the instances firing after the last evaluation (for
+	// holds: whether a covering node alert has decided).
+	firingKeys map[string]bool
+	// affected is, per firing node alert, the keys of the firing alerts
+	// folded into it as last seen, so a newly folded alert goes out as a
+	// repeat of the node alert.
+	affected map[string]string
 	stored   map[string]bool // instance keys present in storage
 
 	sent   *prometheus.CounterVec
@@ -94,6 +106,8 @@ type notifierState struct {
 type persisted struct {
 	Instance Instance             `json:"instance"`
 	LastSent map[string]time.Time `json:"last_sent,omitempty"`
+	Withheld map[string]bool      `json:"withheld,omitempty"`
+	Affected string               `json:"affected_sent,omitempty"`
 }
 
 // NewManager builds a manager; Configure gives it rules and notifiers.
@@ -116,6 +130,8 @@ func NewManager(o ManagerOptions) *Manager {
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b9)),
 		notifiers: map[string]*notifierState{},
 		lastSent:  map[string]map[string]time.Time{},
+		withheld:  map[string]map[string]bool{},
+		affected:  map[string]string{},
 		stored:    map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vantage_notifications_total",
@@ -191,6 +207,12 @@ func (m *Manager) Restore(ctx context.Context) error {
 		if p.LastSent != nil {
 			m.lastSent[p.Instance.Key] = p.LastSent
 		}
+		if p.Withheld != nil {
+			m.withheld[p.Instance.Key] = p.Withheld
+		}
+		if p.Affected != "" {
+			m.affected[p.Instance.Key] = p.Affected
+		}
 		m.stored[a.Key] = true
 	}
 	m.mu.Unlock()
@@ -237,17 +259,29 @@ func (m *Manager) Eval(ctx context.Context, now time.Time) []Transition {
 		b.Begin() // lets a caching source drop the previous cycle's figures
 	}
 	trs := m.engine.Eval(now, series, m.o.Measures)
+	firing := map[string]bool{}
+	for _, inst := range m.engine.Instances() {
+		if inst.State == Firing {
+			firing[inst.Key] = true
+		}
+	}
+	m.mu.Lock()
+	m.firingKeys = firing
+	m.mu.Unlock()
 	for _, tr := range trs {
 		inst := tr.Instance
 		ev := storage.Event{Time: now, Alert: inst.Rule, Check: inst.Labels["check"], Path: inst.Labels["path"],
 			Node: inst.Labels["node"], Domain: inst.Labels["domain"]}
 		switch tr.To {
 		case Pending:
-			ev.Kind, ev.Detail = storage.AlertPending, conditionText(inst)
+			ev.Kind, ev.Detail = storage.AlertPending, conditionText(&inst)
 		case Firing:
-			ev.Kind, ev.Detail = storage.AlertFiring, conditionText(inst)
+			ev.Kind, ev.Detail = storage.AlertFiring, conditionText(&inst)
 			if inst.Flapping() {
 				ev.Detail += fmt.Sprintf(" (flapping: fired %d times in the flap window)", inst.FiredCount())
+			}
+			if inst.InhibitedBy != "" {
+				ev.Detail += " (folded into " + inst.InhibitedBy + ")"
 			}
 		case Resolved:
 			ev.Kind, ev.Detail = storage.AlertResolved, inst.Annotations["resolution"]
@@ -259,18 +293,115 @@ func (m *Manager) Eval(ctx context.Context, now time.Time) []Transition {
 		}
 		switch tr.To {
 		case Firing:
+			// A new episode: what its page lists is the baseline for
+			// repeats (see refold), not what the last episode's did.
+			m.mu.Lock()
+			delete(m.affected, inst.Key)
+			m.mu.Unlock()
 			m.enqueueAll(ctx, now, inst, "firing", false)
 		case Resolved:
 			m.enqueueAll(ctx, now, inst, "resolved", false)
 		}
 	}
+	m.refold(ctx, now)
 	m.resend(ctx, now)
 	m.persist(ctx)
 	return trs
 }
 
-func conditionText(inst Instance) string {
-	return fmt.Sprintf("%s = %s", inst.Measure, FormatValue(inst.Measure, inst.Value))
+// folds reports whether notifier name folds alerts into node alerts: the
+// built-in ones do; Alertmanager gets every alert and inhibits with its
+// own inhibit_rules (deploy/alertmanager).
+func (m *Manager) folds(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ns := m.notifiers[name]
+	return ns != nil && ns.cfg.Type != "alertmanager"
+}
+
+// holds reports whether inst's firing notification to notifier name is
+// held back: for the built-in notifiers while a node alert covers it
+// (Engine.fold), for Alertmanager while that node alert is still pending
+// (Alertmanager cannot inhibit with an alert it does not have yet; once
+// the node alert fires, both go and its inhibit_rules decide).
+func (m *Manager) holds(name string, inst *Instance) bool {
+	if inst.InhibitedBy == "" {
+		return false
+	}
+	if m.folds(name) {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.firingKeys[inst.InhibitedBy]
+}
+
+// refold follows folding that changed without a state transition: a
+// firing instance whose notification was withheld and is no longer held
+// is sent now; a firing node alert into which another firing alert has
+// folded since is sent again as a repeat, listing it. (Checks that merely
+// start or stop showing the node's condition do not repeat the page: that
+// would be a message per noisy evaluation.)
+func (m *Manager) refold(ctx context.Context, now time.Time) {
+	insts := m.engine.Instances()
+	folded := map[string][]string{}
+	for _, inst := range insts {
+		if inst.State == Firing && inst.InhibitedBy != "" {
+			folded[inst.InhibitedBy] = append(folded[inst.InhibitedBy], inst.Key)
+		}
+	}
+	for _, inst := range insts {
+		if inst.State != Firing {
+			continue
+		}
+		m.mu.Lock()
+		var names []string
+		for name := range m.withheld[inst.Key] {
+			names = append(names, name)
+		}
+		m.mu.Unlock()
+		sort.Strings(names)
+		for _, name := range names {
+			if m.holds(name, &inst) {
+				continue
+			}
+			m.unhold(inst.Key, name)
+			m.enqueue(ctx, now, inst, name, "firing", false)
+		}
+		if inst.Affected == nil {
+			continue // not a node alert
+		}
+		keys := folded[inst.Key] // sorted, as Instances is
+		m.mu.Lock()
+		prev, known := m.affected[inst.Key]
+		m.affected[inst.Key] = strings.Join(keys, "\n")
+		m.mu.Unlock()
+		if !known || !grew(prev, keys) {
+			continue
+		}
+		for _, name := range inst.Notify {
+			m.mu.Lock()
+			sent := !m.lastSent[inst.Key][name].IsZero()
+			m.mu.Unlock()
+			if sent && m.folds(name) {
+				m.enqueue(ctx, now, inst, name, "firing", true)
+			}
+		}
+	}
+}
+
+// grew reports whether now lists a key that prev (newline-joined) did not.
+func grew(prev string, now []string) bool {
+	old := map[string]bool{}
+	for _, p := range strings.Split(prev, "\n") {
+		old[p] = true
+	}
+	for _, p := range now {
+		if !old[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // resend re-queues firing instances: to Alertmanager every resend_interval
@@ -288,6 +419,9 @@ func (m *Manager) resend(ctx context.Context, now time.Time) {
 			if ns == nil || last.IsZero() {
 				continue
 			}
+			if inst.InhibitedBy != "" && ns.cfg.Type != "alertmanager" {
+				continue // folded: the node alert's repeats stand for it
+			}
 			every := time.Duration(ns.cfg.ResendInterval)
 			if ns.cfg.Type != "alertmanager" {
 				every = 0
@@ -304,12 +438,39 @@ func (m *Manager) resend(ctx context.Context, now time.Time) {
 
 func (m *Manager) enqueueAll(ctx context.Context, now time.Time, inst Instance, status string, resend bool) {
 	for _, name := range inst.Notify {
+		switch {
+		case status == "firing" && !resend && m.holds(name, &inst):
+			// Folded into a node alert: its page stands for this one.
+			m.mu.Lock()
+			if m.withheld[inst.Key] == nil {
+				m.withheld[inst.Key] = map[string]bool{}
+			}
+			m.withheld[inst.Key][name] = true
+			m.mu.Unlock()
+			continue
+		case status == "resolved" && m.unhold(inst.Key, name):
+			continue // never sent, so nothing to resolve
+		}
 		m.enqueue(ctx, now, inst, name, status, resend)
 	}
 	select {
 	case m.wake <- struct{}{}:
 	default:
 	}
+}
+
+// unhold clears a withheld mark and reports whether there was one.
+func (m *Manager) unhold(key, name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.withheld[key][name] {
+		return false
+	}
+	delete(m.withheld[key], name)
+	if len(m.withheld[key]) == 0 {
+		delete(m.withheld, key)
+	}
+	return true
 }
 
 // queued is the payload stored in the queue.
@@ -388,7 +549,8 @@ func (m *Manager) persist(ctx context.Context) {
 	for _, inst := range m.engine.Instances() {
 		live[inst.Key] = true
 		m.mu.Lock()
-		p := persisted{Instance: inst, LastSent: m.lastSent[inst.Key]}
+		p := persisted{Instance: inst, LastSent: m.lastSent[inst.Key], Withheld: m.withheld[inst.Key],
+			Affected: m.affected[inst.Key]}
 		data, err := json.Marshal(p)
 		m.mu.Unlock()
 		if err != nil {
@@ -418,6 +580,8 @@ func (m *Manager) persist(ctx context.Context) {
 			m.mu.Lock()
 			delete(m.stored, k)
 			delete(m.lastSent, k)
+			delete(m.withheld, k)
+			delete(m.affected, k)
 			m.mu.Unlock()
 		}
 	}

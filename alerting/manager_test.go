@@ -48,6 +48,8 @@ type fixture struct {
 	reg   *prometheus.Registry
 	vals  table
 	now   time.Time
+	// series replaces the one default series when set.
+	series []alerting.Series
 }
 
 func (f *fixture) open(cfgYAML string) {
@@ -67,7 +69,12 @@ func (f *fixture) open(cfgYAML string) {
 	f.reg = prometheus.NewRegistry()
 	f.m = alerting.NewManager(alerting.ManagerOptions{Logger: zerolog.Nop(), Registerer: f.reg, Store: st,
 		Factories: factories, Measures: f.vals, Now: func() time.Time { return f.now },
-		Series:      func() []alerting.Series { return []alerting.Series{series("shop-home", "direct", "lb2")} },
+		Series: func() []alerting.Series {
+			if f.series != nil {
+				return f.series
+			}
+			return []alerting.Series{series("shop-home", "direct", "lb2")}
+		},
 		BackoffBase: time.Second, BackoffMax: 20 * time.Second})
 	if err := f.m.Configure(cfg); err != nil {
 		f.t.Fatal(err)

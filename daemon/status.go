@@ -243,7 +243,8 @@ func (s *statusSource) Alerts(context.Context) []web.AlertStatus {
 		inst := &list[i]
 		a := web.AlertStatus{Name: inst.Rule, Key: inst.Key, Labels: inst.Labels, Annotations: inst.Annotations,
 			State: string(inst.State), Measure: inst.Measure, ActiveAt: inst.ActiveAt, FiredAt: inst.FiredAt,
-			ResolvedAt: inst.ResolvedAt, FiredCount: inst.FiredCount(), Flapping: inst.Flapping()}
+			ResolvedAt: inst.ResolvedAt, FiredCount: inst.FiredCount(), Flapping: inst.Flapping(),
+			InhibitedBy: inst.InhibitedBy}
 		if v := inst.Value; !math.IsNaN(v) && !math.IsInf(v, 0) {
 			a.Value = &v
 			a.ValueText = alerting.FormatValue(inst.Measure, v)

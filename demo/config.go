@@ -180,7 +180,7 @@ alerts:
     by: [node]
     severity: page
     annotations:
-      summary: "load-balancer node {{ .node }}: {{ .slow_share }} of its runs slow or failed ({{ .sibling_slow_share }} on its siblings); p90 {{ .p90 }} vs {{ .sibling_p90 }}; seen in {{ .affected }}"
+      summary: "load-balancer node {{ .node }}{{ with .node_address }} ({{ . }}){{ end }}: {{ .slow_share }} of its runs slow or failed ({{ .sibling_slow_share }} on its siblings); p90 {{ .p90 }} vs {{ .sibling_p90 }}; seen in {{ .affected }} since {{ .active_since }}"
 `)
 		if o.Browser {
 			b.WriteString(`  - name: DependencyDomainFailing

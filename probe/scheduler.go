@@ -41,6 +41,16 @@ type Sink interface {
 	Forget(t *Target)
 }
 
+// Rebuilder is a Sink that keeps a target's state when a reload rebuilds
+// the target under the same key (its check or path changed, its identity
+// did not). Such a sink gets Rebuild instead of Forget; the new target's
+// Observe calls follow, possibly already before Rebuild returns. Without
+// it, a check that is down throughout would lose its statistics on every
+// edit, and its alerts would resolve and fire again.
+type Rebuilder interface {
+	Rebuild(old, new *Target)
+}
+
 // Shard selects this daemon's share of targets (--shard=I/N).
 type Shard struct{ Index, Count int }
 
@@ -125,6 +135,10 @@ type group struct {
 	resolving bool
 	resolve   *entry // non-nil for resolve: all
 	stopped   bool
+	// carry holds, while the group starts, the targets of the group it
+	// replaces (by node label), whose run state its same-key targets take
+	// over.
+	carry map[string]*targetState
 }
 
 type targetState struct {
@@ -260,13 +274,25 @@ func (s *Scheduler) Apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 	}
 	s.mu.Lock()
 	var forget []*targetState
+	var rebuilt [][2]*targetState // old, new: same key, changed definition
 	for key, old := range s.groups {
-		if g, ok := want[key]; ok && g.finger == old.finger {
+		g, ok := want[key]
+		if ok && g.finger == old.finger {
 			want[key] = old // keep as is
 			continue
 		}
-		forget = append(forget, s.stopGroupLocked(old)...)
+		stopped := s.stopGroupLocked(old)
 		delete(s.groups, key)
+		if !ok {
+			forget = append(forget, stopped...)
+			continue
+		}
+		// The same check and path with a changed definition: its targets
+		// keep their identity (key), so they keep their state.
+		g.carry = map[string]*targetState{}
+		for _, ts := range stopped {
+			g.carry[ts.t.Node.Label()] = ts
+		}
 	}
 	now := time.Now()
 	for key, g := range want {
@@ -275,10 +301,21 @@ func (s *Scheduler) Apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 		}
 		s.groups[key] = g
 		s.startGroupLocked(g, now)
+		for label, old := range g.carry {
+			if nt := g.targets[label]; nt != nil && nt.t.Key == old.t.Key {
+				rebuilt = append(rebuilt, [2]*targetState{old, nt})
+			} else {
+				forget = append(forget, old)
+			}
+		}
+		g.carry = nil
 	}
 	s.mu.Unlock()
 	for _, ts := range forget {
 		s.forget(ts)
+	}
+	for _, p := range rebuilt {
+		s.rebuild(p[0], p[1])
 	}
 	// A removed check's skipped-runs series goes with it.
 	for _, ts := range forget {
@@ -304,6 +341,16 @@ func (s *Scheduler) startGroupLocked(g *group, now time.Time) {
 	case c.Nodes != nil && c.Nodes.Resolve == "all":
 		g.resolve = &entry{next: now, group: g}
 		heap.Push(&s.queue, g.resolve)
+		// A rebuilt group keeps the nodes it knew until the resolution
+		// (due now) says otherwise, rather than losing them for a moment.
+		for _, old := range g.carry {
+			var n *Node
+			if old.t.Node != nil {
+				cp := *old.t.Node
+				n = &cp
+			}
+			s.addTargetLocked(g, n, now)
+		}
 	case c.Nodes != nil && len(c.Nodes.Addresses) > 0:
 		for _, a := range c.Nodes.Addresses {
 			n, err := ParseNode(a)
@@ -344,6 +391,13 @@ func (s *Scheduler) addTargetLocked(g *group, n *Node, now time.Time) {
 		return
 	}
 	ts := &targetState{g: g, t: &Target{Key: key, Check: g.check, Path: g.path, Node: n, Redact: g.redact}}
+	if old := g.carry[n.Label()]; old != nil && old.t.Key == key {
+		// Up/down with its hysteresis carries over, so a target that was
+		// down before a reload is not reported up by its first failure.
+		old.mu.Lock()
+		ts.up, ts.known, ts.consecutive = old.up, old.known, old.consecutive
+		old.mu.Unlock()
+	}
 	ts.entry = &entry{next: NextSlot(key, time.Duration(g.check.Interval), now), target: ts}
 	g.targets[n.Label()] = ts
 	heap.Push(&s.queue, ts.entry)
@@ -363,6 +417,9 @@ func (s *Scheduler) stopGroupLocked(g *group) []*targetState {
 	for label, ts := range g.targets {
 		s.removeEntryLocked(ts.entry)
 		delete(g.targets, label)
+		// Halted before anything replaces it, so its last run cannot be
+		// reported after the first run of a same-key successor.
+		s.halt(ts)
 		out = append(out, ts)
 	}
 	s.version++
@@ -372,15 +429,33 @@ func (s *Scheduler) stopGroupLocked(g *group) []*targetState {
 // forget stops a target: its in-flight run is cancelled and not reported,
 // and sinks drop its series.
 func (s *Scheduler) forget(ts *targetState) {
+	s.halt(ts)
+	for _, sk := range s.sinks {
+		sk.Forget(ts.t)
+	}
+}
+
+// rebuild stops old, replaced by nt under the same key: sinks that can keep
+// the target's series do (Rebuilder), the others forget the old target.
+func (s *Scheduler) rebuild(old, nt *targetState) {
+	s.halt(old)
+	for _, sk := range s.sinks {
+		if r, ok := sk.(Rebuilder); ok {
+			r.Rebuild(old.t, nt.t)
+		} else {
+			sk.Forget(old.t)
+		}
+	}
+}
+
+// halt cancels ts's in-flight run; it will not be reported.
+func (s *Scheduler) halt(ts *targetState) {
 	ts.mu.Lock()
 	ts.stopped = true
 	if ts.cancel != nil {
 		ts.cancel()
 	}
 	ts.mu.Unlock()
-	for _, sk := range s.sinks {
-		sk.Forget(ts.t)
-	}
 }
 
 // Targets returns the current targets, sorted by key. The slice is shared

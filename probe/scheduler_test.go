@@ -430,3 +430,78 @@ func TestSlotWaitIsNotChargedToTheTimeout(t *testing.T) {
 		}
 	}
 }
+
+// rebuildSink is a recordSink that keeps a rebuilt target's state.
+type rebuildSink struct {
+	recordSink
+	rebuilt [][2]*probe.Target
+}
+
+func (s *rebuildSink) Rebuild(old, nt *probe.Target) {
+	s.mu.Lock()
+	s.rebuilt = append(s.rebuilt, [2]*probe.Target{old, nt})
+	s.mu.Unlock()
+}
+
+// TestReloadRebuildsChangedTargets: a check whose definition changes keeps
+// its targets' identity: a Rebuilder sink gets Rebuild (not Forget) for
+// each, and a target that was DOWN stays down without a transition, rather
+// than being reported up by its first failure after the reload.
+func TestReloadRebuildsChangedTargets(t *testing.T) {
+	cfg := testConfig(1, 40*time.Millisecond, 30*time.Millisecond, []string{"127.0.0.11"})
+	p := &scriptProber{result: func(*probe.Target, int) probe.Result { return probe.Failure }}
+	sink := &rebuildSink{}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(),
+		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
+	s.Apply(cfg, paths(t, cfg))
+	old := s.Targets()[0]
+	start(t, s)
+	obsOf := func(tg *probe.Target) []probe.Observation {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		var out []probe.Observation
+		for _, o := range sink.obs {
+			if o.Target == tg {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	wait := func(tg *probe.Target, n int) []probe.Observation {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := obsOf(tg)
+			if len(got) >= n {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d observations of %s, want %d", len(got), tg.Key, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got := wait(old, 3); got[len(got)-1].Up {
+		t.Fatalf("target not down after %d failures", len(got))
+	}
+
+	cfg2 := testConfig(1, 40*time.Millisecond, 25*time.Millisecond, []string{"127.0.0.11"})
+	s.Apply(cfg2, paths(t, cfg2))
+	nt := s.Targets()[0]
+	if nt == old || nt.Key != old.Key {
+		t.Fatalf("rebuilt target %p %q, old %p %q: want a new target under the same key", nt, nt.Key, old, old.Key)
+	}
+	for _, o := range wait(nt, 2) {
+		if o.Up || o.Transition {
+			t.Errorf("after the reload: up=%v transition=%v, want still down, no transition", o.Up, o.Transition)
+		}
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.forgotten) != 0 {
+		t.Errorf("forgotten %v, want none", sink.forgotten)
+	}
+	if len(sink.rebuilt) != 1 || sink.rebuilt[0][0] != old || sink.rebuilt[0][1] != nt {
+		t.Errorf("rebuilt %v, want old -> new once", sink.rebuilt)
+	}
+}

@@ -134,6 +134,10 @@ func (k *Sink) Observe(o *probe.Observation) {
 	k.s.RecordRunAsync(r, ev)
 }
 
+// Rebuild implements probe.Rebuilder: a target rebuilt by a reload under
+// the same key is still down since the same time.
+func (k *Sink) Rebuild(_, _ *probe.Target) {}
+
 // Forget implements probe.Sink: stored runs stay (they are history).
 func (k *Sink) Forget(t *probe.Target) {
 	k.mu.Lock()

@@ -99,6 +99,9 @@ type AlertStatus struct {
 	FiredCount   int       `json:"fired_count"`
 	FirstFiredAt time.Time `json:"first_fired_at,omitzero"`
 	Flapping     bool      `json:"flapping"`
+	// InhibitedBy is the key of the node alert this alert is folded into:
+	// the built-in notifiers page that one instead.
+	InhibitedBy string `json:"inhibited_by,omitempty"`
 }
 
 // StatusSource feeds the status page, /api/v1/checks and /api/v1/alerts.
@@ -290,6 +293,7 @@ type alertView struct {
 	Name, State, Severity, Where, Value, Since, Summary string
 	FiredCount                                          int
 	Flapping                                            bool
+	FoldedInto                                          string // the node alert's rule, when folded
 }
 
 type domainView struct {
@@ -542,6 +546,9 @@ func (st *Status) alertViews(list []AlertStatus, now time.Time) []alertView {
 	for _, a := range shown {
 		v := alertView{Name: a.Name, State: a.State, Severity: a.Labels["severity"], FiredCount: a.FiredCount,
 			Flapping: a.Flapping, Value: a.ValueText, Summary: st.clean(a.Annotations["summary"])}
+		if a.InhibitedBy != "" {
+			v.FoldedInto, _, _ = strings.Cut(a.InhibitedBy, "|")
+		}
 		var where []string
 		for k, val := range a.Labels {
 			switch k {

@@ -128,7 +128,8 @@ func incident() *fixedSource {
 			{Name: "ShopSlowForCustomers", Key: "ShopSlowForCustomers{check=shop-home,node=lb3,path=direct}", State: "pending",
 				Labels:      map[string]string{"alertname": "ShopSlowForCustomers", "check": "shop-home", "path": "direct", "node": "lb3", "severity": "page"},
 				Annotations: map[string]string{"summary": "shop-home p99 1.8s via direct node lb3 (token s3cr3t-token)", "fired_count": "0"},
-				Value:       fp(1.8), ValueText: "1.8s", Measure: "p99", ActiveAt: t0.Add(59 * time.Minute)},
+				Value:       fp(1.8), ValueText: "1.8s", Measure: "p99", ActiveAt: t0.Add(59 * time.Minute),
+				InhibitedBy: "LoadBalancerNodeDegraded|node=lb3"},
 			{Name: "ShopSlowForCustomers", Key: "ShopSlowForCustomers{check=shop-home,node=lb1,path=direct}", State: "resolved",
 				Labels:      map[string]string{"alertname": "ShopSlowForCustomers", "check": "shop-home", "path": "direct", "node": "lb1", "severity": "page"},
 				Annotations: map[string]string{"summary": "shop-home p99 1.6s via direct node lb1", "fired_count": "1", "resolution": "resolved after 2m; fired once in the last hour"},
@@ -302,6 +303,8 @@ func TestStatusPage(t *testing.T) {
 	for _, want := range []string{
 		// alerts: firing first, flapping said, resolved non-flapping hidden
 		"LoadBalancerNodeDegraded", `<span class="badge flapping">flapping</span>`, "3×", "19m ago", "ShopSlowForCustomers",
+		// an alert folded into a node alert says so
+		`<span class="badge folded" title="paged as part of the node alert">folded into LoadBalancerNodeDegraded</span>`,
 		// the failing domain with its ratio and the run that shows it
 		"static.shop-cdn.test</th><td>25.0%<span class=\"lbl\"> ok</span></td><td>30 of 40<span class=\"lbl\"> failed</span></td>", `<a href="/runs/9">run 9</a>`,
 		// events, newest first, with a link to the run

@@ -202,7 +202,7 @@ func render(nt alerting.Notification, now time.Time, flapWindow time.Duration) a
 		name = inst.Rule
 	}
 	a.title = escape(name)
-	if where := where(inst.Labels); where != "" {
+	if where := where(inst.Labels, ann["node_address"]); where != "" {
 		a.title += " — " + escape(where)
 	}
 	if firing {
@@ -226,6 +226,21 @@ func render(nt alerting.Notification, now time.Time, flapWindow time.Duration) a
 		a.detail = append(a.detail, escape(s))
 	}
 	if firing {
+		// A node alert stands for the alerts folded into it: one message
+		// says which checks and paths show it and since when.
+		if own, sib := ann["node_p90"], ann["siblings_p90"]; own != "" && sib != "" {
+			a.detail = append(a.detail, escape("p90 "+own+" vs "+sib+" on its siblings"))
+		}
+		if v := ann["affected"]; v != "" {
+			line := "Affected: " + v
+			if t, err := time.Parse(time.RFC3339, ann["active_since"]); err == nil {
+				line = "Affected since " + clock(t, now) + ": " + v
+			}
+			a.detail = append(a.detail, escape(line))
+		}
+		if v := ann["folded"]; v != "" {
+			a.detail = append(a.detail, escape("Folded into this page: "+v))
+		}
 		a.detail = append(a.detail, escape(flapLine(nt, now, flapWindow)))
 	}
 	if nt.GeneratorURL != "" {
@@ -238,8 +253,9 @@ func render(nt alerting.Notification, now time.Time, flapWindow time.Duration) a
 }
 
 // where names the affected target: "shop-home via direct node 127.0.0.12",
-// plus the domain for domain rules.
-func where(l map[string]string) string {
+// plus the domain for domain rules; a named node also gets its address
+// ("node lb2 (127.0.0.12)").
+func where(l map[string]string, addr string) string {
 	var parts []string
 	if v := l["check"]; v != "" {
 		parts = append(parts, v)
@@ -251,6 +267,12 @@ func where(l map[string]string) string {
 		parts = append(parts, "via "+v)
 	}
 	if v := l["node"]; v != "" {
+		if addr == "" {
+			addr = l["node_address"]
+		}
+		if addr != "" && addr != v {
+			v += " (" + addr + ")"
+		}
 		parts = append(parts, "node "+v)
 	}
 	return strings.Join(parts, " ")

@@ -213,3 +213,27 @@ func TestBearerReachesReceiver(t *testing.T) {
 		t.Errorf("Authorization %q", auth)
 	}
 }
+
+// TestNodePageWording: a node alert with folded per-check alerts is one
+// message naming the node by name and address, the checks and paths that
+// show it and since when, and what was folded into it.
+func TestNodePageWording(t *testing.T) {
+	n := notifytest.Firing(firedAt)
+	n.Instance.Labels = map[string]string{"alertname": "LoadBalancerNodeDegraded", "node": "lb2", "location": "fra1"}
+	n.Instance.Measure = "node_slowdown"
+	n.Instance.Annotations["node_address"] = "127.0.0.12"
+	n.Instance.Annotations["affected"] = "app-checkout via alt-source, shop-home via direct"
+	n.Instance.Annotations["active_since"] = firedAt.Add(-45 * time.Second).Format(time.RFC3339)
+	n.Instance.Annotations["folded"] = "ShopSlowForCustomers shop-home via direct: p99 = 2.1s"
+	n.Instance.Annotations["node_p90"], n.Instance.Annotations["siblings_p90"] = "912ms", "104ms"
+	m := slack.Render([]alerting.Notification{n}, now, time.Hour)
+	for _, want := range []string{
+		"[FIRING] LoadBalancerNodeDegraded — node lb2 (127.0.0.12) (value 4.2)\n",
+		"\np90 912ms vs 104ms on its siblings\nAffected since 21:39 UTC: app-checkout via alt-source, shop-home via direct\n",
+		"\nFolded into this page: ShopSlowForCustomers shop-home via direct: p99 = 2.1s\n",
+	} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("node page lacks %q:\n%s", want, m.Text)
+		}
+	}
+}
