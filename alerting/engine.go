@@ -43,6 +43,9 @@ type Series struct {
 	Labels map[string]string
 	Target string // target key
 	Domain string // non-empty for a browser domain series
+	// Data are values annotation templates may use that are not labels,
+	// so grouping and notifications stay as they are: node_address.
+	Data map[string]string
 }
 
 // Measures answers a rule's measure for a series over a window.
@@ -70,6 +73,8 @@ type Instance struct {
 	// Measure is the rule's measure, for rendering Value (see FormatValue).
 	Measure string   `json:"measure"`
 	Notify  []string `json:"notify"`
+	// data are the group's Series.Data, for annotation templates.
+	data map[string]string
 }
 
 // FiredCount is how often the instance fired within the flap window.
@@ -226,9 +231,32 @@ func worse(op string, v, w float64) bool {
 
 type group struct {
 	labels map[string]string
+	data   map[string]string
 	value  float64
 	holds  bool
 	seen   bool
+}
+
+// addData merges a series' Data into the group's: where its series differ
+// (node_address of a node grouped across checks), the values are listed.
+func (g *group) addData(d map[string]string) {
+	for k, v := range d {
+		if v == "" {
+			continue
+		}
+		if g.data == nil {
+			g.data = map[string]string{}
+		}
+		old := g.data[k]
+		switch {
+		case old == "":
+			g.data[k] = v
+		case !slices.Contains(strings.Split(old, ", "), v):
+			vals := append(strings.Split(old, ", "), v)
+			slices.Sort(vals)
+			g.data[k] = strings.Join(vals, ", ")
+		}
+	}
 }
 
 // Eval evaluates every rule at now and returns the transitions, in a
@@ -264,6 +292,7 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 				g = &group{labels: r.groupLabels(s), value: v}
 				groups[string(buf)] = g
 			}
+			g.addData(s.Data)
 			if !g.seen || worse(r.cfg.Expr.Op, v, g.value) {
 				g.value = v
 			}
@@ -314,6 +343,7 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (Transition,
 	if g != nil && g.seen {
 		inst.Value = g.value
 		inst.Labels = e.labels(r, g.labels)
+		inst.data = g.data
 	}
 	from := inst.State
 	switch {
@@ -439,6 +469,9 @@ func HumanDuration(d time.Duration) string {
 // resolution that says how long it fired and how often it came back.
 func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	data := map[string]any{}
+	for k, v := range inst.data {
+		data[k] = v
+	}
 	for k, v := range inst.Labels {
 		data[k] = v
 	}

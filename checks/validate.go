@@ -32,7 +32,7 @@ var (
 // so user labels must not use it.
 func ReservedLabel(name string) bool {
 	switch name {
-	case "check", "type", "path", "node", "location", "step", "phase", "window",
+	case "check", "type", "path", "node", "node_address", "location", "step", "phase", "window",
 		"quantile", "domain", "result", "alertname", "severity", "le":
 		return true
 	}
