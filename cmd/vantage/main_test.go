@@ -64,7 +64,7 @@ var (
 	// shopNodeIPs the addresses behind them.
 	shopNodes   = []string{"lb1", "lb2", "lb3"}
 	shopNodeIPs = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
-	shopPaths = []string{"direct", "alt-source"}
+	shopPaths   = []string{"direct", "alt-source"}
 )
 
 func TestVersion(t *testing.T) {
