@@ -241,17 +241,14 @@ type group struct {
 // (node_address of a node grouped across checks), the values are listed.
 func (g *group) addData(d map[string]string) {
 	for k, v := range d {
-		if v == "" {
-			continue
-		}
 		if g.data == nil {
 			g.data = map[string]string{}
 		}
-		old := g.data[k]
+		old, seen := g.data[k]
 		switch {
-		case old == "":
+		case !seen || old == "":
 			g.data[k] = v
-		case !slices.Contains(strings.Split(old, ", "), v):
+		case v != "" && !slices.Contains(strings.Split(old, ", "), v):
 			vals := append(strings.Split(old, ", "), v)
 			slices.Sort(vals)
 			g.data[k] = strings.Join(vals, ", ")

@@ -58,7 +58,7 @@ type measures struct {
 	// evaluation goroutine, through series).
 	labels map[*probe.Target]map[string]string
 	labFor *metrics.Labeler
-	// data caches each node target's Series.Data (its node_address).
+	// data caches each target's Series.Data (its node_address).
 	data map[*probe.Target]map[string]string
 }
 
@@ -244,7 +244,8 @@ func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDom
 		cache[t] = l
 		byKey[t.Key] = l
 		d := m.data[t]
-		if d == nil && t.Node != nil {
+		if d == nil {
+			// Empty without a node, so templates print nothing rather than "<no value>".
 			d = map[string]string{"node_address": t.Node.Address()}
 		}
 		dataCache[t], dataByKey[t.Key] = d, d
