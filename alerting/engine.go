@@ -43,6 +43,9 @@ type Series struct {
 	Labels map[string]string
 	Target string // target key
 	Domain string // non-empty for a browser domain series
+	// Data are values annotation templates may use that are not labels,
+	// so grouping and notifications stay as they are: node_address.
+	Data map[string]string
 }
 
 // Measures answers a rule's measure for a series over a window.
@@ -109,6 +112,8 @@ type Instance struct {
 	// series that gave its value (0: unknown), for the page text.
 	shows []string
 	p90   float64
+	// data are the group's Series.Data, for annotation templates.
+	data map[string]string
 }
 
 // FiredCount is how often the instance fired within the flap window.
@@ -303,6 +308,7 @@ func worse(op string, v, w float64) bool {
 
 type group struct {
 	labels map[string]string
+	data   map[string]string
 	value  float64
 	holds  bool
 	seen   bool
@@ -315,6 +321,25 @@ type group struct {
 	// held: the condition held only by values the daemon's own noise
 	// explains (see Explainer).
 	held bool
+}
+
+// addData merges a series' Data into the group's: where its series differ
+// (node_address of a node grouped across checks), the values are listed.
+func (g *group) addData(d map[string]string) {
+	for k, v := range d {
+		if g.data == nil {
+			g.data = map[string]string{}
+		}
+		old, seen := g.data[k]
+		switch {
+		case !seen || old == "":
+			g.data[k] = v
+		case v != "" && !slices.Contains(strings.Split(old, ", "), v):
+			vals := append(strings.Split(old, ", "), v)
+			slices.Sort(vals)
+			g.data[k] = strings.Join(vals, ", ")
+		}
+	}
 }
 
 // Eval evaluates every rule at now and returns the transitions, in a
@@ -356,6 +381,7 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 				g = &group{labels: r.groupLabels(s), value: v}
 				groups[string(buf)] = g
 			}
+			g.addData(s.Data)
 			if !g.seen || worse(r.cfg.Expr.Op, v, g.value) {
 				g.value = v
 				g.worst = s
@@ -482,6 +508,10 @@ func (e *Engine) step(now time.Time, r *rule, key string, g *group) (change, boo
 		inst.Labels = e.labels(r, g.labels)
 		if g.holds {
 			inst.Details = g.details
+		}
+		inst.data = g.data
+		if g.addr == "" {
+			g.addr = g.data["node_address"]
 		}
 		if g.addr != "" && g.addr != g.labels["node"] {
 			inst.NodeAddress = g.addr
@@ -711,6 +741,9 @@ func HumanDuration(d time.Duration) string {
 // resolution that says how long it fired and how often it came back.
 func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	data := map[string]any{}
+	for k, v := range inst.data {
+		data[k] = v
+	}
 	for k, v := range inst.Labels {
 		data[k] = v
 	}

@@ -39,8 +39,9 @@ alerts:
 `
 }
 
-func withAddr(s alerting.Series, addr string) alerting.Series {
-	s.Labels["node_address"] = addr
+// atAddr gives s its node's address, as the daemon does (Series.Data).
+func atAddr(s alerting.Series, addr string) alerting.Series {
+	s.Data = map[string]string{"node_address": addr}
 	return s
 }
 
@@ -64,10 +65,10 @@ func TestFoldIntoNodeAlert(t *testing.T) {
 	rcv := notifytest.NewReceiver(t, nil)
 	f := newFixture(t)
 	f.series = []alerting.Series{
-		withAddr(series("shop-home", "direct", "lb1"), "127.0.0.11"),
-		withAddr(series("shop-home", "direct", "lb2"), "127.0.0.12"),
-		withAddr(series("shop-home", "alt-source", "lb2"), "127.0.0.12"),
-		withAddr(series("app-checkout", "direct", "lb2"), "127.0.0.12"),
+		atAddr(series("shop-home", "direct", "lb1"), "127.0.0.11"),
+		atAddr(series("shop-home", "direct", "lb2"), "127.0.0.12"),
+		atAddr(series("shop-home", "alt-source", "lb2"), "127.0.0.12"),
+		atAddr(series("app-checkout", "direct", "lb2"), "127.0.0.12"),
 	}
 	f.vals = table{
 		"shop-home/direct/lb1":     {"p99": 0.2, "node_slowdown": 1},
@@ -163,7 +164,7 @@ func TestFoldIntoNodeAlert(t *testing.T) {
 	// A second episode, with a check the first did not have, is one page
 	// again, not a page and a repeat (the first episode's folded alerts are
 	// not its baseline).
-	f.series = append(f.series, withAddr(series("app-checkout", "alt-source", "lb2"), "127.0.0.12"))
+	f.series = append(f.series, atAddr(series("app-checkout", "alt-source", "lb2"), "127.0.0.12"))
 	f.vals["app-checkout/alt-source/lb2"] = map[string]float64{"p99": 3, "node_slowdown": 1}
 	f.vals["shop-home/direct/lb2"]["p99"], f.vals["shop-home/direct/lb2"]["node_slowdown"] = 2.1, 5
 	f.vals["app-checkout/direct/lb2"]["p99"], f.vals["app-checkout/direct/lb2"]["node_slowdown"] = 1.9, 4

@@ -174,7 +174,8 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("max_body_bytes = %d", got)
 	}
 	lb := byName["lb-nodes"].Nodes.Addresses
-	if len(lb) != 3 || lb[1].Label() != "lb2" || lb[2].Label() != "10.0.0.13" || lb[2].Address != "10.0.0.13:8443" {
+	// global.node_names names the listed addresses that have no name.
+	if len(lb) != 3 || lb[0].Label() != "lb1" || lb[1].Label() != "lb2" || lb[2].Label() != "lb3" || lb[2].Address != "10.0.0.13:8443" {
 		t.Errorf("node addresses: %+v", lb)
 	}
 	if cfg.Notifiers[1].URL != "http://127.0.0.1:9095/hook" {

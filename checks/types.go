@@ -4,6 +4,7 @@
 package checks
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -53,6 +54,7 @@ type Global struct {
 	Labels             map[string]string `yaml:"labels"`
 	FlapWindow         model.Duration    `yaml:"flap_window"`
 	NodeDetection      NodeDetection     `yaml:"node_detection"`
+	NodeNames          map[string]string `yaml:"node_names"` // IP -> node name, for every check with nodes
 	// ResendInterval is Alertmanager's default resend pace (notifiers may override).
 	Pos Pos `yaml:"-"`
 }
@@ -239,6 +241,7 @@ type Check struct {
 	Timeout      model.Duration    `yaml:"timeout"`
 	Paths        []string          `yaml:"paths"`
 	Nodes        *Nodes            `yaml:"nodes"`
+	NodeNames    map[string]string `yaml:"node_names"` // IP -> node name; see NodeName
 	Labels       map[string]string `yaml:"labels"`
 	TLS          *config.TLSConfig `yaml:"tls"`
 	HTTP         *HTTPRequest      `yaml:"http"`
@@ -250,6 +253,21 @@ type Check struct {
 	Query        *DNSQuery         `yaml:"query"`
 
 	Pos Pos `yaml:"-"`
+}
+
+// NodeName is the name node_names gives the node at ip, or "". After
+// loading, NodeNames holds global.node_names merged with the check's own
+// (the check's win per address), keyed by canonical IP, and is nil for a
+// check without nodes; so renaming a node changes the check's fingerprint
+// and a reload starts the renamed node's series anew.
+func (c *Check) NodeName(ip netip.Addr) string {
+	if len(c.NodeNames) == 0 {
+		return ""
+	}
+	if n, ok := c.NodeNames[ip.String()]; ok {
+		return n
+	}
+	return c.NodeNames[ip.Unmap().String()]
 }
 
 // PinHost is the host that node pinning applies to: the url's host, the

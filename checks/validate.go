@@ -32,7 +32,7 @@ var (
 // so user labels must not use it.
 func ReservedLabel(name string) bool {
 	switch name {
-	case "check", "type", "path", "node", "location", "step", "phase", "window",
+	case "check", "type", "path", "node", "node_address", "location", "step", "phase", "window",
 		"quantile", "domain", "result", "alertname", "severity", "le":
 		return true
 	}
@@ -97,9 +97,12 @@ func (l *loader) unique(seen map[string]Pos, what, name string, p Pos) {
 func (l *loader) finish(cfg *Config) {
 	l.finishGlobal(&cfg.Global)
 	l.finishPaths(cfg)
+	nodeNames, nodeNamesAt := l.finishNodeNames(cfg.Global.Pos, cfg.Global.NodeNames)
+	cfg.Global.NodeNames = nodeNames
 	names := map[string]Pos{}
 	for i := range cfg.Checks {
 		l.finishCheck(cfg, &cfg.Checks[i], names)
+		l.finishCheckNodeNames(&cfg.Checks[i], nodeNames, nodeNamesAt)
 	}
 	notifiers := map[string]Pos{}
 	for i := range cfg.Notifiers {
@@ -560,6 +563,9 @@ func (l *loader) finishNodes(n *Nodes) {
 		}
 		if _, _, ok := splitIPPort(a.Address); !ok {
 			l.errAt(ap, "invalid node address %s (want an IP or IP:port)", l.q(a.Address, a.Pos, "address"))
+			continue
+		}
+		if l.has(a.Pos, "name") && !l.checkNodeName(a.Name, a.Pos, l.at(a.Pos, "name"), "name") {
 			continue
 		}
 		l.unique(seen, "node", a.Label(), a.Pos)

@@ -20,8 +20,12 @@ import (
 	"github.com/vantage-monitoring/vantage/kinds"
 )
 
-// lb2 is the node the tests slow down; its label is its address.
-const lb2 = "127.0.0.12"
+// lb2 is the node the tests slow down; its label is the name the demo
+// config's node_names give its address, lb2Addr.
+const (
+	lb2     = "lb2"
+	lb2Addr = "127.0.0.12"
+)
 
 // nodeRule is the demo's LoadBalancerNodeDegraded rule with windows short
 // enough for a test.
@@ -244,7 +248,7 @@ alerts:
     window: 4s
     severity: page
     annotations:
-      summary: "{{ .check }} fails on node {{ .node }}"
+      summary: "{{ .check }} fails on node {{ .node }} ({{ .node_address }})"
 `, am)
 	startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
 		Notifiers: kinds.Notifiers(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
@@ -271,8 +275,13 @@ alerts:
 			t.Errorf("label %s=%q, want %q (all: %v)", k, a.Labels[k], v, a.Labels)
 		}
 	}
-	if a.Annotations["summary"] != "shop-home fails on node "+lb2 || a.Annotations["fired_count"] != "1" {
+	if a.Annotations["summary"] != "shop-home fails on node "+lb2+" ("+lb2Addr+")" || a.Annotations["fired_count"] != "1" {
 		t.Errorf("annotations %v", a.Annotations)
+	}
+	// The address is for people reading the page; as a label it would
+	// split or change Alertmanager's grouping.
+	if v, ok := a.Labels["node_address"]; ok {
+		t.Errorf("node_address=%q is a label", v)
 	}
 	if a.Status.State != "active" || !a.EndsAt.After(time.Now()) {
 		t.Errorf("state %q endsAt %s, want active with a lease in the future", a.Status.State, a.EndsAt)

@@ -65,6 +65,8 @@ type measures struct {
 	// evaluation goroutine, through series).
 	labels map[*probe.Target]map[string]string
 	labFor *metrics.Labeler
+	// data caches each target's Series.Data (its node_address).
+	data map[*probe.Target]map[string]string
 }
 
 type sibling struct{ target, node string }
@@ -334,8 +336,10 @@ func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDom
 	}
 	names := lab.Names()
 	cache := make(map[*probe.Target]map[string]string, len(targets))
+	dataCache := make(map[*probe.Target]map[string]string, len(targets))
 	out := make([]alerting.Series, 0, len(targets))
 	byKey := make(map[string]map[string]string, len(targets))
+	dataByKey := make(map[string]map[string]string, len(targets))
 	for _, t := range targets {
 		l := m.labels[t]
 		if l == nil {
@@ -347,9 +351,15 @@ func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDom
 		}
 		cache[t] = l
 		byKey[t.Key] = l
-		out = append(out, alerting.Series{Labels: l, Target: t.Key})
+		d := m.data[t]
+		if d == nil {
+			// Empty without a node, so templates print nothing rather than "<no value>".
+			d = map[string]string{"node_address": t.Node.Address()}
+		}
+		dataCache[t], dataByKey[t.Key] = d, d
+		out = append(out, alerting.Series{Labels: l, Target: t.Key, Data: d})
 	}
-	m.labels = cache
+	m.labels, m.data = cache, dataCache
 	if withDomains {
 		for _, ss := range m.st.Snapshot() {
 			if ss.Key.Domain == "" {
@@ -364,7 +374,7 @@ func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDom
 				l[k] = v
 			}
 			l["domain"] = ss.Key.Domain
-			out = append(out, alerting.Series{Labels: l, Target: ss.Key.Target, Domain: ss.Key.Domain})
+			out = append(out, alerting.Series{Labels: l, Target: ss.Key.Target, Domain: ss.Key.Domain, Data: dataByKey[ss.Key.Target]})
 		}
 	}
 	return m.track(out)

@@ -60,12 +60,17 @@ func TestDemoShopEveryNodeEveryPath(t *testing.T) {
 			return fmt.Errorf("no successful run yet for %v", missing)
 		}
 		for _, path := range shopPaths {
-			for _, node := range shopNodes {
+			for _, node := range demoNodes {
 				want := lbl("check", "shop-home", "type", "http", "path", path, "node", node, "location", "demo", "route", "home")
 				for _, name := range []string{"vantage_check_success", "vantage_check_up"} {
 					if v, ok := e.value(t, name, want); !ok || v != 1 {
 						return fmt.Errorf("%s%v = %v (present %v), want 1", name, want, v, ok)
 					}
+				}
+				// check_up alone carries the address behind the name.
+				addr := shopNodes[slices.Index(demoNodes, node)]
+				if v, ok := e.value(t, "vantage_check_up", lbl("check", "shop-home", "path", path, "node", node, "node_address", addr)); !ok || v != 1 {
+					return fmt.Errorf("vantage_check_up for node %s has no node_address %s", node, addr)
 				}
 			}
 		}
@@ -73,7 +78,7 @@ func TestDemoShopEveryNodeEveryPath(t *testing.T) {
 	})
 
 	for _, path := range shopPaths {
-		for _, node := range shopNodes {
+		for _, node := range demoNodes {
 			want := lbl("check", "shop-home", "path", path, "node", node)
 			if _, n, ok := e.hist(t, "vantage_check_duration_seconds", want); !ok || n == 0 {
 				t.Errorf("vantage_check_duration_seconds%v: count %d (present %v), want > 0", want, n, ok)
@@ -92,8 +97,8 @@ func TestDemoShopEveryNodeEveryPath(t *testing.T) {
 			}
 		}
 	}
-	if got := e.nodesOf("vantage_check_success", lbl("check", "shop-home")); !slices.Equal(got, shopNodes) {
-		t.Errorf("shop-home nodes %v, want %v", got, shopNodes)
+	if got := e.nodesOf("vantage_check_success", lbl("check", "shop-home")); !slices.Equal(got, demoNodes) {
+		t.Errorf("shop-home nodes %v, want %v", got, demoNodes)
 	}
 	for _, name := range []string{"vantage_build_info", "vantage_config_last_reload_successful",
 		"vantage_scheduler_start_delay_seconds", "go_goroutines", "process_resident_memory_bytes"} {

@@ -30,6 +30,10 @@ import (
 // The demo shop's nodes behind www.shop.test (demo.Options defaults).
 var shopNodes = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
 
+// demoNodes are their names in the demo config (its node_names), the node
+// label of every series from it.
+var demoNodes = []string{"lb1", "lb2", "lb3"}
+
 // The demo config's two network paths.
 var shopPaths = []string{"direct", "alt-source"}
 

@@ -47,6 +47,10 @@ func TestConfig(t *testing.T) {
 	if g["interval"] != "10s" || g["timeout"] != "5s" || g["location"] != "demo" || fmt.Sprint(g["quantile_windows"]) != "[1m 5m]" {
 		t.Errorf("global = %v", g)
 	}
+	// Resolved nodes are named as the shop and its control endpoint call them.
+	if nn := fmt.Sprint(g["node_names"]); nn != "map[127.0.0.11:lb1 127.0.0.12:lb2 127.0.0.13:lb3]" {
+		t.Errorf("node_names = %s", nn)
+	}
 	paths := m["paths"].([]any)
 	if len(paths) != 2 {
 		t.Fatalf("paths = %v", paths)
@@ -110,6 +114,19 @@ func TestConfig(t *testing.T) {
 	}
 	if wc := checksByName(t, opt)["web-checkout"]; wc == nil || len(wc["steps"].([]any)) != 7 {
 		t.Errorf("web-checkout = %v", wc)
+	}
+
+	// The browser journey has its own rule: the per-request latency rule
+	// would page on a healthy journey, which takes seconds on a busy host.
+	rules := map[string]map[string]any{}
+	for _, a := range parseYAML(t, s.ConfigWithOptions(ConfigOptions{Browser: true}))["alerts"].([]any) {
+		rules[a.(map[string]any)["name"].(string)] = a.(map[string]any)
+	}
+	if c := fmt.Sprint(rules["ShopSlowForCustomers"]["checks"]); c != "[shop-* app-checkout]" {
+		t.Errorf("ShopSlowForCustomers checks %s", c)
+	}
+	if r := rules["CheckoutJourneySlow"]; r == nil || fmt.Sprint(r["checks"]) != "[web-checkout]" || r["when"] != "p90 > 4s" || r["for"] != "3m" {
+		t.Errorf("CheckoutJourneySlow = %v", r)
 	}
 }
 

@@ -77,7 +77,7 @@ func TestFullStack(t *testing.T) {
 	var lb2 string
 	for _, n := range shop.Nodes() {
 		if n.Name == "lb2" {
-			lb2 = n.IP.String() // resolve: all labels nodes by IP
+			lb2 = n.Name // the demo config's node_names label resolved nodes by name
 		}
 	}
 

@@ -131,6 +131,7 @@ type vecSet struct {
 type children struct {
 	values   []string
 	pairs    LabelPairs    // values as label pairs, built once
+	upPairs  LabelPairs    // pairs + node_address
 	runPairs [4]LabelPairs // pairs + result, by resultIndex
 	duration prometheus.Observer
 	browser  *browserChildren // nil until a browser run is observed
@@ -212,8 +213,10 @@ func newVecSet(lab *Labeler) *vecSet {
 	const durationHelp = "Duration of successful runs."
 	return &vecSet{
 		lab: lab,
+		// Only check_up carries node_address: one label on one series per
+		// target tells a node's name from its address without adding series.
 		upFam: gauge("vantage_check_up",
-			"1 when the target is UP after down_after/up_after hysteresis, else 0.", n),
+			"1 when the target is UP after down_after/up_after hysteresis, else 0.", with("node_address")),
 		successFam: gauge("vantage_check_success",
 			"1 when the last run succeeded, else 0.", n),
 		runsFam: NewFamily("vantage_check_runs_total",
@@ -369,7 +372,7 @@ func (s *vecSet) collect(e Emitter, p part) {
 		k.mu.Lock()
 		switch p {
 		case partUp:
-			e.Gauge(s.upFam, k.pairs, b2f(k.up))
+			e.Gauge(s.upFam, k.upPairs, b2f(k.up))
 		case partSuccess:
 			e.Gauge(s.successFam, k.pairs, b2f(k.success))
 		case partRuns:
@@ -429,6 +432,8 @@ func (s *vecSet) get(t *probe.Target) *children {
 	for i, r := range probe.Results {
 		ch.runPairs[i] = ch.pairs.WithPair(s.pairs.Get("result", string(r)))
 	}
+	// Not from the pair cache: resolved addresses come and go.
+	ch.upPairs = ch.pairs.With("node_address", t.Node.Address())
 	s.children[t.Key] = ch
 	return ch
 }

@@ -55,8 +55,8 @@ func TestLabelsAndSeries(t *testing.T) {
 	exp := `
 # HELP vantage_check_up 1 when the target is UP after down_after/up_after hysteresis, else 0.
 # TYPE vantage_check_up gauge
-vantage_check_up{check="cdn",location="ams1",node="",path="direct",route="",team="cdn",type="tcp"} 0
-vantage_check_up{check="shop-home",location="ams1",node="lb2",path="direct",route="home",team="webshop",type="http"} 1
+vantage_check_up{check="cdn",location="ams1",node="",node_address="",path="direct",route="",team="cdn",type="tcp"} 0
+vantage_check_up{check="shop-home",location="ams1",node="lb2",node_address="10.0.0.12",path="direct",route="home",team="webshop",type="http"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(exp), "vantage_check_up"); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ var Results = []Result{Success, Failure, Error, Timeout}
 
 // Node is one load-balancer node a target is pinned to.
 type Node struct {
-	Name string     // from config, or empty
+	Name string     // from config (a named address or node_names), or empty
 	Addr netip.Addr // the node's IP
 	Port uint16     // 0: the port of the check's URL or address
 }
@@ -41,6 +41,15 @@ func (n *Node) Label() string {
 	}
 	if n.Name != "" {
 		return n.Name
+	}
+	return n.Addr.String()
+}
+
+// Address is the `node_address` value: the node's IP without port, or ""
+// when the target has no node.
+func (n *Node) Address() string {
+	if n == nil {
+		return ""
 	}
 	return n.Addr.String()
 }

@@ -676,7 +676,7 @@ func (s *Scheduler) resolveLocked(ctx context.Context, g *group) {
 		} else {
 			seen := map[string]bool{}
 			for _, a := range addrs {
-				n := &Node{Addr: a}
+				n := &Node{Name: g.check.NodeName(a), Addr: a}
 				seen[n.Label()] = true
 				if _, ok := g.targets[n.Label()]; !ok {
 					s.addTargetLocked(g, n, now)
@@ -724,7 +724,7 @@ func ExpandTargets(ctx context.Context, cfg *checks.Config, paths map[string]*ne
 					nodes = []*Node{nil}
 				}
 				for _, a := range addrs {
-					nodes = append(nodes, &Node{Addr: a})
+					nodes = append(nodes, &Node{Name: c.NodeName(a), Addr: a})
 				}
 			case c.Nodes != nil:
 				for _, a := range c.Nodes.Addresses {

@@ -47,6 +47,7 @@ var fieldDocs = map[string]string{
 	"NodeDetection.false_pages_per_week": "False node pages per node per week the significance level allows (default 1).",
 	"NodeDetection.baseline":             "The longer window the siblings' usual share of slow runs is taken over (default 1h).",
 	"NodeDetection.min_slow_runs":        "Slow or failed runs of a node in the window before it can be degraded (default 3).",
+	"Global.node_names":                  "Node names by IP address, e.g. {10.0.0.12: lb2}, for every check with nodes: the name is the node label.",
 
 	"Path.name":       "The path label.",
 	"Path.source_ip":  "Bind outgoing connections (and DNS) to this address.",
@@ -59,6 +60,9 @@ var fieldDocs = map[string]string{
 	"Nodes.resolve":   "all: probe every A/AAAA record of the pinned host separately, re-resolved each interval.",
 	"Nodes.addresses": `Listed nodes: "10.0.0.11", "10.0.0.13:8443" or {name: lb2, address: 10.0.0.12}.`,
 
+	"NodeAddr.name":    "The node label ([a-z0-9_-]+); default node_names' name for the address, else the IP.",
+	"NodeAddr.address": "IP or IP:port.",
+
 	"Check.name":          "Unique check name ([a-z0-9_-]+): the check label.",
 	"Check.type":          "The kind: http, browser, tcp or dns.",
 	"Check.url":           "The URL (http, browser). Node pinning applies to its host.",
@@ -67,6 +71,7 @@ var fieldDocs = map[string]string{
 	"Check.timeout":       "Bound of one run (default global.timeout); must be less than interval.",
 	"Check.paths":         "Paths this check runs over (default: every path).",
 	"Check.nodes":         "Probe each load-balancer node separately.",
+	"Check.node_names":    "Node names by IP address for this check; override global.node_names per address.",
 	"Check.labels":        "Extra labels on this check's series and alerts.",
 	"Check.tls":           "Prometheus tls_config.",
 	"Check.http":          "The request of a single-request http check.",
@@ -133,9 +138,13 @@ var enums = map[string][]any{
 	"Notifier.type":    {"alertmanager", "webhook", "slack"},
 }
 
+// patterns of a map field apply to its values.
 var patterns = map[string]string{
-	"Check.name": `^[a-z0-9_-]+$`,
-	"Path.name":  `^[A-Za-z0-9_.-]+$`,
+	"Check.name":        `^[a-z0-9_-]+$`,
+	"NodeAddr.name":     `^[a-z0-9_-]+$`,
+	"Global.node_names": `^[a-z0-9_-]+$`,
+	"Check.node_names":  `^[a-z0-9_-]+$`,
+	"Path.name":         `^[A-Za-z0-9_.-]+$`,
 }
 
 var required = map[string][]string{

@@ -235,7 +235,11 @@ func (g *generator) addFields(s *Schema, t reflect.Type) {
 			fs.Enum = e
 		}
 		if p := patterns[t.Name()+"."+name]; p != "" && isOwn(t) {
-			fs.Pattern = p
+			if v, ok := fs.AdditionalProperties.(*Schema); ok {
+				v.Pattern = p
+			} else {
+				fs.Pattern = p
+			}
 		}
 		s.Properties[name] = fs
 	}

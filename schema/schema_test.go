@@ -121,6 +121,8 @@ func TestInvalidConfigsFailSchema(t *testing.T) {
 		{"invalid-byte-size.yaml", "max_body_bytes"},
 		{"invalid-notifier-type.yaml", "is not one of"},
 		{"invalid-screenshot.yaml", "is not one of"},
+		{"invalid-node-names-name.yaml", "/checks/0/node_names"},
+		{"invalid-node-name.yaml", "/checks/0/nodes/addresses/1"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			f := filepath.Join("../checks/testdata", tc.file)
@@ -175,6 +177,8 @@ func TestSchemaShape(t *testing.T) {
 		{"ip_version 5", "paths: [{name: a, ip_version: 5}]", false},
 		{"node object", "checks: [{name: a, type: http, nodes: {addresses: [{name: lb2, address: 10.0.0.12}]}}]", true},
 		{"node object without address", "checks: [{name: a, type: http, nodes: {addresses: [{name: lb2}]}}]", false},
+		{"node_names", "global: {node_names: {10.0.0.12: lb2}}\nchecks: [{name: a, type: http, nodes: {resolve: all}, node_names: {10.0.0.13: lb3}}]", true},
+		{"node_names bad name", "global: {node_names: {10.0.0.12: LB2}}", false},
 		{"node object unknown key", "checks: [{name: a, type: http, nodes: {addresses: [{ip: 10.0.0.1}]}}]", false},
 		{"json eq any", `checks: [{name: a, type: http, expect: {json: {"a.b": {eq: [1, "x"]}}}}]`, true},
 		{"size int", "checks: [{name: a, type: http, http: {max_body_bytes: 1024}}]", true},

@@ -178,16 +178,8 @@ alerts:
 
 	// Wait for what the page must show: lb2 DOWN with a stored failed run,
 	// and the alert firing.
-	// resolve: all names nodes by their address.
-	var lb2, lb1 string
-	for _, n := range shop.Nodes() {
-		switch n.Name {
-		case "lb1":
-			lb1 = n.IP.String()
-		case "lb2":
-			lb2 = n.IP.String()
-		}
-	}
+	// The demo config's node_names label resolved nodes by name.
+	lb1, lb2 := "lb1", "lb2"
 	bad := "shop-home/direct/" + lb2
 	var failedRun int64
 	waitAPI(t, base+"/api/v1/checks", 20*time.Second, func(d struct{ Checks []web.CheckStatus }) bool {

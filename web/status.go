@@ -35,12 +35,15 @@ const (
 // CheckStatus is one target as /api/v1/checks and the status page show it
 // (docs/api.md).
 type CheckStatus struct {
-	Target string            `json:"target"`
-	Check  string            `json:"check"`
-	Type   string            `json:"type"`
-	Path   string            `json:"path"`
-	Node   string            `json:"node"`
-	Labels map[string]string `json:"labels"`
+	Target string `json:"target"`
+	Check  string `json:"check"`
+	Type   string `json:"type"`
+	Path   string `json:"path"`
+	Node   string `json:"node"`
+	// NodeAddress is the node's IP (the node label is its name where one
+	// is configured); empty when the check has no nodes.
+	NodeAddress string            `json:"node_address"`
+	Labels      map[string]string `json:"labels"`
 	// State is up, down (after the hysteresis) or unknown (no run yet).
 	State      string    `json:"state"`
 	LastResult string    `json:"last_result,omitempty"`
@@ -262,9 +265,16 @@ type checkView struct {
 	Type   string
 	Labels string
 	Bad    bool
-	Nodes  []string
+	Nodes  []nodeView
 	Rows   []rowView
 	ID     string
+}
+
+// nodeView is a grid column: the node label and, where that is a name,
+// the address behind it.
+type nodeView struct {
+	Name    string
+	Address string
 }
 
 type rowView struct {
@@ -358,6 +368,7 @@ func (st *Status) grid(list []CheckStatus, sum *summary) []checkView {
 		view  checkView
 		paths []string
 		nodes []string
+		addrs map[string]string // node label -> address
 		cells map[[2]string]*CheckStatus
 	}
 	byCheck := map[string]*acc{}
@@ -366,7 +377,8 @@ func (st *Status) grid(list []CheckStatus, sum *summary) []checkView {
 		c := &list[i]
 		a := byCheck[c.Check]
 		if a == nil {
-			a = &acc{view: checkView{Name: c.Check, Type: c.Type, Labels: st.checkLabels(c)}, cells: map[[2]string]*CheckStatus{}}
+			a = &acc{view: checkView{Name: c.Check, Type: c.Type, Labels: st.checkLabels(c)}, cells: map[[2]string]*CheckStatus{},
+				addrs: map[string]string{}}
 			byCheck[c.Check] = a
 			order = append(order, c.Check)
 		}
@@ -376,6 +388,9 @@ func (st *Status) grid(list []CheckStatus, sum *summary) []checkView {
 			}
 			if !contains(a.nodes, c.Node) {
 				a.nodes = append(a.nodes, c.Node)
+			}
+			if c.NodeAddress != c.Node && a.addrs[c.Node] == "" {
+				a.addrs[c.Node] = c.NodeAddress
 			}
 		}
 		a.cells[[2]string{c.Path, c.Node}] = c
@@ -388,10 +403,11 @@ func (st *Status) grid(list []CheckStatus, sum *summary) []checkView {
 		cv := a.view
 		cv.ID = "check-" + name
 		for _, n := range a.nodes {
+			nv := nodeView{Name: n, Address: a.addrs[n]}
 			if n == "" {
-				n = "(no node)"
+				nv.Name = "(no node)"
 			}
-			cv.Nodes = append(cv.Nodes, n)
+			cv.Nodes = append(cv.Nodes, nv)
 		}
 		states := map[[2]string]string{}
 		for k, c := range a.cells {

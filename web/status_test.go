@@ -80,7 +80,7 @@ func target(check, typ, path, node, state, result string, base float64) web.Chec
 func incident() *fixedSource {
 	var cs []web.CheckStatus
 	for _, p := range []string{"alt-source", "direct"} {
-		for _, n := range []string{"lb1", "lb2", "lb3"} {
+		for i, n := range []string{"lb1", "lb2", "lb3"} {
 			c := target("shop-home", "http", p, n, web.StateUp, "success", 0.012)
 			c.Labels["route"] = "home"
 			switch {
@@ -96,6 +96,7 @@ func incident() *fixedSource {
 			default:
 				c.NodeSlowdown = fp(1)
 			}
+			c.NodeAddress = fmt.Sprintf("127.0.0.%d", 11+i)
 			cs = append(cs, c)
 		}
 	}
@@ -217,7 +218,7 @@ func TestChecksAndAlertsAPI(t *testing.T) {
 			lb2 = &doc.Data.Checks[i]
 		}
 	}
-	if lb2 == nil || lb2.State != "down" || lb2.LastFailedRunID != 7 || *lb2.Windows[0].SuccessRatio != 0 || lb2.Windows[0].P50 != nil {
+	if lb2 == nil || lb2.State != "down" || lb2.NodeAddress != "127.0.0.12" || lb2.LastFailedRunID != 7 || *lb2.Windows[0].SuccessRatio != 0 || lb2.Windows[0].P50 != nil {
 		t.Fatalf("lb2: %+v", lb2)
 	}
 	// The source's data is not modified by redaction on the way out.
@@ -310,7 +311,7 @@ func TestStatusPage(t *testing.T) {
 		// events, newest first, with a link to the run
 		"alert firing", `<a href="/runs/7">run</a>`, "connection refused",
 		// accessibility: headers, labels
-		`<th scope="col">lb2</th>`, `<th scope="row">direct</th>`, `aria-label="shop-home via direct, node lb2: DOWN, other nodes are up — open the latest failed run"`,
+		`<th scope="col">lb2 <span class="addr">127.0.0.12</span></th>`, `<th scope="row">direct</th>`, `aria-label="shop-home via direct, node lb2: DOWN, other nodes are up — open the latest failed run"`,
 		`<html lang="en">`, `name="viewport"`, `src="/assets/status.js"`,
 	} {
 		if !strings.Contains(page, want) {

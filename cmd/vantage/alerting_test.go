@@ -165,7 +165,7 @@ alerts:
 		}
 		return nil
 	})
-	if got := statuses(rcv.Messages()); len(got) != 1 || !strings.HasPrefix(got[0], "firing ShopNodeFailing node=127.0.0.12 fired_count=1") {
+	if got := statuses(rcv.Messages()); len(got) != 1 || !strings.HasPrefix(got[0], "firing ShopNodeFailing node=lb2 fired_count=1") {
 		t.Fatalf("before the kill, want one firing notice for lb2, got %q", got)
 	}
 	d.kill(t)
@@ -190,7 +190,7 @@ alerts:
 	})
 	time.Sleep(2 * time.Second) // time for a duplicate to show
 	got := statuses(rcv.Messages())
-	if len(got) != 2 || !strings.HasPrefix(got[1], "resolved ShopNodeFailing node=127.0.0.12") ||
+	if len(got) != 2 || !strings.HasPrefix(got[1], "resolved ShopNodeFailing node=lb2") ||
 		!strings.Contains(got[1], "(resolved after ") {
 		t.Fatalf("want firing then one resolved notice, got %q", got)
 	}

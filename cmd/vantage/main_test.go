@@ -64,8 +64,11 @@ func demoConfig(t *testing.T, shop *demo.Shop) string {
 }
 
 var (
-	shopNodes = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
-	shopPaths = []string{"direct", "alt-source"}
+	// shopNodes are the node labels of the demo config (its node_names),
+	// shopNodeIPs the addresses behind them.
+	shopNodes   = []string{"lb1", "lb2", "lb3"}
+	shopNodeIPs = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
+	shopPaths   = []string{"direct", "alt-source"}
 )
 
 func TestVersion(t *testing.T) {
@@ -446,7 +449,7 @@ func TestOnceFailureExit1(t *testing.T) {
 					}
 				}
 				want := "success"
-				if node == "127.0.0.11" {
+				if node == "lb1" {
 					want = "failure"
 					if !strings.Contains(row, "status 503") {
 						t.Errorf("%s/%s/lb1: failing assertion not shown: %q", check, path, row)
@@ -468,7 +471,7 @@ func TestOnceNeverPrintsSecrets(t *testing.T) {
 	t.Setenv("VANTAGE_TEST_SECRET", secret)
 	shop := startTestShop(t, "lb2:refuse", "lb3:stall")
 	var checks strings.Builder
-	for i, node := range shopNodes {
+	for i, node := range shopNodeIPs {
 		fmt.Fprintf(&checks, `  - name: secret-lb%[1]d
     type: http
     url: %[2]s

@@ -180,7 +180,7 @@ func TestDemoCommand(t *testing.T) {
 			if _, err := fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v); err != nil {
 				return err
 			}
-			slow := strings.Contains(l, `node="127.0.0.12"`)
+			slow := strings.Contains(l, `node="lb2"`)
 			if slow != (v > 0.25) {
 				return fmt.Errorf("processing %.3fs: %s", v, l)
 			}
