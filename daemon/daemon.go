@@ -158,11 +158,7 @@ func New(o Options) (*Daemon, error) {
 	})
 	if d.store != nil {
 		meas := &measures{st: d.stats, certs: d.certs, now: time.Now, det: d.nodes, health: d.health, cfg: d.Config}
-		evalEvery := o.EvalInterval
-		if evalEvery <= 0 {
-			evalEvery = 10 * time.Second
-		}
-		reg.MustRegister(newNodeCollector(d.nodes, time.Now, d.Config, 3*evalEvery))
+		reg.MustRegister(newNodeCollector(d.nodes, time.Now, d.Config, 3*d.evalInterval()))
 		d.alerts = alerting.NewManager(alerting.ManagerOptions{
 			Logger: o.Logger.With().Str("component", "alerting").Logger(), Registerer: reg, Store: d.store,
 			Factories: o.Notifiers, Series: func() []alerting.Series {
@@ -276,6 +272,15 @@ func (d *Daemon) usesDomains() bool {
 		}
 	}
 	return false
+}
+
+// evalInterval is the alert evaluation cadence: verdicts older than a few
+// of them are stale.
+func (d *Daemon) evalInterval() time.Duration {
+	if d.opts.EvalInterval > 0 {
+		return d.opts.EvalInterval
+	}
+	return 10 * time.Second
 }
 
 // Alerts is the alert manager, or nil without storage.

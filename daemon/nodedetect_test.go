@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
+	"github.com/vantage-monitoring/vantage/web"
 )
 
 // TestPartlySlowNodePagesOnceStaysAndResolves is the seed incident through
@@ -33,11 +35,15 @@ func TestPartlySlowNodePagesOnceStaysAndResolves(t *testing.T) {
 	// otherwise (rightly) discount.
 	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: 2 * time.Second, Timeout: 1900 * time.Millisecond,
 		WebhookURL: rcv.URL(), NoAlerts: true, NoAltPath: true})
-	cfg = strings.Replace(cfg, "global:\n", "global:\n  node_detection: {baseline: 3m}\n", 1) + `
+	// min_excess 200ms: a test machine loaded by the rest of the suite
+	// slows healthy runs by a few hundred ms now and then; the detector's
+	// thresholds (200ms, 600ms, 2s over the siblings' p90) leave the 1.5 s
+	// fault clear of that.
+	cfg = strings.Replace(cfg, "global:\n", "global:\n  node_detection: {baseline: 3m, min_excess: 200ms}\n", 1) + `
 alerts:
   - name: LoadBalancerNodeDegraded
     when: node_degraded > 0
-    window: 30s
+    window: 1m
     by: [node]
     severity: page
     annotations:
@@ -69,14 +75,14 @@ alerts:
 			e := r.scrape(t)
 			lag, _ := e.value(t, "vantage_measurement_lag_seconds", nil)
 			t.Logf("measurement lag %.3fs", lag)
-			for _, n := range []string{"127.0.0.11", lb2, "127.0.0.13"} {
+			for _, n := range []string{"lb1", lb2, "lb3"} {
 				ev, _ := e.value(t, "vantage_node_evidence", lbl("node", n))
 				sh, _ := e.value(t, "vantage_node_slow_runs_ratio", lbl("node", n))
 				t.Logf("%s: evidence %.2f, slow share %.3f", n, ev, sh)
 			}
 		}
 	})
-	got := waitAlerts(t, rcv, lb2, 1, time.Minute)
+	got := waitAlerts(t, rcv, lb2, 1, 2*time.Minute)
 	page := got[0]
 	t.Logf("paged after %s: %s", time.Since(injected).Round(100*time.Millisecond), page.Annotations["summary"])
 	if page.Status != "firing" || page.Labels["alertname"] != "LoadBalancerNodeDegraded" {
@@ -91,7 +97,34 @@ alerts:
 		t.Errorf("affected %q names no check of lb2", page.Annotations["affected"])
 	}
 
-	// The fault lasts three windows: the page stays, alone.
+	// The status page and the API name the node and its evidence.
+	code, body := r.do(t, "GET", "/api/v1/checks", nil)
+	var doc struct {
+		Data struct {
+			Measurement *web.MeasurementStatus `json:"measurement"`
+			Nodes       []web.NodeStatus       `json:"nodes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil {
+		t.Fatalf("/api/v1/checks: %d %v", code, err)
+	}
+	var seen bool
+	for _, n := range doc.Data.Nodes {
+		if n.Node == lb2 {
+			seen = true
+			if n.State != web.NodeDegraded || n.Address != "127.0.0.12" || n.SlowShare == nil || len(n.Affected) == 0 {
+				t.Errorf("/api/v1/checks shows lb2 as %+v", n)
+			}
+		}
+	}
+	if !seen || doc.Data.Measurement == nil {
+		t.Errorf("/api/v1/checks has no verdict for lb2 or no measurement health: %+v", doc.Data)
+	}
+	if code, body := r.do(t, "GET", "/", nil); code != 200 || !strings.Contains(body, `<tr class="node degraded">`) {
+		t.Errorf("the status page does not list lb2 as degraded: %d", code)
+	}
+
+	// The fault lasts on: the page stays, alone.
 	time.Sleep(60 * time.Second)
 	if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 1 {
 		t.Fatalf("while lb2 is still partly slow, want the one page and nothing else, got:%s", describe(got))
@@ -102,7 +135,7 @@ alerts:
 
 	setFault(t, shop, "lb2:clear")
 	cleared := time.Now()
-	got = waitAlerts(t, rcv, lb2, 2, 2*time.Minute)
+	got = waitAlerts(t, rcv, lb2, 2, 3*time.Minute)
 	t.Logf("resolved %s after the fault was cleared", time.Since(cleared).Round(100*time.Millisecond))
 	if got[1].Status != "resolved" {
 		t.Fatalf("want one page then one resolved notice, got:%s", describe(got))

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"context"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/stats"
+	"github.com/vantage-monitoring/vantage/web"
 )
 
 // nodeCollector exports the node detector's latest verdicts, one series per
@@ -96,4 +99,61 @@ func withBuiltinAlerts(cfg *checks.Config) *checks.Config {
 		},
 	})
 	return &c
+}
+
+// Measurement implements web.HealthSource.
+func (s *statusSource) Measurement(context.Context) web.MeasurementStatus {
+	h := s.d.health
+	return web.MeasurementStatus{Degraded: h.Degraded(), LagSeconds: h.Lag().Seconds(),
+		ThresholdSeconds: time.Duration(s.d.Config().Global.NodeDetection.MinExcess).Seconds()}
+}
+
+// Nodes implements web.HealthSource: the detector's verdicts over the
+// shortest window a rule evaluates it on, and "not enough data" for every
+// other node a check probes. Nil while no rule uses the detector.
+func (s *statusSource) Nodes(context.Context) []web.NodeStatus {
+	all := s.d.nodes.Verdicts(time.Now(), 3*s.d.evalInterval())
+	if len(all) == 0 {
+		return nil
+	}
+	var window time.Duration
+	for w := range all {
+		if window == 0 || w < window {
+			window = w
+		}
+	}
+	byNode := map[string]web.NodeStatus{}
+	for _, v := range all[window] {
+		ns := web.NodeStatus{Node: v.Node, Window: model.Duration(window), State: web.NodeOK}
+		switch {
+		case v.Degraded:
+			ns.State, ns.Since = web.NodeDegraded, v.Since
+		case v.Held:
+			ns.State = web.NodeHeld
+		}
+		share, sib, ev, p90, sp90 := v.SlowShare(), v.SiblingSlowShare(), v.Evidence, v.P90, v.SiblingP90
+		ns.SlowShare, ns.SiblingSlowShare, ns.Evidence, ns.P90, ns.SiblingP90 = &share, &sib, &ev, &p90, &sp90
+		ns.Affected = v.Affected
+		byNode[v.Node] = ns
+	}
+	for _, t := range s.d.sched.Targets() {
+		node := t.Node.Label()
+		if node == "" {
+			continue
+		}
+		ns, ok := byNode[node]
+		if !ok {
+			ns = web.NodeStatus{Node: node, State: web.NodeNotEnoughData}
+		}
+		if ns.Address == "" {
+			ns.Address = t.Node.Address()
+		}
+		byNode[node] = ns
+	}
+	out := make([]web.NodeStatus, 0, len(byNode))
+	for _, ns := range byNode {
+		out = append(out, ns)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
 }

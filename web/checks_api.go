@@ -8,6 +8,9 @@ import (
 // checksDoc is the data of GET /api/v1/checks.
 type checksDoc struct {
 	Checks []CheckStatus `json:"checks"`
+	// Measurement and Nodes come from a HealthSource.
+	Measurement *MeasurementStatus `json:"measurement,omitempty"`
+	Nodes       []NodeStatus       `json:"nodes,omitempty"`
 }
 
 // alertsDoc is the data of GET /api/v1/alerts.
@@ -27,7 +30,12 @@ func (st *Status) apiChecks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].Target < list[j].Target })
-	writeAPI(w, st.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: checksDoc{Checks: list}})
+	doc := checksDoc{Checks: list}
+	if hs, ok := st.o.Source.(HealthSource); ok {
+		m := hs.Measurement(r.Context())
+		doc.Measurement, doc.Nodes = &m, hs.Nodes(r.Context())
+	}
+	writeAPI(w, st.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: doc})
 }
 
 func (st *Status) apiAlerts(w http.ResponseWriter, r *http.Request) {

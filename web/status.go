@@ -254,6 +254,10 @@ type pageView struct {
 	Checks    []checkView
 	Events    []eventView
 	HasEvents bool
+	// Measurement is set while the daemon's own measurements are degraded.
+	Measurement *measurementView
+	// NodeVerdicts are the node detector's, when a rule uses it.
+	NodeVerdicts []nodeVerdictView
 }
 
 type summary struct {
@@ -344,7 +348,14 @@ func (st *Status) build(ctx context.Context) *pageView {
 		Refresh: int(st.o.Refresh / time.Second),
 	}
 	checks := st.o.Source.Checks(ctx)
-	v.Checks = st.grid(checks, &v.Summary)
+	v.Measurement, v.NodeVerdicts = st.healthViews(ctx, now)
+	degraded := map[string]string{}
+	for _, n := range v.NodeVerdicts {
+		if n.State == NodeDegraded {
+			degraded[n.Node] = "node degraded: " + n.Detail
+		}
+	}
+	v.Checks = st.grid(checks, &v.Summary, degraded, v.NodeVerdicts != nil)
 	if len(checks) > 0 && len(checks[0].Windows) > 0 {
 		v.Window = checks[0].Windows[0].Window.String()
 	}
@@ -363,7 +374,9 @@ func (st *Status) build(ctx context.Context) *pageView {
 
 // grid arranges targets per check: paths as rows, nodes as columns, so one
 // bad node reads as a column and one bad path as a row.
-func (st *Status) grid(list []CheckStatus, sum *summary) []checkView {
+// degraded maps the nodes the detector finds degraded to why; detector
+// says whether it runs at all (else a node stands out by its slowdown).
+func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]string, detector bool) []checkView {
 	type acc struct {
 		view  checkView
 		paths []string
@@ -422,7 +435,7 @@ func (st *Status) grid(list []CheckStatus, sum *summary) []checkView {
 					continue
 				}
 				cellv := st.cellView(c, states[[2]string{p, n}])
-				cellv.Outlier = outlier(c, cellv.State, p, n, a.paths, a.nodes, states)
+				cellv.Outlier = outlier(c, cellv.State, p, n, a.paths, a.nodes, states, degraded, detector)
 				if cellv.Outlier != "" {
 					sum.Outliers++
 					cellv.Label += ", " + cellv.Outlier
@@ -463,8 +476,13 @@ func contains(list []string, s string) bool {
 
 // outlier says why a cell stands out against its siblings (the other nodes
 // on its path, the same node on other paths), or "".
-func outlier(c *CheckStatus, state, path, node string, paths, nodes []string, states map[[2]string]string) string {
-	if c.NodeSlowdown != nil && *c.NodeSlowdown > 3 {
+// A node stands out by the node detector's verdict where a rule uses it:
+// a p90 ratio over 3 also frames healthy nodes when noise crosses it.
+func outlier(c *CheckStatus, state, path, node string, paths, nodes []string, states map[[2]string]string, degraded map[string]string, detector bool) string {
+	if why := degraded[node]; why != "" && node != "" {
+		return why
+	}
+	if !detector && c.NodeSlowdown != nil && *c.NodeSlowdown > 3 {
 		return fmt.Sprintf("%.1f× slower than the other nodes", *c.NodeSlowdown)
 	}
 	if state != "down" && state != "failing" {
