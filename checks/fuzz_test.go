@@ -45,22 +45,23 @@ var issueSeeds = []string{
 	"include: [\"*.yaml\"]\n",
 }
 
-// fuzzEnv turns "NAME=value" lines into a getenv, and returns the values an
-// error must never show (see checkableSecret).
-func fuzzEnv(s string) (func(string) (string, bool), []string) {
+// fuzzEnv turns "NAME=value" lines into a getenv. The values it hands out
+// that an error must never show (see checkableSecret) are added to
+// *secrets as they are looked up.
+func fuzzEnv(s string, secrets *[]string) func(string) (string, bool) {
 	m := map[string]string{}
-	var secrets []string
 	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		m[k] = v
-		if checkableSecret(v) {
-			secrets = append(secrets, v)
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[k] = v
 		}
 	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }, secrets
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		if ok && checkableSecret(v) {
+			*secrets = append(*secrets, v)
+		}
+		return v, ok
+	}
 }
 
 // checkableSecret reports whether a plain substring search can tell that v
@@ -167,8 +168,8 @@ func FuzzParse(f *testing.F) {
 		if reachesOutside(data, env) {
 			return
 		}
-		getenv, secrets := fuzzEnv(env)
-		cfg, err := Parse(data, file, getenv)
+		var secrets []string
+		cfg, err := Parse(data, file, fuzzEnv(env, &secrets))
 		loadResult(t, cfg, err, secrets, file)
 	})
 }

@@ -818,7 +818,11 @@ func (l *loader) finishAlert(cfg *Config, a *Alert, names, notifiers map[string]
 	}
 	l.validateLabels(p, "labels", a.Labels)
 	for _, k := range sortedKeys(a.Annotations) {
-		if _, err := template.New(k).Funcs(AnnotationFuncs()).Parse(a.Annotations[k]); err != nil {
+		t, err := template.New(k).Funcs(AnnotationFuncs()).Parse(a.Annotations[k])
+		if err == nil {
+			err = boundedAnnotation(t)
+		}
+		if err != nil {
 			l.errAt(l.at(p, "annotations", k), "invalid annotation template %q: %s", k, strings.TrimPrefix(err.Error(), "template: "))
 		}
 	}
