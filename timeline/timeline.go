@@ -31,6 +31,9 @@ const DefaultGap = 5 * time.Minute
 // a single outage (DOWN then UP) stays two rows so its start and end show.
 const flapMin = 4
 
+// maxUnix is 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+const maxUnix = 253402300799
+
 // ParseTime reads an RFC 3339 time, a Unix timestamp in seconds, "now",
 // or a Prometheus duration ("30m", "2h", "1d") meaning that long before
 // now.
@@ -49,6 +52,11 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-time.Duration(d)), nil
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && f >= 0 {
+		// RFC 3339, and so the API's JSON, ends at year 9999; past
+		// 1<<63 seconds the conversion to int64 is undefined.
+		if f >= maxUnix+1 {
+			return time.Time{}, fmt.Errorf("invalid time %q: Unix timestamps end at %d (9999-12-31T23:59:59Z)", s, int64(maxUnix))
+		}
 		sec, frac := math.Modf(f)
 		return time.Unix(int64(sec), int64(frac*1e9)), nil
 	}
