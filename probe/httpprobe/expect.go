@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -181,7 +182,7 @@ func (je *jsonExpect) check(body []byte) string {
 			return fmt.Sprintf("json %q: missing", je.path)
 		}
 		if !*e.Exists && res.Exists() {
-			return fmt.Sprintf("json %q: %s exists, expected absent", je.path, truncate(res.Raw))
+			return fmt.Sprintf("json %q: %s exists, expected absent", je.path, rawJSON(res))
 		}
 	}
 	if !res.Exists() {
@@ -191,7 +192,7 @@ func (je *jsonExpect) check(body []byte) string {
 		}
 		return ""
 	}
-	raw := truncate(res.Raw)
+	raw := rawJSON(res)
 	if e.Eq != nil && !jsonEqual(res, e.Eq) {
 		return fmt.Sprintf("json %q: %s, expected %s", je.path, raw, jsonText(e.Eq))
 	}
@@ -224,6 +225,25 @@ func (je *jsonExpect) check(body []byte) string {
 	}
 	if je.re != nil && !je.re.MatchString(res.String()) {
 		return fmt.Sprintf("json %q: %s does not match %q", je.path, raw, e.Regex)
+	}
+	return ""
+}
+
+// extractVars sets vars from the JSON body for a step's `extract:`, or
+// returns why it could not.
+func extractVars(extract []extractPlan, body []byte, vars map[string]string) string {
+	if len(extract) == 0 {
+		return ""
+	}
+	if !gjson.ValidBytes(body) {
+		return "extract: body is not valid JSON"
+	}
+	for _, ex := range extract {
+		res := gjson.GetBytes(body, ex.path)
+		if !res.Exists() {
+			return fmt.Sprintf("extract %q: json path %q not found", ex.name, ex.path)
+		}
+		vars[ex.name] = res.String()
 	}
 	return ""
 }
@@ -287,13 +307,32 @@ func containsInt(list []int, v int) bool {
 	return false
 }
 
-// truncate keeps values quoted in reasons short.
+// truncate keeps values quoted in reasons short, cutting between runes.
 func truncate(s string) string {
 	const max = 80
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "..."
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// rawJSON is a JSON value as reasons show it: short and on one line, since
+// a pretty-printed object would break log lines and the timeline's table.
+func rawJSON(res gjson.Result) string {
+	raw := res.Raw
+	if strings.ContainsAny(raw, "\r\n") {
+		var b bytes.Buffer
+		if json.Compact(&b, []byte(raw)) == nil {
+			raw = b.String()
+		} else {
+			raw = strings.Join(strings.Fields(raw), " ")
+		}
+	}
+	return truncate(raw)
 }
 
 // formatSize prints a byte count the way it is configured: 10MiB.
