@@ -6,8 +6,9 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(REVISION) \
              -X github.com/prometheus/common/version.Branch=$(BRANCH)
 TESTFLAGS ?=
+FUZZTIME  ?= 10m
 
-.PHONY: all build deps test vet demo bench clean
+.PHONY: all build deps test vet demo bench fuzz clean
 
 all: build
 
@@ -31,6 +32,12 @@ demo: build
 
 bench: build
 	$(GO) run ./bench -out BENCHMARKS.md
+
+# Runs every fuzz target for FUZZTIME, one after another with one worker,
+# and records command, time, execs, new inputs, crashes and peak RSS in
+# docs/fuzzing.md. `make test` runs only the seed corpora.
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 clean:
 	rm -f vantage
