@@ -504,6 +504,9 @@ func (l *loader) finishQuery(c *Check) {
 
 func (l *loader) finishNodes(n *Nodes) {
 	p := n.Pos
+	if p.Line == 0 {
+		return // not a mapping; already reported
+	}
 	hasR, hasA := l.has(p, "resolve"), l.has(p, "addresses")
 	switch {
 	case hasR && hasA:
