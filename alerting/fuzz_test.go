@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // FuzzAnnotation loads an alert whose annotation is the fuzzed template
@@ -40,6 +41,7 @@ func FuzzAnnotation(f *testing.F) {
 	f.Add("{{ humanize .raw_value }}", 1e308)
 	f.Add("{{ humanizeDuration .raw_value }}", -1e-300)
 	f.Fuzz(func(t *testing.T, text string, value float64) {
+		defer testenv.HangGuard()()
 		if !utf8.ValidString(text) {
 			return // yaml.v3 would write it as !!binary
 		}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // issueSeeds are the hostile configs of issue 11 and their relatives.
@@ -165,6 +167,7 @@ func FuzzParse(f *testing.F) {
 	// An empty directory: relative include and *_file paths find nothing.
 	file := filepath.Join(f.TempDir(), "vantage.yml")
 	f.Fuzz(func(t *testing.T, data []byte, env string) {
+		defer testenv.HangGuard()()
 		if reachesOutside(data, env) {
 			return
 		}
@@ -186,6 +189,7 @@ func FuzzInclude(f *testing.F) {
 	f.Add([]byte("include: [team.yaml]\n"+check), []byte(""))
 	f.Add([]byte("include: [vantage.yml]\n"+check), []byte("include: [vantage.yml]\n"))
 	f.Fuzz(func(t *testing.T, main, inc []byte) {
+		defer testenv.HangGuard()()
 		if reachesOutside(main, "") || reachesOutside(inc, "") {
 			return
 		}
@@ -210,6 +214,7 @@ func FuzzExpandEnv(f *testing.F) {
 		f.Add(s, "A", "")
 	}
 	f.Fuzz(func(t *testing.T, s, name, val string) {
+		defer testenv.HangGuard()()
 		getenv := func(k string) (string, bool) {
 			if k == name {
 				return val, true
@@ -262,6 +267,7 @@ func FuzzByteSize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		defer testenv.HangGuard()()
 		b, err := ParseByteSize(s)
 		v, es := decodeScalar[ByteSize](s)
 		if (err == nil) != (len(es) == 0) || err == nil && v != b {
@@ -291,6 +297,7 @@ func FuzzDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		defer testenv.HangGuard()()
 		d, es := decodeScalar[model.Duration](s)
 		checkErrs(t, "error", es, nil, "c.yaml")
 		want, err := model.ParseDuration(s)
@@ -318,6 +325,7 @@ func FuzzNodeAddr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		defer testenv.HangGuard()()
 		ip, port, ok := splitIPPort(s)
 		a, es := decodeScalar[NodeAddr](s)
 		checkErrs(t, "error", es, nil, "c.yaml")
@@ -360,6 +368,7 @@ func FuzzParseExpr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		defer testenv.HangGuard()()
 		e, err := ParseExpr(s)
 		if err != nil {
 			if strings.ContainsAny(err.Error(), "\r\n") {

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -65,6 +66,7 @@ func FuzzAPIQuery(f *testing.F) {
 	h := s.Handler()
 
 	f.Fuzz(func(t *testing.T, query, id string) {
+		defer testenv.HangGuard()()
 		get := func(u *url.URL) *httptest.ResponseRecorder {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, &http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}, Host: "vantage.test", RequestURI: u.RequestURI()})

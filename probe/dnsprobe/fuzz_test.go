@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -51,6 +52,7 @@ func FuzzDNSReply(f *testing.F) {
 	p := New(zerolog.Nop())
 	expects := []*checks.Expect{nil, {AnswersMin: 1}, {AnswersContain: []string{"192.0.2.1"}, AnswersMin: 2}, {Rcode: "nxdomain"}}
 	f.Fuzz(func(t *testing.T, reply []byte, framed bool) {
+		defer testenv.HangGuard()()
 		m := new(dns.Msg)
 		m.SetQuestion("www.shop.test.", dns.TypeA)
 		packed, err := m.Pack()

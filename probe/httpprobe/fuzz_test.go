@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // FuzzJSONExpect checks a fuzzed body against `json:` expectations and
@@ -38,6 +39,7 @@ func FuzzJSONExpect(f *testing.F) {
 	yes, no := true, false
 	zero := 0.0
 	f.Fuzz(func(t *testing.T, body []byte, path, want string) {
+		defer testenv.HangGuard()()
 		var wantJSON any
 		if json.Unmarshal([]byte(want), &wantJSON) != nil {
 			wantJSON = want

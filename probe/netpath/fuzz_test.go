@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // FuzzProxyReply has a loopback proxy answer every connection with the
@@ -83,6 +84,7 @@ func FuzzProxyReply(f *testing.F) {
 	authz := base64.StdEncoding.EncodeToString([]byte("alice:" + pass))
 
 	f.Fuzz(func(t *testing.T, reply []byte, socks bool) {
+		defer testenv.HangGuard()()
 		replies <- reply
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
