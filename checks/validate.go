@@ -225,7 +225,9 @@ func (l *loader) finishPaths(cfg *Config) {
 // normalizeHostPort accepts host:port, or a bare IP to which defPort is added.
 func normalizeHostPort(s, defPort string) (string, bool) {
 	if ip, err := netip.ParseAddr(s); err == nil {
-		return net.JoinHostPort(ip.String(), defPort), true
+		// netip accepts any zone, "::%]0" too, which no host:port holds.
+		hp := net.JoinHostPort(ip.String(), defPort)
+		return hp, validHostPort(hp)
 	}
 	if !validHostPort(s) {
 		return "", false
