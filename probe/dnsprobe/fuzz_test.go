@@ -81,14 +81,12 @@ func FuzzDNSReply(f *testing.F) {
 			}
 			_, _ = server.Write(out)
 		}()
-		// The pipe's far end closes after the reply: nothing here waits
-		// for the deadline unless exchangeTCP reads past the frame.
-		_ = client.SetDeadline(time.Now().Add(30 * time.Second))
+		// The pipe's far end closes after the reply, so exchangeTCP
+		// reading past the frame would hang (and HangGuard report it).
+		// No deadline: with a 30s one on each pipe the worker grew to
+		// 550 MB in 45s of fuzzing; without, it stays near 125 MB.
 		resp, err := exchangeTCP(client, packed, m.Id)
 		if err != nil {
-			if strings.Contains(err.Error(), "deadline") {
-				t.Fatalf("exchangeTCP waited for more than the reply: %v", err)
-			}
 			return
 		}
 		if resp.Id != m.Id {
