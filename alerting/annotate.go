@@ -10,13 +10,13 @@ import (
 // megabyte per action; receivers cut far shorter texts anyway.
 const maxAnnotationLen = 64 << 10
 
-// cappedBuilder is a strings.Builder that fails writes past
+// capWriter writes to a strings.Builder and fails writes past
 // maxAnnotationLen, which ends the template's execution.
-type cappedBuilder struct{ strings.Builder }
+type capWriter struct{ b *strings.Builder }
 
-func (b *cappedBuilder) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > maxAnnotationLen {
+func (w capWriter) Write(p []byte) (int, error) {
+	if w.b.Len()+len(p) > maxAnnotationLen {
 		return 0, fmt.Errorf("annotation longer than %d bytes", maxAnnotationLen)
 	}
-	return b.Builder.Write(p)
+	return w.b.Write(p)
 }

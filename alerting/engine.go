@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"text/template"
 	"time"
@@ -447,8 +448,8 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	data["measure"] = r.cfg.Expr.Measure
 	out := map[string]string{}
 	for k, t := range r.annotations {
-		var b cappedBuilder
-		if err := t.Execute(&b, data); err != nil {
+		var b strings.Builder
+		if err := t.Execute(capWriter{&b}, data); err != nil {
 			out[k] = "template error: " + err.Error()
 			e.log.Warn().Str("alert", r.cfg.Name).Str("annotation", k).Err(err).Msg("annotation template failed")
 			continue
