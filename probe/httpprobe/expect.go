@@ -182,7 +182,7 @@ func (je *jsonExpect) check(body []byte) string {
 			return fmt.Sprintf("json %q: missing", je.path)
 		}
 		if !*e.Exists && res.Exists() {
-			return fmt.Sprintf("json %q: %s exists, expected absent", je.path, rawJSON(res))
+			return fmt.Sprintf("json %q: %s exists, expected absent", je.path, truncate(res.Raw))
 		}
 	}
 	if !res.Exists() {
@@ -192,7 +192,7 @@ func (je *jsonExpect) check(body []byte) string {
 		}
 		return ""
 	}
-	raw := rawJSON(res)
+	raw := truncate(res.Raw)
 	if e.Eq != nil && !jsonEqual(res, e.Eq) {
 		return fmt.Sprintf("json %q: %s, expected %s", je.path, raw, jsonText(e.Eq))
 	}
@@ -307,9 +307,19 @@ func containsInt(list []int, v int) bool {
 	return false
 }
 
-// truncate keeps values quoted in reasons short, cutting between runes.
+// truncate keeps values quoted in reasons short and on one line: a
+// pretty-printed JSON value is compacted (its newlines would break log
+// lines and the timeline's table), and the cut falls between runes.
 func truncate(s string) string {
 	const max = 80
+	if strings.ContainsAny(s, "\r\n") {
+		var b bytes.Buffer
+		if json.Compact(&b, []byte(s)) == nil {
+			s = b.String()
+		} else {
+			s = strings.Join(strings.Fields(s), " ")
+		}
+	}
 	if len(s) <= max {
 		return s
 	}
@@ -318,21 +328,6 @@ func truncate(s string) string {
 		cut--
 	}
 	return s[:cut] + "..."
-}
-
-// rawJSON is a JSON value as reasons show it: short and on one line, since
-// a pretty-printed object would break log lines and the timeline's table.
-func rawJSON(res gjson.Result) string {
-	raw := res.Raw
-	if strings.ContainsAny(raw, "\r\n") {
-		var b bytes.Buffer
-		if json.Compact(&b, []byte(raw)) == nil {
-			raw = b.String()
-		} else {
-			raw = strings.Join(strings.Fields(raw), " ")
-		}
-	}
-	return truncate(raw)
 }
 
 // formatSize prints a byte count the way it is configured: 10MiB.
