@@ -773,7 +773,7 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	}
 	for k, t := range r.annotations {
 		var b strings.Builder
-		if err := t.Execute(&b, data); err != nil {
+		if err := t.Execute(capWriter{&b}, data); err != nil {
 			out[k] = "template error: " + err.Error()
 			e.log.Warn().Str("alert", r.cfg.Name).Str("annotation", k).Err(err).Msg("annotation template failed")
 			continue

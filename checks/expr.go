@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"strconv"
@@ -72,6 +73,11 @@ func ParseExpr(s string) (Expr, error) {
 
 func parseExprValue(measure, s string) (float64, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		// NaN compares false with everything and an infinite threshold
+		// is no threshold: either would make a rule that never fires.
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("invalid value %q in when (want a finite number)", s)
+		}
 		return f, nil
 	}
 	if IsDurationMeasure(measure) {
@@ -86,11 +92,17 @@ func parseExprValue(measure, s string) (float64, error) {
 	return 0, fmt.Errorf("invalid value %q in when (want a number)", s)
 }
 
-// String renders the expression back in `when` syntax.
+// String renders the expression back in `when` syntax, as text that
+// ParseExpr reads as the same expression.
 func (e Expr) String() string {
 	v := strconv.FormatFloat(e.Value, 'g', -1, 64)
+	// Latencies read better as 1.5s, but a duration has only nanosecond
+	// precision and no exponent (1e-10s does not parse): those stay plain
+	// seconds.
 	if IsDurationMeasure(e.Measure) {
-		v += "s"
+		if d, err := time.ParseDuration(v + "s"); err == nil && d.Seconds() == e.Value {
+			v += "s"
+		}
 	}
 	return e.Measure + " " + e.Op + " " + v
 }

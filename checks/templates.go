@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 )
 
@@ -48,4 +49,73 @@ func AnnotationFuncs() template.FuncMap {
 		// humanizePercentage renders a ratio as a percentage: 0.953 -> 95.3%.
 		"humanizePercentage": func(v float64) string { return fmt.Sprintf("%.4g%%", v*100) },
 	}
+}
+
+// boundedAnnotation rejects annotation templates whose rendering time is
+// not bounded by their length and the alert's labels: they are rendered at
+// every state change while the alerting engine holds its lock, so
+// `{{range 99999999999}}`, nested ranges over the labels or a template that
+// calls itself would stall all alerting.
+func boundedAnnotation(t *template.Template) error {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		if err := walkBounded(tt.Tree.Root, false); err != nil {
+			return fmt.Errorf("%s:%w", tt.Tree.ParseName, err)
+		}
+	}
+	return nil
+}
+
+func walkBounded(n parse.Node, inRange bool) error {
+	var lists []*parse.ListNode
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := walkBounded(c, inRange); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *parse.IfNode:
+		lists = []*parse.ListNode{n.List, n.ElseList}
+	case *parse.WithNode:
+		lists = []*parse.ListNode{n.List, n.ElseList}
+	case *parse.RangeNode:
+		if inRange {
+			return fmt.Errorf("%d: range inside range is not supported in annotations", n.Line)
+		}
+		if !dataRef(n.Pipe) {
+			return fmt.Errorf("%d: range over %s is not supported in annotations (range over ., $ or a field)", n.Line, n.Pipe)
+		}
+		inRange = true
+		lists = []*parse.ListNode{n.List, n.ElseList}
+	case *parse.TemplateNode:
+		return fmt.Errorf("%d: calling templates (%s) is not supported in annotations", n.Line, n)
+	}
+	for _, l := range lists {
+		if err := walkBounded(l, inRange); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dataRef reports whether a pipeline is just ., $ or a field of them: what
+// it ranges over is then the alert's data, not a number of any size.
+func dataRef(p *parse.PipeNode) bool {
+	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	switch a := p.Cmds[0].Args[0].(type) {
+	case *parse.DotNode, *parse.FieldNode:
+		return true
+	case *parse.VariableNode:
+		return a.Ident[0] == "$"
+	}
+	return false
 }

@@ -252,7 +252,9 @@ func (l *loader) finishPaths(cfg *Config) {
 // normalizeHostPort accepts host:port, or a bare IP to which defPort is added.
 func normalizeHostPort(s, defPort string) (string, bool) {
 	if ip, err := netip.ParseAddr(s); err == nil {
-		return net.JoinHostPort(ip.String(), defPort), true
+		// netip accepts any zone, "::%]0" too, which no host:port holds.
+		hp := net.JoinHostPort(ip.String(), defPort)
+		return hp, validHostPort(hp)
 	}
 	if !validHostPort(s) {
 		return "", false
@@ -537,6 +539,9 @@ func (l *loader) finishQuery(c *Check) {
 
 func (l *loader) finishNodes(n *Nodes) {
 	p := n.Pos
+	if p.Line == 0 {
+		return // not a mapping; already reported
+	}
 	hasR, hasA := l.has(p, "resolve"), l.has(p, "addresses")
 	switch {
 	case hasR && hasA:
@@ -864,7 +869,11 @@ func (l *loader) finishAlert(cfg *Config, a *Alert, names, notifiers map[string]
 	}
 	l.validateLabels(p, "labels", a.Labels)
 	for _, k := range sortedKeys(a.Annotations) {
-		if _, err := template.New(k).Funcs(AnnotationFuncs()).Parse(a.Annotations[k]); err != nil {
+		t, err := template.New(k).Funcs(AnnotationFuncs()).Parse(a.Annotations[k])
+		if err == nil {
+			err = boundedAnnotation(t)
+		}
+		if err != nil {
 			l.errAt(l.at(p, "annotations", k), "invalid annotation template %q: %s", k, strings.TrimPrefix(err.Error(), "template: "))
 		}
 	}

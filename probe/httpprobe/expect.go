@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -239,6 +240,25 @@ func (je *jsonExpect) check(r *response) string {
 	return ""
 }
 
+// extractVars sets vars from the JSON body for a step's `extract:`, or
+// returns why it could not.
+func extractVars(extract []extractPlan, body []byte, vars map[string]string) string {
+	if len(extract) == 0 {
+		return ""
+	}
+	if !gjson.ValidBytes(body) {
+		return "extract: body is not valid JSON"
+	}
+	for _, ex := range extract {
+		res := gjson.GetBytes(body, ex.path)
+		if !res.Exists() {
+			return fmt.Sprintf("extract %q: json path %q not found", ex.name, ex.path)
+		}
+		vars[ex.name] = res.String()
+	}
+	return ""
+}
+
 // jsonNumber accepts numbers and numeric strings, since many APIs send
 // counts as strings.
 func jsonNumber(res gjson.Result) (float64, bool) {
@@ -298,13 +318,27 @@ func containsInt(list []int, v int) bool {
 	return false
 }
 
-// truncate keeps values quoted in reasons short.
+// truncate keeps values quoted in reasons short and on one line: a
+// pretty-printed JSON value is compacted (its newlines would break log
+// lines and the timeline's table), and the cut falls between runes.
 func truncate(s string) string {
 	const max = 80
+	if strings.ContainsAny(s, "\r\n") {
+		var b bytes.Buffer
+		if json.Compact(&b, []byte(s)) == nil {
+			s = b.String()
+		} else {
+			s = strings.Join(strings.Fields(s), " ")
+		}
+	}
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "..."
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // formatSize prints a byte count the way it is configured: 10MiB.

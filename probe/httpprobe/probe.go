@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/tidwall/gjson"
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/ptrcache"
@@ -368,17 +367,8 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 	if reason := sp.expect.check(&rs); reason != "" {
 		return fail(probe.Failure, reason)
 	}
-	if len(sp.extract) > 0 {
-		if !gjson.ValidBytes(rs.body) {
-			return fail(probe.Failure, "extract: body is not valid JSON")
-		}
-		for _, ex := range sp.extract {
-			res := gjson.GetBytes(rs.body, ex.path)
-			if !res.Exists() {
-				return fail(probe.Failure, fmt.Sprintf("extract %q: json path %q not found", ex.name, ex.path))
-			}
-			r.vars[ex.name] = res.String()
-		}
+	if reason := extractVars(sp.extract, rs.body, r.vars); reason != "" {
+		return fail(probe.Failure, reason)
 	}
 	sr.Result = probe.Success
 	return sr

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/proxy"
 )
@@ -169,7 +170,7 @@ func (pd *proxyDialer) connect(ctx context.Context, target string) (_ net.Conn, 
 	br := bufio.NewReader(&io.LimitedReader{R: c, N: maxConnectResponse})
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 	if err != nil {
-		return nil, ctxErr(ctx, fmt.Errorf("CONNECT %s: reading response: %w", target, err))
+		return nil, ctxErr(ctx, fmt.Errorf("CONNECT %s: reading response: %w", target, shortErr{err}))
 	}
 	if resp.StatusCode != http.StatusOK {
 		status := resp.Status
@@ -190,6 +191,25 @@ func (pd *proxyDialer) connect(ctx context.Context, target string) (_ net.Conn, 
 	}
 	return c, nil
 }
+
+// shortErr bounds an error's text: net/http quotes a malformed header line
+// whole, so a proxy could put up to maxConnectResponse bytes of its own
+// into every failure reason.
+type shortErr struct{ error }
+
+func (e shortErr) Error() string {
+	s := e.error.Error()
+	if len(s) <= 2*maxStatusLen {
+		return s
+	}
+	cut := 2 * maxStatusLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func (e shortErr) Unwrap() error { return e.error }
 
 // ctxErr reports the context's end rather than the deadline it caused.
 func ctxErr(ctx context.Context, err error) error {
