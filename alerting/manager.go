@@ -338,7 +338,7 @@ func (m *Manager) holds(name string, inst *Instance) bool {
 
 // refold follows folding that changed without a state transition: a
 // firing instance whose notification was withheld and is no longer held
-// is sent now; a firing node alert into which another firing alert has
+// is sent now if its condition holds; a firing node alert into which another firing alert has
 // folded since is sent again as a repeat, listing it. (Checks that merely
 // start or stop showing the node's condition do not repeat the page: that
 // would be a message per noisy evaluation.)
@@ -362,7 +362,11 @@ func (m *Manager) refold(ctx context.Context, now time.Time) {
 		m.mu.Unlock()
 		sort.Strings(names)
 		for _, name := range names {
-			if m.holds(name, &inst) {
+			// An alert that only keeps firing (keep_firing_for) when the
+			// node alert covering it ends is part of the incident that just
+			// resolved: paging it on its own then would be a fresh page
+			// saying "p99 6ms". It goes out if its condition holds again.
+			if m.holds(name, &inst) || !inst.LastTrueAt.Equal(now) {
 				continue
 			}
 			m.unhold(inst.Key, name)
