@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -314,8 +315,12 @@ func (l *loader) readSecretFile(p Pos, base []any, field string, dst *string, fi
 	if !filepath.IsAbs(full) {
 		full = filepath.Join(filepath.Dir(p.File), file)
 	}
-	data, err := os.ReadFile(full)
-	if err != nil {
+	data, err := readBounded(full, l.lim.MaxFileSize)
+	switch {
+	case errors.Is(err, errTooLarge):
+		l.errAt(l.at(p, filePath...), "%s", l.tooLargeMsg(fmt.Sprintf("%s %q", fileKey, file)))
+		return
+	case err != nil:
 		l.errAt(l.at(p, filePath...), "cannot read %s %q: %s", fileKey, file, fsReason(err))
 		return
 	}
