@@ -11,7 +11,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.BuildDate=$(BUILDDATE)
 TESTFLAGS ?=
 
-.PHONY: all build deps test vet demo bench bench-detection clean
+.PHONY: all build deps test vet demo bench bench-detection stress clean
 
 all: build
 
@@ -29,6 +29,16 @@ vet:
 # test with the race detector.
 test: deps vet
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+
+# The slow packages (real Chromium, daemons, Alertmanager, timing) with
+# -race -count=3 while two CPU-burning processes run beside them: run it
+# before submitting changes to tests. Narrow it with STRESS_PKGS and
+# STRESS_RUN, e.g. make stress STRESS_PKGS=./daemon STRESS_RUN='^TestStatusFromRealParts$$'
+STRESS_PKGS  ?= ./probe/... ./daemon ./cmd/vantage ./bench ./timeline ./web ./demo ./alerting/... ./fullstack
+STRESS_RUN   ?=
+STRESS_COUNT ?= 3
+stress:
+	GO='$(GO)' STRESS_RUN='$(STRESS_RUN)' STRESS_COUNT='$(STRESS_COUNT)' ./scripts/stress.sh $(TESTFLAGS) $(STRESS_PKGS)
 
 demo: build
 	./vantage demo

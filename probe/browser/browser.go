@@ -155,7 +155,7 @@ func (p *Prober) browser() (*instance, error) {
 		return nil, errors.New("browser prober closed")
 	}
 	if p.inst != nil {
-		err := p.inst.healthy(3 * time.Second)
+		err := p.inst.healthy(healthTimeout)
 		if err == nil {
 			return p.inst, nil
 		}
@@ -301,3 +301,13 @@ func redact(t *probe.Target, s string) string {
 	}
 	return s
 }
+
+// PrepareTimeout implements probe.Preparer: checking or starting Chromium
+// and opening the run's tab are bounded on their own, and the check's
+// timeout starts once the tab is open.
+func (p *Prober) PrepareTimeout() time.Duration {
+	return healthTimeout + p.opts.StartTimeout + tabOpenTimeout
+}
+
+// healthTimeout bounds asking the browser for its version before a run.
+const healthTimeout = 3 * time.Second
