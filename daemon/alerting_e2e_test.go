@@ -371,20 +371,20 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 	})
 }
 
-// TestAlertLatencyBench measures issue 5's alert latency: the time from
-// injecting a node fault to the webhook receiving LoadBalancerNodeDegraded
-// naming the node, with the demo's config (10s interval, the rule at
-// window 2m, for 30s) and the demo's 2s evaluation interval, for a node
-// whose every response gets +1.5s and for one where 30% do. It takes about
-// four minutes, so it runs only with VANTAGE_ALERT_LATENCY_BENCH=1:
+// TestAlertLatencyBench checks the README's promise that a slow node pages
+// within about a minute, with the demo's config and rules as `vantage demo`
+// writes them (10s interval, LoadBalancerNodeDegraded: node_degraded > 0
+// over 2m) and the demo's 2s evaluation interval: after a full window of
+// healthy runs, every response of lb2 gets +1.5s, and the page naming lb2
+// must arrive within 3 minutes, a bound that only catches a detector that
+// does not page (the figure itself is make bench's). It takes about three
+// minutes, beside the package's other tests.
 //
-//	VANTAGE_ALERT_LATENCY_BENCH=1 go test -run TestAlertLatencyBench -v ./daemon/
-//
-// Each case prints a line "ALERT-LATENCY <case> <seconds>" for harnesses.
+// make bench runs it with VANTAGE_ALERT_LATENCY_BENCH=1 for the figures,
+// adding a node slow on 30% of its responses; each case prints a line
+// "ALERT-LATENCY <case> <seconds>" for it.
 func TestAlertLatencyBench(t *testing.T) {
-	if os.Getenv("VANTAGE_ALERT_LATENCY_BENCH") != "1" {
-		t.Skip("set VANTAGE_ALERT_LATENCY_BENCH=1 to run (about 4 minutes)")
-	}
+	bench := os.Getenv("VANTAGE_ALERT_LATENCY_BENCH") == "1"
 	warmup := 2*time.Minute + 10*time.Second // a full window of healthy runs first
 	if s := os.Getenv("VANTAGE_ALERT_LATENCY_WARMUP"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -393,10 +393,19 @@ func TestAlertLatencyBench(t *testing.T) {
 		}
 		warmup = d
 	}
-	for _, tc := range []struct{ name, fault string }{
-		{"every-response+1.5s", "lb2:latency=1.5s"},
-		{"30%-of-responses+1.5s", "lb2:latency=1.5s,latency_ratio=0.3"},
-	} {
+	cases := []struct {
+		name, fault string
+		bound       time.Duration
+	}{
+		{"every-response+1.5s", "lb2:latency=1.5s", 3 * time.Minute},
+	}
+	if bench {
+		cases = append(cases, struct {
+			name, fault string
+			bound       time.Duration
+		}{"30%-of-responses+1.5s", "lb2:latency=1.5s,latency_ratio=0.3", 4 * time.Minute})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			shop := startShop(t)
@@ -406,6 +415,9 @@ func TestAlertLatencyBench(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = rcv.Close() })
 			cfg := shop.ConfigWithOptions(demo.ConfigOptions{WebhookURL: rcv.URL()}) // the demo's, as `vantage demo` writes it
+			if !strings.Contains(cfg, "- name: LoadBalancerNodeDegraded\n    when: node_degraded > 0\n") {
+				t.Fatalf("the demo's node rule changed; this test measures it:\n%s", cfg)
+			}
 			startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
 				Notifiers: kinds.Notifiers(), EvalInterval: 2 * time.Second})
 			time.Sleep(warmup)
@@ -415,15 +427,19 @@ func TestAlertLatencyBench(t *testing.T) {
 			setFault(t, shop, tc.fault)
 			injected := time.Now()
 			var took time.Duration
-			testenv.Eventually(t, 4*time.Minute, "", func() error {
+			var page webhook.Alert
+			testenv.Eventually(t, tc.bound, "LoadBalancerNodeDegraded firing for lb2", func() error {
 				for _, a := range forNode(alertsOf(rcv.Messages()), lb2) {
 					if a.Status == "firing" && a.Labels["alertname"] == "LoadBalancerNodeDegraded" {
-						took = time.Since(injected)
+						took, page = time.Since(injected), a
 						return nil
 					}
 				}
-				return errNotYet
+				return fmt.Errorf("no page naming %s yet; all notices:%s", lb2, describe(alertsOf(rcv.Messages())))
 			})
+			if want := "load-balancer node " + lb2 + ": "; !strings.HasPrefix(page.Annotations["summary"], want) {
+				t.Errorf("summary %q, want it to name the node (%q)", page.Annotations["summary"], want)
+			}
 			t.Logf("ALERT-LATENCY %s %.1f", tc.name, took.Seconds())
 			fmt.Printf("ALERT-LATENCY %s %.1f\n", tc.name, took.Seconds())
 		})
