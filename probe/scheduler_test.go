@@ -473,3 +473,34 @@ func TestSlotWaitIsNotChargedToTheTimeout(t *testing.T) {
 		}
 	}
 }
+
+// preparingProber needs time of its own before its timeout starts, like
+// the browser opening a tab.
+type preparingProber struct{ left chan time.Duration }
+
+func (preparingProber) PrepareTimeout() time.Duration { return time.Minute }
+
+func (p preparingProber) Probe(ctx context.Context, _ *probe.Target) probe.Outcome {
+	dl, _ := ctx.Deadline()
+	p.left <- time.Until(dl)
+	return probe.Outcome{Result: probe.Success}
+}
+
+func TestPreparerGetsItsPrepareTimeOnTop(t *testing.T) {
+	cfg := testConfig(1, time.Minute, 100*time.Millisecond, nil)
+	p := preparingProber{left: make(chan time.Duration, 1)}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Probers: map[string]probe.Prober{"test": p}})
+	s.Apply(cfg, paths(t, cfg))
+	tg := s.Targets()[0]
+	if out := probe.RunOnce(context.Background(), p, tg); out.Result != probe.Success {
+		t.Fatalf("run: %s %s", out.Result, out.Reason)
+	}
+	// The check's 100ms plus the prober's minute, less what this test
+	// took to get there (bounded by the minute, not by machine speed).
+	if left := <-p.left; left <= 100*time.Millisecond || left > time.Minute+100*time.Millisecond {
+		t.Fatalf("a Preparer's run context lasts %s, want the timeout plus its minute", left)
+	}
+	if got := probe.RunTimeout(p, tg); got != time.Minute+100*time.Millisecond {
+		t.Fatalf("RunTimeout = %s", got)
+	}
+}
