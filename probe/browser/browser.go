@@ -211,7 +211,10 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	// address on the host changes (a container starting, a VPN, DHCP):
 	// that says nothing about the target. Run the journey once more if
 	// the timeout leaves room for a run as long as this one.
+	// ctx allows PrepareTimeout on top of the check's timeout (see
+	// probe.Preparer); the room for a second run is the check's.
 	deadline, ok := ctx.Deadline()
+	deadline = deadline.Add(-p.PrepareTimeout())
 	if ok && time.Until(deadline) < out.Duration+netSettle+time.Second {
 		out.Result = probe.Error
 		out.Reason = redact(t, netChangedReason+"; no time left to run again: "+out.Reason)
