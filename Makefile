@@ -12,7 +12,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
 TESTFLAGS ?=
 FUZZTIME  ?= 10m
 
-.PHONY: all build deps test vet demo bench bench-detection fuzz clean
+.PHONY: all build deps test vet demo bench bench-detection fuzz stress clean
 
 all: build
 
@@ -30,6 +30,16 @@ vet:
 # test with the race detector.
 test: deps vet
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+
+# The slow packages (real Chromium, daemons, Alertmanager, timing) with
+# -race -count=3 while two CPU-burning processes run beside them: run it
+# before submitting changes to tests. Narrow it with STRESS_PKGS and
+# STRESS_RUN, e.g. make stress STRESS_PKGS=./daemon STRESS_RUN='^TestStatusFromRealParts$$'
+STRESS_PKGS  ?= ./probe/... ./daemon ./cmd/vantage ./bench ./timeline ./web ./demo ./alerting/... ./fullstack
+STRESS_RUN   ?=
+STRESS_COUNT ?= 3
+stress:
+	GO='$(GO)' STRESS_RUN='$(STRESS_RUN)' STRESS_COUNT='$(STRESS_COUNT)' ./scripts/stress.sh $(TESTFLAGS) $(STRESS_PKGS)
 
 demo: build
 	./vantage demo

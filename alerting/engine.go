@@ -321,6 +321,9 @@ type group struct {
 	// held: the condition held only by values the daemon's own noise
 	// explains (see Explainer).
 	held bool
+	// nodata: the group's series exist but none has data in the window
+	// (right after a restart, before the first runs).
+	nodata bool
 }
 
 // addData merges a series' Data into the group's: where its series differ
@@ -361,6 +364,14 @@ func (e *Engine) Eval(now time.Time, series []Series, m Measures) []Transition {
 			}
 			v, ok := m.Measure(r.cfg.Expr.Measure, *s, window)
 			if !ok || math.IsNaN(v) {
+				// No data in the window yet: a live instance keeps its
+				// state. After a restart the statistics start empty, and
+				// an evaluation before the first runs would otherwise
+				// resolve a restored firing alert and page it again.
+				buf = r.appendKey(buf[:0], s)
+				if _, live := e.instances[string(buf)]; live && groups[string(buf)] == nil {
+					groups[string(buf)] = &group{labels: r.groupLabels(s), nodata: true}
+				}
 				continue
 			}
 			h := holds(r.cfg.Expr.Op, v, r.cfg.Expr.Value)
@@ -489,6 +500,9 @@ type change struct {
 func (e *Engine) step(now time.Time, r *rule, key string, g *group) (change, bool) {
 	inst := e.instances[key]
 	cond := g != nil && g.holds
+	if g != nil && !g.seen && g.nodata {
+		return change{}, false
+	}
 	if g != nil && !g.holds && g.held {
 		return change{}, false // neither new nor resolved on noise
 	}

@@ -249,6 +249,32 @@ func TestRestoreContinuesState(t *testing.T) {
 	}
 }
 
+// TestRestoredFiringWaitsForData: right after a restart the statistics are
+// empty; a restored firing alert neither resolves on "no data" nor fires
+// again when the first runs show the fault still there (it did: one more
+// page with fired_count=2 after every restart).
+func TestRestoredFiringWaitsForData(t *testing.T) {
+	yaml := "alerts: [{name: A, when: failures > 0, window: 5m}]"
+	e := engine(t, yaml)
+	all := []alerting.Series{series("cdn", "direct", "")}
+	t0 := time.Unix(1_800_000_000, 0)
+	if tr := e.Eval(t0, all, table{"cdn/direct/": {"failures": 3}}); len(tr) != 1 || tr[0].To != alerting.Firing {
+		t.Fatalf("want firing, got %+v", tr)
+	}
+	e2 := engine(t, yaml)
+	e2.Restore(e.Instances())
+	if tr := e2.Eval(t0.Add(time.Minute), all, table{}); len(tr) != 0 {
+		t.Fatalf("no data yet after the restart: %+v", tr)
+	}
+	if tr := e2.Eval(t0.Add(70*time.Second), all, table{"cdn/direct/": {"failures": 1}}); len(tr) != 0 {
+		t.Fatalf("the fault still there after the restart: %+v", tr)
+	}
+	// A series that is gone (a removed target) still resolves.
+	if tr := e2.Eval(t0.Add(80*time.Second), nil, table{}); len(tr) != 1 || tr[0].To != alerting.Resolved {
+		t.Fatalf("a removed series: want resolved, got %+v", tr)
+	}
+}
+
 // A pending instance of a removed rule is dropped (a firing one resolves:
 // TestRemovedRuleResolves).
 func TestConfigureDropsRemovedRules(t *testing.T) {

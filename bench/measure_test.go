@@ -127,14 +127,25 @@ func TestParseStatCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
-	}
-	after, err := cpuTime(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after <= before {
-		t.Errorf("cpu time did not grow: %v then %v", before, after)
+	// Busy until the counter moves: the kernel counts in clock ticks and a
+	// loaded machine may give this process little CPU, so no fixed amount
+	// of wall-clock work is sure to show. The deadline only catches a
+	// counter that never grows.
+	var after time.Duration
+	deadline := time.Now().Add(time.Minute)
+	for {
+		spin := time.Now()
+		for time.Since(spin) < 10*time.Millisecond {
+		}
+		if after, err = cpuTime(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu time did not grow within a minute of busy work: %v then %v", before, after)
+		}
 	}
 }
 

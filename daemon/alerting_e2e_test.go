@@ -27,20 +27,22 @@ const (
 	lb2Addr = "127.0.0.12"
 )
 
-// nodeRule is the demo's LoadBalancerNodeDegraded rule with windows short
-// enough for a test.
-func nodeRule(window, forDur time.Duration) string {
+// nodeRule is a LoadBalancerNodeDegraded rule on node_slowdown with
+// windows short enough for a test. keepFiring rides out a p90 ratio that
+// dips under the threshold for an evaluation or two on a loaded machine.
+func nodeRule(window, forDur, keepFiring time.Duration) string {
 	return fmt.Sprintf(`
 alerts:
   - name: LoadBalancerNodeDegraded
     when: node_slowdown > 3
     window: %s
     for: %s
+    keep_firing_for: %s
     by: [node]
     severity: page
     annotations:
       summary: "load-balancer node {{ .node }} is {{ .value }}x slower than its siblings"
-`, durYAML(window), durYAML(forDur))
+`, durYAML(window), durYAML(forDur), durYAML(keepFiring))
 }
 
 func durYAML(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
@@ -106,7 +108,7 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	// under -race (p90s of 200–300 ms were seen on 2 busy cores), hence
 	// 800ms on a 1s interval; one path halves the probing.
 	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 950 * time.Millisecond,
-		WebhookURL: rcv.URL(), NoAlerts: true, NoAltPath: true}) + nodeRule(12*time.Second, 3*time.Second)
+		WebhookURL: rcv.URL(), NoAlerts: true, NoAltPath: true}) + nodeRule(12*time.Second, 3*time.Second, 3*time.Second)
 	r := startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
 		Notifiers: kinds.Notifiers(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
 
@@ -115,7 +117,16 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	// loaded machine (tens of ms on a 5ms response) from looking like a
 	// 3× slower node.
 	setFault(t, shop, "www.shop.test:latency=100ms")
-	time.Sleep(4 * time.Second)
+	// A few runs of every node with the base latency, then no page yet.
+	testenv.Eventually(t, time.Minute, "4 runs of each shop-home node", func() error {
+		e := r.scrape(t)
+		for _, n := range []string{"127.0.0.11", lb2, "127.0.0.13"} {
+			if v := sumOf(e, "vantage_check_runs_total", lbl("check", "shop-home", "node", n, "result", "success")); v < 4 {
+				return fmt.Errorf("%s: %v successful runs", n, v)
+			}
+		}
+		return nil
+	})
 	if got := forNode(alertsOf(rcv.Messages()), lb2); len(got) != 0 {
 		t.Fatalf("notifications before any fault:%s", describe(got))
 	}
@@ -124,7 +135,7 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	for episode := 1; episode <= 3; episode++ {
 		setFault(t, shop, "lb2:latency=850ms")
 		injected := time.Now()
-		got := waitAlerts(t, rcv, lb2, 2*episode-1, 25*time.Second)
+		got := waitAlerts(t, rcv, lb2, 2*episode-1, time.Minute)
 		fire := got[2*episode-2]
 		t.Logf("episode %d: firing after %s", episode, time.Since(injected).Round(100*time.Millisecond))
 		if fire.Status != "firing" || fire.Labels["alertname"] != "LoadBalancerNodeDegraded" || fire.Labels["node"] != lb2 {
@@ -147,7 +158,7 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		setFault(t, shop, "lb2:clear")
 		cleared := time.Now()
-		got = waitAlerts(t, rcv, lb2, 2*episode, 25*time.Second)
+		got = waitAlerts(t, rcv, lb2, 2*episode, time.Minute)
 		if len(got) != 2*episode {
 			t.Fatalf("episode %d: want exactly one page and one resolved notice, got:%s", episode, describe(got))
 		}
@@ -380,20 +391,20 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 	})
 }
 
-// TestAlertLatencyBench measures issue 5's alert latency: the time from
-// injecting a node fault to the webhook receiving LoadBalancerNodeDegraded
-// naming the node, with the demo's config (10s interval, the rule at
-// window 2m, for 30s) and the demo's 2s evaluation interval, for a node
-// whose every response gets +1.5s and for one where 30% do. It takes about
-// four minutes, so it runs only with VANTAGE_ALERT_LATENCY_BENCH=1:
+// TestAlertLatencyBench checks the README's promise that a slow node pages
+// within about a minute, with the demo's config and rules as `vantage demo`
+// writes them (10s interval, LoadBalancerNodeDegraded: node_degraded > 0
+// over 2m) and the demo's 2s evaluation interval: after a full window of
+// healthy runs, every response of lb2 gets +1.5s, and the page naming lb2
+// must arrive within 3 minutes, a bound that only catches a detector that
+// does not page (the figure itself is make bench's). It takes about three
+// minutes, beside the package's other tests.
 //
-//	VANTAGE_ALERT_LATENCY_BENCH=1 go test -run TestAlertLatencyBench -v ./daemon/
-//
-// Each case prints a line "ALERT-LATENCY <case> <seconds>" for harnesses.
+// make bench runs it with VANTAGE_ALERT_LATENCY_BENCH=1 for the figures,
+// adding a node slow on 30% of its responses; each case prints a line
+// "ALERT-LATENCY <case> <seconds>" for it.
 func TestAlertLatencyBench(t *testing.T) {
-	if os.Getenv("VANTAGE_ALERT_LATENCY_BENCH") != "1" {
-		t.Skip("set VANTAGE_ALERT_LATENCY_BENCH=1 to run (about 4 minutes)")
-	}
+	bench := os.Getenv("VANTAGE_ALERT_LATENCY_BENCH") == "1"
 	warmup := 2*time.Minute + 10*time.Second // a full window of healthy runs first
 	if s := os.Getenv("VANTAGE_ALERT_LATENCY_WARMUP"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -402,10 +413,19 @@ func TestAlertLatencyBench(t *testing.T) {
 		}
 		warmup = d
 	}
-	for _, tc := range []struct{ name, fault string }{
-		{"every-response+1.5s", "lb2:latency=1.5s"},
-		{"30%-of-responses+1.5s", "lb2:latency=1.5s,latency_ratio=0.3"},
-	} {
+	cases := []struct {
+		name, fault string
+		bound       time.Duration
+	}{
+		{"every-response+1.5s", "lb2:latency=1.5s", 3 * time.Minute},
+	}
+	if bench {
+		cases = append(cases, struct {
+			name, fault string
+			bound       time.Duration
+		}{"30%-of-responses+1.5s", "lb2:latency=1.5s,latency_ratio=0.3", 4 * time.Minute})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			shop := startShop(t)
@@ -415,6 +435,9 @@ func TestAlertLatencyBench(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = rcv.Close() })
 			cfg := shop.ConfigWithOptions(demo.ConfigOptions{WebhookURL: rcv.URL()}) // the demo's, as `vantage demo` writes it
+			if !strings.Contains(cfg, "- name: LoadBalancerNodeDegraded\n    when: node_degraded > 0\n") {
+				t.Fatalf("the demo's node rule changed; this test measures it:\n%s", cfg)
+			}
 			startDaemon(t, daemon.Options{ConfigFile: writeConfig(t, cfg), StoragePath: t.TempDir(),
 				Notifiers: kinds.Notifiers(), EvalInterval: 2 * time.Second})
 			time.Sleep(warmup)
@@ -424,15 +447,19 @@ func TestAlertLatencyBench(t *testing.T) {
 			setFault(t, shop, tc.fault)
 			injected := time.Now()
 			var took time.Duration
-			testenv.Eventually(t, 4*time.Minute, "", func() error {
+			var page webhook.Alert
+			testenv.Eventually(t, tc.bound, "LoadBalancerNodeDegraded firing for lb2", func() error {
 				for _, a := range forNode(alertsOf(rcv.Messages()), lb2) {
 					if a.Status == "firing" && a.Labels["alertname"] == "LoadBalancerNodeDegraded" {
-						took = time.Since(injected)
+						took, page = time.Since(injected), a
 						return nil
 					}
 				}
-				return errNotYet
+				return fmt.Errorf("no page naming %s yet; all notices:%s", lb2, describe(alertsOf(rcv.Messages())))
 			})
+			if want := "load-balancer node " + lb2 + ": "; !strings.HasPrefix(page.Annotations["summary"], want) {
+				t.Errorf("summary %q, want it to name the node (%q)", page.Annotations["summary"], want)
+			}
 			t.Logf("ALERT-LATENCY %s %.1f", tc.name, took.Seconds())
 			fmt.Printf("ALERT-LATENCY %s %.1f\n", tc.name, took.Seconds())
 		})

@@ -208,21 +208,27 @@ func TestCloseReleasesEverything(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 
+	// Close must not wait for the stalled connection or the hour-long
+	// delay; the bound only catches that, not how fast Close is.
 	start := time.Now()
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close waits for the work in flight")
 	}
 	t.Logf("Close took %s", time.Since(start))
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Close took %s", d)
-	}
 	for range 2 {
 		select {
 		case err := <-errs:
 			if err == nil {
 				t.Error("request in flight at Close succeeded")
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Minute):
 			t.Fatal("client still waiting after Close")
 		}
 	}
@@ -232,7 +238,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 	for _, c := range []*http.Client{stalled, delayed, ok} {
 		c.Transport.(*http.Transport).CloseIdleConnections()
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
@@ -456,10 +457,7 @@ func registeredNames(t *testing.T) map[string]bool {
 // (make test installs it): each becomes a recording rule with Grafana's
 // variables replaced by plausible values.
 func TestDashboardPromQLParses(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed")
-	}
+	promtool := testenv.LookPath(t, "promtool", "prometheus")
 	d := loadDashboard(t)
 	repl := strings.NewReplacer("$__rate_interval", "1m", "$__range", "1h", "$__interval", "30s",
 		"${datasource}", "x", "$location", ".*", "$check", ".*", "$path", ".*", "$node", ".*",

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/schema"
 )
@@ -261,10 +262,7 @@ func env(c any) map[string]any {
 // The StatefulSet's shell snippet turns each pod's ordinal into --shard=I/N
 // with N = replicas, and vantage accepts the result.
 func TestStatefulSetShards(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
+	sh := testenv.LookPath(t, "sh", "dash")
 	for _, st := range byKind(loadManifests(t), "StatefulSet") {
 		replicas, _ := get(st.doc, "spec", "replicas").(int)
 		c := get(st.doc, "spec", "template", "spec", "containers", "0")

@@ -533,7 +533,7 @@ func (s *Scheduler) dispatchLocked(ctx context.Context, ts *targetState, due tim
 // RunOnce runs one target now, synchronously, outside the schedule (used
 // by `vantage once`). It does not touch sinks.
 func RunOnce(ctx context.Context, p Prober, t *Target) Outcome {
-	rctx, cancel := context.WithTimeout(ctx, time.Duration(t.Check.Timeout))
+	rctx, cancel := context.WithTimeout(ctx, RunTimeout(p, t))
 	defer cancel()
 	return execute(rctx, p, t)
 }
@@ -592,7 +592,7 @@ func (s *Scheduler) run(ctx context.Context, ts *targetState, due time.Time) {
 	defer func() { <-s.sem }()
 	s.startDelay.WithLabelValues(c.Type).Observe(time.Since(due).Seconds())
 
-	rctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout))
+	rctx, cancel := context.WithTimeout(ctx, RunTimeout(s.probers[c.Type], ts.t))
 	ts.mu.Lock()
 	if ts.stopped {
 		ts.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
@@ -71,6 +72,16 @@ func (p *scriptProber) count(key string) int {
 	return p.runs[key]
 }
 
+func (p *scriptProber) total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.runs {
+		n += c
+	}
+	return n
+}
+
 type recordSink struct {
 	mu        sync.Mutex
 	obs       []probe.Observation
@@ -82,6 +93,12 @@ func (s *recordSink) Observe(o *probe.Observation) {
 	s.obs = append(s.obs, *o)
 	s.mu.Unlock()
 }
+func (s *recordSink) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.obs)
+}
+
 func (s *recordSink) Forget(t *probe.Target) {
 	s.mu.Lock()
 	s.forgotten = append(s.forgotten, t.Key)
@@ -162,11 +179,26 @@ func TestSchedulerRunsEveryTargetAtInterval(t *testing.T) {
 	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Registerer: reg,
 		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
 	s.Apply(cfg, paths(t, cfg))
+	began := time.Now()
 	start(t, s)
-	time.Sleep(1050 * time.Millisecond)
+	// Every target runs again and again; a loaded machine may delay runs
+	// (they are skipped, never bunched), so only the upper bound is exact.
+	testenv.Eventually(t, time.Minute, "every target run 10 times", func() error {
+		for _, tg := range s.Targets() {
+			if n := p.count(tg.Key); n < 10 {
+				return fmt.Errorf("%s ran %d times", tg.Key, n)
+			}
+		}
+		return nil
+	})
+	counts := map[string]int{}
 	for _, tg := range s.Targets() {
-		if n := p.count(tg.Key); n < 8 || n > 12 {
-			t.Errorf("%s ran %d times in ~1s at 100ms interval, want about 10", tg.Key, n)
+		counts[tg.Key] = p.count(tg.Key)
+	}
+	limit := int(time.Since(began)/(100*time.Millisecond)) + 1
+	for k, n := range counts {
+		if n > limit {
+			t.Errorf("%s ran %d times, more than once per 100ms interval (%d)", k, n, limit)
 		}
 	}
 	if got := len(s.Targets()); got != 20 {
@@ -187,13 +219,15 @@ func TestSchedulerNeverOverlapsAndCountsSkips(t *testing.T) {
 		Probers: map[string]probe.Prober{"test": slowIgnoringCtx{p}}})
 	s.Apply(cfg, paths(t, cfg))
 	start(t, s)
-	time.Sleep(700 * time.Millisecond)
+	// Each run spans more than two slots, so skips must add up.
+	testenv.Eventually(t, time.Minute, "3 skipped runs counted for c000", func() error {
+		if skipped := testutil.ToFloat64(mustCounter(t, reg, "vantage_scheduler_skipped_runs_total", "c000")); skipped < 3 {
+			return fmt.Errorf("skipped runs for c000 = %v", skipped)
+		}
+		return nil
+	})
 	if p.overlap.Load() {
 		t.Fatal("a target ran concurrently with itself")
-	}
-	skipped := testutil.ToFloat64(mustCounter(t, reg, "vantage_scheduler_skipped_runs_total", "c000"))
-	if skipped < 3 {
-		t.Fatalf("skipped runs for c000 = %v, want >= 3", skipped)
 	}
 }
 
@@ -234,7 +268,12 @@ func TestSchedulerGlobalLimit(t *testing.T) {
 		Probers: map[string]probe.Prober{"test": p}})
 	s.Apply(cfg, paths(t, cfg))
 	start(t, s)
-	time.Sleep(500 * time.Millisecond)
+	testenv.Eventually(t, time.Minute, "20 runs", func() error {
+		if n := p.total(); n < 20 {
+			return fmt.Errorf("%d runs", n)
+		}
+		return nil
+	})
 	if m := p.maxIn.Load(); m > 2 || m < 1 {
 		t.Fatalf("max in-flight = %d, want 1..2", m)
 	}
@@ -248,12 +287,14 @@ func TestSchedulerTimeoutBecomesTimeout(t *testing.T) {
 		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
 	s.Apply(cfg, paths(t, cfg))
 	start(t, s)
-	time.Sleep(250 * time.Millisecond)
+	testenv.Eventually(t, time.Minute, "an observation", func() error {
+		if sink.len() == 0 {
+			return fmt.Errorf("none yet")
+		}
+		return nil
+	})
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
-	if len(sink.obs) == 0 {
-		t.Fatal("no observation")
-	}
 	if r := sink.obs[0].Outcome.Result; r != probe.Timeout {
 		t.Fatalf("result = %s, want timeout", r)
 	}
@@ -281,21 +322,14 @@ func TestHysteresis(t *testing.T) {
 		Probers: map[string]probe.Prober{"test": p}, Sinks: []probe.Sink{sink}})
 	s.Apply(cfg, paths(t, cfg))
 	start(t, s)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		sink.mu.Lock()
-		n := len(sink.obs)
-		sink.mu.Unlock()
-		if n >= len(seq) || time.Now().After(deadline) {
-			break
+	testenv.Eventually(t, time.Minute, "an observation of every scripted run", func() error {
+		if n := sink.len(); n < len(seq) {
+			return fmt.Errorf("only %d observations", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
-	if len(sink.obs) < len(seq) {
-		t.Fatalf("only %d observations", len(sink.obs))
-	}
 	wantUp := []bool{true, true, false, false, false, true}
 	wantTr := []bool{false, false, true, false, false, true}
 	for i := range seq {
@@ -321,7 +355,14 @@ func TestReloadKeepsUnchangedTargets(t *testing.T) {
 		t.Fatalf("targets = %d, want 6 (3 checks x 2 nodes)", len(before))
 	}
 	start(t, s)
-	time.Sleep(120 * time.Millisecond)
+	testenv.Eventually(t, time.Minute, "every target run once", func() error {
+		for k := range before {
+			if p.count(k) == 0 {
+				return fmt.Errorf("%s has not run", k)
+			}
+		}
+		return nil
+	})
 
 	// Same definitions, new objects; c001 changes its URL; c002 is removed.
 	cfg2 := testConfig(3, 50*time.Millisecond, 40*time.Millisecond, []string{"127.0.0.11", "127.0.0.12"})
@@ -415,15 +456,17 @@ func TestSlotWaitIsNotChargedToTheTimeout(t *testing.T) {
 		Probers: map[string]probe.Prober{"slotted": p}, Sinks: []probe.Sink{sink}})
 	s.Apply(cfg, paths(t, cfg))
 	start(t, s)
-	time.Sleep(1300 * time.Millisecond)
+	testenv.Eventually(t, time.Minute, "6 runs", func() error {
+		if n := sink.len(); n < 6 {
+			return fmt.Errorf("only %d runs", n)
+		}
+		return nil
+	})
 	if m := p.maxIn.Load(); m != 1 {
 		t.Fatalf("max in-flight of a one-slot kind = %d, want 1", m)
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
-	if len(sink.obs) < 6 {
-		t.Fatalf("only %d runs", len(sink.obs))
-	}
 	for _, o := range sink.obs {
 		if o.Outcome.Result != probe.Success {
 			t.Fatalf("%s: %s (%s): waiting for the slot was charged to the run", o.Target.Key, o.Outcome.Result, o.Outcome.Reason)
@@ -503,5 +546,36 @@ func TestReloadRebuildsChangedTargets(t *testing.T) {
 	}
 	if len(sink.rebuilt) != 1 || sink.rebuilt[0][0] != old || sink.rebuilt[0][1] != nt {
 		t.Errorf("rebuilt %v, want old -> new once", sink.rebuilt)
+	}
+}
+
+// preparingProber needs time of its own before its timeout starts, like
+// the browser opening a tab.
+type preparingProber struct{ left chan time.Duration }
+
+func (preparingProber) PrepareTimeout() time.Duration { return time.Minute }
+
+func (p preparingProber) Probe(ctx context.Context, _ *probe.Target) probe.Outcome {
+	dl, _ := ctx.Deadline()
+	p.left <- time.Until(dl)
+	return probe.Outcome{Result: probe.Success}
+}
+
+func TestPreparerGetsItsPrepareTimeOnTop(t *testing.T) {
+	cfg := testConfig(1, time.Minute, 100*time.Millisecond, nil)
+	p := preparingProber{left: make(chan time.Duration, 1)}
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Probers: map[string]probe.Prober{"test": p}})
+	s.Apply(cfg, paths(t, cfg))
+	tg := s.Targets()[0]
+	if out := probe.RunOnce(context.Background(), p, tg); out.Result != probe.Success {
+		t.Fatalf("run: %s %s", out.Result, out.Reason)
+	}
+	// The check's 100ms plus the prober's minute, less what this test
+	// took to get there (bounded by the minute, not by machine speed).
+	if left := <-p.left; left <= 100*time.Millisecond || left > time.Minute+100*time.Millisecond {
+		t.Fatalf("a Preparer's run context lasts %s, want the timeout plus its minute", left)
+	}
+	if got := probe.RunTimeout(p, tg); got != time.Minute+100*time.Millisecond {
+		t.Fatalf("RunTimeout = %s", got)
 	}
 }

@@ -1,6 +1,9 @@
 package probe
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Slotted is implemented by kinds that run only a few probes at once: the
 // browser drives one Chromium with --browser.max-concurrent pages.
@@ -39,4 +42,24 @@ func (s *Slots) Acquire(ctx context.Context, typ string) (release func(), ok boo
 	case <-ctx.Done():
 		return nil, false
 	}
+}
+
+// Preparer is implemented by kinds whose runs need preparation that says
+// nothing about the target: the browser checks its shared Chromium and
+// opens a tab, which under CPU load can take seconds. The run's context
+// allows PrepareTimeout on top of the check's timeout, and the kind starts
+// the check's timeout itself once it is ready, so a slow tab is never
+// charged to the journey.
+type Preparer interface {
+	PrepareTimeout() time.Duration
+}
+
+// RunTimeout is how long the context of one run of t on p lasts: the
+// check's timeout, plus the preparation bound of a Preparer.
+func RunTimeout(p Prober, t *Target) time.Duration {
+	d := time.Duration(t.Check.Timeout)
+	if pp, ok := p.(Preparer); ok {
+		d += pp.PrepareTimeout()
+	}
+	return d
 }

@@ -26,9 +26,6 @@ import (
 // The injected latency is 300ms rather than 1.5s to keep the test fast; the
 // shape is the same since the healthy loopback latency is a few ms.
 func TestShopNodeFault(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the demo shop")
-	}
 	shop, err := demo.Start(t.Context(), demo.Options{
 		Seed: 1, Dir: t.TempDir(),
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),

@@ -136,7 +136,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	// The demo config with a quick alert rule: the demo's own rules wait
 	// 30s, too long for a test.
-	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 700 * time.Millisecond, NoAlerts: true}) + `
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 900 * time.Millisecond, NoAlerts: true}) + `
 alerts:
   - name: ShopNodeFailing
     checks: ["shop-*"]
@@ -211,7 +211,9 @@ alerts:
 		t.Errorf("lb2 cell: state %q, text %q", state.Value, text)
 	}
 	healthy := run(t, bctx, 5*time.Second, "sibling", chromedp.AttributeValue(chromedp.CSS(`td[data-target="shop-home/direct/`+lb1+`"]`), "data-state"))
-	if healthy.Value != "up" {
+	// A loaded machine can time out one healthy run ("failing" until the
+	// next); the page must still not show the sibling as down.
+	if healthy.Value != "up" && healthy.Value != "failing" {
 		t.Errorf("lb1 sibling: %q", healthy.Value)
 	}
 	alerts := run(t, bctx, 5*time.Second, "alerts panel", chromedp.Text(chromedp.CSS(`section[aria-labelledby="alerts-h"]`)))

@@ -443,31 +443,19 @@ func thousand() *fixedSource {
 	return src
 }
 
-func TestStatusPage1000TargetsIsFast(t *testing.T) {
+// TestStatusPage1000Targets renders a page of 1,000 targets. How fast is
+// BenchmarkStatusPage1000Targets' to say (make bench): a loaded machine
+// must not decide a test.
+func TestStatusPage1000Targets(t *testing.T) {
 	e := newStatusEnv(t, thousand(), true)
 	var b bytes.Buffer
-	// Warm up (template escapers are built lazily), then take the best of
-	// a few renders so a busy CI machine does not decide.
-	_ = e.st.Render(t.Context(), &b, false)
-	best := time.Hour
-	for range 5 {
-		b.Reset()
-		start := time.Now()
-		if err := e.st.Render(t.Context(), &b, false); err != nil {
-			t.Fatal(err)
-		}
-		best = min(best, time.Since(start))
+	start := time.Now()
+	if err := e.st.Render(t.Context(), &b, false); err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("1,000 targets: %v for the first render, %d bytes", time.Since(start), b.Len())
 	if got := strings.Count(b.String(), `data-target="`); got != 1000 {
 		t.Fatalf("%d cells rendered, want 1000", got)
-	}
-	limit := 300 * time.Millisecond
-	if raceEnabled {
-		limit *= 10 // the race detector slows everything 5–10×
-	}
-	t.Logf("1,000 targets: %v per render, %d bytes", best, b.Len())
-	if best > limit {
-		t.Errorf("render took %v, want < %v", best, limit)
 	}
 }
 

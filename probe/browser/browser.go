@@ -155,7 +155,7 @@ func (p *Prober) browser() (*instance, error) {
 		return nil, errors.New("browser prober closed")
 	}
 	if p.inst != nil {
-		err := p.inst.healthy(3 * time.Second)
+		err := p.inst.healthy(healthTimeout)
 		if err == nil {
 			return p.inst, nil
 		}
@@ -211,7 +211,10 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	// address on the host changes (a container starting, a VPN, DHCP):
 	// that says nothing about the target. Run the journey once more if
 	// the timeout leaves room for a run as long as this one.
+	// ctx allows PrepareTimeout on top of the check's timeout (see
+	// probe.Preparer); the room for a second run is the check's.
 	deadline, ok := ctx.Deadline()
+	deadline = deadline.Add(-p.PrepareTimeout())
 	if ok && time.Until(deadline) < out.Duration+netSettle+time.Second {
 		out.Result = probe.Error
 		out.Reason = redact(t, netChangedReason+"; no time left to run again: "+out.Reason)
@@ -301,3 +304,13 @@ func redact(t *probe.Target, s string) string {
 	}
 	return s
 }
+
+// PrepareTimeout implements probe.Preparer: checking or starting Chromium
+// and opening the run's tab are bounded on their own, and the check's
+// timeout starts once the tab is open.
+func (p *Prober) PrepareTimeout() time.Duration {
+	return healthTimeout + p.opts.StartTimeout + tabOpenTimeout
+}
+
+// healthTimeout bounds asking the browser for its version before a run.
+const healthTimeout = 3 * time.Second

@@ -96,15 +96,16 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		out.Result, out.Reason = res, redact(t, reason)
 		out.Duration = time.Since(mono)
 	}
-	deadline, ok := ctx.Deadline()
+	// ctx allows PrepareTimeout on top of the check's timeout (see
+	// probe.Preparer): opening the tab has its own bound, and the journey's
+	// timeout starts once the tab is open.
+	outer, ok := ctx.Deadline()
 	if !ok {
-		deadline = time.Now().Add(time.Minute)
+		outer = time.Now().Add(time.Minute + tabOpenTimeout)
 	}
-	stepsDeadline := deadline
+	openDeadline := earliest(time.Now().Add(tabOpenTimeout), outer)
+	openBudget := time.Until(openDeadline).Round(time.Millisecond)
 	wantArtifacts := r.p.opts.StorageDir != "" && pl.screenshot != "never"
-	if wantArtifacts {
-		stepsDeadline = deadline.Add(-artifactReserve(time.Until(deadline)))
-	}
 
 	var err error
 	r.proxy, err = newForwardProxy(tcpprobe.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}, r.tlsBase, pl.blocked)
@@ -123,11 +124,11 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 			p.ProxyBypassList = "<-loopback>"
 		}),
 		chromedp.WithListener(r.rec.onEvent))
-	runCtx, runCancel := context.WithDeadline(rctx, deadline)
+	tabCtx, tabCancel := context.WithDeadline(rctx, outer)
 	// Closing the tab and disposing its context can take a moment, more
 	// so with a sick browser: do it in the background, holding the slot.
 	defer func() {
-		runCancel()
+		tabCancel()
 		go func() {
 			rcancel()
 			r.proxy.Close()
@@ -135,19 +136,33 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		}()
 	}()
 
-	if err := r.setup(runCtx, stepsDeadline); err != nil {
+	if err := r.setup(tabCtx, openDeadline); err != nil {
 		if r.inst.lost() {
 			r.p.discard(r.inst, err.Error())
 			finish(probe.Error, "browser crashed while opening a page: "+err.Error())
 			return
 		}
 		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-			finish(probe.Timeout, "browser did not open a page in time: "+err.Error())
+			// The browser's trouble, not the target's: an error, not a
+			// timeout of the journey.
+			finish(probe.Error, fmt.Sprintf("browser did not open a page within %s: %v", openBudget, err))
 			return
 		}
 		finish(probe.Error, "browser: "+err.Error())
 		return
 	}
+
+	timeout := time.Duration(t.Check.Timeout)
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	deadline := earliest(time.Now().Add(timeout), outer)
+	stepsDeadline := deadline
+	if wantArtifacts {
+		stepsDeadline = deadline.Add(-artifactReserve(time.Until(deadline)))
+	}
+	runCtx, runCancel := context.WithDeadline(tabCtx, deadline)
+	defer runCancel()
 
 	out.Result = probe.Success
 	for i := range pl.steps {
@@ -191,15 +206,28 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 	}
 }
 
-// setup opens the tab in a fresh incognito context and prepares it.
-func (r *run) setup(runCtx context.Context, stepsDeadline time.Time) error {
-	ctx, cancel := context.WithDeadline(runCtx, stepsDeadline)
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// tabOpenTimeout bounds opening a run's tab (a fresh incognito context in
+// the shared Chromium) apart from the check's timeout, which covers only
+// the journey.
+const tabOpenTimeout = 30 * time.Second
+
+// setup opens the tab in a fresh incognito context and prepares it, by
+// openDeadline.
+func (r *run) setup(tabCtx context.Context, openDeadline time.Time) error {
+	ctx, cancel := context.WithDeadline(tabCtx, openDeadline)
 	defer cancel()
-	// The first Do on the run context binds the tab's event loop to runCtx,
-	// which must outlive the steps (screenshot); so start it with runCtx
-	// and bound the wait separately.
+	// The first Do on a context binds the tab's event loop to it, and the
+	// tab must outlive the steps (screenshot); so start it with tabCtx and
+	// bound the wait separately.
 	errc := make(chan error, 1)
-	go func() { errc <- chromedp.Do(runCtx) }()
+	go func() { errc <- chromedp.Do(tabCtx) }()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -208,11 +236,11 @@ func (r *run) setup(runCtx context.Context, stepsDeadline time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	c := chromedp.FromContext(runCtx)
+	c := chromedp.FromContext(tabCtx)
 	r.tgt = c.Target
 	r.rec.setDialogHandler(func() {
 		// A JavaScript dialog blocks the page until answered: dismiss it.
-		_, _ = cdp.Call(runCtx, r.tgt, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		_, _ = cdp.Call(tabCtx, r.tgt, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
 	})
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: c.BrowserContextID,

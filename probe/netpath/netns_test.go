@@ -21,14 +21,20 @@ import (
 
 const netnsServerEnv = "VANTAGE_NETPATH_NETNS_SERVER"
 
-// TestHelperNetnsServer is not a test: TestTwoUplinks re-executes the test
-// binary inside a network namespace to run this server there. It prints
-// "LISTEN <port>", then writes each client its own address and prints
-// "CONN <addr>"; it exits when its stdin closes.
-func TestHelperNetnsServer(t *testing.T) {
-	if os.Getenv(netnsServerEnv) != "1" {
-		t.Skip("helper process for TestTwoUplinks")
+// TestMain runs netnsServer instead of the tests when the binary was
+// re-executed by startNetnsServer.
+func TestMain(m *testing.M) {
+	if os.Getenv(netnsServerEnv) == "1" {
+		netnsServer()
 	}
+	os.Exit(m.Run())
+}
+
+// netnsServer is what TestTwoUplinks runs inside a network namespace (the
+// test binary, re-executed there). It prints "LISTEN <port>", then writes
+// each client its own address and prints "CONN <addr>"; it exits when its
+// stdin closes.
+func netnsServer() {
 	ln, err := net.Listen("tcp4", "0.0.0.0:0")
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -198,11 +204,10 @@ func TestTwoUplinks(t *testing.T) {
 	})
 }
 
-// startNetnsServer runs TestHelperNetnsServer inside ns and returns its
-// port.
+// startNetnsServer runs netnsServer inside ns and returns its port.
 func startNetnsServer(t *testing.T, ns string) string {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperNetnsServer$")
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
 	cmd.Env = append(os.Environ(), netnsServerEnv+"=1")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
