@@ -99,11 +99,7 @@ func waitAlerts(t *testing.T, rcv *demo.Receiver, node string, n int, timeout ti
 func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	t.Parallel()
 	shop := startShop(t)
-	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
+	rcv := startReceiver(t)
 	// The fault must dwarf what a loaded CI machine adds to healthy runs
 	// under -race (p90s of 200–300 ms were seen on 2 busy cores), hence
 	// 800ms on a 1s interval; one path halves the probing.

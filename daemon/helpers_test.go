@@ -50,6 +50,18 @@ func startShop(t *testing.T) *demo.Shop {
 	return shop
 }
 
+// startReceiver runs the demo's webhook receiver on a free loopback port
+// for the test.
+func startReceiver(t *testing.T) *demo.Receiver {
+	t.Helper()
+	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rcv.Close() })
+	return rcv
+}
+
 func setFault(t *testing.T, shop *demo.Shop, spec string) {
 	t.Helper()
 	target, f, err := demo.ParseFault(spec)

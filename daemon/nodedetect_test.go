@@ -24,11 +24,7 @@ import (
 func TestPartlySlowNodePagesOnceStaysAndResolves(t *testing.T) {
 	t.Parallel()
 	shop := startShop(t)
-	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
+	rcv := startReceiver(t)
 	// 1.5 s of injected latency, as in the demo: slow runs 1 s slower than
 	// their siblings count at the detector's largest threshold, far beyond
 	// the scheduling lag of a loaded test machine, which the detector would

@@ -59,11 +59,7 @@ func TestReloadKeepsFiringAlert(t *testing.T) {
 		http.Error(w, "maintenance", http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(down.Close)
-	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
+	rcv := startReceiver(t)
 	cfgFile := writeConfig(t, downConfig(down.URL, rcv.URL(), 250*time.Millisecond, "a", 0.5))
 	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, StoragePath: t.TempDir(),
 		Notifiers: kinds.Notifiers(), EvalInterval: 200 * time.Millisecond})
@@ -141,11 +137,7 @@ func TestReloadKeepsFiringAlert(t *testing.T) {
 func TestReloadKeepsFiringAlertResolveAll(t *testing.T) {
 	t.Parallel()
 	shop := startShop(t)
-	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
+	rcv := startReceiver(t)
 	config := func(timeout time.Duration) string {
 		return shop.ConfigWithOptions(demo.ConfigOptions{Interval: 500 * time.Millisecond, Timeout: timeout,
 			NoAlerts: true, NoAltPath: true}) + fmt.Sprintf(`

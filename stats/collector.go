@@ -150,16 +150,7 @@ func (s *Stats) emit(e metrics.Emitter) {
 	}
 	d := s.descsFor(lab)
 	w := s.win.Load()
-	s.mu.RLock()
-	groups := make([][]*targetSeries, 0, len(s.groups))
-	for _, g := range s.groups {
-		list := make([]*targetSeries, 0, len(g))
-		for _, ts := range g {
-			list = append(list, ts)
-		}
-		groups = append(groups, list)
-	}
-	s.mu.RUnlock()
+	groups := s.groupList()
 
 	winLabels := make([]string, len(w.exported))
 	for i, win := range w.exported {

@@ -260,17 +260,7 @@ func (s *Stats) NodeEvidence(window, baseline time.Duration, nd checks.NodeDetec
 	if baseline <= window {
 		baseline = 0
 	}
-	s.mu.RLock()
-	groups := make([][]*targetSeries, 0, len(s.groups))
-	for _, g := range s.groups {
-		members := make([]*targetSeries, 0, len(g))
-		for _, ts := range g {
-			members = append(members, ts)
-		}
-		groups = append(groups, members)
-	}
-	s.mu.RUnlock()
-
+	groups := s.groupList()
 	minExcess := time.Duration(nd.MinExcess).Seconds()
 	minRatio := max(nd.MinRatio, 1)
 	acc := map[string]*pooled{}
@@ -453,6 +443,22 @@ func (rd *reader) readRuns(nr *nodeRuns, se *series, window time.Duration) {
 		nr.bins = append(nr.bins, bin{v, c})
 		return false
 	})
+}
+
+// groupList copies the series of every check and path, so they can be read
+// without holding s.mu.
+func (s *Stats) groupList() [][]*targetSeries {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	groups := make([][]*targetSeries, 0, len(s.groups))
+	for _, g := range s.groups {
+		list := make([]*targetSeries, 0, len(g))
+		for _, ts := range g {
+			list = append(list, ts)
+		}
+		groups = append(groups, list)
+	}
+	return groups
 }
 
 func groupNames(ts *targetSeries) (check, path string) {
