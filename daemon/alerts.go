@@ -256,6 +256,7 @@ func (m *measures) Details(measure string, s alerting.Series, window time.Durati
 		"slow_runs":          fmt.Sprintf("%d of %d", v.Bad, v.Runs),
 		"slow_threshold":     "+" + v.Excess.String(),
 		"p90":                alerting.FormatValue("p90", v.P90),
+		"slow_runs_take":     slowTake(v),
 		"sibling_p90":        alerting.FormatValue("p90", v.SiblingP90),
 		"evidence":           fmt.Sprintf("%.1f", v.Evidence),
 		"affected":           strings.Join(v.Affected, ", "),
@@ -264,6 +265,15 @@ func (m *measures) Details(measure string, s alerting.Series, window time.Durati
 		d["degraded_since"] = v.Since.UTC().Format(time.RFC3339)
 	}
 	return d
+}
+
+// slowTake says what the node's slow runs cost a customer: their median,
+// or that they failed.
+func slowTake(v stats.NodeVerdict) string {
+	if v.SlowMedian <= 0 {
+		return "failed"
+	}
+	return alerting.FormatValue("p90", v.SlowMedian)
 }
 
 // Measure implements alerting.Measures.

@@ -84,7 +84,7 @@ alerts:
 	if page.Status != "firing" || page.Labels["alertname"] != "LoadBalancerNodeDegraded" {
 		t.Fatalf("want LoadBalancerNodeDegraded firing for %s, got:%s", lb2, describe(got))
 	}
-	for _, k := range []string{"slow_share", "sibling_slow_share", "p90", "sibling_p90", "evidence", "affected", "degraded_since"} {
+	for _, k := range []string{"slow_share", "sibling_slow_share", "p90", "sibling_p90", "slow_runs_take", "evidence", "affected", "degraded_since"} {
 		if page.Annotations[k] == "" {
 			t.Errorf("the page has no %s annotation: %v", k, page.Annotations)
 		}

@@ -176,7 +176,7 @@ alerts:
     by: [node]
     severity: page
     annotations:
-      summary: "load-balancer node {{ .node }}{{ with .node_address }} ({{ . }}){{ end }}: {{ .slow_share }} of its runs slow or failed ({{ .sibling_slow_share }} on its siblings); p90 {{ .p90 }} vs {{ .sibling_p90 }}; seen in {{ .affected }} since {{ .active_since }}"
+      summary: "load-balancer node {{ .node }}{{ with .node_address }} ({{ . }}){{ end }}: {{ .slow_share }} of its runs slow or failed ({{ .sibling_slow_share }} on its siblings); its slow runs take {{ .slow_runs_take }} against a p90 of {{ .sibling_p90 }} on its siblings; seen in {{ .affected }} since {{ .active_since }}"
 `)
 		if o.Browser {
 			// A browser journey takes far longer than one request, so it

@@ -66,6 +66,11 @@ type NodeEvidence struct {
 	// P90 and SiblingP90 are the node's and its siblings' p90 (seconds) in
 	// the stratum where the node's excess of bad runs is largest.
 	P90, SiblingP90 float64
+	// SlowMedian is the median latency (seconds) of the node's successful
+	// slow runs in that stratum, 0 when every slow run failed: what a
+	// customer waits when they hit the fault. With a tenth of the runs slow
+	// the node's p90 sits at the boundary and says little.
+	SlowMedian float64
 	// Affected are the strata ("check via path") in which the node has at
 	// least one bad run more than expected, worst first.
 	Affected []string
@@ -125,6 +130,24 @@ func (nr *nodeRuns) bad(t float64) float64 {
 	return n
 }
 
+// medianAbove is the median of the successful runs slower than t, 0
+// without any.
+func (nr *nodeRuns) medianAbove(t float64) float64 {
+	i := sort.Search(len(nr.bins), func(i int) bool { return nr.bins[i].v > t })
+	var total float64
+	for _, b := range nr.bins[i:] {
+		total += b.n
+	}
+	var seen float64
+	for _, b := range nr.bins[i:] {
+		seen += b.n
+		if seen >= total/2 {
+			return b.v
+		}
+	}
+	return 0
+}
+
 // quantileOf is the q-quantile of the pooled bins of runs (NaN when empty),
 // with the sketches' lower-rank convention.
 func quantileOf(q float64, runs []*nodeRuns) float64 {
@@ -166,6 +189,7 @@ type level struct {
 	bad, sibBad  int
 	worstExcess  float64
 	p90, sp90    float64
+	slowMedian   float64
 	affected     []affected
 }
 
@@ -321,6 +345,7 @@ func (s *Stats) NodeEvidence(window, baseline time.Duration, nd checks.NodeDetec
 				if ex > lv.worstExcess || p.ev.Strata == 1 {
 					lv.worstExcess = ex
 					lv.p90 = quantileOf(0.9, []*nodeRuns{nr})
+					lv.slowMedian = nr.medianAbove(t)
 					lv.sp90 = sp90
 				}
 				if ex >= 1 {
@@ -354,7 +379,7 @@ func (s *Stats) NodeEvidence(window, baseline time.Duration, nd checks.NodeDetec
 		ev.Evidence = -math.Log10(max(ev.P, 1e-300))
 		ev.Excess = time.Duration(excessLevels[best] * float64(nd.MinExcess))
 		ev.Bad, ev.SiblingBad, ev.Expected = lv.bad, lv.sibBad, lv.recent.e
-		ev.P90, ev.SiblingP90 = lv.p90, lv.sp90
+		ev.P90, ev.SiblingP90, ev.SlowMedian = lv.p90, lv.sp90, lv.slowMedian
 		if math.IsNaN(ev.P90) {
 			ev.P90 = 0
 		}
