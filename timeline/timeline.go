@@ -428,9 +428,9 @@ func Markdown(w io.Writer, events []storage.Event, since, until time.Time, o Opt
 	}
 	if quietEvents > 0 && !o.All {
 		if quietEvents == 1 {
-			b.WriteString(" 1 event that never paged is left out (`--all` shows it).")
+			b.WriteString(" 1 event that never paged is left out (`--all`, or `all=true` in the API, shows it).")
 		} else {
-			fmt.Fprintf(&b, " %d events that never paged are left out (`--all` shows them).", quietEvents)
+			fmt.Fprintf(&b, " %d events that never paged are left out (`--all`, or `all=true` in the API, shows them).", quietEvents)
 		}
 	}
 	b.WriteString("\n")

@@ -361,7 +361,7 @@ func TestIncidentStory(t *testing.T) {
 		"- **Failed deliveries:** 3",
 		"| 20:25:31–20:26:31 | 3× notification failed |",
 		"| 20:15:00 | config reloaded | vantage |",
-		"left out (`--all` shows them)",
+		"left out (`--all`, or `all=true` in the API, shows them)",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
