@@ -445,13 +445,20 @@ func Markdown(w io.Writer, events []storage.Event, since, until time.Time, o Opt
 		}
 		rows = append(rows, Fold(v.other, o.Gap)...)
 		sortRows(rows)
-		fmt.Fprintf(&b, "\n<details>\n<summary>Not paged: %d events (pending alerts that never fired, DOWN/UP without an alert, vantage itself)</summary>\n\n", quietEvents)
+		fmt.Fprintf(&b, "\n<details>\n<summary>Not paged: %s (pending alerts that never fired, DOWN/UP without an alert, vantage itself)</summary>\n\n", plural(quietEvents, "event"))
 		writeTable(&b, rows, stamp, loc)
 		b.WriteString("\n</details>\n")
 	}
 	fmt.Fprintf(&b, "\nTimes in %s. %d events.\n", zoneName(loc, until), len(events))
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func durationText(in *Incident) string {
