@@ -187,6 +187,16 @@ checks:
 		}
 	}
 
+	resp, err = http.Get(base + "/api/v1/timeline?since=5m&format=markdown&timezone=UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if md := string(body); !strings.Contains(md, "No incidents: no alert fired") || strings.Contains(md, "| DOWN |") {
+		t.Errorf("default markdown shows the outage that never paged:\n%s", md)
+	}
+
 	// After shutdown, `vantage timeline` reads the same from the file.
 	stop()
 	st, err := storage.Open(dataDir, storage.Options{ReadOnly: true})
