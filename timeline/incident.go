@@ -27,7 +27,8 @@ type Incident struct {
 	Cause     string `json:"cause"`
 	// What is the cause in words ("node lb2").
 	What string `json:"what"`
-	// Paged is true when an alert fired; other episodes are noise that
+	// Paged is true when an alert fired (or resolved, having fired before
+	// the range); other episodes are noise that
 	// never paged (a pending alert that never fired, a DOWN/UP alone).
 	Paged    bool       `json:"paged"`
 	Start    time.Time  `json:"start"`
@@ -230,6 +231,8 @@ func Incidents(events []storage.Event, until time.Time, gap time.Duration) ([]*I
 		case storage.AlertResolved:
 			delete(in.active, "a:"+ak)
 			in.lastResolve = e.Time
+			// Only a firing alert resolves: it fired before the range.
+			in.Paged = true
 		case storage.TargetDown:
 			in.active["t:"+e.TargetKey] = time.Time{}
 			in.downs++

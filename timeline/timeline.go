@@ -501,6 +501,8 @@ func writeIncident(b *strings.Builder, in *Incident, heading string, stamp func(
 	fmt.Fprintf(b, "- **Start:** %s — %s, %s\n", stamp(in.Start), What(in.firstSign.Kind), cell(Where(&in.firstSign)))
 	if in.Detected != nil {
 		fmt.Fprintf(b, "- **Detected:** %s%s — alert firing, %s\n", stamp(*in.Detected), after(*in.Detected), cell(Where(&in.detectedBy)))
+	} else if in.Paged {
+		b.WriteString("- **Detected:** before this range (widen it to see the start)\n")
 	}
 	switch {
 	case in.Notified != nil:

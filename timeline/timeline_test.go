@@ -447,4 +447,13 @@ func TestIncidentsSplitEpisodes(t *testing.T) {
 	if len(incs) != 2 || incs[0].Resolved == nil || incs[1].Resolved != nil {
 		t.Errorf("node removed: %d incidents", len(incs))
 	}
+	// A range that starts after the alert fired still shows the incident
+	// its resolve ends.
+	var b bytes.Buffer
+	if err := Markdown(&b, []storage.Event{fire(5, storage.AlertResolved)}, t0, at(60, 0), Options{Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	if md := b.String(); !strings.Contains(md, "1 incident: node lb2") || !strings.Contains(md, "- **Detected:** before this range") {
+		t.Errorf("incident cut by the range:\n%s", md)
+	}
 }
