@@ -155,6 +155,7 @@ func New(o Options) (*Daemon, error) {
 	d.sched = probe.NewScheduler(probe.SchedulerOptions{
 		Logger: o.Logger, Registerer: reg, Probers: o.Probers, Sinks: sinks,
 		MaxConcurrent: o.MaxConcurrent, Shard: o.Shard, Lag: d.health.Observe,
+		NodeChange: d.nodeChange,
 	})
 	if d.store != nil {
 		meas := &measures{st: d.stats, certs: d.certs, now: time.Now, det: d.nodes, health: d.health, cfg: d.Config}
@@ -394,6 +395,16 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 
 // Store is the daemon's storage, or nil when it runs without one.
 func (d *Daemon) Store() *storage.Store { return d.store }
+
+// nodeChange records a node joining or leaving a check's DNS answer.
+func (d *Daemon) nodeChange(c *checks.Check, path string, n *probe.Node, added bool) {
+	e := storage.Event{Kind: storage.NodeRemoved, Check: c.Name, Path: path, Node: n.Label(),
+		TargetKey: probe.TargetKey(c.Name, path, n), Detail: n.Addr.String() + " left the DNS answer"}
+	if added {
+		e.Kind, e.Detail = storage.NodeAdded, n.Addr.String()+" joined the DNS answer"
+	}
+	d.event(e)
+}
 
 // event records a timeline event; a storage failure is logged, never fatal.
 func (d *Daemon) event(e storage.Event) {

@@ -91,6 +91,11 @@ type SchedulerOptions struct {
 	// it queues for any slot: the host's and the process's scheduling
 	// delay, which every measurement of that run includes.
 	Lag func(time.Duration)
+	// NodeChange, when set, is told when a `resolve: all` check's DNS
+	// answer gains or loses a node, after the first answer for that check
+	// and path (which is the starting set, not a change). It is called
+	// from a background goroutine, without the scheduler's lock.
+	NodeChange func(check *checks.Check, path string, n *Node, added bool)
 }
 
 // Scheduler runs every target at a fixed phase of its interval, derived
@@ -109,10 +114,14 @@ type Scheduler struct {
 	startDelay *prometheus.HistogramVec
 	skipped    *prometheus.CounterVec
 	lag        func(time.Duration)
+	nodeChange func(check *checks.Check, path string, n *Node, added bool)
 
-	mu     sync.Mutex
-	queue  entryHeap
-	groups map[string]*group // by check/path
+	mu sync.Mutex
+	// members is the last DNS answer's nodes per check/path (group key),
+	// by node label; it outlives groups so a reload is not a change.
+	members map[string]map[string]*Node
+	queue   entryHeap
+	groups  map[string]*group // by check/path
 	// version counts target additions and removals; snapshot is the sorted
 	// target list as of snapVersion (Targets is called every alert cycle).
 	version, snapVersion uint64
@@ -187,15 +196,17 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 		o.MaxConcurrent = 512
 	}
 	s := &Scheduler{
-		log:     o.Logger,
-		probers: o.Probers,
-		sinks:   o.Sinks,
-		shard:   o.Shard,
-		sem:     make(chan struct{}, o.MaxConcurrent),
-		slots:   NewSlots(o.Probers),
-		groups:  map[string]*group{},
-		wake:    make(chan struct{}, 1),
-		lag:     o.Lag,
+		log:        o.Logger,
+		probers:    o.Probers,
+		sinks:      o.Sinks,
+		shard:      o.Shard,
+		sem:        make(chan struct{}, o.MaxConcurrent),
+		slots:      NewSlots(o.Probers),
+		groups:     map[string]*group{},
+		wake:       make(chan struct{}, 1),
+		lag:        o.Lag,
+		members:    map[string]map[string]*Node{},
+		nodeChange: o.NodeChange,
 		startDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "vantage_scheduler_start_delay_seconds",
 			Help:                            "Delay between a run's scheduled time and its start.",
@@ -664,6 +675,11 @@ func (s *Scheduler) resolveLocked(ctx context.Context, g *group) {
 			return
 		}
 		var forget []*targetState
+		type change struct {
+			n     *Node
+			added bool
+		}
+		var changes []change
 		now := time.Now()
 		if err != nil {
 			// Keep the nodes we know: a resolver hiccup must not drop series.
@@ -675,13 +691,29 @@ func (s *Scheduler) resolveLocked(ctx context.Context, g *group) {
 			}
 		} else {
 			seen := map[string]bool{}
+			answer := map[string]*Node{}
 			for _, a := range addrs {
 				n := &Node{Name: g.check.NodeName(a), Addr: a}
 				seen[n.Label()] = true
+				answer[n.Label()] = n
 				if _, ok := g.targets[n.Label()]; !ok {
 					s.addTargetLocked(g, n, now)
 				}
 			}
+			if before, ok := s.members[g.key]; ok {
+				for label, n := range answer {
+					if before[label] == nil {
+						changes = append(changes, change{n, true})
+					}
+				}
+				for label, n := range before {
+					if answer[label] == nil {
+						changes = append(changes, change{n, false})
+					}
+				}
+				sort.Slice(changes, func(i, j int) bool { return changes[i].n.Label() < changes[j].n.Label() })
+			}
+			s.members[g.key] = answer
 			for label, ts := range g.targets {
 				if !seen[label] {
 					s.removeEntryLocked(ts.entry)
@@ -691,9 +723,15 @@ func (s *Scheduler) resolveLocked(ctx context.Context, g *group) {
 				}
 			}
 		}
+		check, path := g.check, g.path.Name()
 		s.mu.Unlock()
 		for _, ts := range forget {
 			s.forget(ts)
+		}
+		if s.nodeChange != nil {
+			for _, c := range changes {
+				s.nodeChange(check, path, c.n, c.added)
+			}
 		}
 		s.poke()
 	}()

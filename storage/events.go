@@ -24,13 +24,16 @@ const (
 	ConfigReloadFailed  Kind = "config_reload_failed"
 	DaemonStart         Kind = "daemon_start"
 	DaemonStop          Kind = "daemon_stop"
+	// A node joined or left a `resolve: all` check's DNS answer.
+	NodeAdded   Kind = "node_added"
+	NodeRemoved Kind = "node_removed"
 )
 
 // Kinds lists every event kind.
 func Kinds() []Kind {
 	return []Kind{TargetDown, TargetUp, AlertPending, AlertFiring, AlertResolved,
 		NotificationSent, NotificationFailed, NotificationDropped,
-		ConfigReload, ConfigReloadFailed, DaemonStart, DaemonStop}
+		ConfigReload, ConfigReloadFailed, DaemonStart, DaemonStop, NodeAdded, NodeRemoved}
 }
 
 // Event is one timeline entry. Only Time and Kind are required; the place

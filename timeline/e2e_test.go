@@ -183,8 +183,9 @@ checks:
 		t.Fatalf("run API: %d %s", resp.StatusCode, body)
 	}
 
-	// The Markdown timeline over the API.
-	resp, err = http.Get(base + "/api/v1/timeline?since=5m&format=markdown&timezone=UTC")
+	// The Markdown timeline over the API: no alert rule is configured, so
+	// the outage never paged and shows with all=true only.
+	resp, err = http.Get(base + "/api/v1/timeline?since=5m&format=markdown&timezone=UTC&all=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +196,16 @@ checks:
 		if !strings.Contains(md, want) {
 			t.Errorf("API markdown lacks %q:\n%s", want, md)
 		}
+	}
+
+	resp, err = http.Get(base + "/api/v1/timeline?since=5m&format=markdown&timezone=UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if md := string(body); !strings.Contains(md, "No incidents: no alert fired") || strings.Contains(md, "| DOWN |") {
+		t.Errorf("default markdown shows the outage that never paged:\n%s", md)
 	}
 
 	// After shutdown, `vantage timeline` reads the same from the file.
@@ -209,7 +220,7 @@ checks:
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := timeline.Markdown(&b, evs, start, time.Now(), timeline.Options{Location: time.UTC}); err != nil {
+	if err := timeline.Markdown(&b, evs, start, time.Now(), timeline.Options{Location: time.UTC, All: true}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

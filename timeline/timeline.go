@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -194,7 +195,12 @@ func Fold(events []storage.Event, gap time.Duration) []Row {
 	open := map[string]*Row{}
 	for _, e := range events {
 		where := Where(&e)
-		if r := open[where]; r != nil && class(r.Kind) == class(e.Kind) && e.Time.Sub(r.Last) <= gap {
+		key := where
+		if e.Kind == storage.NotificationSent {
+			// A firing page and its resolved page are two messages.
+			key += "\x00" + e.Detail
+		}
+		if r := open[key]; r != nil && class(r.Kind) == class(e.Kind) && e.Time.Sub(r.Last) <= gap {
 			r.Last = e.Time
 			r.Counts[e.Kind]++
 			r.Events = append(r.Events, e)
@@ -202,7 +208,7 @@ func Fold(events []storage.Event, gap time.Duration) []Row {
 		}
 		r := &Row{First: e.Time, Last: e.Time, Kind: e.Kind, Counts: map[storage.Kind]int{e.Kind: 1}, Where: where, Events: []storage.Event{e}}
 		rows = append(rows, r)
-		open[where] = r
+		open[key] = r
 	}
 	var out []Row
 	for _, r := range rows {
@@ -259,6 +265,10 @@ func What(k storage.Kind) string {
 		return "vantage started"
 	case storage.DaemonStop:
 		return "vantage stopped"
+	case storage.NodeAdded:
+		return "node joined DNS"
+	case storage.NodeRemoved:
+		return "node left DNS"
 	}
 	return string(k)
 }
@@ -286,7 +296,7 @@ func (r *Row) detail() string {
 		if r.Flapping() && e.Kind == storage.TargetUp {
 			continue // "down for 30s" says little next to why it went down
 		}
-		d := strings.TrimSpace(e.Detail)
+		d := readableFolded(strings.TrimSpace(e.Detail))
 		if d == "" || seen[d] {
 			continue
 		}
@@ -308,23 +318,70 @@ func (r *Row) detail() string {
 type Options struct {
 	// Location for displayed times; nil means time.Local.
 	Location *time.Location
-	// Gap is the folding gap (default DefaultGap).
+	// Gap is the folding gap (default DefaultGap); incidents of one cause
+	// closer than it are one incident.
 	Gap time.Duration
+	// All keeps what never paged (pending alerts that never fired, DOWN/UP
+	// without an alert, daemon events outside incidents) in a collapsed
+	// "Not paged" appendix; without it they are counted and left out.
+	All bool
+	// Incident, when set, selects the one incident with this ID.
+	Incident string
+}
+
+func (o Options) loc() *time.Location {
+	if o.Location == nil {
+		return time.Local
+	}
+	return o.Location
+}
+
+// view is what a rendering shows: the incidents it prints and the events
+// left for the appendix.
+type view struct {
+	shown  []*Incident
+	quiet  []*Incident // episodes that never paged
+	other  []storage.Event
+	single *Incident
+}
+
+func newView(events []storage.Event, until time.Time, o Options) (view, error) {
+	incs, other := Incidents(events, until, o.Gap)
+	var v view
+	for _, in := range incs {
+		if in.Paged {
+			v.shown = append(v.shown, in)
+		} else {
+			v.quiet = append(v.quiet, in)
+		}
+	}
+	v.other = other
+	if o.Incident != "" {
+		var known []string
+		for _, in := range incs {
+			if in.ID == o.Incident {
+				v.single = in
+			}
+			if in.Paged || o.All {
+				known = append(known, in.ID)
+			}
+		}
+		if v.single == nil {
+			return v, &NoIncidentError{ID: o.Incident, Known: known}
+		}
+	}
+	return v, nil
 }
 
 // Markdown writes events as a post-mortem section: a heading with the
-// range, then a table of time, what, where and detail.
+// range, one section per incident (a header, then a table of time, what,
+// where and detail), and what never paged as a collapsed appendix with
+// o.All. With o.Incident it writes that incident alone.
 func Markdown(w io.Writer, events []storage.Event, since, until time.Time, o Options) error {
-	loc := o.Location
-	if loc == nil {
-		loc = time.Local
-	}
+	loc := o.loc()
 	since, until = since.In(loc), until.In(loc)
-	var b strings.Builder
-	fmt.Fprintf(&b, "### Timeline %s – %s\n\n", since.Format("2006-01-02 15:04:05"), until.Format("2006-01-02 15:04:05 MST"))
-	if len(events) == 0 {
-		b.WriteString("No events in this range.\n")
-		_, err := io.WriteString(w, b.String())
+	v, err := newView(events, until, o)
+	if err != nil {
 		return err
 	}
 	oneDay := sameDay(since, until)
@@ -334,8 +391,145 @@ func Markdown(w io.Writer, events []storage.Event, since, until time.Time, o Opt
 		}
 		return t.In(loc).Format("2006-01-02 15:04:05")
 	}
+	var b strings.Builder
+	if v.single != nil {
+		writeIncident(&b, v.single, "###", stamp, loc, o.Gap)
+		fmt.Fprintf(&b, "\nTimes in %s.\n", zoneName(loc, until))
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "### Timeline %s – %s\n\n", since.Format("2006-01-02 15:04:05"), until.Format("2006-01-02 15:04:05 MST"))
+	if len(events) == 0 {
+		b.WriteString("No events in this range.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	switch len(v.shown) {
+	case 0:
+		b.WriteString("No incidents: no alert fired in this range.")
+	case 1:
+		b.WriteString("1 incident:")
+	default:
+		fmt.Fprintf(&b, "%d incidents:", len(v.shown))
+	}
+	for i, in := range v.shown {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "%s %s (%s, %s)", sep, in.What, stamp(in.Start), durationText(in))
+	}
+	if len(v.shown) > 0 {
+		b.WriteString(".")
+	}
+	quietEvents := len(v.other)
+	for _, in := range v.quiet {
+		quietEvents += len(in.events)
+	}
+	if quietEvents > 0 && !o.All {
+		if quietEvents == 1 {
+			b.WriteString(" 1 event that never paged is left out (`--all`, or `all=true` in the API, shows it).")
+		} else {
+			fmt.Fprintf(&b, " %d events that never paged are left out (`--all`, or `all=true` in the API, shows them).", quietEvents)
+		}
+	}
+	b.WriteString("\n")
+	for _, in := range v.shown {
+		b.WriteString("\n")
+		writeIncident(&b, in, "####", stamp, loc, o.Gap)
+	}
+	if o.All && quietEvents > 0 {
+		var rows []Row
+		for _, in := range v.quiet {
+			rows = append(rows, Fold(in.events, o.Gap)...)
+		}
+		rows = append(rows, Fold(v.other, o.Gap)...)
+		sortRows(rows)
+		fmt.Fprintf(&b, "\n<details>\n<summary>Not paged: %s (pending alerts that never fired, DOWN/UP without an alert, vantage itself)</summary>\n\n", plural(quietEvents, "event"))
+		writeTable(&b, rows, stamp, loc)
+		b.WriteString("\n</details>\n")
+	}
+	fmt.Fprintf(&b, "\nTimes in %s. %d events.\n", zoneName(loc, until), len(events))
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func durationText(in *Incident) string {
+	d := humanDuration(time.Duration(in.DurationSeconds * float64(time.Second)))
+	if in.Resolved == nil {
+		return "ongoing for " + d
+	}
+	return d
+}
+
+// writeIncident writes one incident's header and table.
+func writeIncident(b *strings.Builder, in *Incident, heading string, stamp func(time.Time) string, loc *time.Location, gap time.Duration) {
+	after := func(t time.Time) string {
+		if d := t.Sub(in.Start); d > 0 {
+			return " (+" + humanDuration(d) + ")"
+		}
+		return ""
+	}
+	fmt.Fprintf(b, "%s Incident %s: %s\n\n", heading, in.ID, cell(in.What))
+	var impact []string
+	if len(in.Checks) > 0 {
+		impact = append(impact, cell(strings.Join(in.Checks, "; ")))
+	}
+	if len(in.Alerts) > 0 {
+		impact = append(impact, "alerts "+cell(strings.Join(in.Alerts, ", ")))
+	}
+	if len(in.Worst) > 0 {
+		impact = append(impact, "worst "+cell(strings.Join(in.Worst, ", ")))
+	}
+	if in.downs > 0 {
+		n := "1 target went DOWN"
+		if in.downs > 1 {
+			n = fmt.Sprintf("%d DOWN transitions", in.downs)
+		}
+		impact = append(impact, n)
+	}
+	if len(impact) > 0 {
+		fmt.Fprintf(b, "- **Impact:** %s\n", strings.Join(impact, " · "))
+	}
+	fmt.Fprintf(b, "- **Start:** %s — %s, %s\n", stamp(in.Start), What(in.firstSign.Kind), cell(Where(&in.firstSign)))
+	if in.Detected != nil {
+		fmt.Fprintf(b, "- **Detected:** %s%s — alert firing, %s\n", stamp(*in.Detected), after(*in.Detected), cell(Where(&in.detectedBy)))
+	} else if in.Paged {
+		b.WriteString("- **Detected:** before this range (widen it to see the start)\n")
+	}
+	switch {
+	case in.Notified != nil:
+		via := ""
+		if len(in.notifiers) > 0 {
+			via = " via " + cell(strings.Join(in.notifiers, ", "))
+		}
+		fmt.Fprintf(b, "- **Notified:** %s%s%s\n", stamp(*in.Notified), after(*in.Notified), via)
+		if in.notifyFails > 0 {
+			fmt.Fprintf(b, "- **Failed deliveries:** %d\n", in.notifyFails)
+		}
+	case in.notifyFails > 0:
+		fmt.Fprintf(b, "- **Notified:** never; %d failed deliveries\n", in.notifyFails)
+	case in.Paged:
+		b.WriteString("- **Notified:** no notification recorded\n")
+	}
+	if in.Resolved != nil {
+		fmt.Fprintf(b, "- **Resolved:** %s\n", stamp(*in.Resolved))
+	} else {
+		b.WriteString("- **Resolved:** not yet\n")
+	}
+	fmt.Fprintf(b, "- **Duration:** %s\n\n", durationText(in))
+	writeTable(b, Fold(in.events, gap), stamp, loc)
+}
+
+func writeTable(b *strings.Builder, rows []Row, stamp func(time.Time) string, loc *time.Location) {
 	b.WriteString("| Time | What | Where | Detail |\n|---|---|---|---|\n")
-	rows := Fold(events, o.Gap)
 	for i := range rows {
 		r := &rows[i]
 		when := stamp(r.First)
@@ -346,11 +540,8 @@ func Markdown(w io.Writer, events []storage.Event, since, until time.Time, o Opt
 				when += "–" + stamp(r.Last)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", when, cell(r.what()), cell(r.Where), cell(r.detail()))
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", when, cell(r.what()), cell(r.Where), cell(r.detail()))
 	}
-	fmt.Fprintf(&b, "\nTimes in %s. %d events.\n", zoneName(loc, until), len(events))
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 func sameDay(a, b time.Time) bool {
@@ -387,27 +578,56 @@ type Document struct {
 	Until    time.Time       `json:"until"`
 	Timezone string          `json:"timezone"`
 	Events   []storage.Event `json:"events"`
+	// Incidents are the paged incidents (all of them with Options.All),
+	// each listing its events by ID.
+	Incidents []Incident `json:"incidents"`
 }
 
 // JSON writes the events of [since, until] as a Document; times are
 // RFC 3339 in the given location.
 func JSON(w io.Writer, events []storage.Event, since, until time.Time, o Options) error {
-	loc := o.Location
-	if loc == nil {
-		loc = time.Local
+	doc, err := NewDocument(events, since, until, o)
+	if err != nil {
+		return err
 	}
-	doc := NewDocument(events, since, until, loc)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
 }
 
-// NewDocument builds the JSON document with times in loc.
-func NewDocument(events []storage.Event, since, until time.Time, loc *time.Location) Document {
-	evs := make([]storage.Event, len(events))
+// NewDocument builds the JSON document with times in o.Location. With
+// o.Incident it holds that incident and its events only.
+func NewDocument(events []storage.Event, since, until time.Time, o Options) (Document, error) {
+	loc := o.loc()
+	v, err := newView(events, until, o)
+	if err != nil {
+		return Document{}, err
+	}
+	incs := v.shown
+	if o.All {
+		incs = append(append([]*Incident(nil), v.shown...), v.quiet...)
+		sort.SliceStable(incs, func(i, j int) bool { return incs[i].Start.Before(incs[j].Start) })
+	}
+	if v.single != nil {
+		incs, events = []*Incident{v.single}, v.single.events
+	}
+	in := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		x := t.In(loc)
+		return &x
+	}
+	doc := Document{Since: since.In(loc), Until: until.In(loc), Timezone: loc.String(),
+		Events: make([]storage.Event, len(events)), Incidents: make([]Incident, 0, len(incs))}
 	for i, e := range events {
 		e.Time = e.Time.In(loc)
-		evs[i] = e
+		doc.Events[i] = e
 	}
-	return Document{Since: since.In(loc), Until: until.In(loc), Timezone: loc.String(), Events: evs}
+	for _, x := range incs {
+		c := *x
+		c.Start, c.Detected, c.Notified, c.Resolved = x.Start.In(loc), in(x.Detected), in(x.Notified), in(x.Resolved)
+		doc.Incidents = append(doc.Incidents, c)
+	}
+	return doc, nil
 }

@@ -3,6 +3,7 @@ package timeline
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -104,7 +105,7 @@ func TestMarkdownGolden(t *testing.T) {
 func TestMarkdownAcrossDaysAndEmpty(t *testing.T) {
 	var b bytes.Buffer
 	evs := []storage.Event{{Time: t0, Kind: storage.DaemonStart}, {Time: t0.Add(26 * time.Hour), Kind: storage.DaemonStop}}
-	if err := Markdown(&b, evs, t0.Add(-time.Hour), t0.Add(27*time.Hour), Options{Location: time.UTC}); err != nil {
+	if err := Markdown(&b, evs, t0.Add(-time.Hour), t0.Add(27*time.Hour), Options{Location: time.UTC, All: true}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "| 2025-11-28 20:00:00 | vantage started |") || !strings.Contains(b.String(), "| 2025-11-29 22:00:00 | vantage stopped |") {
@@ -261,5 +262,198 @@ func TestDiffConfigs(t *testing.T) {
 	}
 	if got := DiffConfigs(cur, cur).Summary(); got != "checks: 0 added, 0 removed, 0 changed" {
 		t.Fatalf("no change: %q", got)
+	}
+}
+
+// story is the demo's scripted evening: a healthy period with a pending
+// alert that never fires and a one-off DOWN/UP, then lb2 slow (its node
+// alert pending, firing and paged, a per-check alert folded into it,
+// flapping targets, a reload, recovery), a CDN domain failing as a second
+// incident whose pages first fail, and a later pending on lb2 that never
+// fires.
+func story() []storage.Event {
+	var id int64
+	ev := func(m, s int, k storage.Kind, e storage.Event) storage.Event {
+		id++
+		e.ID, e.Time, e.Kind = id, at(m, s), k
+		return e
+	}
+	tgt := func(m, s int, k storage.Kind, check, path, node, detail string) storage.Event {
+		return ev(m, s, k, storage.Event{Check: check, Path: path, Node: node, TargetKey: check + "/" + path + "/" + node, Detail: detail})
+	}
+	const node, slow, dom = "LoadBalancerNodeDegraded", "ShopSlowForCustomers", "DependencyDomainFailing"
+	nodeAlert := storage.Event{Alert: node, Node: "lb2"}
+	slowAlert := storage.Event{Alert: slow, Check: "shop-checkout", Path: "direct", Node: "lb2"}
+	cdn := storage.Event{Alert: dom, Check: "web-checkout", Domain: "cdn.shop.test"}
+	with := func(e storage.Event, detail, notifier string) storage.Event {
+		e.Detail, e.Notifier = detail, notifier
+		if notifier != "" {
+			e.Domain = "" // notifications carry the alert's place, not its domain
+		}
+		return e
+	}
+	evs := []storage.Event{
+		ev(0, 0, storage.DaemonStart, storage.Event{Detail: "7 checks over 2 paths"}),
+		ev(2, 0, storage.AlertPending, storage.Event{Alert: slow, Check: "shop-home", Path: "direct", Node: "lb1", Detail: "p99 = 1.6s"}),
+		tgt(4, 0, storage.TargetDown, "shop-home", "direct", "lb3", "GET https://www.shop.test/: timeout"),
+		tgt(4, 30, storage.TargetUp, "shop-home", "direct", "lb3", "down for 30s"),
+		// lb2 goes slow.
+		ev(10, 0, storage.AlertPending, with(nodeAlert, "node_degraded = 1", "")),
+		ev(10, 30, storage.AlertFiring, with(nodeAlert, "node_degraded = 1", "")),
+		ev(10, 31, storage.NotificationSent, with(nodeAlert, "firing", "demo-room")),
+		ev(11, 0, storage.AlertPending, with(slowAlert, "p99 = 1.8s", "")),
+		ev(11, 30, storage.AlertFiring, with(slowAlert, "p99 = 2.1s (folded into LoadBalancerNodeDegraded|node=lb2)", "")),
+		tgt(12, 0, storage.TargetDown, "shop-home", "alt-source", "lb2", "GET https://www.shop.test/: timeout after 2s"),
+		tgt(12, 30, storage.TargetUp, "shop-home", "alt-source", "lb2", "down for 30s"),
+		tgt(13, 0, storage.TargetDown, "shop-home", "alt-source", "lb2", "GET https://www.shop.test/: timeout after 2s"),
+		tgt(13, 30, storage.TargetUp, "shop-home", "alt-source", "lb2", "down for 30s"),
+		tgt(14, 0, storage.TargetDown, "shop-home", "alt-source", "lb2", "GET https://www.shop.test/: status 503 | not in [200]"),
+		ev(15, 0, storage.ConfigReload, storage.Event{Detail: "checks: 0 added, 0 removed, 1 changed (shop-home)"}),
+		tgt(16, 0, storage.TargetUp, "shop-home", "alt-source", "lb2", "down for 2m0s"),
+		ev(18, 0, storage.AlertResolved, with(slowAlert, "resolved after 6m30s", "")),
+		ev(19, 0, storage.AlertResolved, with(nodeAlert, "resolved after 8m30s; fired 1 time in the last hour", "")),
+		ev(19, 1, storage.NotificationSent, with(nodeAlert, "resolved", "demo-room")),
+		// The CDN fails; the first pages do not get through.
+		ev(25, 0, storage.AlertPending, with(cdn, "domain_error_ratio = 0.35", "")),
+		ev(25, 30, storage.AlertFiring, with(cdn, "domain_error_ratio = 0.42", "")),
+	}
+	for i := range 3 {
+		evs = append(evs, ev(25, 31+i*30, storage.NotificationFailed, with(cdn, "POST http://127.0.0.1:9099/hook: connection refused", "demo-room")))
+	}
+	evs = append(evs,
+		ev(27, 1, storage.NotificationSent, with(cdn, "firing", "demo-room")),
+		ev(33, 0, storage.AlertResolved, with(cdn, "resolved after 7m30s", "")),
+		// Later, lb2 looks slow once more but it never fires.
+		ev(40, 0, storage.AlertPending, with(nodeAlert, "node_degraded = 1", "")),
+		ev(50, 0, storage.DaemonStop, storage.Event{}),
+	)
+	return evs
+}
+
+func TestIncidentStory(t *testing.T) {
+	evs := story()
+	until := t0.Add(time.Hour)
+	render := func(o Options) string {
+		t.Helper()
+		o.Location = time.UTC
+		var b bytes.Buffer
+		if err := Markdown(&b, evs, t0, until, o); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	md := render(Options{})
+	golden(t, "story.md", []byte(md))
+	if n := strings.Count(md, "#### Incident "); n != 2 {
+		t.Errorf("%d incidents, want 2:\n%s", n, md)
+	}
+	for _, want := range []string{
+		"2 incidents: node lb2 (20:10:00, 9m), domain cdn.shop.test (20:25:00, 8m).",
+		"#### Incident 20251128-201000-lb2: node lb2",
+		"- **Start:** 20:10:00 — alert pending, LoadBalancerNodeDegraded, lb2",
+		"- **Detected:** 20:10:30 (+30s) — alert firing, LoadBalancerNodeDegraded, lb2",
+		"| p99 = 2.1s (folded into LoadBalancerNodeDegraded, lb2) |",
+		"- **Notified:** 20:10:31 (+31s) via demo-room",
+		"- **Resolved:** 20:19:00",
+		"worst node_degraded = 1, p99 = 2.1s",
+		"shop-checkout via direct; shop-home via alt-source",
+		"#### Incident 20251128-202500-cdn.shop.test: domain cdn.shop.test",
+		"- **Failed deliveries:** 3",
+		"| 20:25:31–20:26:31 | 3× notification failed |",
+		"| 20:15:00 | config reloaded | vantage |",
+		"left out (`--all`, or `all=true` in the API, shows them)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Nothing from the healthy period or the later pending by default,
+	// and the two pages of lb2 (firing, resolved) stay two rows.
+	for _, bad := range []string{"lb1", "lb3", "20:40:00", "vantage started", "<details>", "2× notification sent"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("default markdown has %q:\n%s", bad, md)
+		}
+	}
+
+	all := render(Options{All: true})
+	golden(t, "story_all.md", []byte(all))
+	for _, want := range []string{"<details>", "Not paged: 6 events", "| 20:02:00 | alert pending | ShopSlowForCustomers, shop-home/direct/lb1 | p99 = 1.6s |",
+		"| 20:04:00 | DOWN | shop-home/direct/lb3 |", "| 20:40:00 | alert pending | LoadBalancerNodeDegraded, lb2 |", "| 20:00:00 | vantage started |"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("--all lacks %q:\n%s", want, all)
+		}
+	}
+
+	one := render(Options{Incident: "20251128-202500-cdn.shop.test"})
+	if !strings.HasPrefix(one, "### Incident 20251128-202500-cdn.shop.test: domain cdn.shop.test\n") ||
+		strings.Contains(one, "lb2") || !strings.HasSuffix(one, "\nTimes in UTC.\n") {
+		t.Errorf("one incident:\n%s", one)
+	}
+	var b bytes.Buffer
+	err := Markdown(&b, evs, t0, until, Options{Incident: "20251128-201000-lb3"})
+	var missing *NoIncidentError
+	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "incidents: 20251128-201000-lb2, 20251128-202500-cdn.shop.test") {
+		t.Errorf("unknown incident: %v", err)
+	}
+
+	doc, err := NewDocument(evs, t0, until, Options{Location: time.UTC})
+	if err != nil || len(doc.Events) != len(evs) || len(doc.Incidents) != 2 {
+		t.Fatalf("document: %d events, %d incidents, %v", len(doc.Events), len(doc.Incidents), err)
+	}
+	lb2 := doc.Incidents[0]
+	if lb2.ID != "20251128-201000-lb2" || lb2.CauseKind != "node" || !lb2.Paged || lb2.DurationSeconds != 540 ||
+		lb2.Notified == nil || !lb2.Notified.Equal(at(10, 31)) || len(lb2.EventIDs) != 15 {
+		t.Errorf("lb2 incident: %+v", lb2)
+	}
+	doc, _ = NewDocument(evs, t0, until, Options{Location: time.UTC, All: true})
+	if len(doc.Incidents) != 5 {
+		t.Errorf("with all: %d incidents, want 5 (2 paged, lb1's pending, lb3's DOWN/UP, lb2's later pending)", len(doc.Incidents))
+	}
+	doc, _ = NewDocument(evs, t0, until, Options{Location: time.UTC, Incident: lb2.ID})
+	if len(doc.Incidents) != 1 || len(doc.Events) != 15 {
+		t.Errorf("one incident's document: %d incidents, %d events", len(doc.Incidents), len(doc.Events))
+	}
+}
+
+// TestIncidentsSplitEpisodes: the same cause going bad twice with a quiet
+// gap between is two incidents, one still open at the end of the range is
+// ongoing, and a node leaving DNS closes its DOWN target.
+func TestIncidentsSplitEpisodes(t *testing.T) {
+	down := func(m int, k storage.Kind) storage.Event {
+		return storage.Event{Time: at(m, 0), Kind: k, Check: "c", Path: "p", Node: "lb2", TargetKey: "c/p/lb2"}
+	}
+	fire := func(m int, k storage.Kind) storage.Event {
+		return storage.Event{Time: at(m, 0), Kind: k, Alert: "A", Node: "lb2"}
+	}
+	incs, _ := Incidents([]storage.Event{
+		fire(0, storage.AlertFiring), down(1, storage.TargetDown), fire(2, storage.AlertResolved), down(3, storage.TargetUp),
+		fire(20, storage.AlertFiring), down(21, storage.TargetDown), down(22, storage.NodeRemoved),
+		fire(40, storage.AlertPending),
+	}, at(60, 0), 0)
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents, want 2", len(incs))
+	}
+	if r := incs[0].Resolved; r == nil || !r.Equal(at(3, 0)) || incs[0].ID != "20251128-200000-lb2" {
+		t.Errorf("first: %+v", incs[0])
+	}
+	// The alert still fires at the end: ongoing, and the later pending is
+	// part of it rather than an episode of its own.
+	if incs[1].Resolved != nil || incs[1].DurationSeconds != 40*60 || len(incs[1].events) != 4 {
+		t.Errorf("second: %+v", incs[1])
+	}
+	// Without the node_removed, the first DOWN (never UP) would hold the
+	// cause open and swallow the next one.
+	incs, _ = Incidents([]storage.Event{down(0, storage.TargetDown), down(1, storage.NodeRemoved), down(10, storage.TargetDown)}, at(60, 0), 0)
+	if len(incs) != 2 || incs[0].Resolved == nil || incs[1].Resolved != nil {
+		t.Errorf("node removed: %d incidents", len(incs))
+	}
+	// A range that starts after the alert fired still shows the incident
+	// its resolve ends.
+	var b bytes.Buffer
+	if err := Markdown(&b, []storage.Event{fire(5, storage.AlertResolved)}, t0, at(60, 0), Options{Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	if md := b.String(); !strings.Contains(md, "1 incident: node lb2") || !strings.Contains(md, "- **Detected:** before this range") {
+		t.Errorf("incident cut by the range:\n%s", md)
 	}
 }

@@ -121,6 +121,14 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("format %q: want json or markdown", format))
 		return
 	}
+	all := false
+	if v := q.Get("all"); v != "" {
+		if all, err = strconv.ParseBool(v); err != nil {
+			a.fail(w, http.StatusBadRequest, "bad_data", fmt.Errorf("all %q: want true or false", v))
+			return
+		}
+	}
+	o := timeline.Options{Location: loc, All: all, Incident: q.Get("incident")}
 	evs, err := a.o.Store.Events(r.Context(), since, until)
 	if err != nil {
 		a.fail(w, http.StatusInternalServerError, "internal", err)
@@ -136,8 +144,8 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
 	}
 	if format == "markdown" {
 		var b bytes.Buffer
-		if err := timeline.Markdown(&b, evs, since, until, timeline.Options{Location: loc}); err != nil {
-			a.fail(w, http.StatusInternalServerError, "internal", err)
+		if err := timeline.Markdown(&b, evs, since, until, o); err != nil {
+			a.timelineFail(w, err)
 			return
 		}
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
@@ -149,7 +157,22 @@ func (a *API) timeline(w http.ResponseWriter, r *http.Request) {
 		timeline.Document
 		Truncated bool `json:"truncated,omitempty"`
 	}
-	writeAPI(w, a.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: doc{timeline.NewDocument(evs, since, until, loc), truncated}})
+	d, err := timeline.NewDocument(evs, since, until, o)
+	if err != nil {
+		a.timelineFail(w, err)
+		return
+	}
+	writeAPI(w, a.o.Logger, http.StatusOK, apiResponse{Status: "success", Data: doc{d, truncated}})
+}
+
+// timelineFail answers an unknown incident ID with 404, the rest with 500.
+func (a *API) timelineFail(w http.ResponseWriter, err error) {
+	var missing *timeline.NoIncidentError
+	if errors.As(err, &missing) {
+		a.fail(w, http.StatusNotFound, "not_found", err)
+		return
+	}
+	a.fail(w, http.StatusInternalServerError, "internal", err)
 }
 
 // RunJSON is the API form of a stored run (docs/api.md).

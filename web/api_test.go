@@ -106,7 +106,7 @@ func TestTimelineAPI(t *testing.T) {
 	}
 	golden(t, "timeline.json", body)
 
-	code, h, body = e.get(t, "/api/v1/timeline?since=1h&format=markdown&timezone=Europe/Amsterdam")
+	code, h, body = e.get(t, "/api/v1/timeline?since=1h&format=markdown&timezone=Europe/Amsterdam&all=true")
 	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/markdown") {
 		t.Fatalf("%d %s\n%s", code, h.Get("Content-Type"), body)
 	}
@@ -120,12 +120,70 @@ func TestTimelineAPI(t *testing.T) {
 		t.Errorf("event before since included:\n%s", md)
 	}
 
-	for _, bad := range []string{"?since=yesterday", "?since=10m&until=1h", "?format=xml", "?timezone=Mars/Base"} {
+	// No alert fired: by default the outage is counted, not shown.
+	_, _, body = e.get(t, "/api/v1/timeline?since=1h&format=markdown&timezone=UTC")
+	if md := string(body); !strings.Contains(md, "No incidents") || !strings.Contains(md, "2 events that never paged are left out") || strings.Contains(md, "| DOWN |") {
+		t.Errorf("default markdown shows what never paged:\n%s", md)
+	}
+
+	for _, bad := range []string{"?since=yesterday", "?since=10m&until=1h", "?format=xml", "?timezone=Mars/Base", "?all=maybe"} {
 		code, _, body := e.get(t, "/api/v1/timeline"+bad)
 		var r struct{ Status, ErrorType, Error string }
 		if code != 400 || json.Unmarshal(body, &r) != nil || r.Status != "error" || r.ErrorType != "bad_data" || r.Error == "" {
 			t.Errorf("%s: %d %s", bad, code, body)
 		}
+	}
+}
+
+// TestTimelineAPIIncident: an alert that fires makes an incident; the
+// JSON lists it under incidents, incident=ID serves it alone in both
+// formats, and an unknown ID is a 404 naming the known ones.
+func TestTimelineAPIIncident(t *testing.T) {
+	e := newAPIEnv(t)
+	for _, ev := range []storage.Event{
+		{Time: t0.Add(time.Minute), Kind: storage.AlertPending, Alert: "Slow", Check: "home", Path: "direct", Node: "lb1", Detail: "p99 = 1.6s"},
+		{Time: t0.Add(10 * time.Minute), Kind: storage.AlertFiring, Alert: "Degraded", Node: "lb2", Detail: "node_degraded = 1"},
+		{Time: t0.Add(10*time.Minute + time.Second), Kind: storage.NotificationSent, Alert: "Degraded", Node: "lb2", Notifier: "hook", Detail: "firing"},
+		{Time: t0.Add(15 * time.Minute), Kind: storage.AlertResolved, Alert: "Degraded", Node: "lb2"},
+	} {
+		if _, err := e.store.AppendEvent(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const id = "20251128-201000-lb2"
+	var r struct {
+		Data struct {
+			Events    []map[string]any
+			Incidents []struct {
+				ID, What, Notified string
+				Paged              bool
+				EventIDs           []int64 `json:"event_ids"`
+			}
+		}
+	}
+	code, _, body := e.get(t, "/api/v1/timeline?since=2025-11-28T20:00:00Z&until=30m&timezone=UTC")
+	if err := json.Unmarshal(body, &r); code != 200 || err != nil || len(r.Data.Events) != 4 || len(r.Data.Incidents) != 1 {
+		t.Fatalf("%d %v %s", code, err, body)
+	}
+	if in := r.Data.Incidents[0]; in.ID != id || in.What != "node lb2" || !in.Paged || in.Notified != "2025-11-28T20:10:01Z" || len(in.EventIDs) != 3 {
+		t.Errorf("incident: %+v", in)
+	}
+	_, _, body = e.get(t, "/api/v1/timeline?since=2025-11-28T20:00:00Z&until=30m&all=true")
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Data.Incidents) != 2 || r.Data.Incidents[0].Paged {
+		t.Errorf("all=true: %s", body)
+	}
+	_, _, body = e.get(t, "/api/v1/timeline?since=2025-11-28T20:00:00Z&until=30m&incident="+id)
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Data.Incidents) != 1 || len(r.Data.Events) != 3 {
+		t.Errorf("incident=%s: %s", id, body)
+	}
+	code, h, body := e.get(t, "/api/v1/timeline?since=2025-11-28T20:00:00Z&until=30m&format=markdown&timezone=UTC&incident="+id)
+	if md := string(body); code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/markdown") ||
+		!strings.HasPrefix(md, "### Incident "+id+": node lb2\n") || strings.Contains(md, "lb1") {
+		t.Errorf("markdown incident: %d\n%s", code, md)
+	}
+	code, _, body = e.get(t, "/api/v1/timeline?since=2025-11-28T20:00:00Z&until=30m&format=markdown&incident=nope")
+	if code != 404 || !strings.Contains(string(body), `"errorType": "not_found"`) || !strings.Contains(string(body), id) {
+		t.Errorf("unknown incident: %d %s", code, body)
 	}
 }
 

@@ -101,6 +101,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tlUntil := timelineCmd.Flag("until", "End: RFC 3339 time or a duration back from now.").Default("").String()
 	tlFormat := timelineCmd.Flag("format", "markdown or json.").Default("markdown").Enum("markdown", "json")
 	tlZone := timelineCmd.Flag("timezone", "Time zone of the printed times: Local, UTC or an IANA name such as Europe/Amsterdam.").Default("Local").String()
+	tlAll := timelineCmd.Flag("all", "Also print what never paged (pending alerts that never fired, DOWN/UP without an alert) in a collapsed appendix.").Bool()
+	tlIncident := timelineCmd.Flag("incident", "Print only the incident with this ID (as in its header, e.g. 20251128-200300-lb2).").Default("").String()
 
 	versionCmd := app.Command("version", "Print version information.")
 	schemaCmd := app.Command("schema", "Print the JSON Schema of the configuration file (for editors).")
@@ -157,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runOnce(*onceConfig.file, onceConfig.limits(), *onceChecks, *onceOutput, kinds.Probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
 
 	case timelineCmd.FullCommand():
-		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, stdout, stderr)
+		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, timeline.Options{All: *tlAll, Incident: *tlIncident}, stdout, stderr)
 
 	case demoCmd.FullCommand():
 		return runDemo(demoFlags, log, stdout, stderr)
@@ -217,7 +219,7 @@ func printConfigErrors(w io.Writer, err error) {
 
 // runTimeline prints the stored timeline; it opens the database read-only,
 // so it works next to a running daemon.
-func runTimeline(dir, since, until, format, zone string, stdout, stderr io.Writer) int {
+func runTimeline(dir, since, until, format, zone string, o timeline.Options, stdout, stderr io.Writer) int {
 	loc, err := timeline.ParseLocation(zone)
 	if err != nil {
 		fmt.Fprintln(stderr, "vantage: --timezone:", err)
@@ -239,7 +241,7 @@ func runTimeline(dir, since, until, format, zone string, stdout, stderr io.Write
 		fmt.Fprintln(stderr, "vantage:", err)
 		return 1
 	}
-	o := timeline.Options{Location: loc}
+	o.Location = loc
 	if format == "json" {
 		err = timeline.JSON(stdout, evs, from, to, o)
 	} else {

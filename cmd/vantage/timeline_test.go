@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vantage-monitoring/vantage/storage"
 )
@@ -34,5 +35,46 @@ func TestTimelineBadRange(t *testing.T) {
 	// The same range within bounds works.
 	if code, stdout, stderr := vantage(t, "timeline", "--storage.path="+dir, "--since=86400", "--until=2262-04-11T00:00:00Z"); code != 0 {
 		t.Errorf("in-range timeline: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestTimelineIncidents: by default only incidents where an alert fired
+// are printed, --all adds what never paged, --incident prints one and an
+// unknown ID exits 1 naming the known ones.
+func TestTimelineIncidents(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(dir, storage.Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
+	for _, e := range []storage.Event{
+		{Time: start.Add(-10 * time.Minute), Kind: storage.AlertPending, Alert: "Slow", Check: "home", Path: "direct", Node: "lb1", Detail: "p99 = 1.6s"},
+		{Time: start, Kind: storage.AlertFiring, Alert: "Degraded", Node: "lb2", Detail: "node_degraded = 1"},
+		{Time: start.Add(5 * time.Minute), Kind: storage.AlertResolved, Alert: "Degraded", Node: "lb2"},
+	} {
+		if _, err := st.AppendEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	id := start.UTC().Format("20060102-150405") + "-lb2"
+	code, stdout, stderr := vantage(t, "timeline", "--storage.path="+dir, "--timezone=UTC")
+	if code != 0 || !strings.Contains(stdout, "#### Incident "+id+": node lb2") || strings.Contains(stdout, "lb1") || !strings.Contains(stdout, "1 event that never paged is left out") {
+		t.Errorf("default: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = vantage(t, "timeline", "--storage.path="+dir, "--timezone=UTC", "--all")
+	if code != 0 || !strings.Contains(stdout, "<summary>Not paged: 1 event (") || !strings.Contains(stdout, "home/direct/lb1") {
+		t.Errorf("--all: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = vantage(t, "timeline", "--storage.path="+dir, "--timezone=UTC", "--incident="+id)
+	if code != 0 || !strings.HasPrefix(stdout, "### Incident "+id+": node lb2\n") {
+		t.Errorf("--incident: exit %d\n%s", code, stdout)
+	}
+	code, stdout, stderr = vantage(t, "timeline", "--storage.path="+dir, "--incident=nope", "--format=json")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, `no incident "nope" in this range; incidents: `+id) {
+		t.Errorf("unknown incident: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
