@@ -277,6 +277,11 @@ func (m *Manager) Eval(ctx context.Context, now time.Time) []Transition {
 			ev.Kind, ev.Detail = storage.AlertPending, conditionText(&inst)
 		case Firing:
 			ev.Kind, ev.Detail = storage.AlertFiring, conditionText(&inst)
+			if sum := inst.Annotations["summary"]; sum != "" && IsNodeMeasure(inst.Measure) {
+				// "node_degraded = 1" says nothing in a post-mortem; the
+				// page's own words say which node, how bad and where.
+				ev.Detail += ": " + sum
+			}
 			if inst.Flapping() {
 				ev.Detail += fmt.Sprintf(" (flapping: fired %d times in the flap window)", inst.FiredCount())
 			}
