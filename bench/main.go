@@ -35,6 +35,7 @@ func main() {
 	warmup := flag.Duration("warmup", 12*time.Second, "Time before the measured window; longer than the interval so every target has run.")
 	scrapes := flag.Int("scrapes", 5, "Timed /metrics scrapes at the end of each scenario.")
 	only := flag.String("scenarios", "plain-http,tls", "Comma-separated scenarios to run (plain-http, tls; empty for none).")
+	profile := flag.Duration("profile", 20*time.Second, "CPU profile of the plain-http daemon after its window, summarised in the report (0: none).")
 	micro := flag.Bool("micro", true, "Run the Go micro-benchmarks (go test -bench) too.")
 	benchtime := flag.String("benchtime", "200ms", "-benchtime for the micro-benchmarks.")
 	count := flag.Int("count", 5, "-count for the micro-benchmarks; the table shows medians.")
@@ -84,7 +85,7 @@ func main() {
 		started: time.Now().UTC(),
 		machine: readMachine(ctx),
 	}
-	rs := runSettings{binary: *binary, memLimit: *memLimit, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log}
+	rs := runSettings{binary: *binary, memLimit: *memLimit, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log, profile: *profile}
 	failed := false
 	for _, sc := range scenarios() {
 		if !contains(*only, sc.name) {
@@ -150,7 +151,7 @@ func main() {
 func scenarios() []scenario {
 	return []scenario{
 		{name: "plain-http", checks: 3334, scheme: "http", interval: 10 * time.Second,
-			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6, maxScrape: 500 * time.Millisecond},
+			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6, maxScrape: 500 * time.Millisecond, profile: true},
 		{name: "tls", checks: 1000, scheme: "https", interval: 10 * time.Second,
 			minRateShare: 0.98},
 	}

@@ -209,6 +209,7 @@ func (res result) markdown(b *strings.Builder) {
 	row("/metrics scrape, protobuf + gzip, median", fmt.Sprintf("%.0f ms",
 		float64(res.scrapeProtoMedian)/float64(time.Millisecond)), scrapeTarget, protoPass)
 	b.WriteString("\n")
+	res.profile.markdown(b, sc.name)
 }
 
 // loadAvg is the 1, 5 and 15 minute load average: on a shared machine it

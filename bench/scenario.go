@@ -32,6 +32,7 @@ type scenario struct {
 	maxDelayP99  time.Duration
 	maxRSS       uint64        // bytes; 0: no target
 	maxScrape    time.Duration // full /metrics scrape; 0: no target
+	profile      bool          // take a CPU profile after the window (runSettings.profile)
 }
 
 // runSettings are the harness flags a scenario needs.
@@ -43,6 +44,7 @@ type runSettings struct {
 	scrapes  int
 	tmp      string
 	log      zerolog.Logger
+	profile  time.Duration // CPU profile length for scenarios that take one; 0: none
 }
 
 // result is what one scenario measured.
@@ -66,6 +68,7 @@ type result struct {
 	scrapeBytes        int64
 	series             int
 	loadEnd            string
+	profile            cpuProfile
 }
 
 // run starts a shop and a daemon process, lets the daemon warm up, measures
@@ -157,6 +160,12 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 		return res, err
 	}
 	res.loadEnd = loadAvg()
+	if sc.profile && rs.profile > 0 {
+		rs.log.Info().Str("scenario", sc.name).Dur("duration", rs.profile).Msg("window done; CPU profile")
+		if res.profile, err = takeProfile(ctx, rs.binary, d.addr, dir, rs.profile, 15); err != nil {
+			return res, err
+		}
+	}
 	rs.log.Info().Str("scenario", sc.name).Msg("window done; timing scrapes")
 
 	wall := s1.at.Sub(s0.at)

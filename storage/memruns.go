@@ -21,14 +21,15 @@ type memRun struct {
 	dur     time.Duration
 }
 
-// targetRuns is the sink's per-target memory: where the target is (for
-// RecentRuns), whether its last run failed (so the first success after a
-// failure is stored), and a ring of recent successes not stored.
+// targetRuns is the sink's per-target memory: the target (for RecentRuns;
+// the scheduler holds it anyway until Forget), whether its last run failed
+// (so the first success after a failure is stored), and a ring of recent
+// successes not stored.
 type targetRuns struct {
-	check, path, node string
-	failing           bool
-	ring              []memRun // grows to Options.MemoryRuns, then wraps
-	next              int
+	t       *probe.Target
+	failing bool
+	next    int
+	ring    []memRun // allocated at Options.MemoryRuns on the first success kept, then wraps
 }
 
 // memRuns holds the recent successful runs that live in memory only, by
@@ -50,10 +51,10 @@ func (m *memRuns) observe(t *probe.Target, success, plain bool, start time.Time,
 	defer m.mu.Unlock()
 	tr := m.m[t.Key]
 	if tr == nil {
-		tr = &targetRuns{}
-		tr.check, tr.path, tr.node = placeOf(t)
+		tr = &targetRuns{t: t}
 		m.m[t.Key] = tr
 	}
+	tr.t = t // a reload may hand over a new Target for the same key
 	wasFailing := tr.failing
 	tr.failing = !success
 	if !plain || wasFailing {
@@ -61,6 +62,9 @@ func (m *memRuns) observe(t *probe.Target, success, plain bool, start time.Time,
 	}
 	if m.size > 0 {
 		r := memRun{startNS: start.UnixNano(), dur: dur}
+		if tr.ring == nil {
+			tr.ring = make([]memRun, 0, m.size)
+		}
 		if len(tr.ring) < m.size {
 			tr.ring = append(tr.ring, r)
 		} else {
@@ -86,6 +90,7 @@ func (m *memRuns) recent(key string, n int) []Run {
 	if tr == nil || n <= 0 {
 		return nil
 	}
+	check, path, node := placeOf(tr.t)
 	out := make([]Run, 0, min(n, len(tr.ring)))
 	for i := 0; i < len(tr.ring) && len(out) < n; i++ {
 		// newest is just before next (or the last appended while growing)
@@ -94,7 +99,7 @@ func (m *memRuns) recent(key string, n int) []Run {
 			j = len(tr.ring) - 1 - i
 		}
 		r := tr.ring[j]
-		out = append(out, Run{TargetKey: key, Check: tr.check, Path: tr.path, Node: tr.node,
+		out = append(out, Run{TargetKey: key, Check: check, Path: path, Node: node,
 			Start: fromNanos(r.startNS), Duration: r.dur, Result: string(probe.Success)})
 	}
 	return out
