@@ -36,6 +36,12 @@ func main() {
 	scrapes := flag.Int("scrapes", 5, "Timed /metrics scrapes at the end of each scenario.")
 	only := flag.String("scenarios", "plain-http,tls", "Comma-separated scenarios to run (plain-http, tls; empty for none).")
 	profile := flag.Duration("profile", 20*time.Second, "CPU profile of the plain-http daemon after its window, summarised in the report (0: none).")
+	vsBlackbox := flag.String("blackbox", "http,https", "Side-by-side comparisons with blackbox_exporter to run (http, https; empty for none).")
+	cs := compareSettings{}
+	flag.StringVar(&cs.blackbox, "blackbox.binary", "prometheus-blackbox-exporter", "blackbox_exporter binary (Debian's package name; `make deps` installs it).")
+	flag.Float64Var(&cs.rate, "blackbox.rate", 400, "Probes per second for each exporter in the comparison.")
+	flag.DurationVar(&cs.interval, "blackbox.interval", time.Second, "vantage's check interval in the comparison (checks = rate × interval).")
+	flag.DurationVar(&cs.scrapeInt, "blackbox.scrape-interval", 15*time.Second, "How often each exporter's /metrics is scraped during the comparison.")
 	micro := flag.Bool("micro", true, "Run the Go micro-benchmarks (go test -bench) too.")
 	benchtime := flag.String("benchtime", "200ms", "-benchtime for the micro-benchmarks.")
 	count := flag.Int("count", 5, "-count for the micro-benchmarks; the table shows medians.")
@@ -74,7 +80,7 @@ func main() {
 	if *scrapes < 1 || *count < 1 {
 		log.Fatal().Msg("-scrapes and -count must be at least 1")
 	}
-	if _, err := os.Stat(*binary); err != nil && *only != "" {
+	if _, err := os.Stat(*binary); err != nil && (*only != "" || *vsBlackbox != "") {
 		log.Fatal().Err(err).Msg("vantage binary missing; run `make build` or pass -binary")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -104,6 +110,24 @@ func main() {
 			break
 		}
 	}
+	if *vsBlackbox != "" && cs.rate <= 0 {
+		log.Fatal().Msg("-blackbox.rate must be positive")
+	}
+	for _, c := range comparisons() {
+		if !contains(*vsBlackbox, c.name) || ctx.Err() != nil {
+			continue
+		}
+		log.Info().Str("comparison", c.name).Float64("rate", cs.rate).Dur("duration", *duration).Msg("starting side-by-side with blackbox_exporter")
+		res, err := c.run(ctx, rs, cs)
+		if err != nil {
+			log.Error().Err(err).Str("comparison", c.name).Msg("comparison failed")
+			failed = true
+			rep.errors = append(rep.errors, fmt.Sprintf("comparison with blackbox_exporter (%s): %v", c.name, err))
+			continue
+		}
+		rep.compare = append(rep.compare, res)
+	}
+	rep.compareSettings = cs
 	if *micro && ctx.Err() == nil {
 		rep.microCmd = fmt.Sprintf("go test -run='^$' -bench=. -benchmem -benchtime=%s -count=%d <packages with benchmarks>", *benchtime, *count)
 		pkgs, err := benchPackages(ctx)

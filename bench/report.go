@@ -52,13 +52,16 @@ func readMachine(ctx context.Context) machine {
 
 // report is the whole BENCHMARKS.md.
 type report struct {
-	command  string
-	started  time.Time
-	machine  machine
-	results  []result
-	microCmd string
-	micro    []microResult
-	errors   []string
+	command string
+	started time.Time
+	machine machine
+	results []result
+	compare []compareResult
+	// compareSettings are the side-by-side comparison's flags.
+	compareSettings compareSettings
+	microCmd        string
+	micro           []microResult
+	errors          []string
 }
 
 func (r report) markdown() string {
@@ -76,6 +79,7 @@ func (r report) markdown() string {
 	for _, res := range r.results {
 		res.markdown(&b)
 	}
+	compareMarkdown(&b, r.compare, r.compareSettings)
 	if len(r.micro) > 0 {
 		fmt.Fprintf(&b, "## Micro-benchmarks\n\n`%s` — medians of the runs.\n\n", r.microCmd)
 		b.WriteString("| package | benchmark | runs | ns/op | B/op | allocs/op | other |\n|---|---|--:|--:|--:|--:|---|\n")

@@ -263,24 +263,29 @@ func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*d
 	if err != nil {
 		return nil, err
 	}
-	logFile := filepath.Join(dir, "daemon.log")
-	lf, err := os.Create(logFile)
-	if err != nil {
-		return nil, err
-	}
-	defer lf.Close() // the child holds its own descriptor
 	cmd := exec.Command(binary, "run",
 		"--config.file="+cfgFile,
 		"--web.listen-address="+addr,
 		"--storage.path="+filepath.Join(dir, "data"),
 		"--log.level=warn")
-	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = os.Environ()
 	if memLimit != "" {
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
 	}
+	return startProcess(ctx, cmd, addr, filepath.Join(dir, "daemon.log"), "/-/ready")
+}
+
+// startProcess starts cmd, which listens on addr, with its output in
+// logFile, and waits until readyPath answers 200.
+func startProcess(ctx context.Context, cmd *exec.Cmd, addr, logFile, readyPath string) (*daemon, error) {
+	lf, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close() // the child holds its own descriptor
+	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	d := &daemon{cmd: cmd, addr: addr, logFile: logFile, exited: make(chan struct{})}
 	go func() {
@@ -288,7 +293,7 @@ func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*d
 		close(d.exited)
 	}()
 
-	readyURL := "http://" + addr + "/-/ready"
+	readyURL := "http://" + addr + readyPath
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -301,7 +306,7 @@ func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*d
 		}
 		if time.Now().After(deadline) {
 			_ = d.stop()
-			return nil, fmt.Errorf("daemon not ready after 60s (last error: %v)%s", err, d.logTail())
+			return nil, fmt.Errorf("%s not ready after 60s (last error: %v)%s", filepath.Base(cmd.Path), err, d.logTail())
 		}
 		if err := d.sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
 			_ = d.stop()
