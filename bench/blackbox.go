@@ -434,7 +434,7 @@ func compareMarkdown(b *strings.Builder, rs []compareResult, cs compareSettings)
 	}
 	fmt.Fprintf(b, "Both exporters run at the same time as separate processes, each at %.0f probes/s against the same loopback "+
 		"target (a handler answering `ok` in the harness process): vantage with %d checks every %s (URLs differing by a query), "+
-		"%s through `/probe?module=…&target=…` at a fixed rate from the harness. "+
+		"%s, through `/probe?module=…&target=…` at a fixed rate from the harness. "+
 		"CPU is utime+stime of each process from /proc/PID/stat over the same steady window after a warm-up, so neither "+
 		"includes the load generator or the target; probes are the delta of `vantage_check_runs_total` and the /probe answers "+
 		"received. Each /metrics is scraped every %s as Prometheus would (for blackbox_exporter the /probe answers are the scrapes). "+
