@@ -34,7 +34,8 @@ func main() {
 	duration := flag.Duration("duration", 60*time.Second, "How long the daemon runs per scenario, warm-up included.")
 	warmup := flag.Duration("warmup", 12*time.Second, "Time before the measured window; longer than the interval so every target has run.")
 	scrapes := flag.Int("scrapes", 5, "Timed /metrics scrapes at the end of each scenario.")
-	only := flag.String("scenarios", "plain-http,tls", "Comma-separated scenarios to run (plain-http, tls; empty for none).")
+	only := flag.String("scenarios", "plain-http,tls,scale-100k", "Comma-separated scenarios to run (plain-http, tls, scale-100k; empty for none).")
+	scaleDur := flag.Duration("scale.duration", 10*time.Minute, "How long the scale-100k daemon runs, its 75 s warm-up included.")
 	profile := flag.Duration("profile", 20*time.Second, "CPU profile of the plain-http daemon after its window, summarised in the report (0: none).")
 	vsBlackbox := flag.String("blackbox", "http,https", "Side-by-side comparisons with blackbox_exporter to run (http, https; empty for none).")
 	cs := compareSettings{}
@@ -93,7 +94,7 @@ func main() {
 	}
 	rs := runSettings{binary: *binary, memLimit: *memLimit, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log, profile: *profile}
 	failed := false
-	for _, sc := range scenarios() {
+	for _, sc := range scenarios(*scaleDur) {
 		if !contains(*only, sc.name) {
 			continue
 		}
@@ -170,14 +171,20 @@ func main() {
 	}
 }
 
-// scenarios are the loads of SPEC's benchmark: 10,000 plain-HTTP targets
-// and 3,000 TLS targets, each at a 10 s interval over the shop's 3 nodes.
-func scenarios() []scenario {
+// scenarios are the loads of the benchmark: 10,000 plain-HTTP targets and
+// 3,000 TLS targets, each at a 10 s interval over the shop's 3 nodes, and
+// 100,000 plain-HTTP targets at 60 s for scaleDuration.
+func scenarios(scaleDuration time.Duration) []scenario {
 	return []scenario{
 		{name: "plain-http", checks: 3334, scheme: "http", interval: 10 * time.Second,
 			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6, maxScrape: 500 * time.Millisecond, profile: true},
 		{name: "tls", checks: 1000, scheme: "https", interval: 10 * time.Second,
 			minRateShare: 0.98},
+		// 100,000 plain-HTTP targets at 60 s on one loopback target: memory
+		// over time and whether a full scrape fits Prometheus' timeout.
+		{name: "scale-100k", checks: 100000, scheme: "http", interval: time.Minute, loopback: true,
+			warmup: 75 * time.Second, duration: scaleDuration, memLimit: "900MiB",
+			minRateShare: 0.98, maxDelayP99: 50 * time.Millisecond, maxRSSEver: 1 << 30, maxScrape: 10 * time.Second},
 	}
 }
 

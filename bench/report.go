@@ -188,7 +188,21 @@ func (res result) markdown(b *strings.Builder) {
 	}
 	row("start delay p99", delayCell(res.delayP99, res.p99Exact), p99Target, p99Pass)
 	row("runs started in window (delay histogram)", thousands(int(res.delayRuns)), "", nil)
-	row("skipped runs in window", thousands(int(res.skipped)), "", nil)
+	if sc.maxRSSEver > 0 {
+		row("skipped runs in window", thousands(int(res.skipped)), "0", ptr(res.skipped == 0))
+	} else {
+		row("skipped runs in window", thousands(int(res.skipped)), "", nil)
+	}
+	if sc.maxRSSEver > 0 {
+		var top uint64
+		var list []string
+		for _, r := range res.rss {
+			top = max(top, r.bytes)
+			list = append(list, fmt.Sprintf("%s %.0f", r.after, float64(r.bytes)/1e6))
+		}
+		row("RSS over time (VmRSS every 10 s from ready: time MB)", strings.Join(list, ", "),
+			fmt.Sprintf("≤ %.0f MB at every sample", float64(sc.maxRSSEver)/1e6), ptr(len(res.rss) > 0 && top <= sc.maxRSSEver))
+	}
 	var rssPass *bool
 	rssTarget := ""
 	if sc.maxRSS > 0 {
@@ -202,16 +216,19 @@ func (res result) markdown(b *strings.Builder) {
 	scrapeTarget := ""
 	if sc.maxScrape > 0 {
 		scrapeTarget = fmt.Sprintf("≤ %d ms", sc.maxScrape.Milliseconds())
-		scrapePass = ptr(res.scrapeMedian <= sc.maxScrape)
+		scrapePass = ptr(res.scrapeMedian <= sc.maxScrape && res.scrapeErr == "")
 	}
 	row("/metrics scrape, text + gzip, median", fmt.Sprintf("%.0f ms (%.1f MB uncompressed, %s samples)",
 		float64(res.scrapeMedian)/float64(time.Millisecond), float64(res.scrapeBytes)/1e6, thousands(res.series)), scrapeTarget, scrapePass)
 	var protoPass *bool
 	if sc.maxScrape > 0 {
-		protoPass = ptr(res.scrapeProtoMedian <= sc.maxScrape)
+		protoPass = ptr(res.scrapeProtoMedian <= sc.maxScrape && res.scrapeErr == "")
 	}
 	row("/metrics scrape, protobuf + gzip, median", fmt.Sprintf("%.0f ms",
 		float64(res.scrapeProtoMedian)/float64(time.Millisecond)), scrapeTarget, protoPass)
+	if res.scrapeErr != "" {
+		row("/metrics scrape failed", strings.ReplaceAll(res.scrapeErr, "|", "/"), scrapeTarget, ptr(false))
+	}
 	b.WriteString("\n")
 	res.profile.markdown(b, sc.name)
 }

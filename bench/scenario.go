@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +36,14 @@ type scenario struct {
 	maxRSS       uint64        // bytes; 0: no target
 	maxScrape    time.Duration // full /metrics scrape; 0: no target
 	profile      bool          // take a CPU profile after the window (runSettings.profile)
+	// loopback: instead of the demo shop, one loopback HTTP target in the
+	// harness, with checks differing by URL and no nodes (targets = checks).
+	loopback bool
+	// warmup and duration override runSettings' when longer (a 60 s
+	// interval needs a longer warm-up than the default).
+	warmup, duration time.Duration
+	maxRSSEver       uint64 // bytes: the RSS target at every sample; 0: none
+	memLimit         string // GOMEMLIMIT instead of runSettings'; "" keeps it
 }
 
 // runSettings are the harness flags a scenario needs.
@@ -69,6 +80,14 @@ type result struct {
 	series             int
 	loadEnd            string
 	profile            cpuProfile
+	rss                []rssSample // VmRSS over the run (from the daemon's start)
+	scrapeErr          string      // a timed scrape that failed (e.g. past its timeout)
+}
+
+// rssSample is the daemon's resident memory at one moment.
+type rssSample struct {
+	after time.Duration // since the daemon was ready
+	bytes uint64
 }
 
 // run starts a shop and a daemon process, lets the daemon warm up, measures
@@ -80,29 +99,52 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	}
 	defer os.RemoveAll(dir)
 
-	shop, err := demo.Start(ctx, demo.Options{Dir: filepath.Join(dir, "shop"), Logger: zerolog.Nop()})
-	if err != nil {
-		return res, fmt.Errorf("starting demo shop: %w", err)
+	if sc.warmup > 0 {
+		rs.warmup = max(rs.warmup, sc.warmup)
 	}
-	defer func() {
-		if cerr := shop.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("stopping demo shop: %w", cerr)
+	if sc.duration > 0 {
+		rs.duration = sc.duration
+	}
+	if rs.duration <= rs.warmup {
+		return res, fmt.Errorf("duration %s must be longer than the warm-up %s", rs.duration, rs.warmup)
+	}
+	var cfg string
+	res.sc = sc
+	if sc.loopback {
+		target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "ok\n")
+		}))
+		target.Config.ErrorLog = log.New(io.Discard, "", 0)
+		target.Start()
+		defer target.Close()
+		cfg = loopbackConfig(target.URL, sc.checks, sc.interval)
+		res.targets = sc.checks
+	} else {
+		shop, err := demo.Start(ctx, demo.Options{Dir: filepath.Join(dir, "shop"), Logger: zerolog.Nop()})
+		if err != nil {
+			return res, fmt.Errorf("starting demo shop: %w", err)
 		}
-	}()
-	// Timeout stays at the generated default (5s): shorter than any
-	// interval the benchmark uses.
-	cfg, err := shop.BenchConfig(demo.BenchOptions{Checks: sc.checks, Scheme: sc.scheme, Interval: sc.interval})
-	if err != nil {
-		return res, err
+		defer func() {
+			if cerr := shop.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("stopping demo shop: %w", cerr)
+			}
+		}()
+		// Timeout stays at the generated default (5s): shorter than any
+		// interval the benchmark uses.
+		if cfg, err = shop.BenchConfig(demo.BenchOptions{Checks: sc.checks, Scheme: sc.scheme, Interval: sc.interval}); err != nil {
+			return res, err
+		}
+		res.targets = sc.checks * len(shop.Nodes())
 	}
 	cfgFile := filepath.Join(dir, "vantage.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return res, err
 	}
-	res.sc = sc
-	res.targets = sc.checks * len(shop.Nodes())
 	res.scheduled = float64(res.targets) / sc.interval.Seconds()
 
+	if sc.memLimit != "" {
+		rs.memLimit = sc.memLimit
+	}
 	d, err := startDaemon(ctx, rs.binary, rs.memLimit, cfgFile, dir)
 	if err != nil {
 		return res, err
@@ -114,6 +156,16 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	}()
 	rs.log.Info().Str("scenario", sc.name).Int("targets", res.targets).Int("pid", d.cmd.Process.Pid).
 		Str("listen", d.addr).Msg("daemon ready; warming up")
+	if sc.maxRSSEver > 0 {
+		// RSS over time, not only the peak: growth shows before it hurts.
+		stopRSS := make(chan struct{})
+		rssDone := make(chan []rssSample)
+		go sampleRSS(d.cmd.Process.Pid, 10*time.Second, stopRSS, rssDone)
+		defer func() {
+			close(stopRSS)
+			res.rss = <-rssDone
+		}()
+	}
 
 	client := &http.Client{Timeout: time.Minute}
 	metricsURL := "http://" + d.addr + "/metrics"
@@ -186,10 +238,18 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	res.delayP99, res.p99Exact = bucketQuantile(0.99, delay)
 	res.skipped = s1.skipped - s0.skipped
 
+	if sc.maxScrape > 0 {
+		// A scrape far past the target is a result, not a harness failure.
+		client = &http.Client{Timeout: 6 * sc.maxScrape}
+	}
 	var times []time.Duration
 	for range rs.scrapes {
 		fams, n, took, err := scrape(ctx, client, metricsURL)
 		if err != nil {
+			if sc.maxScrape > 0 && ctx.Err() == nil {
+				res.scrapeErr = fmt.Sprintf("text scrape: %v", err)
+				break
+			}
 			return res, err
 		}
 		times = append(times, took)
@@ -201,6 +261,10 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	for range rs.scrapes {
 		_, took, err := fetch(ctx, client, metricsURL, protoAccept)
 		if err != nil {
+			if sc.maxScrape > 0 && ctx.Err() == nil {
+				res.scrapeErr += fmt.Sprintf(" protobuf scrape: %v", err)
+				break
+			}
 			return res, err
 		}
 		times = append(times, took)
@@ -371,4 +435,35 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// loopbackConfig is n http checks of one loopback target, differing by URL.
+func loopbackConfig(url string, n int, interval time.Duration) string {
+	var b strings.Builder
+	b.Grow(n * 100)
+	fmt.Fprintf(&b, "# vantage benchmark configuration: one loopback target (generated)\nglobal:\n  interval: %s\n  timeout: 5s\n  location: bench\n\nchecks:\n", dur(interval))
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: scale-%06d, type: http, url: \"%s/?c=%d\", expect: {status: [200]}}\n", i, url, i)
+	}
+	return b.String()
+}
+
+// sampleRSS reads the process's VmRSS every period until stop closes, then
+// sends what it saw.
+func sampleRSS(pid int, period time.Duration, stop <-chan struct{}, out chan<- []rssSample) {
+	start := time.Now()
+	var got []rssSample
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if n, err := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS"); err == nil {
+			got = append(got, rssSample{after: time.Since(start).Round(time.Second), bytes: n})
+		}
+		select {
+		case <-stop:
+			out <- got
+			return
+		case <-t.C:
+		}
+	}
 }
