@@ -183,7 +183,7 @@ func scenarios(scaleDuration time.Duration) []scenario {
 		// 100,000 plain-HTTP targets at 60 s on one loopback target: memory
 		// over time and whether a full scrape fits Prometheus' timeout.
 		{name: "scale-100k", checks: 100000, scheme: "http", interval: time.Minute, loopback: true,
-			warmup: 75 * time.Second, duration: scaleDuration, memLimit: "900MiB",
+			warmup: 75 * time.Second, duration: scaleDuration, memLimit: "900MiB", args: []string{"--config.max-checks=100000"},
 			minRateShare: 0.98, maxDelayP99: 50 * time.Millisecond, maxRSSEver: 1 << 30, maxScrape: 10 * time.Second},
 	}
 }

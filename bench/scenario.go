@@ -42,8 +42,9 @@ type scenario struct {
 	// warmup and duration override runSettings' when longer (a 60 s
 	// interval needs a longer warm-up than the default).
 	warmup, duration time.Duration
-	maxRSSEver       uint64 // bytes: the RSS target at every sample; 0: none
-	memLimit         string // GOMEMLIMIT instead of runSettings'; "" keeps it
+	maxRSSEver       uint64   // bytes: the RSS target at every sample; 0: none
+	memLimit         string   // GOMEMLIMIT instead of runSettings'; "" keeps it
+	args             []string // extra `vantage run` flags
 }
 
 // runSettings are the harness flags a scenario needs.
@@ -145,7 +146,7 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	if sc.memLimit != "" {
 		rs.memLimit = sc.memLimit
 	}
-	d, err := startDaemon(ctx, rs.binary, rs.memLimit, cfgFile, dir)
+	d, err := startDaemon(ctx, rs.binary, rs.memLimit, cfgFile, dir, sc.args...)
 	if err != nil {
 		return res, err
 	}
@@ -322,16 +323,16 @@ type daemon struct {
 }
 
 // startDaemon runs `vantage run` on cfgFile and waits until /-/ready answers.
-func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*daemon, error) {
+func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string, extra ...string) (*daemon, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "run",
-		"--config.file="+cfgFile,
-		"--web.listen-address="+addr,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--log.level=warn")
+	cmd := exec.Command(binary, append([]string{"run",
+		"--config.file=" + cfgFile,
+		"--web.listen-address=" + addr,
+		"--storage.path=" + filepath.Join(dir, "data"),
+		"--log.level=warn"}, extra...)...)
 	cmd.Env = os.Environ()
 	if memLimit != "" {
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)

@@ -22,8 +22,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tidwall/gjson"
 
-	"github.com/vantage-monitoring/vantage/checks"
-	"github.com/vantage-monitoring/vantage/internal/ptrcache"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
@@ -33,7 +31,7 @@ type Prober struct {
 	logger zerolog.Logger
 	now    func() time.Time
 	tls    tcpprobe.TLSConfigs
-	plans  ptrcache.Cache[checks.Check, *plan]
+	plans  planCache
 	bufs   sync.Pool
 }
 
