@@ -154,8 +154,13 @@ func unitCell(m microResult, unit string) string {
 // markdown writes one scenario's table.
 func (res result) markdown(b *strings.Builder) {
 	sc := res.sc
-	fmt.Fprintf(b, "## Scenario %s: %s targets (%d checks × %d nodes, %s) every %s\n\n",
-		sc.name, thousands(res.targets), sc.checks, res.targets/max(sc.checks, 1), sc.scheme, sc.interval)
+	if sc.loopback {
+		fmt.Fprintf(b, "## Scenario %s: %s targets (checks of one loopback %s target, URLs differing) every %s\n\n",
+			sc.name, thousands(res.targets), sc.scheme, sc.interval)
+	} else {
+		fmt.Fprintf(b, "## Scenario %s: %s targets (%d checks × %d nodes, %s) every %s\n\n",
+			sc.name, thousands(res.targets), sc.checks, res.targets/max(sc.checks, 1), sc.scheme, sc.interval)
+	}
 	fmt.Fprintf(b, "Scheduled %.1f probes/s; measured over a steady window of %.1f s after a warm-up.\n\n",
 		res.scheduled, res.window.Seconds())
 	b.WriteString("| measure | value | target | verdict |\n|---|--:|---|---|\n")
