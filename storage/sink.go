@@ -155,13 +155,13 @@ func (k *Sink) Observe(o *probe.Observation) {
 	k.s.RecordRunAsync(r, ev)
 }
 
-// Forget implements probe.Sink: stored runs stay (they are history); the
-// runs kept in memory go with the target.
+// Forget implements probe.Sink: stored runs stay (they are history).
 func (k *Sink) Forget(t *probe.Target) {
-	k.s.mem.forget(t.Key)
 	k.mu.Lock()
 	delete(k.downSince, t.Key)
 	k.mu.Unlock()
+	// The runs kept in memory only go with the target.
+	k.s.mem.forget(t.Key)
 }
 
 func placeOf(t *probe.Target) (check, path, node string) {
