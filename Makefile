@@ -26,7 +26,7 @@ vet:
 	$(GO) vet ./...
 
 # The test command from the README: installs system dependencies (Chromium,
-# Prometheus, Alertmanager, iproute2) idempotently, then vets and runs every
+# Prometheus, Alertmanager, iproute2, blackbox_exporter) idempotently, then vets and runs every
 # test with the race detector.
 test: deps vet
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
@@ -44,7 +44,8 @@ stress:
 demo: build
 	./vantage demo
 
-# The throughput, micro and alert-latency benchmarks. The detection
+# The throughput (with a CPU profile of the plain-HTTP daemon), side by
+# side with blackbox_exporter, micro and alert-latency benchmarks. The detection
 # benchmark is separate (bench-detection) because it takes about 45 minutes;
 # this target keeps its section of BENCHMARKS.md.
 bench: build

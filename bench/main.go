@@ -34,7 +34,15 @@ func main() {
 	duration := flag.Duration("duration", 60*time.Second, "How long the daemon runs per scenario, warm-up included.")
 	warmup := flag.Duration("warmup", 12*time.Second, "Time before the measured window; longer than the interval so every target has run.")
 	scrapes := flag.Int("scrapes", 5, "Timed /metrics scrapes at the end of each scenario.")
-	only := flag.String("scenarios", "plain-http,tls", "Comma-separated scenarios to run (plain-http, tls; empty for none).")
+	only := flag.String("scenarios", "plain-http,tls,scale-100k", "Comma-separated scenarios to run (plain-http, tls, scale-100k; empty for none).")
+	scaleDur := flag.Duration("scale.duration", 10*time.Minute, "How long the scale-100k daemon runs, its 75 s warm-up included.")
+	profile := flag.Duration("profile", 20*time.Second, "CPU profile of the plain-http daemon after its window, summarised in the report (0: none).")
+	vsBlackbox := flag.String("blackbox", "http,https", "Side-by-side comparisons with blackbox_exporter to run (http, https; empty for none).")
+	cs := compareSettings{}
+	flag.StringVar(&cs.blackbox, "blackbox.binary", "prometheus-blackbox-exporter", "blackbox_exporter binary (Debian's package name; `make deps` installs it).")
+	flag.Float64Var(&cs.rate, "blackbox.rate", 400, "Probes per second for each exporter in the comparison.")
+	flag.DurationVar(&cs.interval, "blackbox.interval", time.Second, "vantage's check interval in the comparison (checks = rate × interval).")
+	flag.DurationVar(&cs.scrapeInt, "blackbox.scrape-interval", 15*time.Second, "How often each exporter's /metrics is scraped during the comparison.")
 	micro := flag.Bool("micro", true, "Run the Go micro-benchmarks (go test -bench) too.")
 	benchtime := flag.String("benchtime", "200ms", "-benchtime for the micro-benchmarks.")
 	count := flag.Int("count", 5, "-count for the micro-benchmarks; the table shows medians.")
@@ -73,7 +81,7 @@ func main() {
 	if *scrapes < 1 || *count < 1 {
 		log.Fatal().Msg("-scrapes and -count must be at least 1")
 	}
-	if _, err := os.Stat(*binary); err != nil && *only != "" {
+	if _, err := os.Stat(*binary); err != nil && (*only != "" || *vsBlackbox != "") {
 		log.Fatal().Err(err).Msg("vantage binary missing; run `make build` or pass -binary")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -84,9 +92,9 @@ func main() {
 		started: time.Now().UTC(),
 		machine: readMachine(ctx),
 	}
-	rs := runSettings{binary: *binary, memLimit: *memLimit, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log}
+	rs := runSettings{binary: *binary, memLimit: *memLimit, duration: *duration, warmup: *warmup, scrapes: *scrapes, tmp: os.TempDir(), log: log, profile: *profile}
 	failed := false
-	for _, sc := range scenarios() {
+	for _, sc := range scenarios(*scaleDur) {
 		if !contains(*only, sc.name) {
 			continue
 		}
@@ -103,6 +111,24 @@ func main() {
 			break
 		}
 	}
+	if *vsBlackbox != "" && cs.rate <= 0 {
+		log.Fatal().Msg("-blackbox.rate must be positive")
+	}
+	for _, c := range comparisons() {
+		if !contains(*vsBlackbox, c.name) || ctx.Err() != nil {
+			continue
+		}
+		log.Info().Str("comparison", c.name).Float64("rate", cs.rate).Dur("duration", *duration).Msg("starting side-by-side with blackbox_exporter")
+		res, err := c.run(ctx, rs, cs)
+		if err != nil {
+			log.Error().Err(err).Str("comparison", c.name).Msg("comparison failed")
+			failed = true
+			rep.errors = append(rep.errors, fmt.Sprintf("comparison with blackbox_exporter (%s): %v", c.name, err))
+			continue
+		}
+		rep.compare = append(rep.compare, res)
+	}
+	rep.compareSettings = cs
 	if *micro && ctx.Err() == nil {
 		rep.microCmd = fmt.Sprintf("go test -run='^$' -bench=. -benchmem -benchtime=%s -count=%d <packages with benchmarks>", *benchtime, *count)
 		pkgs, err := benchPackages(ctx)
@@ -145,14 +171,20 @@ func main() {
 	}
 }
 
-// scenarios are the loads of SPEC's benchmark: 10,000 plain-HTTP targets
-// and 3,000 TLS targets, each at a 10 s interval over the shop's 3 nodes.
-func scenarios() []scenario {
+// scenarios are the loads of the benchmark: 10,000 plain-HTTP targets and
+// 3,000 TLS targets, each at a 10 s interval over the shop's 3 nodes, and
+// 100,000 plain-HTTP targets at 60 s for scaleDuration.
+func scenarios(scaleDuration time.Duration) []scenario {
 	return []scenario{
 		{name: "plain-http", checks: 3334, scheme: "http", interval: 10 * time.Second,
-			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6, maxScrape: 500 * time.Millisecond},
+			minRateShare: 0.98, maxDelayP99: 10 * time.Millisecond, maxRSS: 250e6, maxScrape: 500 * time.Millisecond, profile: true},
 		{name: "tls", checks: 1000, scheme: "https", interval: 10 * time.Second,
 			minRateShare: 0.98},
+		// 100,000 plain-HTTP targets at 60 s on one loopback target: memory
+		// over time and whether a full scrape fits Prometheus' timeout.
+		{name: "scale-100k", checks: 100000, scheme: "http", interval: time.Minute, loopback: true,
+			warmup: 75 * time.Second, duration: scaleDuration, memLimit: "900MiB", args: []string{"--config.max-checks=100000"},
+			minRateShare: 0.98, maxDelayP99: 50 * time.Millisecond, maxRSSEver: 1 << 30, maxScrape: 10 * time.Second},
 	}
 }
 

@@ -52,13 +52,16 @@ func readMachine(ctx context.Context) machine {
 
 // report is the whole BENCHMARKS.md.
 type report struct {
-	command  string
-	started  time.Time
-	machine  machine
-	results  []result
-	microCmd string
-	micro    []microResult
-	errors   []string
+	command string
+	started time.Time
+	machine machine
+	results []result
+	compare []compareResult
+	// compareSettings are the side-by-side comparison's flags.
+	compareSettings compareSettings
+	microCmd        string
+	micro           []microResult
+	errors          []string
 }
 
 func (r report) markdown() string {
@@ -76,6 +79,7 @@ func (r report) markdown() string {
 	for _, res := range r.results {
 		res.markdown(&b)
 	}
+	compareMarkdown(&b, r.compare, r.compareSettings)
 	if len(r.micro) > 0 {
 		fmt.Fprintf(&b, "## Micro-benchmarks\n\n`%s` — medians of the runs.\n\n", r.microCmd)
 		b.WriteString("| package | benchmark | runs | ns/op | B/op | allocs/op | other |\n|---|---|--:|--:|--:|--:|---|\n")
@@ -150,8 +154,13 @@ func unitCell(m microResult, unit string) string {
 // markdown writes one scenario's table.
 func (res result) markdown(b *strings.Builder) {
 	sc := res.sc
-	fmt.Fprintf(b, "## Scenario %s: %s targets (%d checks × %d nodes, %s) every %s\n\n",
-		sc.name, thousands(res.targets), sc.checks, res.targets/max(sc.checks, 1), sc.scheme, sc.interval)
+	if sc.loopback {
+		fmt.Fprintf(b, "## Scenario %s: %s targets (checks of one loopback %s target, URLs differing) every %s\n\n",
+			sc.name, thousands(res.targets), sc.scheme, sc.interval)
+	} else {
+		fmt.Fprintf(b, "## Scenario %s: %s targets (%d checks × %d nodes, %s) every %s\n\n",
+			sc.name, thousands(res.targets), sc.checks, res.targets/max(sc.checks, 1), sc.scheme, sc.interval)
+	}
 	fmt.Fprintf(b, "Scheduled %.1f probes/s; measured over a steady window of %.1f s after a warm-up.\n\n",
 		res.scheduled, res.window.Seconds())
 	b.WriteString("| measure | value | target | verdict |\n|---|--:|---|---|\n")
@@ -184,7 +193,21 @@ func (res result) markdown(b *strings.Builder) {
 	}
 	row("start delay p99", delayCell(res.delayP99, res.p99Exact), p99Target, p99Pass)
 	row("runs started in window (delay histogram)", thousands(int(res.delayRuns)), "", nil)
-	row("skipped runs in window", thousands(int(res.skipped)), "", nil)
+	if sc.maxRSSEver > 0 {
+		row("skipped runs in window", thousands(int(res.skipped)), "0", ptr(res.skipped == 0))
+	} else {
+		row("skipped runs in window", thousands(int(res.skipped)), "", nil)
+	}
+	if sc.maxRSSEver > 0 {
+		var top uint64
+		var list []string
+		for _, r := range res.rss {
+			top = max(top, r.bytes)
+			list = append(list, fmt.Sprintf("%s %.0f", r.after, float64(r.bytes)/1e6))
+		}
+		row("RSS over time (VmRSS every 10 s from ready: time MB)", strings.Join(list, ", "),
+			fmt.Sprintf("≤ %.0f MB at every sample", float64(sc.maxRSSEver)/1e6), ptr(len(res.rss) > 0 && top <= sc.maxRSSEver))
+	}
 	var rssPass *bool
 	rssTarget := ""
 	if sc.maxRSS > 0 {
@@ -198,17 +221,21 @@ func (res result) markdown(b *strings.Builder) {
 	scrapeTarget := ""
 	if sc.maxScrape > 0 {
 		scrapeTarget = fmt.Sprintf("≤ %d ms", sc.maxScrape.Milliseconds())
-		scrapePass = ptr(res.scrapeMedian <= sc.maxScrape)
+		scrapePass = ptr(res.scrapeMedian <= sc.maxScrape && res.scrapeErr == "")
 	}
 	row("/metrics scrape, text + gzip, median", fmt.Sprintf("%.0f ms (%.1f MB uncompressed, %s samples)",
 		float64(res.scrapeMedian)/float64(time.Millisecond), float64(res.scrapeBytes)/1e6, thousands(res.series)), scrapeTarget, scrapePass)
 	var protoPass *bool
 	if sc.maxScrape > 0 {
-		protoPass = ptr(res.scrapeProtoMedian <= sc.maxScrape)
+		protoPass = ptr(res.scrapeProtoMedian <= sc.maxScrape && res.scrapeErr == "")
 	}
 	row("/metrics scrape, protobuf + gzip, median", fmt.Sprintf("%.0f ms",
 		float64(res.scrapeProtoMedian)/float64(time.Millisecond)), scrapeTarget, protoPass)
+	if res.scrapeErr != "" {
+		row("/metrics scrape failed", strings.ReplaceAll(res.scrapeErr, "|", "/"), scrapeTarget, ptr(false))
+	}
 	b.WriteString("\n")
+	res.profile.markdown(b, sc.name)
 }
 
 // loadAvg is the 1, 5 and 15 minute load average: on a shared machine it

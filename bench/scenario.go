@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +35,16 @@ type scenario struct {
 	maxDelayP99  time.Duration
 	maxRSS       uint64        // bytes; 0: no target
 	maxScrape    time.Duration // full /metrics scrape; 0: no target
+	profile      bool          // take a CPU profile after the window (runSettings.profile)
+	// loopback: instead of the demo shop, one loopback HTTP target in the
+	// harness, with checks differing by URL and no nodes (targets = checks).
+	loopback bool
+	// warmup and duration override runSettings' when longer (a 60 s
+	// interval needs a longer warm-up than the default).
+	warmup, duration time.Duration
+	maxRSSEver       uint64   // bytes: the RSS target at every sample; 0: none
+	memLimit         string   // GOMEMLIMIT instead of runSettings'; "" keeps it
+	args             []string // extra `vantage run` flags
 }
 
 // runSettings are the harness flags a scenario needs.
@@ -43,6 +56,7 @@ type runSettings struct {
 	scrapes  int
 	tmp      string
 	log      zerolog.Logger
+	profile  time.Duration // CPU profile length for scenarios that take one; 0: none
 }
 
 // result is what one scenario measured.
@@ -66,6 +80,15 @@ type result struct {
 	scrapeBytes        int64
 	series             int
 	loadEnd            string
+	profile            cpuProfile
+	rss                []rssSample // VmRSS over the run (from the daemon's start)
+	scrapeErr          string      // a timed scrape that failed (e.g. past its timeout)
+}
+
+// rssSample is the daemon's resident memory at one moment.
+type rssSample struct {
+	after time.Duration // since the daemon was ready
+	bytes uint64
 }
 
 // run starts a shop and a daemon process, lets the daemon warm up, measures
@@ -77,30 +100,53 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	}
 	defer os.RemoveAll(dir)
 
-	shop, err := demo.Start(ctx, demo.Options{Dir: filepath.Join(dir, "shop"), Logger: zerolog.Nop()})
-	if err != nil {
-		return res, fmt.Errorf("starting demo shop: %w", err)
+	if sc.warmup > 0 {
+		rs.warmup = max(rs.warmup, sc.warmup)
 	}
-	defer func() {
-		if cerr := shop.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("stopping demo shop: %w", cerr)
+	if sc.duration > 0 {
+		rs.duration = sc.duration
+	}
+	if rs.duration <= rs.warmup {
+		return res, fmt.Errorf("duration %s must be longer than the warm-up %s", rs.duration, rs.warmup)
+	}
+	var cfg string
+	res.sc = sc
+	if sc.loopback {
+		target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "ok\n")
+		}))
+		target.Config.ErrorLog = log.New(io.Discard, "", 0)
+		target.Start()
+		defer target.Close()
+		cfg = loopbackConfig(target.URL, sc.checks, sc.interval)
+		res.targets = sc.checks
+	} else {
+		shop, err := demo.Start(ctx, demo.Options{Dir: filepath.Join(dir, "shop"), Logger: zerolog.Nop()})
+		if err != nil {
+			return res, fmt.Errorf("starting demo shop: %w", err)
 		}
-	}()
-	// Timeout stays at the generated default (5s): shorter than any
-	// interval the benchmark uses.
-	cfg, err := shop.BenchConfig(demo.BenchOptions{Checks: sc.checks, Scheme: sc.scheme, Interval: sc.interval})
-	if err != nil {
-		return res, err
+		defer func() {
+			if cerr := shop.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("stopping demo shop: %w", cerr)
+			}
+		}()
+		// Timeout stays at the generated default (5s): shorter than any
+		// interval the benchmark uses.
+		if cfg, err = shop.BenchConfig(demo.BenchOptions{Checks: sc.checks, Scheme: sc.scheme, Interval: sc.interval}); err != nil {
+			return res, err
+		}
+		res.targets = sc.checks * len(shop.Nodes())
 	}
 	cfgFile := filepath.Join(dir, "vantage.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return res, err
 	}
-	res.sc = sc
-	res.targets = sc.checks * len(shop.Nodes())
 	res.scheduled = float64(res.targets) / sc.interval.Seconds()
 
-	d, err := startDaemon(ctx, rs.binary, rs.memLimit, cfgFile, dir)
+	if sc.memLimit != "" {
+		rs.memLimit = sc.memLimit
+	}
+	d, err := startDaemon(ctx, rs.binary, rs.memLimit, cfgFile, dir, sc.args...)
 	if err != nil {
 		return res, err
 	}
@@ -111,6 +157,16 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	}()
 	rs.log.Info().Str("scenario", sc.name).Int("targets", res.targets).Int("pid", d.cmd.Process.Pid).
 		Str("listen", d.addr).Msg("daemon ready; warming up")
+	if sc.maxRSSEver > 0 {
+		// RSS over time, not only the peak: growth shows before it hurts.
+		stopRSS := make(chan struct{})
+		rssDone := make(chan []rssSample)
+		go sampleRSS(d.cmd.Process.Pid, 10*time.Second, stopRSS, rssDone)
+		defer func() {
+			close(stopRSS)
+			res.rss = <-rssDone
+		}()
+	}
 
 	client := &http.Client{Timeout: time.Minute}
 	metricsURL := "http://" + d.addr + "/metrics"
@@ -157,6 +213,12 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 		return res, err
 	}
 	res.loadEnd = loadAvg()
+	if sc.profile && rs.profile > 0 {
+		rs.log.Info().Str("scenario", sc.name).Dur("duration", rs.profile).Msg("window done; CPU profile")
+		if res.profile, err = takeProfile(ctx, rs.binary, d.addr, dir, rs.profile, 15); err != nil {
+			return res, err
+		}
+	}
 	rs.log.Info().Str("scenario", sc.name).Msg("window done; timing scrapes")
 
 	wall := s1.at.Sub(s0.at)
@@ -177,10 +239,18 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	res.delayP99, res.p99Exact = bucketQuantile(0.99, delay)
 	res.skipped = s1.skipped - s0.skipped
 
+	if sc.maxScrape > 0 {
+		// A scrape far past the target is a result, not a harness failure.
+		client = &http.Client{Timeout: 6 * sc.maxScrape}
+	}
 	var times []time.Duration
 	for range rs.scrapes {
 		fams, n, took, err := scrape(ctx, client, metricsURL)
 		if err != nil {
+			if sc.maxScrape > 0 && ctx.Err() == nil {
+				res.scrapeErr = fmt.Sprintf("text scrape: %v", err)
+				break
+			}
 			return res, err
 		}
 		times = append(times, took)
@@ -192,6 +262,10 @@ func (sc scenario) run(ctx context.Context, rs runSettings) (res result, err err
 	for range rs.scrapes {
 		_, took, err := fetch(ctx, client, metricsURL, protoAccept)
 		if err != nil {
+			if sc.maxScrape > 0 && ctx.Err() == nil {
+				res.scrapeErr += fmt.Sprintf(" protobuf scrape: %v", err)
+				break
+			}
 			return res, err
 		}
 		times = append(times, took)
@@ -249,29 +323,34 @@ type daemon struct {
 }
 
 // startDaemon runs `vantage run` on cfgFile and waits until /-/ready answers.
-func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*daemon, error) {
+func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string, extra ...string) (*daemon, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	logFile := filepath.Join(dir, "daemon.log")
+	cmd := exec.Command(binary, append([]string{"run",
+		"--config.file=" + cfgFile,
+		"--web.listen-address=" + addr,
+		"--storage.path=" + filepath.Join(dir, "data"),
+		"--log.level=warn"}, extra...)...)
+	cmd.Env = os.Environ()
+	if memLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
+	}
+	return startProcess(ctx, cmd, addr, filepath.Join(dir, "daemon.log"), "/-/ready")
+}
+
+// startProcess starts cmd, which listens on addr, with its output in
+// logFile, and waits until readyPath answers 200.
+func startProcess(ctx context.Context, cmd *exec.Cmd, addr, logFile, readyPath string) (*daemon, error) {
 	lf, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
 	defer lf.Close() // the child holds its own descriptor
-	cmd := exec.Command(binary, "run",
-		"--config.file="+cfgFile,
-		"--web.listen-address="+addr,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--log.level=warn")
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = os.Environ()
-	if memLimit != "" {
-		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
-	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	d := &daemon{cmd: cmd, addr: addr, logFile: logFile, exited: make(chan struct{})}
 	go func() {
@@ -279,7 +358,7 @@ func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*d
 		close(d.exited)
 	}()
 
-	readyURL := "http://" + addr + "/-/ready"
+	readyURL := "http://" + addr + readyPath
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -292,7 +371,7 @@ func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string) (*d
 		}
 		if time.Now().After(deadline) {
 			_ = d.stop()
-			return nil, fmt.Errorf("daemon not ready after 60s (last error: %v)%s", err, d.logTail())
+			return nil, fmt.Errorf("%s not ready after 60s (last error: %v)%s", filepath.Base(cmd.Path), err, d.logTail())
 		}
 		if err := d.sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
 			_ = d.stop()
@@ -357,4 +436,35 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// loopbackConfig is n http checks of one loopback target, differing by URL.
+func loopbackConfig(url string, n int, interval time.Duration) string {
+	var b strings.Builder
+	b.Grow(n * 100)
+	fmt.Fprintf(&b, "# vantage benchmark configuration: one loopback target (generated)\nglobal:\n  interval: %s\n  timeout: 5s\n  location: bench\n\nchecks:\n", dur(interval))
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: scale-%06d, type: http, url: \"%s/?c=%d\", expect: {status: [200]}}\n", i, url, i)
+	}
+	return b.String()
+}
+
+// sampleRSS reads the process's VmRSS every period until stop closes, then
+// sends what it saw.
+func sampleRSS(pid int, period time.Duration, stop <-chan struct{}, out chan<- []rssSample) {
+	start := time.Now()
+	var got []rssSample
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if n, err := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS"); err == nil {
+			got = append(got, rssSample{after: time.Since(start).Round(time.Second), bytes: n})
+		}
+		select {
+		case <-stop:
+			out <- got
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -97,6 +97,24 @@ alerts:
 	if code != 200 || !strings.Contains(body, `"target": "`+bad+`"`) {
 		t.Fatalf("linked run: %d %s", code, body)
 	}
+	// The healthy targets' successful runs cost no database row: they are
+	// kept in memory only (ID 0), while lb2's failures are stored.
+	for _, c := range checks {
+		runs, err := r.d.Store().RecentRuns(t.Context(), c.Target, 100)
+		if err != nil || len(runs) == 0 {
+			t.Fatalf("%s: recent runs %v", c.Target, err)
+		}
+		stored := 0
+		for _, run := range runs {
+			if run.ID != 0 {
+				stored++
+			}
+		}
+		// lb2 may have succeeded before the fault; its failures are stored.
+		if lb := c.Node == shopNodes[1]; (lb && stored == 0) || (!lb && stored != 0) {
+			t.Errorf("%s: %d of %d recent runs stored", c.Target, stored, len(runs))
+		}
+	}
 
 	waitStatus(t, time.Minute, "the alert firing for lb2", func() bool {
 		_, body := r.do(t, "GET", "/api/v1/alerts", nil)

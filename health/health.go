@@ -43,6 +43,12 @@ type Monitor struct {
 	mu        sync.Mutex
 	samples   []sample // ascending by time
 	threshold time.Duration
+	// Lag is asked for by every alert series evaluated and every scrape,
+	// hundreds of times a second, while samples change about once a tick:
+	// the quantile is kept until they change (ver counts changes).
+	ver, lagVer uint64
+	lag         time.Duration
+	scratch     []time.Duration
 }
 
 type sample struct {
@@ -125,13 +131,17 @@ func (m *Monitor) Observe(lag time.Duration) {
 	// larger lag: the quantile is over moments, not over how many probes
 	// happened to start in one.
 	if n := len(m.samples); n > 0 && now.Sub(m.samples[n-1].at) < m.tick {
-		m.samples[n-1].lag = max(m.samples[n-1].lag, lag)
+		if lag > m.samples[n-1].lag {
+			m.samples[n-1].lag = lag
+			m.ver++
+		}
 		return
 	}
 	if len(m.samples) >= maxSamples {
 		m.samples = m.samples[1:]
 	}
 	m.samples = append(m.samples, sample{now, lag})
+	m.ver++
 }
 
 func (m *Monitor) prune(now time.Time) {
@@ -141,6 +151,7 @@ func (m *Monitor) prune(now time.Time) {
 	}
 	if cut > 0 {
 		m.samples = append(m.samples[:0], m.samples[cut:]...)
+		m.ver++
 	}
 }
 
@@ -149,17 +160,22 @@ func (m *Monitor) prune(now time.Time) {
 func (m *Monitor) Lag() time.Duration {
 	now := m.now()
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.prune(now)
-	lags := make([]time.Duration, len(m.samples))
-	for i, s := range m.samples {
-		lags[i] = s.lag
+	if m.ver == m.lagVer {
+		return m.lag
 	}
-	m.mu.Unlock()
-	if len(lags) == 0 {
-		return 0
+	lags := m.scratch[:0]
+	for _, s := range m.samples {
+		lags = append(lags, s.lag)
 	}
-	slices.Sort(lags)
-	return lags[(len(lags)-1)*99/100]
+	m.scratch = lags
+	m.lag, m.lagVer = 0, m.ver
+	if len(lags) > 0 {
+		slices.Sort(lags)
+		m.lag = lags[(len(lags)-1)*99/100]
+	}
+	return m.lag
 }
 
 // Degraded reports whether the lag is at or above the threshold.

@@ -120,3 +120,29 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no %s", name)
 	return 0
 }
+
+// TestLagKeptUntilSamplesChange: Lag is asked for per alert series; it is
+// recomputed only when a sample changes, and then sees the change.
+func TestLagKeptUntilSamplesChange(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	m := New(Options{Now: clk.now})
+	for range 100 {
+		m.Observe(time.Millisecond)
+		clk.add(100 * time.Millisecond)
+	}
+	if got := m.Lag(); got != time.Millisecond {
+		t.Fatalf("lag %s, want 1ms", got)
+	}
+	if a := testing.AllocsPerRun(100, func() { m.Lag() }); a != 0 {
+		t.Errorf("Lag with unchanged samples allocates %v times", a)
+	}
+	// A worse lag folded into the newest moment, then a new moment: both
+	// count at once (2 of 102 samples puts them above the p99 rank).
+	clk.add(-50 * time.Millisecond)
+	m.Observe(time.Second)
+	clk.add(100 * time.Millisecond)
+	m.Observe(time.Second)
+	if got := m.Lag(); got != time.Second {
+		t.Errorf("after two 1s lags: %s, want 1s", got)
+	}
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system packages vantage's tests and demo use, from Debian's
+# Installs the system packages vantage's tests, demo and benchmarks use, from Debian's
 # archive. Idempotent: packages already present are not touched, and
 # apt-get update runs only when something is missing.
 set -euo pipefail
@@ -12,6 +12,8 @@ have promtool || need+=(prometheus)
 have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
 have ip || need+=(iproute2)
 have sqlite3 || need+=(sqlite3) # a test locks the database from another process
+# make bench compares vantage's CPU per probe with blackbox_exporter's.
+have prometheus-blackbox-exporter || need+=(prometheus-blackbox-exporter)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -149,13 +149,19 @@ func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
 	return runs[0], nil
 }
 
-// RecentRuns returns up to n of target's runs, newest first.
+// RecentRuns returns up to n of target's runs, newest first: the stored ones
+// merged with the successful runs this process keeps in memory only (those
+// have ID 0 and no steps; see Sink).
 func (s *Store) RecentRuns(ctx context.Context, target string, n int) ([]Run, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE target_key = ? ORDER BY id DESC LIMIT ?`, target, n)
 	if err != nil {
 		return nil, s.wrap("reading runs from", err)
 	}
-	return scanRuns(rows)
+	stored, err := scanRuns(rows)
+	if err != nil {
+		return nil, s.wrap("reading runs from", err)
+	}
+	return mergeRuns(stored, s.mem.recent(target, n), n), nil
 }
 
 // LatestFailedRun returns target's newest run whose result is not

@@ -55,9 +55,20 @@ type Request struct {
 	Type     string    `json:"type,omitempty"`
 }
 
-// Sink records every run as a recent run and every DOWN/UP transition as a
-// timeline event. It never blocks a probe: writes go through the store's
-// bounded asynchronous queue.
+// Sink records the runs people look at later and every DOWN/UP transition
+// as a timeline event. It never blocks a probe: writes go through the
+// store's bounded asynchronous queue, committed in batches.
+//
+// A run is written to the database when it did not succeed, when it
+// changed the target's state (a DOWN/UP transition, whose timeline event
+// links to it, or the first success after a failed run), or when it is a
+// browser run or has artifacts (steps, waterfall, screenshot). Every other
+// run, the successful run of a healthy target that is most of the traffic,
+// costs no write: the last Options.MemoryRuns of them per target are kept
+// in memory only (RecentRuns merges them in, with ID 0), and they are gone
+// on restart or when the target goes away. Nothing links to such a run by
+// id: /api/v1/checks and the status page link the latest failed run, and
+// timeline events the run that caused them, all of which are stored.
 type Sink struct {
 	s *Store
 
@@ -74,6 +85,16 @@ func (s *Store) Sink() *Sink { return &Sink{s: s, downSince: map[string]time.Tim
 func (k *Sink) Observe(o *probe.Observation) {
 	t, out := o.Target, o.Outcome
 	if t == nil || out == nil {
+		return
+	}
+	success := out.Result == probe.Success
+	browser := t.Check != nil && t.Check.Type == "browser"
+	plain := success && !o.Transition && !browser && len(out.Artifacts) == 0 && len(out.Requests) == 0
+	start := out.Start
+	if start.IsZero() {
+		start = k.s.now()
+	}
+	if !k.s.mem.observe(t, success, plain, start, out.Duration) {
 		return
 	}
 	redact := t.Redact
@@ -143,6 +164,8 @@ func (k *Sink) Forget(t *probe.Target) {
 	k.mu.Lock()
 	delete(k.downSince, t.Key)
 	k.mu.Unlock()
+	// The runs kept in memory only go with the target.
+	k.s.mem.forget(t.Key)
 }
 
 func placeOf(t *probe.Target) (check, path, node string) {

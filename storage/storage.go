@@ -1,8 +1,10 @@
 // Package storage is vantage's embedded database: an SQLite file (pure-Go
-// driver, no cgo) at --storage.path holding the timeline, recent runs per
-// target, alert instances and the notification queue, with artifacts kept as
-// files beside it. One package owns the schema; everyone else uses the
-// methods of Store.
+// driver, no cgo) at --storage.path holding the timeline, the runs people
+// look at later (failed, state-changing and browser runs; see Sink), alert
+// instances and the notification queue, with artifacts kept as files beside
+// it. The successful runs of healthy targets are kept in memory only, so a
+// successful plain probe costs no database write (docs/storage.md). One
+// package owns the schema; everyone else uses the methods of Store.
 package storage
 
 import (
@@ -44,8 +46,11 @@ type Options struct {
 	Logger    zerolog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// RunsPerTarget bounds the recent runs kept per target (default 100).
+	// RunsPerTarget bounds the stored runs kept per target (default 100).
 	RunsPerTarget int
+	// MemoryRuns bounds the successful runs per target kept in memory only
+	// (default DefaultMemoryRuns; negative keeps none). See Sink.
+	MemoryRuns int
 	// QueueSize bounds the asynchronous write queue (default 4096). When it
 	// is full, new async writes are dropped and counted: probes never wait
 	// for the disk.
@@ -71,6 +76,8 @@ type Store struct {
 
 	w *sql.DB // the single writer connection
 	r *sql.DB // readers (WAL lets them run beside the writer)
+
+	mem *memRuns // recent successes not written (see Sink)
 
 	// async writer
 	qmu     sync.RWMutex
@@ -100,6 +107,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 4096
 	}
+	if opts.MemoryRuns == 0 {
+		opts.MemoryRuns = DefaultMemoryRuns
+	}
 	if opts.PruneInterval == 0 {
 		opts.PruneInterval = 10 * time.Minute
 	}
@@ -109,6 +119,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: abs, path: filepath.Join(abs, FileName), opts: opts, log: opts.Logger, now: opts.Now,
+		mem: newMemRuns(max(opts.MemoryRuns, 0)),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vantage_storage_writes_dropped_total",
 			Help: "Runs and events not stored because the storage write queue was full."}),
 		werrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "vantage_storage_write_errors_total",

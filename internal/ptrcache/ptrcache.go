@@ -3,8 +3,11 @@
 // a config, its entries go with it.
 //
 // Lookups cost a map load and a weak-pointer read. weak.Make is called only
-// when an entry is stored: on a hot path it is expensive, because it scans
-// the span's specials, and a config's checks all live in one large slice.
+// when an entry is stored: it scans the runtime's list of weak pointers and
+// cleanups of the key's span, so storing one entry per element of a large
+// slice (a config's checks all live in one) is quadratic in its length.
+// Key it by objects allocated one by one (a check's tls block); the http
+// prober caches plans per check without weak pointers for that reason.
 package ptrcache
 
 import (

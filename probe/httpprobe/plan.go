@@ -150,7 +150,7 @@ func collectVars(n parse.Node, out *[]string) {
 // are dropped when the config they came from is garbage collected, so
 // reloads do not leak.
 func (p *Prober) plan(c *checks.Check) (*plan, error) {
-	if pl, ok := p.plans.Get(c); ok {
+	if pl, ok := p.plans.get(c); ok {
 		return pl, nil
 	}
 	pl, err := compile(c)
@@ -158,7 +158,7 @@ func (p *Prober) plan(c *checks.Check) (*plan, error) {
 		// Not cached: a missing *_file may appear later.
 		return nil, err
 	}
-	return p.plans.Put(c, pl), nil
+	return p.plans.put(c, pl), nil
 }
 
 func compile(c *checks.Check) (*plan, error) {

@@ -21,8 +21,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/checks"
-	"github.com/vantage-monitoring/vantage/internal/ptrcache"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
@@ -32,7 +30,7 @@ type Prober struct {
 	logger zerolog.Logger
 	now    func() time.Time
 	tls    tcpprobe.TLSConfigs
-	plans  ptrcache.Cache[checks.Check, *plan]
+	plans  planCache
 	bufs   sync.Pool
 }
 

@@ -61,6 +61,10 @@ func build(cfg checks.Path, proxyTLS *tls.Config) (*Path, error) {
 	default:
 		return nil, fmt.Errorf("ip_version %d: want 4, 6 or any", cfg.IPVersion)
 	}
+	// A probe's connection lives for one run, seconds at most: TCP
+	// keep-alive never fires on it, and enabling it costs four setsockopt
+	// calls per connection.
+	p.tcp.KeepAlive = -1
 	if cfg.SourceIP != "" {
 		src, err := netip.ParseAddr(cfg.SourceIP)
 		if err != nil {

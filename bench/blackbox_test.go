@@ -1,0 +1,57 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBlackboxVersion(t *testing.T) {
+	out := `blackbox_exporter, version 0.23.0 (branch: debian/sid, revision: 0.23.0-4+b4)
+  build user:       team+pkg-go@tracker.debian.org
+  build date:       20230409-09:57:40
+  go version:       go1.19.8
+  platform:         linux/amd64
+`
+	want := "blackbox_exporter, version 0.23.0 (branch: debian/sid, revision: 0.23.0-4+b4), built with go1.19.8"
+	if got := blackboxVersion(out); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestCompareMarkdownVerdicts(t *testing.T) {
+	http, https := comparisons()[0], comparisons()[1]
+	rs := []compareResult{
+		// 0.25 / 0.80: a third would pass.
+		{c: http, rate: 400, checks: 400, window: 50 * time.Second, vRate: 400, bRate: 400, vSuccess: 1, bSuccess: 1,
+			vPer1000: 250 * time.Millisecond, bPer1000: 800 * time.Millisecond},
+		// 0.8 / 1.4 = 0.57 > 1/2.
+		{c: https, rate: 400, checks: 400, window: 50 * time.Second, vRate: 400, bRate: 400, vSuccess: 1, bSuccess: 1,
+			vPer1000: 800 * time.Millisecond, bPer1000: 1400 * time.Millisecond},
+	}
+	var b strings.Builder
+	compareMarkdown(&b, rs, compareSettings{rate: 400, interval: time.Second, scrapeInt: 15 * time.Second})
+	md := b.String()
+	for _, want := range []string{
+		"| plain HTTP | 50 s | 400.0 | 400.0 | 100.00% | 100.00% | 0.250 | 0.800 | 0.31 | ≤ 0.33 | PASS |",
+		"| HTTPS (TLS) | 50 s | 400.0 | 400.0 | 100.00% | 100.00% | 0.800 | 1.400 | 0.57 | ≤ 0.50 | MISS |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	// Failed probes make the comparison invalid whatever the ratio.
+	rs[0].bSuccess = 0.5
+	b.Reset()
+	compareMarkdown(&b, rs, compareSettings{rate: 400, interval: time.Second, scrapeInt: 15 * time.Second})
+	if !strings.Contains(b.String(), "| 0.31 | ≤ 0.33 | INVALID (probes failed) |") {
+		t.Errorf("failed probes not flagged:\n%s", b.String())
+	}
+}
+
+func TestTrimPprofHeader(t *testing.T) {
+	in := "File: vantage\nBuild ID: abc\nType: cpu\nTime: 2026-12-06 20:57:34 UTC\nDuration: 25s, Total samples = 2.39s ( 9.56%)\n      flat  flat%\n"
+	if got := trimPprofHeader(in); got != "Duration: 25s, Total samples = 2.39s ( 9.56%)\n      flat  flat%" {
+		t.Errorf("got %q", got)
+	}
+}
