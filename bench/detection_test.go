@@ -249,8 +249,12 @@ func TestMergeConfigs(t *testing.T) {
 	for _, a := range cfg.Alerts {
 		alerts[a.Name] = a
 	}
-	if a, ok := alerts["ShopSlowForCustomers"]; !ok || !a.Matches("slow30-shop-home") || !a.Matches("healthy-web-checkout") || a.Matches("slow30-cdn-static") {
+	if a, ok := alerts["ShopSlowForCustomers"]; !ok || !a.Matches("slow30-shop-home") || a.Matches("healthy-web-checkout") || a.Matches("slow30-cdn-static") {
 		t.Errorf("ShopSlowForCustomers checks %v: want each copy's own patterns", a.Checks)
+	}
+	// The browser journey has its own rule in the demo config.
+	if a, ok := alerts["CheckoutJourneySlow"]; !ok || !a.Matches("healthy-web-checkout") || a.Matches("healthy-shop-home") {
+		t.Errorf("CheckoutJourneySlow checks %v: want the healthy copy's browser journey only", a.Checks)
 	}
 	if a, ok := alerts[nodeAlert]; !ok || !a.Matches("healthy-shop-home") || !a.Matches("slow30-app-checkout") {
 		t.Errorf("%s checks %v: want every check", nodeAlert, a.Checks)

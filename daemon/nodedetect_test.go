@@ -89,8 +89,9 @@ alerts:
 			t.Errorf("the page has no %s annotation: %v", k, page.Annotations)
 		}
 	}
-	if !strings.Contains(page.Annotations["affected"], "shop-home") && !strings.Contains(page.Annotations["affected"], "app-checkout") {
-		t.Errorf("affected %q names no check of lb2", page.Annotations["affected"])
+	if aff := page.Annotations["affected"]; !strings.Contains(aff, "shop-home") && !strings.Contains(aff, "shop-product") &&
+		!strings.Contains(aff, "app-checkout") {
+		t.Errorf("affected %q names no check of lb2", aff)
 	}
 
 	// The status page and the API name the node and its evidence.

@@ -75,6 +75,15 @@ func (m *memRuns) observe(t *probe.Target, success, plain bool, start time.Time,
 	return false
 }
 
+// rebuild hands a target rebuilt by a reload (same key) to its memory.
+func (m *memRuns) rebuild(t *probe.Target) {
+	m.mu.Lock()
+	if tr := m.m[t.Key]; tr != nil {
+		tr.t = t
+	}
+	m.mu.Unlock()
+}
+
 func (m *memRuns) forget(key string) {
 	m.mu.Lock()
 	delete(m.m, key)

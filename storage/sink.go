@@ -156,8 +156,9 @@ func (k *Sink) Observe(o *probe.Observation) {
 }
 
 // Rebuild implements probe.Rebuilder: a target rebuilt by a reload under
-// the same key is still down since the same time.
-func (k *Sink) Rebuild(_, _ *probe.Target) {}
+// the same key is still down since the same time, and keeps its recent runs
+// (now under the new target's labels).
+func (k *Sink) Rebuild(_, nt *probe.Target) { k.s.mem.rebuild(nt) }
 
 // Forget implements probe.Sink: stored runs stay (they are history).
 func (k *Sink) Forget(t *probe.Target) {
