@@ -270,6 +270,8 @@ func TestReloadRefusesLosingEveryCheck(t *testing.T) {
 		{"missing include", "include: [checks.d/team-a.yaml]\n" + v1, cfgFile + `:1:11: included file "checks.d/team-a.yaml" does not exist`},
 		{"over the check limit", v1 + shopHome(shop, "two") + shopHome(shop, "three"), cfgFile + ":"},
 		{"shadow include", "include: [" + shadow + "]\n" + v1, shadow + ":1:1: not a vantage config"},
+		{"not UTF-8", "# caf\xe9\n" + v1, cfgFile + ":1:6: invalid UTF-8"},
+		{"recursive merge key", strings.Replace(v1, "global:\n", "global: &g\n  <<: *g\n", 1), cfgFile + ":2:7: alias *g refers to a node that contains it"},
 	} {
 		before := r.scrape(t)
 		writeFile(t, cfgFile, c.text)
