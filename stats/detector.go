@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -11,14 +12,36 @@ import (
 // week is the period node_detection.false_pages_per_week is counted over.
 const week = 7 * 24 * time.Hour
 
-// StayAlpha is the significance a degraded node must keep (with at least
-// two bad runs in the window) to stay degraded. Becoming degraded needs
-// far stronger evidence (FireAlpha); once a node is known bad, the
-// question is whether it is still worse than its siblings, and a lull in a
-// partial fault must not read as recovery. When the fault ends, its bad
-// runs age out of the window and the evidence falls below this within the
-// window's length.
+// StayAlpha caps FireAlpha: no setting makes becoming degraded easier than
+// a 1 % test.
 const StayAlpha = 0.01
+
+// Staying degraded. Once a node is known bad, the question is whether it
+// is still slow, and a lull in a partial fault must not read as recovery,
+// while the end of a fault should resolve the page soon, not once its slow
+// runs have aged out of the window. So a degraded node stays degraded
+// until it has had no slow run for longer than chance allows at its own
+// rate of slow runs: with r slow runs a second, a silence of ln(1/q)/r
+// happens with probability q. q is 1/1000 (a partial fault has a few
+// dozen silences between slow runs, so about one in forty faults would end
+// early at 1/100), and the silence allowed is at least minSilence and at
+// most the window. A node slow on every run is cleared about half a
+// minute after the fault ends; one slow on a tenth of its runs, after up
+// to a window.
+const (
+	silenceQuantile = 1000
+	minSilence      = 10 * time.Second
+)
+
+// allowedSilence is how long a degraded node may go without a slow run.
+func allowedSilence(bad int, window time.Duration) time.Duration {
+	if bad <= 0 || window <= 0 {
+		return minSilence
+	}
+	rate := float64(bad) / window.Seconds()
+	d := time.Duration(math.Log(silenceQuantile) / rate * float64(time.Second))
+	return min(max(d, minSilence), window)
+}
 
 // lookFactor accounts for looking at a sliding window many times: the
 // detector is evaluated every few seconds, and the largest of many
@@ -54,6 +77,9 @@ type NodeVerdict struct {
 	// but the daemon's own lag was as large as the excess of the slow runs
 	// counted: its own noise could explain them.
 	Held bool
+	// LastSlowAt is when a slow run of the degraded node was last seen in
+	// the newest part of the window.
+	LastSlowAt time.Time
 }
 
 // NodeDetector turns NodeEvidence into degraded/not degraded per node and
@@ -88,14 +114,18 @@ func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string
 		was := prev[node]
 		switch {
 		case was != nil && was.Degraded:
-			if e.Bad >= 2 && float64(e.Bad) > e.Expected && e.P < StayAlpha {
-				v.Degraded, v.Since = true, was.Since
+			last := was.LastSlowAt
+			if e.RecentBad > 0 {
+				last = now
+			}
+			if float64(e.Bad) > e.Expected && now.Sub(last) < allowedSilence(e.Bad, window) {
+				v.Degraded, v.Since, v.LastSlowAt = true, was.Since, last
 			}
 		case e.Significant(fire, nd.MinSlowRuns):
 			if lag > 0 && lag >= e.Excess {
 				v.Held = true
 			} else {
-				v.Degraded, v.Since = true, now
+				v.Degraded, v.Since, v.LastSlowAt = true, now, now
 			}
 		}
 		next[node] = v

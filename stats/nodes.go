@@ -71,6 +71,10 @@ type NodeEvidence struct {
 	// customer waits when they hit the fault. With a tenth of the runs slow
 	// the node's p90 sits at the boundary and says little.
 	SlowMedian float64
+	// RecentBad are the node's bad runs, at the same threshold, in the
+	// newest part of the window (recentSubWindows): whether it is still
+	// slow right now.
+	RecentBad int
 	// Affected are the strata ("check via path") in which the node has at
 	// least one bad run more than expected, worst first.
 	Affected []string
@@ -118,7 +122,14 @@ type nodeRuns struct {
 	fails int
 	bins  []bin     // successful runs, ascending by latency
 	base  *nodeRuns // the same over the baseline window, or nil
+	// recent are the runs of the newest recentSubWindows of the window.
+	recent *nodeRuns
 }
+
+// recentSubWindows is how much of the window counts as "just now" for
+// RecentBad: the current sub-window and the one before it (12–24 s of a
+// 2m window).
+const recentSubWindows = 2
 
 // bad counts the failed runs and the successful runs slower than t.
 func (nr *nodeRuns) bad(t float64) float64 {
@@ -187,6 +198,7 @@ var excessLevels = [...]float64{1, 3, 10}
 type level struct {
 	recent, base tally
 	bad, sibBad  int
+	recentBad    int
 	worstExcess  float64
 	p90, sp90    float64
 	slowMedian   float64
@@ -338,6 +350,9 @@ func (s *Stats) NodeEvidence(window, baseline time.Duration, nd checks.NodeDetec
 				}
 				lv.bad += int(a)
 				lv.sibBad += int(c)
+				if nr.recent != nil {
+					lv.recentBad += int(nr.recent.bad(t))
+				}
 				if k == 0 {
 					p.ev.SiblingRuns += int(n2)
 				}
@@ -378,7 +393,7 @@ func (s *Stats) NodeEvidence(window, baseline time.Duration, nd checks.NodeDetec
 		ev.PRecent = recentP[best]
 		ev.Evidence = -math.Log10(max(ev.P, 1e-300))
 		ev.Excess = time.Duration(excessLevels[best] * float64(nd.MinExcess))
-		ev.Bad, ev.SiblingBad, ev.Expected = lv.bad, lv.sibBad, lv.recent.e
+		ev.Bad, ev.SiblingBad, ev.Expected, ev.RecentBad = lv.bad, lv.sibBad, lv.recent.e, lv.recentBad
 		ev.P90, ev.SiblingP90, ev.SlowMedian = lv.p90, lv.sp90, lv.slowMedian
 		if math.IsNaN(ev.P90) {
 			ev.P90 = 0
@@ -430,15 +445,16 @@ func (s *Stats) readStratum(rd *reader, members []*targetSeries, window, baselin
 		}
 		nr := byNode[node]
 		if nr == nil {
-			nr = &nodeRuns{node: node}
+			nr = &nodeRuns{node: node, recent: &nodeRuns{node: node}}
 			if baseline > 0 {
 				nr.base = &nodeRuns{node: node}
 			}
 			byNode[node] = nr
 		}
-		rd.readRuns(nr, m.main, window)
+		rd.readRuns(nr, m.main, window, subWindows)
+		rd.readRuns(nr.recent, m.main, window, recentSubWindows)
 		if baseline > 0 {
-			rd.readRuns(nr.base, m.main, baseline)
+			rd.readRuns(nr.base, m.main, baseline, subWindows)
 		}
 	}
 	out := make([]*nodeRuns, 0, len(byNode))
@@ -447,6 +463,7 @@ func (s *Stats) readStratum(rd *reader, members []*targetSeries, window, baselin
 			continue
 		}
 		slices.SortFunc(nr.bins, byValue)
+		slices.SortFunc(nr.recent.bins, byValue)
 		if nr.base != nil {
 			slices.SortFunc(nr.base.bins, byValue)
 		}
@@ -456,9 +473,9 @@ func (s *Stats) readStratum(rd *reader, members []*targetSeries, window, baselin
 	return out
 }
 
-// readRuns adds se's runs over window to nr.
-func (rd *reader) readRuns(nr *nodeRuns, se *series, window time.Duration) {
-	okRuns, total, ok := rd.merge(se, window)
+// readRuns adds the runs of the newest n sub-windows of se's window to nr.
+func (rd *reader) readRuns(nr *nodeRuns, se *series, window time.Duration, n int) {
+	okRuns, total, ok := rd.mergeLast(se, window, n)
 	if !ok || total == 0 {
 		return
 	}

@@ -122,10 +122,16 @@ const noIndex = math.MinInt
 // older than the window is ever included, and everything younger than 90 %
 // of it always is.
 func (r *ring) read(now int64, sk *ddsketch.DDSketch) (ok, total uint64) {
+	return r.readLast(now, subWindows, sk)
+}
+
+// readLast is read over the newest n sub-windows only (the current one
+// included).
+func (r *ring) readLast(now int64, n int, sk *ddsketch.DDSketch) (ok, total uint64) {
 	cur := r.epoch(now)
 	for i := range r.slots {
 		s := &r.slots[i]
-		if s.epoch > cur || s.epoch <= cur-subWindows || (s.total == 0 && len(s.enc) == 0) {
+		if s.epoch > cur || s.epoch <= cur-int64(n) || (s.total == 0 && len(s.enc) == 0) {
 			continue
 		}
 		ok += uint64(s.ok)

@@ -454,6 +454,19 @@ func (rd *reader) mergeCum(se *series, w time.Duration) (okRuns, total, samples 
 	return okRuns, total, se.samples, se.sum, true
 }
 
+// mergeLast fills rd.sk with the newest n sub-windows of se's window w.
+func (rd *reader) mergeLast(se *series, w time.Duration, n int) (okRuns, total uint64, ok bool) {
+	rd.sk.Clear()
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	r := se.ring(w)
+	if r == nil {
+		return 0, 0, false
+	}
+	okRuns, total = r.readLast(rd.now, n, rd.sk)
+	return okRuns, total, true
+}
+
 func (rd *reader) stats(se *series, w time.Duration) (WindowStats, bool) {
 	okRuns, total, ok := rd.merge(se, w)
 	if !ok {
