@@ -116,7 +116,7 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	// A few runs of every node with the base latency, then no page yet.
 	testenv.Eventually(t, time.Minute, "4 runs of each shop-home node", func() error {
 		e := r.scrape(t)
-		for _, n := range []string{"127.0.0.11", lb2, "127.0.0.13"} {
+		for _, n := range []string{"lb1", lb2, "lb3"} {
 			if v := sumOf(e, "vantage_check_runs_total", lbl("check", "shop-home", "node", n, "result", "success")); v < 4 {
 				return fmt.Errorf("%s: %v successful runs", n, v)
 			}
@@ -453,7 +453,7 @@ func TestAlertLatencyBench(t *testing.T) {
 				}
 				return fmt.Errorf("no page naming %s yet; all notices:%s", lb2, describe(alertsOf(rcv.Messages())))
 			})
-			if want := "load-balancer node " + lb2 + ": "; !strings.HasPrefix(page.Annotations["summary"], want) {
+			if want := "load-balancer node " + lb2 + " (" + lb2Addr + "): "; !strings.HasPrefix(page.Annotations["summary"], want) {
 				t.Errorf("summary %q, want it to name the node (%q)", page.Annotations["summary"], want)
 			}
 			t.Logf("ALERT-LATENCY %s %.1f", tc.name, took.Seconds())
