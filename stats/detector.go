@@ -12,9 +12,9 @@ import (
 // week is the period node_detection.false_pages_per_week is counted over.
 const week = 7 * 24 * time.Hour
 
-// StayAlpha caps FireAlpha: no setting makes becoming degraded easier than
-// a 1 % test.
-const StayAlpha = 0.01
+// MaxFireAlpha caps FireAlpha: no setting of false_pages_per_week makes
+// becoming degraded easier than a 1 % test.
+const MaxFireAlpha = 0.01
 
 // Staying degraded. Once a node is known bad, the question is whether it
 // is still slow, and a lull in a partial fault must not read as recovery,
@@ -58,7 +58,7 @@ func FireAlpha(nd checks.NodeDetection, window time.Duration) float64 {
 	if window <= 0 {
 		return 0
 	}
-	return min(nd.FalsePagesPerWeek*float64(window)/float64(week)/lookFactor, StayAlpha)
+	return min(nd.FalsePagesPerWeek*float64(window)/float64(week)/lookFactor, MaxFireAlpha)
 }
 
 // detectorMeasure reports whether an alert measure is the detector's; the
@@ -83,7 +83,7 @@ type NodeVerdict struct {
 }
 
 // NodeDetector turns NodeEvidence into degraded/not degraded per node and
-// window, with hysteresis: FireAlpha to become degraded, StayAlpha to stay.
+// window, with hysteresis: FireAlpha to become degraded, MaxFireAlpha to stay.
 // Safe for concurrent use.
 type NodeDetector struct {
 	mu    sync.Mutex

@@ -334,7 +334,7 @@ func TestFireAlpha(t *testing.T) {
 		t.Errorf("FireAlpha(1/week, 2m) = %v", a)
 	}
 	nd.FalsePagesPerWeek = 168
-	if a := FireAlpha(nd, time.Hour); a != StayAlpha {
-		t.Errorf("FireAlpha is capped at StayAlpha, got %v", a)
+	if a := FireAlpha(nd, time.Hour); a != MaxFireAlpha {
+		t.Errorf("FireAlpha is capped at MaxFireAlpha, got %v", a)
 	}
 }
