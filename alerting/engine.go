@@ -167,9 +167,9 @@ type rule struct {
 	byNode, node bool
 }
 
-// IsNodeMeasure reports whether measure compares a node with its siblings
-// (node_slowdown and every other node_* measure).
-func IsNodeMeasure(measure string) bool { return strings.HasPrefix(measure, "node_") }
+// IsNodeMeasure reports whether measure compares a node with its siblings:
+// the config's own list (checks.IsNodeMeasure), so the two cannot drift.
+func IsNodeMeasure(measure string) bool { return checks.IsNodeMeasure(measure) }
 
 // Place names a check and path as people say it: "shop-home via direct".
 func Place(labels map[string]string) string {

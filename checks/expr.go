@@ -46,6 +46,10 @@ func IsNodeMeasure(m string) bool {
 	return false
 }
 
+// IsDetectorMeasure reports whether a measure is one of the node
+// detector's (every node measure but node_slowdown).
+func IsDetectorMeasure(m string) bool { return IsNodeMeasure(m) && m != "node_slowdown" }
+
 var whenRE = regexp.MustCompile(`^\s*([A-Za-z0-9_]+)\s*([<>=!]+)\s*(\S+)\s*$`)
 
 // ParseExpr parses an alert condition `<measure> <op> <value>`, e.g.

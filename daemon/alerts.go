@@ -243,7 +243,7 @@ func holds(op string, v, threshold float64) bool {
 // Details implements alerting.Detailer: a node alert carries the evidence
 // that raised it.
 func (m *measures) Details(measure string, s alerting.Series, window time.Duration) map[string]string {
-	if !checks.IsNodeMeasure(measure) || measure == "node_slowdown" {
+	if !checks.IsDetectorMeasure(measure) {
 		return nil
 	}
 	v, ok := m.verdict(s, window)

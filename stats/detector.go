@@ -61,12 +61,6 @@ func FireAlpha(nd checks.NodeDetection, window time.Duration) float64 {
 	return min(nd.FalsePagesPerWeek*float64(window)/float64(week)/lookFactor, MaxFireAlpha)
 }
 
-// detectorMeasure reports whether an alert measure is the detector's; the
-// statistics then keep node_detection.baseline as well.
-func detectorMeasure(m string) bool {
-	return checks.IsNodeMeasure(m) && m != "node_slowdown"
-}
-
 // NodeVerdict is the detector's decision on one node over one window.
 type NodeVerdict struct {
 	NodeEvidence

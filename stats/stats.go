@@ -170,7 +170,8 @@ func windowsOf(cfg *checks.Config) *windows {
 		if a.Window > 0 {
 			w.all = append(w.all, time.Duration(a.Window))
 		}
-		if detectorMeasure(a.Expr.Measure) && cfg.Global.NodeDetection.Baseline > 0 {
+		if checks.IsDetectorMeasure(a.Expr.Measure) && cfg.Global.NodeDetection.Baseline > 0 {
+			// The detector compares with the siblings over the baseline too.
 			w.all = append(w.all, time.Duration(cfg.Global.NodeDetection.Baseline))
 		}
 	}
