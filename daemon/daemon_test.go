@@ -34,9 +34,9 @@ func TestDemoShopEveryNodeEveryPath(t *testing.T) {
 		}
 	}
 
-	// The demo config over 2 paths: shop-home and shop-product on www's 3
+	// The demo config over 2 paths: shop-home, -product, -search and -category on www's 3
 	// nodes, app-checkout on api's single node, and 3 node-less checks.
-	const wantTargets = (3 + 3 + 1 + 3) * 2
+	const wantTargets = (3 + 3 + 3 + 3 + 1 + 3) * 2
 	// Timing-tolerant: wait (generously, since `make test` runs every
 	// package at once) for a state where each target has succeeded and
 	// shop-home's last run is a success everywhere.

@@ -23,7 +23,7 @@ func TestShardsCoverEveryTargetOnce(t *testing.T) {
 		startDaemon(t, daemon.Options{ConfigFile: cfg, Shard: probe.Shard{Index: 0, Count: 2}}),
 		startDaemon(t, daemon.Options{ConfigFile: cfg, Shard: probe.Shard{Index: 1, Count: 2}}),
 	}
-	const wantTargets = (3 + 3 + 1 + 3) * 2
+	const wantTargets = (3 + 3 + 3 + 3 + 1 + 3) * 2
 	var owner map[string]int
 	testenv.Eventually(t, 10*time.Second, "", func() error {
 		if n := len(all.d.Scheduler().Targets()); n != wantTargets {

@@ -31,6 +31,9 @@ type ConfigOptions struct {
 // Config is a vantage configuration (SPEC §2) for a daemon watching this
 // shop: two loopback paths that resolve through the shop's DNS and trust its
 // CA, and checks covering every node, the app API journey, the CDN and DNS.
+// Four customer pages (home, product, search, category) run on every www
+// node: the node detector pools them, and a node slow on one response in
+// ten must show in enough runs per minute to page within two minutes.
 func (s *Shop) Config() string { return s.ConfigWithOptions(ConfigOptions{}) }
 
 // ConfigWithOptions is Config with tuning.
@@ -82,6 +85,24 @@ global:
       status: [200]
       body_contains: ["add-to-cart"]
 
+  - name: shop-search
+    type: http
+    url: %[10]s
+    nodes: {resolve: all}
+    labels: {route: search}
+    expect:
+      status: [200]
+      body_contains: ["result(s)"]
+
+  - name: shop-category
+    type: http
+    url: %[11]s
+    nodes: {resolve: all}
+    labels: {route: category}
+    expect:
+      status: [200]
+      body_contains: ["product(s)"]
+
   - name: app-checkout
     type: http
     nodes: {resolve: all}
@@ -125,6 +146,8 @@ global:
 		yq(s.URL(StaticHost, "/app.js")),
 		WWWHost,
 		yq(s.DNSAddr()),
+		yq(s.URL(WWWHost, "/search?q=lego")),
+		yq(s.URL(WWWHost, "/category/toys")),
 	)
 	if o.Browser {
 		fmt.Fprintf(&b, `

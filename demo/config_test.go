@@ -66,7 +66,7 @@ func TestConfig(t *testing.T) {
 	}
 
 	checks := checksByName(t, m)
-	for _, name := range []string{"shop-home", "shop-product", "app-checkout", "cdn-static", "cdn-app-js", "shop-dns"} {
+	for _, name := range []string{"shop-home", "shop-product", "shop-search", "shop-category", "app-checkout", "cdn-static", "cdn-app-js", "shop-dns"} {
 		if checks[name] == nil {
 			t.Errorf("check %s missing", name)
 		}

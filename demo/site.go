@@ -77,7 +77,7 @@ type site struct {
 	password  []byte
 	tokenKey  []byte
 
-	home, notFoundHTML, healthz *page
+	home, category, notFoundHTML, healthz *page
 	products                    map[string]*page
 	searchHead, searchTail      []byte
 
@@ -123,6 +123,15 @@ func newSite(urlFor func(host, path string) string, password string, tokenKey []
 	}
 	b.WriteString("</ul>\n" + foot)
 	s.home = newPage(ctHTML, []byte(b.String()), noStore)
+
+	b.Reset()
+	b.WriteString(head("Toys"))
+	b.WriteString("<h1>Toys</h1>\n<ul class=\"products\">\n")
+	for _, p := range s.catalogue {
+		fmt.Fprintf(&b, "<li><a href=\"/product/%s\">%s</a> <span class=\"price\">€%.2f</span></li>\n", p.SKU, html.EscapeString(p.Name), p.Price)
+	}
+	fmt.Fprintf(&b, "</ul>\n<p class=\"count\">%d product(s)</p>\n%s", len(s.catalogue), foot)
+	s.category = newPage(ctHTML, []byte(b.String()), noStore)
 
 	s.products = make(map[string]*page, len(s.catalogue))
 	for _, p := range s.catalogue {
@@ -210,6 +219,8 @@ func (s *site) serveWWW(w http.ResponseWriter, r *http.Request) {
 		s.healthz.serve(w, http.StatusOK)
 	case p == "/search":
 		s.serveSearch(w, r.URL.Query().Get("q"))
+	case p == "/category/toys":
+		s.category.serve(w, http.StatusOK)
 	case strings.HasPrefix(p, "/product/"):
 		if pg, ok := s.products[strings.TrimPrefix(p, "/product/")]; ok {
 			pg.serve(w, http.StatusOK)

@@ -99,11 +99,11 @@ func TestFullStack(t *testing.T) {
 		time.Since(start).Round(time.Millisecond), promURL, amURL, locs[0].addr, locs[1].addr)
 
 	// 1. Every target is probed exactly once across the two daemons.
-	// The demo config: shop-home, shop-product (3 nodes each), app-checkout,
+	// The demo config: shop-home, -product, -search, -category (3 nodes each), app-checkout,
 	// cdn-static, cdn-app-js, shop-dns (one target each), over 2 paths.
 	// Nodes come from DNS (resolve: all), so the targets appear shortly
 	// after Run.
-	const wantTargets = (3 + 3 + 1 + 1 + 1 + 1) * 2
+	const wantTargets = (3 + 3 + 3 + 3 + 1 + 1 + 1 + 1) * 2
 	var want map[string]string // target key -> location that owns it
 	testenv.Eventually(t, 10*time.Second, "targets scheduled", func() error {
 		want = map[string]string{}
@@ -241,13 +241,14 @@ func TestFullStack(t *testing.T) {
 
 	// 3. The shipped Prometheus alerts fire. VantageLoadBalancerNodeDegraded:
 	// for lb2 and nothing else, one instance per check and path that has
-	// lb2 (shop-home, shop-product), without location (it compares nodes
+	// lb2 (the four shop-* pages), without location (it compares nodes
 	// across every location and shard). VantageCheckSlow (p99 > 1.5s): per
 	// target, labelled with the location that probes it.
-	lb2Targets := []string{
-		"shop-home/alt-source/" + lb2, "shop-home/direct/" + lb2,
-		"shop-product/alt-source/" + lb2, "shop-product/direct/" + lb2,
+	var lb2Targets []string // sorted, as the comparison below needs
+	for _, check := range []string{"shop-category", "shop-home", "shop-product", "shop-search"} {
+		lb2Targets = append(lb2Targets, check+"/alt-source/"+lb2, check+"/direct/"+lb2)
 	}
+	nLB2 := len(lb2Targets)
 	byLocation := map[string][]string{} // location -> its lb2 targets
 	for _, key := range lb2Targets {
 		byLocation[want[key]] = append(byLocation[want[key]], key)
@@ -293,9 +294,9 @@ func TestFullStack(t *testing.T) {
 				t.Fatalf("%s for node %q in Alertmanager, but only lb2 (%s) is faulty: %v", name, a.Labels["node"], lb2, a.Labels)
 			}
 		}
-		if count[vantageAlert] != 4 || count[promAlert] != 4 || count[slowAlert] < 4 {
-			return fmt.Errorf("alerts by name %v, want 4 of %s (vantage), 4 of %s and at least 4 of %s (Prometheus)",
-				count, vantageAlert, promAlert, slowAlert)
+		if count[vantageAlert] != nLB2 || count[promAlert] != nLB2 || count[slowAlert] < nLB2 {
+			return fmt.Errorf("alerts by name %[1]v, want %[2]d of %[3]s (vantage), %[2]d of %[4]s and at least %[2]d of %[5]s (Prometheus)",
+				count, nLB2, vantageAlert, promAlert, slowAlert)
 		}
 
 		var groups []amGroup
@@ -323,8 +324,8 @@ func TestFullStack(t *testing.T) {
 				if _, ok := g.Labels["location"]; ok || len(g.Labels) != 1 {
 					t.Fatalf("%s group labels %v, want only alertname (the alert spans locations)", name, g.Labels)
 				}
-				if len(g.Alerts) != 4 {
-					return fmt.Errorf("%s group has %d alerts, want 4", name, len(g.Alerts))
+				if len(g.Alerts) != nLB2 {
+					return fmt.Errorf("%s group has %d alerts, want %d", name, len(g.Alerts), nLB2)
 				}
 				for _, a := range g.Alerts {
 					if !strings.Contains(a.Annotations["summary"], lb2) || a.Annotations["runbook_url"] == "" {

@@ -24,23 +24,28 @@ const MaxFireAlpha = 0.01
 // rate of slow runs: with r slow runs a second, a silence of ln(1/q)/r
 // happens with probability q. q is 1/1000 (a partial fault has a few
 // dozen silences between slow runs, so about one in forty faults would end
-// early at 1/100), and the silence allowed is at least minSilence and at
-// most the window. A node slow on every run is cleared about half a
-// minute after the fault ends; one slow on a tenth of its runs, after up
-// to a window.
+// early at 1/100). The silence allowed is at least minSilence, and at most
+// what still resolves the page within resolveWithin of the fault's end: the
+// last slow run is known only to the newest sub-windows (recentSubWindows)
+// and the detector runs every few seconds, so those come off the budget.
+// A node slow on every run is cleared about half a minute after the fault
+// ends; one slow on a tenth of its runs, after up to resolveWithin.
 const (
 	silenceQuantile = 1000
 	minSilence      = 10 * time.Second
+	resolveWithin   = 2 * time.Minute
+	evalSlack       = 10 * time.Second
 )
 
 // allowedSilence is how long a degraded node may go without a slow run.
 func allowedSilence(bad int, window time.Duration) time.Duration {
+	limit := min(window, resolveWithin-recentSubWindows*window/subWindows-evalSlack)
 	if bad <= 0 || window <= 0 {
 		return minSilence
 	}
 	rate := float64(bad) / window.Seconds()
 	d := time.Duration(math.Log(silenceQuantile) / rate * float64(time.Second))
-	return min(max(d, minSilence), window)
+	return max(min(d, limit), minSilence)
 }
 
 // lookFactor accounts for looking at a sliding window many times: the

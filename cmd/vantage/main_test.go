@@ -440,8 +440,8 @@ func TestOnceJSON(t *testing.T) {
 	if len(seen) != 6 {
 		t.Errorf("shop-home entries %v, want 6 (3 nodes × 2 paths)", seen)
 	}
-	if len(results) != 20 {
-		t.Errorf("%d results, want 20 (every target of the demo config)", len(results))
+	if len(results) != 32 {
+		t.Errorf("%d results, want 32 (every target of the demo config)", len(results))
 	}
 }
 
