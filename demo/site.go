@@ -78,8 +78,8 @@ type site struct {
 	tokenKey  []byte
 
 	home, category, notFoundHTML, healthz *page
-	products                    map[string]*page
-	searchHead, searchTail      []byte
+	products                              map[string]*page
+	searchHead, searchTail                []byte
 
 	apiProducts, apiCart, apiUnauthorized, apiBadRequest, apiNotFound *page
 
