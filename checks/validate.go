@@ -324,8 +324,12 @@ func (l *loader) readSecretFile(p Pos, base []any, field string, dst *string, fi
 		l.errAt(l.at(p, filePath...), "cannot read %s %q: %s", fileKey, file, fsReason(err))
 		return
 	}
-	s := strings.TrimSuffix(string(data), "\n")
-	s = strings.TrimSuffix(s, "\r")
+	// A secret file usually ends in a newline that is not part of the
+	// secret; a body is sent as written.
+	s := string(data)
+	if field != "body" {
+		s = strings.TrimRight(s, "\r\n")
+	}
 	*dst = s
 	l.secrets.Add(s)
 }

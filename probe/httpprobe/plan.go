@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -155,7 +154,7 @@ func (p *Prober) plan(c *checks.Check) (*plan, error) {
 	}
 	pl, err := compile(c)
 	if err != nil {
-		// Not cached: a missing *_file may appear later.
+		// Not cached: the error is returned on every run until a reload.
 		return nil, err
 	}
 	return p.plans.put(c, pl), nil
@@ -185,23 +184,11 @@ func compile(c *checks.Check) (*plan, error) {
 	user, pass, hasBasic := "", "", false
 	if ba := req.BasicAuth; ba != nil {
 		user, pass, hasBasic = ba.Username, ba.Password, true
-		if pass == "" && ba.PasswordFile != "" {
-			b, err := os.ReadFile(ba.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("basic_auth password_file: %w", err)
-			}
-			pass = strings.TrimRight(string(b), "\r\n")
-		}
 		secrets.AddBasicAuth(user, pass)
 	}
+	// *_file secrets were read by the config loader (relative to the
+	// config file, size-limited) into the value fields: one place, one rule.
 	bearer := req.BearerToken
-	if bearer == "" && req.BearerTokenFile != "" {
-		b, err := os.ReadFile(req.BearerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("bearer_token_file: %w", err)
-		}
-		bearer = strings.TrimSpace(string(b))
-	}
 	secrets.Add(bearer)
 	follow := req.FollowRedirects == nil || *req.FollowRedirects
 	method := req.Method
@@ -246,13 +233,6 @@ func compile(c *checks.Check) (*plan, error) {
 		}
 	} else {
 		body := req.Body
-		if body == "" && req.BodyFile != "" {
-			b, err := os.ReadFile(req.BodyFile)
-			if err != nil {
-				return nil, fmt.Errorf("body_file: %w", err)
-			}
-			body = string(b)
-		}
 		raws = append(raws, rawStep{url: c.URL, method: method, body: body, hasBody: body != "",
 			headers: req.Headers, follow: follow, expect: c.Expect})
 	}
