@@ -25,7 +25,7 @@ import (
 // benchChecks × 3 nodes = 10,002 targets over one path.
 const benchChecks = 3334
 
-// benchRules are five rules of the kinds the SPEC shows, all on the 5m
+// benchRules are five rules of the kinds the README shows, all on the 5m
 // window (one window: the measures adapter computes each target's figures
 // once per cycle, as it does for a real config with one alert window).
 const benchRules = `

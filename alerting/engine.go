@@ -1,4 +1,4 @@
-// Package alerting evaluates vantage's own alert rules (SPEC §6) from the
+// Package alerting evaluates vantage's own alert rules (docs/alerting.md) from the
 // in-daemon statistics, with Prometheus' state semantics (inactive →
 // pending → firing → resolved), `for`, `keep_firing_for`, and flap memory:
 // how often an instance fired within the flap window travels with every

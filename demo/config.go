@@ -28,7 +28,7 @@ type ConfigOptions struct {
 	NoAlerts bool
 }
 
-// Config is a vantage configuration (SPEC §2) for a daemon watching this
+// Config is a vantage configuration (docs/writing-checks.md) for a daemon watching this
 // shop: two loopback paths that resolve through the shop's DNS and trust its
 // CA, and checks covering every node, the app API journey, the CDN and DNS.
 // Four customer pages (home, product, search, category) run on every www

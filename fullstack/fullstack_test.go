@@ -1,4 +1,4 @@
-// Package fullstack runs vantage the way users deploy it (SPEC §10): real
+// Package fullstack runs vantage the way users deploy it (docs/deployment.md): real
 // Prometheus and Alertmanager binaries, two vantage daemons in two
 // locations sharding one set of checks, and the demo shop with a node fault.
 // It proves the shipped Prometheus rules, the per-node series and the

@@ -21,7 +21,7 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// Every check type of SPEC §2 has a prober; the browser only when asked.
+// Every check type of the config reference has a prober; the browser only when asked.
 func TestProbers(t *testing.T) {
 	if got := keys(kinds.Probers(zerolog.Nop(), &browser.Options{})); !slices.Equal(got, []string{"browser", "dns", "http", "tcp"}) {
 		t.Errorf("with a browser: %v", got)

@@ -16,7 +16,7 @@ const OtherDomain = "other"
 // defaultMaxDomains applies when the config leaves max_domains_per_check 0.
 const defaultMaxDomains = 50
 
-// browserVecs are the browser series of SPEC §5.
+// browserVecs are the browser series (README, Metrics).
 type browserVecs struct {
 	// fams describe step, nav, reqs and reqDur, in that order.
 	fams   [4]*Family

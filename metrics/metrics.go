@@ -1,5 +1,5 @@
 // Package metrics turns run observations into the Prometheus series of
-// SPEC §5. Label names depend on the config (location, global and per-check
+// the README's metrics table. Label names depend on the config (location, global and per-check
 // labels), so the collector is "unchecked" and swaps its vectors when a
 // reload changes the label set.
 package metrics

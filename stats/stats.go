@@ -1,4 +1,4 @@
-// Package stats keeps vantage's in-process latency statistics (SPEC §4):
+// Package stats keeps vantage's in-process latency statistics (docs/statistics.md):
 // sliding-window quantiles and success ratios per target, per step and per
 // browser domain, and the node slowdown that compares a load-balancer node
 // with its siblings. Alerting and the status page query it directly; its
