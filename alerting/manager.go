@@ -84,10 +84,11 @@ type Manager struct {
 	affected map[string]string
 	stored   map[string]bool // instance keys present in storage
 
-	sent   *prometheus.CounterVec
-	queue  *prometheus.GaugeVec
-	wake   chan struct{}
-	dispMu sync.Mutex // one dispatch pass at a time
+	sent      *prometheus.CounterVec
+	queue     *prometheus.GaugeVec
+	queueErrs *prometheus.CounterVec
+	wake      chan struct{}
+	dispMu    sync.Mutex // one dispatch pass at a time
 
 	// held are notifications storage refused (locked, disk full), oldest
 	// first. They are queued before anything newer, so a storage hiccup
@@ -100,6 +101,10 @@ type Manager struct {
 type notifierState struct {
 	cfg checks.Notifier
 	n   Notifier
+	// routes: the receiver groups, inhibits and repeats by itself (a
+	// LeaseHolder), so vantage sends it every alert unfolded and re-sends
+	// firing ones every resend_interval instead of repeat_interval.
+	routes bool
 }
 
 // persisted is what storage.Alert.Data holds.
@@ -138,11 +143,13 @@ func NewManager(o ManagerOptions) *Manager {
 			Help: "Notification deliveries by notifier and result (sent, failed, dropped)."}, []string{"notifier", "result"}),
 		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vantage_notification_queue_length",
 			Help: "Notifications waiting in the durable queue per notifier."}, []string{"notifier"}),
+		queueErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vantage_notification_queue_errors_total",
+			Help: "Failed writes to the durable notification queue after a delivery attempt (the notification may be sent again or held after a restart)."}, []string{"notifier"}),
 	}
 	m.alertsC = &alertsCollector{e: m.engine, desc: prometheus.NewDesc("vantage_alerts",
 		"Alert instances by rule and state (pending, firing).", []string{"alertname", "state"}, nil)}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(m.sent, m.queue, m.alertsC)
+		o.Registerer.MustRegister(m.sent, m.queue, m.queueErrs, m.alertsC)
 	}
 	return m
 }
@@ -170,10 +177,12 @@ func (m *Manager) Configure(cfg *checks.Config) error {
 		if err != nil {
 			return fmt.Errorf("notifier %q: %s", nc.Name, cfg.Secrets.Redact(err.Error()))
 		}
-		ns[nc.Name] = &notifierState{cfg: nc, n: n}
+		_, routes := n.(LeaseHolder)
+		ns[nc.Name] = &notifierState{cfg: nc, n: n, routes: routes}
 		for _, r := range []string{"sent", "failed", "dropped"} {
 			m.sent.WithLabelValues(nc.Name, r)
 		}
+		m.queueErrs.WithLabelValues(nc.Name)
 	}
 	if err := m.engine.Configure(cfg); err != nil {
 		return err
@@ -321,7 +330,7 @@ func (m *Manager) folds(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ns := m.notifiers[name]
-	return ns != nil && ns.cfg.Type != "alertmanager"
+	return ns != nil && !ns.routes
 }
 
 // holds reports whether inst's firing notification to notifier name is
@@ -428,11 +437,11 @@ func (m *Manager) resend(ctx context.Context, now time.Time) {
 			if ns == nil || last.IsZero() {
 				continue
 			}
-			if inst.InhibitedBy != "" && ns.cfg.Type != "alertmanager" {
+			if inst.InhibitedBy != "" && !ns.routes {
 				continue // folded: the node alert's repeats stand for it
 			}
 			every := time.Duration(ns.cfg.ResendInterval)
-			if ns.cfg.Type != "alertmanager" {
+			if !ns.routes {
 				every = 0
 				if ns.cfg.RepeatInterval != nil {
 					every = time.Duration(*ns.cfg.RepeatInterval)
@@ -666,7 +675,7 @@ func (m *Manager) dispatchOne(ctx context.Context, now time.Time, name string) {
 			}
 			var q queued
 			if err := json.Unmarshal(it.Payload, &q); err != nil {
-				_ = m.o.Store.MarkDropped(ctx, it.ID, "unreadable payload")
+				m.storeErr(m.o.Store.MarkDropped(ctx, it.ID, "unreadable payload"), name, "dropping an unreadable notification")
 				m.sent.WithLabelValues(name, "dropped").Inc()
 				continue
 			}
@@ -686,9 +695,7 @@ func (m *Manager) dispatchOne(ctx context.Context, now time.Time, name string) {
 		switch {
 		case err == nil:
 			for i, it := range batch {
-				if err := m.o.Store.MarkSent(ctx, it.ID); err != nil {
-					m.log.Warn().Err(err).Msg("marking notification sent")
-				}
+				m.storeErr(m.o.Store.MarkSent(ctx, it.ID), name, "marking a notification sent")
 				m.sent.WithLabelValues(name, "sent").Inc()
 				if !payloads[i].Resend {
 					n := payloads[i].Notification
@@ -702,7 +709,7 @@ func (m *Manager) dispatchOne(ctx context.Context, now time.Time, name string) {
 			}
 		case IsPermanent(err):
 			for _, it := range batch {
-				_ = m.o.Store.MarkDropped(ctx, it.ID, "rejected: "+err.Error())
+				m.storeErr(m.o.Store.MarkDropped(ctx, it.ID, "rejected: "+err.Error()), name, "dropping a rejected notification")
 				m.sent.WithLabelValues(name, "failed").Inc()
 			}
 			m.log.Error().Str("notifier", name).Err(err).Msg("receiver rejected notifications; not retrying")
@@ -712,7 +719,7 @@ func (m *Manager) dispatchOne(ctx context.Context, now time.Time, name string) {
 			attempts := batch[0].Attempts + 1
 			next := now.Add(m.backoff(attempts))
 			for _, it := range batch {
-				_ = m.o.Store.MarkRetry(ctx, it.ID, next, err.Error())
+				m.storeErr(m.o.Store.MarkRetry(ctx, it.ID, next, err.Error()), name, "scheduling a notification's retry")
 				m.sent.WithLabelValues(name, "failed").Inc()
 			}
 			if batch[0].Attempts == 0 {
@@ -724,6 +731,17 @@ func (m *Manager) dispatchOne(ctx context.Context, now time.Time, name string) {
 			return
 		}
 	}
+}
+
+// storeErr logs and counts a failed write to the notification queue: the
+// delivery itself went as logged, but the queue may now send it again
+// (sent) or hold it (dropped, retry) after a restart.
+func (m *Manager) storeErr(err error, notifier, doing string) {
+	if err == nil {
+		return
+	}
+	m.queueErrs.WithLabelValues(notifier).Inc()
+	m.log.Error().Err(err).Str("notifier", notifier).Msg("notification queue: " + doing)
 }
 
 func ruleOf(key string) string {

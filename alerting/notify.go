@@ -52,6 +52,14 @@ type Notifier interface {
 	Send(ctx context.Context, batch []Notification) error
 }
 
+// LeaseHolder is a notifier whose receiver forgets a firing alert it has
+// not heard about for Lease (Alertmanager's endsAt) and groups, inhibits
+// and repeats alerts itself. The dispatcher sends such a notifier every
+// alert without folding and re-sends firing ones every resend_interval.
+type LeaseHolder interface {
+	Lease() time.Duration
+}
+
 // SendError describes a failed attempt.
 type SendError struct {
 	Status    int    // HTTP status, 0 when none
