@@ -208,9 +208,14 @@ func TestNodeDetectorClearsAFullFaultQuickly(t *testing.T) {
 		sim.fault = 0
 		end := sim.elapsed
 		var cleared time.Duration = -1
-		sim.run(2*time.Minute, func(at time.Duration, v map[string]NodeVerdict) {
-			if cleared < 0 && !v["lb2"].Degraded {
+		sim.run(3*time.Minute, func(at time.Duration, v map[string]NodeVerdict) {
+			switch {
+			case cleared < 0 && !v["lb2"].Degraded:
 				cleared = at - end
+			case cleared >= 0 && v["lb2"].Degraded:
+				// The old fault's slow runs are still in the window after
+				// the node is cleared; they must not page it again.
+				t.Fatalf("seed %d: lb2 degraded again %s after the fault ended (cleared at %s)", seed, at-end, cleared)
 			}
 		})
 		if cleared < 0 || cleared > time.Minute {
@@ -290,7 +295,14 @@ func TestNodeEvidenceNotEnoughData(t *testing.T) {
 // Held; a node that leaves (no evidence) loses its state.
 func TestNodeDetectorHoldAndDisappear(t *testing.T) {
 	nd := checks.DefaultNodeDetection
-	strong := NodeEvidence{Node: "lb2", Strata: 3, Runs: 90, Bad: 20, SiblingRuns: 180, SiblingBad: 1, Expected: 7, P: 1e-12, Evidence: 12, Excess: 100 * time.Millisecond}
+	strong := NodeEvidence{Node: "lb2", Strata: 3, Runs: 90, Bad: 20, SiblingRuns: 180, SiblingBad: 1, Expected: 7, P: 1e-12, Evidence: 12, Excess: 100 * time.Millisecond, RecentBad: 2}
+	// The same evidence with no slow run just now (an ended fault still in
+	// the window) does not make a node degraded.
+	stale := strong
+	stale.RecentBad = 0
+	if v := NewNodeDetector().Update(t0, time.Minute, map[string]NodeEvidence{"lb2": stale}, nd, 0); v["lb2"].Degraded {
+		t.Fatalf("degraded without a slow run just now: %+v", v["lb2"])
+	}
 	d := NewNodeDetector()
 	now := t0
 	v := d.Update(now, time.Minute, map[string]NodeEvidence{"lb2": strong}, nd, 150*time.Millisecond)
