@@ -114,7 +114,9 @@ func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string
 		switch {
 		case was != nil && was.Degraded:
 			last := was.LastSlowAt
-			if e.RecentBad > 0 {
+			if e.RecentBad > 0 || now.Before(last) {
+				// A clock stepped back counts the silence from now, so
+				// it cannot hold a node degraded until it catches up.
 				last = now
 			}
 			if float64(e.Bad) > e.Expected && now.Sub(last) < allowedSilence(e.Bad, window) {

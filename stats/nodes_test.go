@@ -290,6 +290,39 @@ func TestNodeEvidenceNotEnoughData(t *testing.T) {
 	}
 }
 
+// TestNodeDetectorClockJumps: a wall clock stepped back an hour while a
+// node is degraded clears it once its silence is long enough from then on,
+// not an hour later; a step forward ends the silence at once. Neither
+// makes a healthy node degraded.
+func TestNodeDetectorClockJumps(t *testing.T) {
+	nd := checks.DefaultNodeDetection
+	bad := NodeEvidence{Node: "lb2", Strata: 3, Runs: 90, Bad: 20, SiblingRuns: 180, Expected: 1, P: 1e-12, Evidence: 12, Excess: time.Second, RecentBad: 3}
+	quiet := bad
+	quiet.RecentBad = 0
+	ok := NodeEvidence{Node: "lb1", Strata: 3, Runs: 90, SiblingRuns: 180, Expected: 1, P: 1}
+	for _, jump := range []time.Duration{-time.Hour, time.Hour} {
+		d := NewNodeDetector()
+		now := t0
+		if v := d.Update(now, 2*time.Minute, map[string]NodeEvidence{"lb2": bad, "lb1": ok}, nd, 0); !v["lb2"].Degraded {
+			t.Fatalf("jump %s: not degraded: %+v", jump, v["lb2"])
+		}
+		now = now.Add(jump)
+		cleared := time.Duration(-1)
+		for step := time.Duration(0); step <= 3*time.Minute; step += 5 * time.Second {
+			v := d.Update(now.Add(step), 2*time.Minute, map[string]NodeEvidence{"lb2": quiet, "lb1": ok}, nd, 0)
+			if v["lb1"].Degraded {
+				t.Fatalf("jump %s: healthy lb1 degraded", jump)
+			}
+			if !v["lb2"].Degraded && cleared < 0 {
+				cleared = step
+			}
+		}
+		if cleared < 0 || cleared > 2*time.Minute {
+			t.Errorf("jump %s: lb2 cleared %s after the jump, want within 2m", jump, cleared)
+		}
+	}
+}
+
 // TestNodeDetectorHoldAndDisappear: the daemon's own lag, as large as the
 // excess of the slow runs, keeps a node from becoming degraded but marks it
 // Held; a node that leaves (no evidence) loses its state.
