@@ -167,6 +167,18 @@ type rule struct {
 	byNode, node bool
 }
 
+// Window is rule name's window (0 for an unknown rule).
+func (e *Engine) Window(name string) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.rules {
+		if r.cfg.Name == name {
+			return time.Duration(r.cfg.Window)
+		}
+	}
+	return 0
+}
+
 // IsNodeMeasure reports whether measure compares a node with its siblings:
 // the config's own list (checks.IsNodeMeasure), so the two cannot drift.
 func IsNodeMeasure(measure string) bool { return checks.IsNodeMeasure(measure) }

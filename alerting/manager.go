@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -75,6 +76,12 @@ type Manager struct {
 	// either, and once the instance is firing and no longer held it is
 	// sent. Persisted with the instance.
 	withheld map[string]map[string]bool
+	// absorbed is, for withheld notifications whose covering node alert
+	// paged that notifier, when the node alert last covered them: they
+	// belong to the node's incident and stay withheld for one rule window
+	// after it, while their windows still hold the incident's slow runs.
+	// Persisted with the instance.
+	absorbed map[string]map[string]time.Time
 	// firingKeys are the instances firing after the last evaluation (for
 	// holds: whether a covering node alert has decided).
 	firingKeys map[string]bool
@@ -112,6 +119,7 @@ type persisted struct {
 	Instance Instance             `json:"instance"`
 	LastSent map[string]time.Time `json:"last_sent,omitempty"`
 	Withheld map[string]bool      `json:"withheld,omitempty"`
+	Absorbed map[string]time.Time `json:"absorbed,omitempty"`
 	Affected string               `json:"affected_sent,omitempty"`
 }
 
@@ -136,6 +144,7 @@ func NewManager(o ManagerOptions) *Manager {
 		notifiers: map[string]*notifierState{},
 		lastSent:  map[string]map[string]time.Time{},
 		withheld:  map[string]map[string]bool{},
+		absorbed:  map[string]map[string]time.Time{},
 		affected:  map[string]string{},
 		stored:    map[string]bool{},
 		wake:      make(chan struct{}, 1),
@@ -218,6 +227,9 @@ func (m *Manager) Restore(ctx context.Context) error {
 		}
 		if p.Withheld != nil {
 			m.withheld[p.Instance.Key] = p.Withheld
+		}
+		if p.Absorbed != nil {
+			m.absorbed[p.Instance.Key] = p.Absorbed
 		}
 		if p.Affected != "" {
 			m.affected[p.Instance.Key] = p.Affected
@@ -372,14 +384,36 @@ func (m *Manager) refold(ctx context.Context, now time.Time) {
 		var names []string
 		for name := range m.withheld[inst.Key] {
 			names = append(names, name)
+			// The node alert covering it has paged this (folding)
+			// notifier: the alert is part of that incident from now on.
+			// Alertmanager inhibits by itself and gets every alert.
+			ns := m.notifiers[name]
+			if c := inst.InhibitedBy; c != "" && ns != nil && !ns.routes && !m.lastSent[c][name].IsZero() {
+				if m.absorbed[inst.Key] == nil {
+					m.absorbed[inst.Key] = map[string]time.Time{}
+				}
+				m.absorbed[inst.Key][name] = now
+			}
 		}
+		absorbed := maps.Clone(m.absorbed[inst.Key])
 		m.mu.Unlock()
 		sort.Strings(names)
+		window := m.engine.Window(inst.Rule)
 		for _, name := range names {
-			// An alert that only keeps firing (keep_firing_for) when the
-			// node alert covering it ends is part of the incident that just
-			// resolved: paging it on its own then would be a fresh page
-			// saying "p99 6ms". It goes out if its condition holds again.
+			// An alert folded into a node alert that paged is part of
+			// that incident: when the node alert resolves, the alert's
+			// window still holds the incident's slow runs (a p99 over 2m
+			// outlives a node cleared 30 s after the fault), and paging it
+			// then would be a second page for the same incident. Once a
+			// whole window has passed since the node alert covered it,
+			// the window holds only later runs: if its condition still
+			// holds, that is a problem of its own, and it pages. One
+			// whose node alert never paged (it stayed pending) goes out as
+			// soon as it is no longer held. Either way only if its
+			// condition holds now, not only through keep_firing_for.
+			if at, ok := absorbed[name]; ok && now.Sub(at) <= window {
+				continue
+			}
 			if m.holds(name, &inst) || !inst.LastTrueAt.Equal(now) {
 				continue
 			}
@@ -467,6 +501,12 @@ func (m *Manager) enqueueAll(ctx context.Context, now time.Time, inst Instance, 
 			m.mu.Unlock()
 			continue
 		case status == "resolved" && m.unhold(inst.Key, name):
+			m.mu.Lock()
+			delete(m.absorbed[inst.Key], name)
+			if len(m.absorbed[inst.Key]) == 0 {
+				delete(m.absorbed, inst.Key)
+			}
+			m.mu.Unlock()
 			continue // never sent, so nothing to resolve
 		}
 		m.enqueue(ctx, now, inst, name, status, resend)
@@ -568,7 +608,7 @@ func (m *Manager) persist(ctx context.Context) {
 		live[inst.Key] = true
 		m.mu.Lock()
 		p := persisted{Instance: inst, LastSent: m.lastSent[inst.Key], Withheld: m.withheld[inst.Key],
-			Affected: m.affected[inst.Key]}
+			Absorbed: m.absorbed[inst.Key], Affected: m.affected[inst.Key]}
 		data, err := json.Marshal(p)
 		m.mu.Unlock()
 		if err != nil {
@@ -599,6 +639,7 @@ func (m *Manager) persist(ctx context.Context) {
 			delete(m.stored, k)
 			delete(m.lastSent, k)
 			delete(m.withheld, k)
+			delete(m.absorbed, k)
 			delete(m.affected, k)
 			m.mu.Unlock()
 		}
