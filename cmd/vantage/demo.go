@@ -128,9 +128,9 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 		return 1
 	}
 	base := "http://" + *f.listen
-	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
+	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, demoDataDir),
 		Notifiers: kinds.Notifiers(), EvalInterval: demoEvalInterval, ExternalURL: base,
-		Logger: log, Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
+		Logger: log, Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, demoDataDir)))})
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1
