@@ -72,6 +72,36 @@ type Shop struct {
 
 	stallMu sync.Mutex
 	stalled map[net.Conn]struct{}
+
+	moved []PortMove
+}
+
+// What a PortMove moved.
+const (
+	MovedHTTPS   = "HTTPS port"
+	MovedHTTP    = "HTTP port"
+	MovedDNS     = "DNS server"
+	MovedControl = "control endpoint"
+)
+
+// PortMove is a listener that could not get its preferred address (see
+// Options.MoveTakenPorts) and took a random port instead.
+type PortMove struct {
+	What   string // MovedHTTPS, MovedHTTP, MovedDNS or MovedControl
+	Wanted string // the preferred address
+	Got    string // the address it listens on instead
+	Err    error  // why the preferred one failed
+}
+
+// Moved lists the listeners that moved off their preferred address.
+func (s *Shop) Moved() []PortMove { return append([]PortMove(nil), s.moved...) }
+
+func joinAddrs(ips []netip.Addr) string {
+	parts := make([]string, len(ips))
+	for i, ip := range ips {
+		parts[i] = ip.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Start generates the CA, binds every listener and starts serving. ctx
@@ -144,12 +174,30 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 			}
 		}
 	}
+	// Each listener that cannot get its preferred port may move on its
+	// own (MoveTakenPorts): the others keep theirs.
+	movePort := func(what, wanted string, fixed bool, err error) bool {
+		if !opts.MoveTakenPorts || !fixed || ctx.Err() != nil {
+			return false
+		}
+		s.moved = append(s.moved, PortMove{What: what, Wanted: wanted, Err: err})
+		return true
+	}
+	ipList := func(port int) string {
+		return fmt.Sprintf("port %d of %s", port, joinAddrs(ips))
+	}
 	httpsLs, httpsPort, err := listenAll(ctx, ips, opts.HTTPSPort)
+	if err != nil && movePort(MovedHTTPS, ipList(opts.HTTPSPort), opts.HTTPSPort != 0, err) {
+		httpsLs, httpsPort, err = listenAll(ctx, ips, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("demo: HTTPS listeners: %w", err)
 	}
 	cleanup = append(cleanup, closeAll(httpsLs))
 	httpLs, httpPort, err := listenAll(ctx, ips, opts.HTTPPort)
+	if err != nil && movePort(MovedHTTP, ipList(opts.HTTPPort), opts.HTTPPort != 0, err) {
+		httpLs, httpPort, err = listenAll(ctx, ips, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("demo: HTTP listeners: %w", err)
 	}
@@ -158,6 +206,11 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 
 	udp, tcp, err := listenDNS(ctx, opts.DNSAddr)
 	if err != nil {
+		if ap, perr := netip.ParseAddrPort(opts.DNSAddr); perr == nil && movePort(MovedDNS, opts.DNSAddr, ap.Port() != 0, err) {
+			udp, tcp, err = listenDNS(ctx, netip.AddrPortFrom(ap.Addr(), 0).String())
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("demo: DNS listener on %s: %w", opts.DNSAddr, err)
 	}
 	cleanup = append(cleanup, func() { _ = udp.Close(); _ = tcp.Close() })
@@ -165,10 +218,28 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 
 	ctlL, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.ControlAddr)
 	if err != nil {
+		if host, port, perr := net.SplitHostPort(opts.ControlAddr); perr == nil && movePort(MovedControl, opts.ControlAddr, port != "0", err) {
+			ctlL, err = (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("demo: control listener: %w", err)
 	}
 	cleanup = append(cleanup, func() { _ = ctlL.Close() })
 	s.controlAddr = ctlL.Addr().(*net.TCPAddr).AddrPort()
+	for i := range s.moved {
+		m := &s.moved[i]
+		switch m.What {
+		case MovedHTTPS:
+			m.Got = ipList(s.httpsPort)
+		case MovedHTTP:
+			m.Got = ipList(s.httpPort)
+		case MovedDNS:
+			m.Got = s.dnsAddr.String()
+		case MovedControl:
+			m.Got = s.controlAddr.String()
+		}
+	}
 
 	tokenKey := make([]byte, 32)
 	_, _ = rand.Read(tokenKey)
