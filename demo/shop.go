@@ -40,7 +40,7 @@ type endpoint struct {
 	domain   string // the domain it belongs to (and serves by default)
 	ip       netip.Addr
 	node     bool
-	servedBy []string // X-Served-By value, shared across responses
+	servedBy []string         // X-Served-By value, shared across responses
 	gates    []*faultListener // its HTTPS and HTTP listeners
 }
 
