@@ -672,3 +672,52 @@ func TestAssertTextFailureIsFailure(t *testing.T) {
 		t.Fatalf("want failure naming the text seen: %s", describe(out))
 	}
 }
+
+// TestUntrustedCertificateIsTLSError: a sub-resource from a server whose
+// certificate the path's CA does not vouch for fails as a TLS error of
+// that domain, not as the proxy's tunnel failure.
+func TestUntrustedCertificateIsTLSError(t *testing.T) {
+	f := getFixture(t)
+	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/javascript")
+		_, _ = io.WriteString(w, "window.x = 1;")
+	}))
+	defer untrusted.Close()
+	// The page is on 127.0.0.2, the script's server on 127.0.0.1: two
+	// domains, so the request list keeps them apart.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<html><body><h1 id=ok>page</h1><script src="%s/x.js"></script></body></html>`, untrusted.URL)
+	})}}
+	page.Start()
+	defer page.Close()
+	extra := fmt.Sprintf(`
+  - name: untrusted-sub
+    type: browser
+    timeout: 8s
+    screenshot: never
+    steps:
+      - navigate: %s/
+      - wait_visible: "#ok"
+`, page.URL)
+	out := runWithin(t, 2*time.Minute, f.prober, f.oneTarget(t, extra, "untrusted-sub"))
+	if out.Result != probe.Success {
+		t.Fatalf("the page itself should load: %s", describe(out))
+	}
+	n := 0
+	for _, r := range out.Requests {
+		if r.Domain != "127.0.0.1" {
+			continue
+		}
+		n++
+		if r.Result != ResultFailed || !strings.Contains(r.Failure, "127.0.0.1: TLS error (") || strings.Contains(r.Failure, "TUNNEL") {
+			t.Errorf("request %s: result %s failure %q, want failed with the TLS error", r.URL, r.Result, r.Failure)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no request to the untrusted server: %s", describe(out))
+	}
+}
