@@ -721,3 +721,53 @@ func TestUntrustedCertificateIsTLSError(t *testing.T) {
 		t.Fatalf("no request to the untrusted server: %s", describe(out))
 	}
 }
+
+// TestRunEndsWithItsContext: a run whose caller gives up (the daemon
+// stopping) ends then, not at the journey's deadline: the tab's context
+// descends from the browser's and must follow the run's.
+func TestRunEndsWithItsContext(t *testing.T) {
+	f := getFixture(t)
+	served := make(chan struct{})
+	var once sync.Once
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(served) })
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html><body><h1>never finishes</h1>")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer page.Close()
+	extra := fmt.Sprintf(`
+  - name: endless
+    type: browser
+    interval: 5m
+    timeout: 4m
+    screenshot: never
+    steps:
+      - navigate: %s/
+`, page.URL)
+	tg := f.oneTarget(t, extra, "endless")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan probe.Outcome, 1)
+	go func() { done <- probe.RunOnce(ctx, f.prober, tg) }()
+	select {
+	case <-served:
+	case out := <-done:
+		t.Fatalf("run ended before its page was requested: %s", describe(out))
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the page was not requested within 2m")
+	}
+	cancel()
+	// The journey's own timeout is 4 minutes; ending at all well before it
+	// shows the cancellation reached the tab.
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the run did not end within 2m of its context's cancellation (it waits for its 4m timeout)")
+	}
+	// The next run starts clean.
+	if next := runTarget(f.prober, f.targets(t, "", "web-checkout")[0]); next.Result != probe.Success {
+		t.Fatalf("next run: %s", describe(next))
+	}
+}

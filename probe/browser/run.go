@@ -125,6 +125,12 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		}),
 		chromedp.WithListener(r.rec.onEvent))
 	tabCtx, tabCancel := context.WithDeadline(rctx, outer)
+	// The tab's context descends from the browser's, not from ctx: tie
+	// them, so a run ends when its caller gives up (the daemon stopping, a
+	// reload removing the target, Ctrl-C in `vantage once`) rather than at
+	// its deadline, up to the check's whole timeout later.
+	untie := context.AfterFunc(ctx, tabCancel)
+	defer untie()
 	// Closing the tab and disposing its context can take a moment, more
 	// so with a sick browser: do it in the background, holding the slot.
 	defer func() {
