@@ -47,7 +47,7 @@ func (s *Shop) controlHandler() http.Handler {
 		var f Fault
 		if err := dec.Decode(&f); err != nil {
 			http.Error(w, "invalid fault body: "+err.Error()+"\n"+
-				`want JSON like {"latency":"1.5s","latency_ratio":0.2,"jitter":"100ms","error_ratio":0.1,"refuse":false,"stall":false,"dns_remove":false}`,
+				`want JSON like {"latency":"1.5s","latency_ratio":0.2,"jitter":"100ms","error_ratio":0.1,"refuse":false,"reset":false,"stall":false,"dns_remove":false}`,
 				http.StatusBadRequest)
 			return
 		}
@@ -97,12 +97,15 @@ Targets: %s
    a node's own fault replaces the www.shop.test one)
 
 Fault fields (JSON): latency, jitter (durations like "1.5s"), latency_ratio,
-error_ratio (0..1), refuse, stall, dns_remove (nodes only) (booleans).
+error_ratio (0..1), refuse, reset, stall, dns_remove (nodes only) (booleans).
+  refuse: connections are refused (the port is closed); reset: they are
+  accepted and reset at once; stall: accepted and never answered.
 
   curl %[2]s/faults
   curl -X PUT %[2]s/faults/lb2 -d '{"latency":"1.5s","latency_ratio":0.2}'
   curl -X PUT %[2]s/faults/lb3 -d '{"error_ratio":0.5}'
   curl -X PUT %[2]s/faults/static.shop-cdn.test -d '{"refuse":true}'
+  curl -X PUT %[2]s/faults/static.shop-cdn.test -d '{"reset":true}'
   curl -X PUT %[2]s/faults/lb1 -d '{"stall":true}'
   curl -X PUT %[2]s/faults/lb1 -d '{"dns_remove":true}'
   curl -X DELETE %[2]s/faults/lb2

@@ -483,16 +483,15 @@ func TestFaultRefuse(t *testing.T) {
 		t.Error("HTTPS request succeeded under refuse")
 	}
 
-	// A raw connection sees a reset, not an orderly close or a hang.
-	// (The reset may even beat the end of connect on loopback.)
-	conn, err := net.Dial("tcp", netip.AddrPortFrom(s.StaticIP(), uint16(s.HTTPSPort())).String())
-	if err == nil {
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-		_, err = conn.Read(make([]byte, 1))
-	}
-	if !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("read from refused connection: %v, want connection reset", err)
+	// The connection itself is refused, on both ports: no accept, no reset.
+	for _, port := range []int{s.HTTPSPort(), s.HTTPPort()} {
+		conn, err := net.DialTimeout("tcp", netip.AddrPortFrom(s.StaticIP(), uint16(port)).String(), 2*time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("connect to port %d under refuse: %v, want connection refused", port, err)
+		}
 	}
 
 	// Other endpoints still work; clearing restores the CDN.
@@ -500,6 +499,57 @@ func TestFaultRefuse(t *testing.T) {
 		t.Errorf("www under CDN refuse: %d", resp.StatusCode)
 	}
 	s.ClearAll()
+	if resp, _ := get(t, c, s.URL(StaticHost, "/app.js")); resp.StatusCode != 200 {
+		t.Errorf("after clear: %d", resp.StatusCode)
+	}
+	// Refused and reopened again, by a node's own fault this time.
+	lb2 := s.Nodes()[1].IP
+	for range 2 {
+		if err := s.SetFault("lb2", Fault{Refuse: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := net.DialTimeout("tcp", netip.AddrPortFrom(lb2, uint16(s.HTTPPort())).String(), 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("lb2 under refuse: %v, want connection refused", err)
+		}
+		if err := s.ClearFault("lb2"); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := get(t, pinnedClient(t, s, lb2, 5*time.Second), s.HTTPURL(WWWHost, "/")); resp.StatusCode != 200 {
+			t.Errorf("lb2 after clear: %d", resp.StatusCode)
+		}
+	}
+}
+
+// TestFaultReset: reset accepts connections and resets them at once, on
+// new and kept-alive connections.
+func TestFaultReset(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, Options{})
+	c := pinnedClient(t, s, s.StaticIP(), 5*time.Second)
+	get(t, c, s.URL(StaticHost, "/app.js"))
+	if err := s.SetFault(StaticHost, Fault{Reset: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(s.URL(StaticHost, "/app.js")); err == nil {
+		t.Error("request on a kept-alive connection succeeded under reset")
+	}
+	// A raw connection is accepted, then sees a reset, not an orderly
+	// close or a hang. (The reset may even beat the end of connect on
+	// loopback.)
+	conn, err := net.Dial("tcp", netip.AddrPortFrom(s.StaticIP(), uint16(s.HTTPSPort())).String())
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("reset refused the connection: %v", err)
+	}
+	if err == nil {
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("read from a reset connection: %v, want connection reset", err)
+	}
+	s.ClearAll()
+	c.Transport.(*http.Transport).CloseIdleConnections()
 	if resp, _ := get(t, c, s.URL(StaticHost, "/app.js")); resp.StatusCode != 200 {
 		t.Errorf("after clear: %d", resp.StatusCode)
 	}
@@ -653,6 +703,8 @@ func TestParseFault(t *testing.T) {
 		{in: "lb1:latency=-1s", wantErr: "negative"},
 		{in: "lb1:explode", wantErr: "unknown setting"},
 		{in: "lb1:refuse,stall", wantErr: "mutually exclusive"},
+		{in: "lb1:refuse,reset", wantErr: "mutually exclusive"},
+		{in: "static.shop-cdn.test:reset", target: StaticHost, want: Fault{Reset: true}},
 		{in: "lb1:clear,refuse", wantErr: "cannot be combined"},
 		{in: "lb1:refuse=maybe", wantErr: "invalid boolean"},
 		{in: "lb1:refuse=false", wantErr: "no settings"},

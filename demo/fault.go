@@ -50,8 +50,13 @@ type Fault struct {
 	Jitter Duration `json:"jitter,omitempty"`
 	// ErrorRatio is the fraction of requests answered 503.
 	ErrorRatio float64 `json:"error_ratio,omitempty"`
-	// Refuse resets connections right after accept, like a dead node.
+	// Refuse closes the target's ports: connections are refused (the
+	// kernel answers the SYN with an RST, ECONNREFUSED), like a host whose
+	// service is down. Connections already open are cut.
 	Refuse bool `json:"refuse,omitempty"`
+	// Reset accepts connections and resets them at once (RST, ECONNRESET),
+	// like a crashing server or a middlebox that drops the connection.
+	Reset bool `json:"reset,omitempty"`
 	// Stall accepts connections and never answers.
 	Stall bool `json:"stall,omitempty"`
 	// DNSRemove drops the node's A record from www.shop.test (nodes only).
@@ -76,10 +81,17 @@ func (f Fault) Validate() error {
 	if f.ErrorRatio < 0 || f.ErrorRatio > 1 {
 		errs = append(errs, fmt.Errorf("error_ratio %g must be between 0 and 1", f.ErrorRatio))
 	}
-	if f.Refuse && f.Stall {
-		errs = append(errs, errors.New("refuse and stall are mutually exclusive"))
+	if n := btoi(f.Refuse) + btoi(f.Reset) + btoi(f.Stall); n > 1 {
+		errs = append(errs, errors.New("refuse, reset and stall are mutually exclusive"))
 	}
 	return errors.Join(errs...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // String renders f in ParseFault's syntax (without the target), "clear" when zero.
@@ -100,6 +112,9 @@ func (f Fault) String() string {
 	if f.Refuse {
 		parts = append(parts, "refuse")
 	}
+	if f.Reset {
+		parts = append(parts, "reset")
+	}
 	if f.Stall {
 		parts = append(parts, "stall")
 	}
@@ -118,6 +133,7 @@ func (f Fault) String() string {
 //	lb2:latency=1.5s,latency_ratio=0.2,jitter=200ms
 //	lb3:error_ratio=0.5
 //	static.shop-cdn.test:refuse
+//	static.shop-cdn.test:reset
 //	lb1:stall
 //	lb1:dns_remove
 //	lb2:clear
@@ -170,7 +186,7 @@ func ParseFault(s string) (target string, f Fault, err error) {
 			} else {
 				f.ErrorRatio = v
 			}
-		case "refuse", "stall", "dns_remove", "clear":
+		case "refuse", "reset", "stall", "dns_remove", "clear":
 			on := true
 			if hasVal {
 				b, perr := strconv.ParseBool(val)
@@ -182,6 +198,8 @@ func ParseFault(s string) (target string, f Fault, err error) {
 			switch key {
 			case "refuse":
 				f.Refuse = on
+			case "reset":
+				f.Reset = on
 			case "stall":
 				f.Stall = on
 			case "dns_remove":
@@ -190,7 +208,7 @@ func ParseFault(s string) (target string, f Fault, err error) {
 				clear = on
 			}
 		default:
-			return "", Fault{}, fmt.Errorf("fault %q: unknown setting %q (known: latency, latency_ratio, jitter, error_ratio, refuse, stall, dns_remove, clear)", s, key)
+			return "", Fault{}, fmt.Errorf("fault %q: unknown setting %q (known: latency, latency_ratio, jitter, error_ratio, refuse, reset, stall, dns_remove, clear)", s, key)
 		}
 	}
 	if clear {

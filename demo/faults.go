@@ -78,7 +78,12 @@ func (s *Shop) SetFault(target string, f Fault) error {
 	} else {
 		next[target] = f
 	}
-	s.faults.Store(s.buildState(next))
+	st := s.buildState(next)
+	s.faults.Store(st)
+	if err := s.applyRefusals(st); err != nil {
+		s.log.Error().Err(err).Str("target", target).Msg("demo fault: listeners")
+		return err
+	}
 	s.log.Info().Str("target", target).Str("fault", f.String()).Msg("demo fault set")
 	return nil
 }
@@ -90,7 +95,12 @@ func (s *Shop) ClearFault(target string) error { return s.SetFault(target, Fault
 func (s *Shop) ClearAll() {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	s.faults.Store(s.buildState(map[string]Fault{}))
+	st := s.buildState(map[string]Fault{})
+	s.faults.Store(st)
+	if err := s.applyRefusals(st); err != nil {
+		s.log.Error().Err(err).Msg("demo faults cleared, but a listener did not reopen")
+		return
+	}
 	s.log.Info().Msg("demo faults cleared")
 }
 

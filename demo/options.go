@@ -45,6 +45,11 @@ type Options struct {
 	HTTPPort  int
 	// ControlAddr is the fault-injection HTTP endpoint. Default "127.0.0.10:0".
 	ControlAddr string
+	// MoveTakenPorts lets a listener whose preferred (non-zero) port cannot
+	// be bound (taken, or privileged) take a random port instead, on its
+	// own: the others keep theirs. Shop.Moved says which moved. Without
+	// it, Start fails.
+	MoveTakenPorts bool
 	// Dir receives ca.pem. Empty: a temporary directory removed by Close.
 	Dir string
 	// Password is the API login password. Default DefaultPassword.

@@ -40,7 +40,8 @@ type endpoint struct {
 	domain   string // the domain it belongs to (and serves by default)
 	ip       netip.Addr
 	node     bool
-	servedBy []string // X-Served-By value, shared across responses
+	servedBy []string         // X-Served-By value, shared across responses
+	gates    []*faultListener // its HTTPS and HTTP listeners
 }
 
 // Shop is a running demo shop. Its methods are safe for concurrent use.
@@ -72,6 +73,36 @@ type Shop struct {
 
 	stallMu sync.Mutex
 	stalled map[net.Conn]struct{}
+
+	moved []PortMove
+}
+
+// What a PortMove moved.
+const (
+	MovedHTTPS   = "HTTPS port"
+	MovedHTTP    = "HTTP port"
+	MovedDNS     = "DNS server"
+	MovedControl = "control endpoint"
+)
+
+// PortMove is a listener that could not get its preferred address (see
+// Options.MoveTakenPorts) and took a random port instead.
+type PortMove struct {
+	What   string // MovedHTTPS, MovedHTTP, MovedDNS or MovedControl
+	Wanted string // the preferred address
+	Got    string // the address it listens on instead
+	Err    error  // why the preferred one failed
+}
+
+// Moved lists the listeners that moved off their preferred address.
+func (s *Shop) Moved() []PortMove { return append([]PortMove(nil), s.moved...) }
+
+func joinAddrs(ips []netip.Addr) string {
+	parts := make([]string, len(ips))
+	for i, ip := range ips {
+		parts[i] = ip.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Start generates the CA, binds every listener and starts serving. ctx
@@ -144,12 +175,30 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 			}
 		}
 	}
+	// Each listener that cannot get its preferred port may move on its
+	// own (MoveTakenPorts): the others keep theirs.
+	movePort := func(what, wanted string, fixed bool, err error) bool {
+		if !opts.MoveTakenPorts || !fixed || ctx.Err() != nil {
+			return false
+		}
+		s.moved = append(s.moved, PortMove{What: what, Wanted: wanted, Err: err})
+		return true
+	}
+	ipList := func(port int) string {
+		return fmt.Sprintf("port %d of %s", port, joinAddrs(ips))
+	}
 	httpsLs, httpsPort, err := listenAll(ctx, ips, opts.HTTPSPort)
+	if err != nil && movePort(MovedHTTPS, ipList(opts.HTTPSPort), opts.HTTPSPort != 0, err) {
+		httpsLs, httpsPort, err = listenAll(ctx, ips, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("demo: HTTPS listeners: %w", err)
 	}
 	cleanup = append(cleanup, closeAll(httpsLs))
 	httpLs, httpPort, err := listenAll(ctx, ips, opts.HTTPPort)
+	if err != nil && movePort(MovedHTTP, ipList(opts.HTTPPort), opts.HTTPPort != 0, err) {
+		httpLs, httpPort, err = listenAll(ctx, ips, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("demo: HTTP listeners: %w", err)
 	}
@@ -158,6 +207,11 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 
 	udp, tcp, err := listenDNS(ctx, opts.DNSAddr)
 	if err != nil {
+		if ap, perr := netip.ParseAddrPort(opts.DNSAddr); perr == nil && movePort(MovedDNS, opts.DNSAddr, ap.Port() != 0, err) {
+			udp, tcp, err = listenDNS(ctx, netip.AddrPortFrom(ap.Addr(), 0).String())
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("demo: DNS listener on %s: %w", opts.DNSAddr, err)
 	}
 	cleanup = append(cleanup, func() { _ = udp.Close(); _ = tcp.Close() })
@@ -165,10 +219,28 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 
 	ctlL, err := (&net.ListenConfig{}).Listen(ctx, "tcp", opts.ControlAddr)
 	if err != nil {
+		if host, port, perr := net.SplitHostPort(opts.ControlAddr); perr == nil && movePort(MovedControl, opts.ControlAddr, port != "0", err) {
+			ctlL, err = (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("demo: control listener: %w", err)
 	}
 	cleanup = append(cleanup, func() { _ = ctlL.Close() })
 	s.controlAddr = ctlL.Addr().(*net.TCPAddr).AddrPort()
+	for i := range s.moved {
+		m := &s.moved[i]
+		switch m.What {
+		case MovedHTTPS:
+			m.Got = ipList(s.httpsPort)
+		case MovedHTTP:
+			m.Got = ipList(s.httpPort)
+		case MovedDNS:
+			m.Got = s.dnsAddr.String()
+		case MovedControl:
+			m.Got = s.controlAddr.String()
+		}
+	}
 
 	tokenKey := make([]byte, 32)
 	_, _ = rand.Read(tokenKey)
@@ -186,11 +258,12 @@ func Start(ctx context.Context, opts Options) (_ *Shop, err error) {
 	}
 	for i, ep := range s.endpoints {
 		h := s.handler(ep)
+		ep.gates = []*faultListener{newFaultListener(s, i, httpsLs[i]), newFaultListener(s, i, httpLs[i])}
 		tlsSrv := newHTTPServer(h, errLog)
 		tlsSrv.TLSConfig = tlsConf.Clone()
-		s.serve(tlsSrv, func() error { return tlsSrv.ServeTLS(&faultListener{Listener: httpsLs[i], s: s, idx: i}, "", "") })
+		s.serve(tlsSrv, func() error { return tlsSrv.ServeTLS(ep.gates[0], "", "") })
 		plain := newHTTPServer(h, errLog)
-		s.serve(plain, func() error { return plain.Serve(&faultListener{Listener: httpLs[i], s: s, idx: i}) })
+		s.serve(plain, func() error { return plain.Serve(ep.gates[1]) })
 	}
 	ctl := newHTTPServer(s.controlHandler(), errLog)
 	s.serve(ctl, func() error { return ctl.Serve(ctlL) })
@@ -318,24 +391,94 @@ func listenDNS(ctx context.Context, addr string) (net.PacketConn, net.Listener, 
 	return nil, nil, lastErr
 }
 
-// faultListener applies connection-level faults at accept time.
+// faultListener is one shop listener with the connection-level faults:
+// refuse closes its socket, so the kernel refuses connections (an RST to
+// the SYN, ECONNREFUSED for the client) as on a host whose service is down,
+// and reopens it on the same address when the fault ends; reset and stall
+// act on accepted connections.
 type faultListener struct {
-	net.Listener
-	s   *Shop
-	idx int
+	s    *Shop
+	idx  int
+	addr net.Addr // the bound address, kept across refusals
+
+	mu     sync.Mutex
+	ln     net.Listener  // nil while refusing
+	reopen chan struct{} // closed when ln is reopened or the listener closes
+	closed bool
+}
+
+func newFaultListener(s *Shop, idx int, ln net.Listener) *faultListener {
+	return &faultListener{s: s, idx: idx, addr: ln.Addr(), ln: ln}
+}
+
+func (l *faultListener) Addr() net.Addr { return l.addr }
+
+// Close stops the listener for good (the server's Close calls it).
+func (l *faultListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.ln == nil {
+		close(l.reopen)
+		return nil
+	}
+	return l.ln.Close()
+}
+
+// setRefusing closes the socket (on) or binds it again (off).
+func (l *faultListener) setRefusing(on bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return nil
+	case on && l.ln != nil:
+		l.reopen = make(chan struct{})
+		err := l.ln.Close()
+		l.ln = nil
+		return err
+	case !on && l.ln == nil:
+		ln, err := net.Listen("tcp4", l.addr.String())
+		if err != nil {
+			return fmt.Errorf("reopening %s after refuse: %w", l.addr, err)
+		}
+		l.ln = ln
+		close(l.reopen)
+	}
+	return nil
 }
 
 func (l *faultListener) Accept() (net.Conn, error) {
 	for {
-		c, err := l.Listener.Accept()
+		l.mu.Lock()
+		ln, wait, closed := l.ln, l.reopen, l.closed
+		l.mu.Unlock()
+		if closed {
+			return nil, net.ErrClosed
+		}
+		if ln == nil {
+			<-wait // refusing: the kernel answers for us
+			continue
+		}
+		c, err := ln.Accept()
 		if err != nil {
+			l.mu.Lock()
+			swapped := l.ln != ln && !l.closed
+			l.mu.Unlock()
+			if swapped {
+				continue // closed by refuse, not by the server
+			}
 			return nil, err
 		}
 		f := l.s.faults.Load().eff[l.idx]
 		switch {
 		case f == nil:
 			return c, nil
-		case f.Refuse:
+		case f.Refuse || f.Reset:
+			// Refuse: accepted just before the socket closed.
 			resetConn(c)
 		case f.Stall:
 			l.s.stall(c)
@@ -343,6 +486,21 @@ func (l *faultListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 	}
+}
+
+// applyRefusals opens or closes every listener for the refuse faults in
+// force. Called with faultMu held.
+func (s *Shop) applyRefusals(st *faultState) error {
+	var errs []error
+	for i, ep := range s.endpoints {
+		on := st.eff[i] != nil && st.eff[i].Refuse
+		for _, g := range ep.gates {
+			if err := g.setRefusing(on); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // resetConn closes c with an RST rather than a FIN, which is what a client
@@ -411,7 +569,7 @@ func (s *Shop) handler(ep *endpoint) http.Handler {
 func (s *Shop) injectFault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
 	// Connection-level faults also hit requests on connections accepted
 	// before the fault was set (keep-alive, HTTP/2).
-	if f.Refuse {
+	if f.Refuse || f.Reset {
 		panic(http.ErrAbortHandler)
 	}
 	if f.Stall {

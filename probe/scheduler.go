@@ -328,7 +328,12 @@ func (s *Scheduler) Apply(cfg *checks.Config, paths map[string]*netpath.Path) {
 	for _, p := range rebuilt {
 		s.rebuild(p[0], p[1])
 	}
-	// A removed check's skipped-runs series goes with it.
+	// Every configured check's skipped-runs series exists from the start
+	// at 0 (Prometheus convention: rate() and alerts on it need the series
+	// before the first skip); a removed check's series goes with it.
+	for name := range names {
+		s.skipped.WithLabelValues(name)
+	}
 	for _, ts := range forget {
 		name := ts.t.Check.Name
 		if !names[name] {

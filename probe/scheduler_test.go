@@ -579,3 +579,42 @@ func TestPreparerGetsItsPrepareTimeOnTop(t *testing.T) {
 		t.Fatalf("RunTimeout = %s", got)
 	}
 }
+
+// TestSkippedRunsStartAtZero: every configured check has its
+// vantage_scheduler_skipped_runs_total series at 0 before any run is
+// skipped, and a check removed by a reload loses it.
+func TestSkippedRunsStartAtZero(t *testing.T) {
+	cfg := testConfig(3, time.Hour, time.Second, nil)
+	reg := prometheus.NewRegistry()
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Registerer: reg,
+		Probers: map[string]probe.Prober{"test": &scriptProber{}}})
+	s.Apply(cfg, paths(t, cfg))
+	series := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "vantage_scheduler_skipped_runs_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "check" {
+						got[l.GetValue()] = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return got
+	}
+	if got := series(); len(got) != 3 || got["c000"] != 0 || got["c001"] != 0 || got["c002"] != 0 {
+		t.Fatalf("skipped-runs series after Apply = %v, want c000..c002 at 0", got)
+	}
+	cfg2 := testConfig(2, time.Hour, time.Second, nil)
+	s.Apply(cfg2, paths(t, cfg2))
+	if got := series(); len(got) != 2 || got["c000"] != 0 || got["c001"] != 0 {
+		t.Fatalf("skipped-runs series after removing c002 = %v, want c000 and c001 at 0", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -15,9 +16,17 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/kinds"
+)
+
+// The demo's preferred addresses: unprivileged ports, so a non-root user
+// gets them too (README.md and docs/deployment.md quote the control one).
+const (
+	defaultDemoDNSAddr     = "127.0.0.10:8053"
+	defaultDemoControlAddr = "127.0.0.10:9948"
 )
 
 type demoFlags struct {
@@ -39,10 +48,10 @@ func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
 	rules := rulesFor(c)
 	f := &demoFlags{
 		listen:      c.Flag("web.listen-address", "Address of the daemon's API, status page and metrics.").Default("127.0.0.1:9947").String(),
-		dnsAddr:     c.Flag("demo.dns-address", "Address of the shop's DNS server (a random port is used if this one is taken).").Default("127.0.0.10:53").String(),
-		httpsPort:   c.Flag("demo.https-port", "HTTPS port of every shop address (0: random).").Default("8443").Int(),
-		httpPort:    c.Flag("demo.http-port", "Plain HTTP port of every shop address (0: random).").Default("8080").Int(),
-		controlAddr: c.Flag("demo.control-address", "Address of the fault-injection endpoint.").Default("127.0.0.10:9948").String(),
+		dnsAddr:     c.Flag("demo.dns-address", "Address of the shop's DNS server, UDP and TCP (if taken, it alone moves to a random port and the demo says so).").Default(defaultDemoDNSAddr).String(),
+		httpsPort:   c.Flag("demo.https-port", "HTTPS port of every shop address (0: random; if taken, it alone moves to a random port).").Default("8443").Int(),
+		httpPort:    c.Flag("demo.http-port", "Plain HTTP port of every shop address (0: random; if taken, it alone moves to a random port).").Default("8080").Int(),
+		controlAddr: c.Flag("demo.control-address", "Address of the fault-injection endpoint (if taken, it alone moves to a random port and the demo prints the new curl lines).").Default(defaultDemoControlAddr).String(),
 		dir:         c.Flag("storage.path", "Directory for the demo's config, CA and data (default: a new temporary directory).").Default("").String(),
 		interval:    c.Flag("demo.interval", "Check interval of the demo config.").Default("10s").Duration(),
 		faults:      c.Flag("fault", "Inject a fault at start, e.g. lb2:latency=1.5s,latency_ratio=0.2 (repeatable).").Strings(),
@@ -56,21 +65,86 @@ func addDemoFlags(c *kingpin.CmdClause) *demoFlags {
 	return f
 }
 
-// startShop starts the demo shop, falling back to random ports when the
-// preferred ones are taken (a second demo, or no root for port 53).
-func startShop(ctx context.Context, f *demoFlags, dir string, log zerolog.Logger) (*demo.Shop, error) {
+// startShop starts the demo shop. A preferred address that is taken (a
+// second demo, another service, or a privileged port without root) moves to
+// a random port on its own; the others keep theirs, and every move is
+// logged at WARN and returned for the banner.
+func startShop(ctx context.Context, f *demoFlags, dir string, log zerolog.Logger) (*demo.Shop, []string, error) {
 	opts := demo.Options{DNSAddr: *f.dnsAddr, HTTPSPort: *f.httpsPort, HTTPPort: *f.httpPort,
-		ControlAddr: *f.controlAddr, Dir: dir, Logger: log}
+		ControlAddr: *f.controlAddr, Dir: dir, Logger: log, MoveTakenPorts: true}
 	shop, err := demo.Start(ctx, opts)
-	if err == nil {
-		return shop, nil
+	if err != nil {
+		return nil, nil, err
 	}
-	log.Warn().Err(err).Msg("preferred demo ports unavailable; using random ports")
-	host, _, _ := net.SplitHostPort(*f.dnsAddr)
-	chost, _, _ := net.SplitHostPort(*f.controlAddr)
-	opts.DNSAddr, opts.ControlAddr = net.JoinHostPort(host, "0"), net.JoinHostPort(chost, "0")
-	opts.HTTPSPort, opts.HTTPPort = 0, 0
-	return demo.Start(ctx, opts)
+	var notes []string
+	for _, m := range shop.Moved() {
+		log.Warn().Err(m.Err).Str("listener", m.What).Str("wanted", m.Wanted).Str("got", m.Got).
+			Msg("preferred demo address unavailable; this listener moved to a random port (the others kept theirs)")
+		note := fmt.Sprintf("The %s could not use %s (%v); it listens on %s instead.", m.What, m.Wanted, m.Err, m.Got)
+		if m.What == demo.MovedControl {
+			note += fmt.Sprintf(" The curl lines below use it; the README's (%s) do not reach this demo.", m.Wanted)
+		}
+		notes = append(notes, note)
+	}
+	return shop, notes, nil
+}
+
+// browserNotice explains a demo without its browser journey: why, what is
+// missing (the checks and alert rules only the browser config has) and how
+// to get it. Empty when the journey is in.
+func browserNotice(f *demoFlags, withBrowser bool, shop *demo.Shop, cfg demo.ConfigOptions) (string, string) {
+	if withBrowser {
+		return "", ""
+	}
+	why := "--no-demo.browser was given"
+	how := "run the demo without --no-demo.browser"
+	if !*f.browserSet {
+		why = "Chromium was not found at " + *f.browserOpts.path
+		how = "install Chromium (Debian/Ubuntu: apt-get install chromium) or point --browser.path at it, then restart the demo"
+	}
+	with, without := cfg, cfg
+	with.Browser, without.Browser = true, false
+	var missing []string
+	checksOf := func(text string) (map[string]bool, map[string]bool) {
+		c, err := checks.Parse([]byte(text), "demo.yaml", func(string) (string, bool) { return "", false })
+		cs, as := map[string]bool{}, map[string]bool{}
+		if err != nil {
+			return cs, as
+		}
+		for _, x := range c.Checks {
+			cs[x.Name] = true
+		}
+		for _, x := range c.Alerts {
+			as[x.Name] = true
+		}
+		return cs, as
+	}
+	wc, wa := checksOf(shop.ConfigWithOptions(with))
+	oc, oa := checksOf(shop.ConfigWithOptions(without))
+	var cs, as []string
+	for n := range wc {
+		if !oc[n] {
+			cs = append(cs, n)
+		}
+	}
+	for n := range wa {
+		if !oa[n] {
+			as = append(as, n)
+		}
+	}
+	slices.Sort(cs)
+	slices.Sort(as)
+	if len(cs) > 0 {
+		missing = append(missing, "check "+strings.Join(cs, ", "))
+	}
+	if len(as) > 0 {
+		missing = append(missing, "alert rules "+strings.Join(as, ", "))
+	}
+	what := "the browser journey"
+	if len(missing) > 0 {
+		what += " (" + strings.Join(missing, "; ") + ")"
+	}
+	return fmt.Sprintf("The demo runs WITHOUT %s: %s. No request of a real browser is measured and no browser alert can fire. To include it, %s.", what, why, how), why
 }
 
 func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
@@ -88,7 +162,7 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vantage demo:", err)
 		return 1
 	}
-	shop, err := startShop(ctx, f, dir, log.With().Str("component", "demo-shop").Logger())
+	shop, notes, err := startShop(ctx, f, dir, log.With().Str("component", "demo-shop").Logger())
 	if err != nil {
 		fmt.Fprintln(stderr, "vantage demo: starting the shop:", err)
 		return 1
@@ -121,35 +195,65 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 		_, err := os.Stat(*f.browserOpts.path)
 		withBrowser = err == nil
 	}
-	cfgText := shop.ConfigWithOptions(demo.ConfigOptions{Interval: *f.interval, Timeout: timeout,
-		Browser: withBrowser, WebhookURL: rcv.URL()})
+	cfgOpts := demo.ConfigOptions{Interval: *f.interval, Timeout: timeout, Browser: withBrowser, WebhookURL: rcv.URL()}
+	if note, why := browserNotice(f, withBrowser, shop, cfgOpts); note != "" {
+		log.Warn().Str("reason", why).Msg(note)
+		notes = append([]string{note}, notes...)
+	} else if *f.browserSet {
+		if _, err := os.Stat(*f.browserOpts.path); err != nil {
+			note := fmt.Sprintf("--demo.browser was given but Chromium was not found at %s: the browser journey will report errors. Install Chromium (Debian/Ubuntu: apt-get install chromium) or point --browser.path at it.", *f.browserOpts.path)
+			log.Warn().Msg(note)
+			notes = append([]string{note}, notes...)
+		}
+	}
+	cfgText := shop.ConfigWithOptions(cfgOpts)
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
 		fmt.Fprintln(stderr, "vantage demo:", err)
 		return 1
 	}
-	base := "http://" + *f.listen
-	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
-		Notifiers: kinds.Notifiers(), EvalInterval: 2 * time.Second, ExternalURL: base,
-		Logger: log, Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, "data")))})
+	l, err := net.Listen("tcp", *f.listen)
 	if err != nil {
+		// Taken (a daemon already on :9947, a second demo): move it alone.
+		host, port, serr := net.SplitHostPort(*f.listen)
+		if serr != nil || port == "0" {
+			fmt.Fprintln(stderr, "vantage demo:", err)
+			return 1
+		}
+		l2, err2 := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err2 != nil {
+			fmt.Fprintln(stderr, "vantage demo:", err)
+			return 1
+		}
+		log.Warn().Err(err).Str("listener", "status page").Str("wanted", *f.listen).Str("got", l2.Addr().String()).
+			Msg("preferred demo address unavailable; this listener moved to a random port (the others kept theirs)")
+		notes = append(notes, fmt.Sprintf("The status page could not use %s (%v); it listens on %s instead (the URLs below use it).", *f.listen, err, l2.Addr()))
+		l = l2
+	}
+	base := "http://" + l.Addr().String()
+	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, demoDataDir),
+		Notifiers: kinds.Notifiers(), EvalInterval: demoEvalInterval, ExternalURL: base,
+		Logger: log, Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, demoDataDir)))})
+	if err != nil {
+		_ = l.Close()
 		printConfigErrors(stderr, err)
 		return 1
 	}
-	l, err := net.Listen("tcp", *f.listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "vantage demo:", err)
-		return 1
-	}
-	base = "http://" + l.Addr().String()
 	var nodes []string
 	for _, n := range shop.Nodes() {
 		nodes = append(nodes, fmt.Sprintf("%s=%s", n.Name, n.IP))
 	}
-	fmt.Fprintf(stdout, `vantage demo is running (Ctrl-C stops it).
-
+	fmt.Fprint(stdout, "vantage demo is running (Ctrl-C stops it).\n")
+	if len(notes) > 0 {
+		fmt.Fprintln(stdout)
+		for _, n := range notes {
+			fmt.Fprintf(stdout, "!! %s\n", n)
+		}
+	}
+	fmt.Fprintf(stdout, `
   status page    %[1]s/
   metrics        %[1]s/metrics
   timeline       %[1]s/api/v1/timeline?since=30m&format=markdown
+                 vantage timeline --storage.path=%[8]s --since=30m
   config         %[2]s
   shop           %[3]s  nodes %[4]s
   shop DNS       %[5]s   CA %[6]s
@@ -165,7 +269,7 @@ Inject a fault (only that node's series change):
 
 Watch it:
   curl -s %[1]s/metrics | grep 'vantage_check_duration_seconds_sum{check="shop-home"'
-`, base, cfgFile, shop.URL(demo.WWWHost, "/"), strings.Join(nodes, " "), shop.DNSAddr(), shop.CAFile(), shop.ControlURL())
+`, base, cfgFile, shop.URL(demo.WWWHost, "/"), strings.Join(nodes, " "), shop.DNSAddr(), shop.CAFile(), shop.ControlURL(), dir)
 	reloadOnSIGHUP(d)
 	if err := d.Run(ctx, l); err != nil {
 		fmt.Fprintln(stderr, "vantage demo:", err)
@@ -173,6 +277,11 @@ Watch it:
 	}
 	return 0
 }
+
+// demoEvalInterval is how often the demo evaluates its alert rules: faster
+// than the daemon's default so a page follows a fault quickly
+// (docs/alerting.md quotes it).
+const demoEvalInterval = 2 * time.Second
 
 func hostOf(addr string) string {
 	host, _, err := net.SplitHostPort(addr)

@@ -230,7 +230,7 @@ func runTimeline(dir, since, until, format, zone string, o timeline.Options, std
 		fmt.Fprintln(stderr, "vantage:", err)
 		return 2
 	}
-	st, err := storage.Open(dir, storage.Options{ReadOnly: true})
+	st, err := storage.Open(timelineStorageDir(dir), storage.Options{ReadOnly: true})
 	if err != nil {
 		fmt.Fprintln(stderr, "vantage:", err)
 		return 1

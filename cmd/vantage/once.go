@@ -226,6 +226,7 @@ func printBrowser(tw io.Writer, r onceResult) {
 		n, bad  int
 		slowest float64
 		results map[string]int
+		why     string // the last failed request's reason: what the domain did
 	}
 	doms := map[string]*dom{}
 	var names []string
@@ -240,6 +241,9 @@ func printBrowser(tw io.Writer, r onceResult) {
 		d.results[q.Result]++
 		if q.Result != "ok" && q.Result != "blocked" {
 			d.bad++
+			if q.Failure != "" {
+				d.why = q.Failure
+			}
 		}
 		if s := q.Duration.Seconds(); s > d.slowest {
 			d.slowest = s
@@ -258,7 +262,11 @@ func printBrowser(tw io.Writer, r onceResult) {
 		if d.bad > 0 {
 			verdict = "FAILING"
 		}
-		fmt.Fprintf(tw, "  domain %s\t\t\t%s\t%s\t\t\t\t\t\t%s (slowest request in TOTAL)\n",
-			n, verdict, ms(d.slowest, true), strings.Join(parts, ", "))
+		why := ""
+		if d.why != "" {
+			why = "; last failure: " + oneLine(d.why)
+		}
+		fmt.Fprintf(tw, "  domain %s\t\t\t%s\t%s\t\t\t\t\t\t%s (slowest request in TOTAL)%s\n",
+			n, verdict, ms(d.slowest, true), strings.Join(parts, ", "), why)
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -187,5 +189,73 @@ func TestDemoCommand(t *testing.T) {
 		}
 		return nil
 	})
+	c.stop(t)
+}
+
+// TestDemoSaysWhatItLeavesOutAndMoves: without Chromium the demo says,
+// in its banner and at WARN, that the browser journey and its rules are
+// left out, why, and how to get them; a taken control address moves alone
+// (the DNS server keeps the free port asked for) and the banner's curl
+// lines use the new address, which answers.
+func TestDemoSaysWhatItLeavesOutAndMoves(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.10:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dnsL, err := net.ListenPacket("udp", "127.0.0.10:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := dnsL.LocalAddr().String()
+	_ = dnsL.Close()
+	addr := testenv.FreeAddr(t)
+	base := "http://" + addr
+	dir := t.TempDir()
+	c := startCommand("demo", "--web.listen-address="+addr, "--demo.dns-address="+dnsAddr,
+		"--demo.https-port=0", "--demo.http-port=0", "--demo.control-address="+taken.Addr().String(),
+		"--storage.path="+dir, "--demo.interval=2s", "--browser.path=/nonexistent/chromium")
+	c.waitReady(t, base)
+	out, logs := c.stdout.String(), c.stderr.String()
+	for _, want := range []string{
+		"!! The demo runs WITHOUT the browser journey (check web-checkout; alert rules CheckoutJourneySlow, DependencyDomainFailing): Chromium was not found at /nonexistent/chromium.",
+		"apt-get install chromium",
+		"--browser.path",
+		"!! The control endpoint could not use " + taken.Addr().String(),
+		"address already in use",
+		"shop DNS       " + dnsAddr + " ",
+		"vantage timeline --storage.path=" + dir + " ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(logs, "level=warn") || !strings.Contains(logs, "WITHOUT the browser journey") || !strings.Contains(logs, "control endpoint") {
+		t.Errorf("no WARN lines for the left-out journey and the moved endpoint:\n%s", logs)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "vantage.yaml"))
+	if err != nil || strings.Contains(string(cfg), "web-checkout") {
+		t.Errorf("config without Chromium has the browser journey (%v)", err)
+	}
+	// The banner's curl lines reach the moved endpoint.
+	m := regexp.MustCompile(`curl -X DELETE (http://127\.0\.0\.10:\d+)/faults `).FindStringSubmatch(out)
+	if m == nil || m[1] == "http://"+taken.Addr().String() {
+		t.Fatalf("banner's curl line %v does not use the moved control endpoint:\n%s", m, out)
+	}
+	if code, _, err := get(m[1], "/faults"); err != nil || code != http.StatusOK {
+		t.Errorf("GET %s/faults: %d %v", m[1], code, err)
+	}
+	c.stop(t)
+
+	// Turned off on purpose, the demo says which flag to drop.
+	addr = testenv.FreeAddr(t)
+	c = startCommand("demo", "--web.listen-address="+addr, "--demo.dns-address=127.0.0.10:0",
+		"--demo.https-port=0", "--demo.http-port=0", "--demo.control-address=127.0.0.10:0",
+		"--storage.path="+t.TempDir(), "--demo.interval=2s", "--no-demo.browser")
+	c.waitReady(t, "http://"+addr)
+	if out := c.stdout.String(); !strings.Contains(out, "WITHOUT the browser journey") || !strings.Contains(out, "--no-demo.browser was given") ||
+		!strings.Contains(out, "without --no-demo.browser") || strings.Contains(out, "could not use") {
+		t.Errorf("banner with --no-demo.browser:\n%s", out)
+	}
 	c.stop(t)
 }

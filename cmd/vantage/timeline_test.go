@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,40 @@ func TestTimelineIncidents(t *testing.T) {
 	code, stdout, stderr = vantage(t, "timeline", "--storage.path="+dir, "--incident=nope", "--format=json")
 	if code != 1 || stdout != "" || !strings.Contains(stderr, `no incident "nope" in this range; incidents: `+id) {
 		t.Errorf("unknown incident: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestTimelineAcceptsDemoStoragePath: `vantage demo --storage.path=DIR`
+// keeps its database in DIR/data; `vantage timeline --storage.path=DIR`
+// finds it there, and the DIR/data path works as well.
+func TestTimelineAcceptsDemoStoragePath(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(filepath.Join(dir, demoDataDir), storage.Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-20 * time.Minute).Truncate(time.Second)
+	for _, e := range []storage.Event{
+		{Time: start, Kind: storage.AlertFiring, Alert: "Degraded", Node: "lb2", Detail: "node_degraded = 1"},
+		{Time: start.Add(5 * time.Minute), Kind: storage.AlertResolved, Alert: "Degraded", Node: "lb2"},
+	} {
+		if _, err := st.AppendEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, demoDataDir)} {
+		code, stdout, stderr := vantage(t, "timeline", "--storage.path="+p, "--timezone=UTC")
+		if code != 0 || !strings.Contains(stdout, "node lb2") {
+			t.Errorf("timeline --storage.path=%s: exit %d\n%s%s", p, code, stdout, stderr)
+		}
+	}
+	// A directory with neither names the path it looked at.
+	empty := t.TempDir()
+	code, _, stderr := vantage(t, "timeline", "--storage.path="+empty)
+	if code != 1 || !strings.Contains(stderr, "no database at "+filepath.Join(empty, storage.FileName)) {
+		t.Errorf("empty dir: exit %d, stderr %q", code, stderr)
 	}
 }

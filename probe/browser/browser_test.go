@@ -282,8 +282,9 @@ func TestStaticDomainFaults(t *testing.T) {
 		mustPass  bool
 		wantInErr string
 	}{
-		{"refuse", demo.Fault{Refuse: true}, ResultFailed, 0, true, "TUNNEL"},
-		{"503", demo.Fault{ErrorRatio: 1}, ResultHTTPError, 503, true, ""},
+		{"refuse", demo.Fault{Refuse: true}, ResultFailed, 0, true, demo.StaticHost + ": connection refused ("},
+		{"reset", demo.Fault{Reset: true}, ResultFailed, 0, true, demo.StaticHost + ": connection reset ("},
+		{"503", demo.Fault{ErrorRatio: 1}, ResultHTTPError, 503, true, "HTTP 503"},
 		{"stall", demo.Fault{Stall: true}, ResultFailed, 0, false, ""},
 	}
 	for _, tc := range cases {
@@ -305,6 +306,10 @@ func TestStaticDomainFaults(t *testing.T) {
 					}
 					if tc.wantInErr != "" && !strings.Contains(r.Failure, tc.wantInErr) {
 						t.Errorf("failure %q should mention %s", r.Failure, tc.wantInErr)
+					}
+					// What the domain did, never the proxy's own failure.
+					if strings.Contains(r.Failure, "TUNNEL") || strings.Contains(r.Failure, "502") {
+						t.Errorf("failure %q reads as the proxy's", r.Failure)
 					}
 				case demo.WWWHost:
 					www++
@@ -564,5 +569,205 @@ func TestBlockDomains(t *testing.T) {
 	}
 	if res[demo.WWWHost][ResultOK] == 0 {
 		t.Fatalf("the shop's own requests should be ok: %v", res)
+	}
+}
+
+// TestPlainHTTPUpstreamFailures: plain-HTTP requests go through the proxy
+// as absolute-form requests, not tunnels. A domain that refuses or resets
+// is a failed request naming what the domain did, not an http_error with
+// the proxy's own 502; a navigation to it fails with the same reason; a
+// real 503 of the domain stays an http_error.
+func TestPlainHTTPUpstreamFailures(t *testing.T) {
+	f := getFixture(t)
+	defer f.shop.ClearAll()
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<html><body><h1 id=ok>page</h1><script src="%s"></script></body></html>`,
+			f.shop.HTTPURL(demo.StaticHost, "/app.js"))
+	}))
+	defer page.Close()
+	extra := fmt.Sprintf(`
+  - name: plain-sub
+    type: browser
+    timeout: 8s
+    screenshot: never
+    steps:
+      - navigate: %s/
+      - wait_visible: "#ok"
+  - name: plain-nav
+    type: browser
+    timeout: 8s
+    screenshot: never
+    steps:
+      - navigate: %s
+`, page.URL, f.shop.HTTPURL(demo.StaticHost, "/app.js"))
+	sub := f.oneTarget(t, extra, "plain-sub")
+	nav := f.oneTarget(t, extra, "plain-nav")
+	for _, tc := range []struct {
+		name   string
+		fault  demo.Fault
+		result string
+		status int
+		reason string
+	}{
+		{"refuse", demo.Fault{Refuse: true}, ResultFailed, 0, demo.StaticHost + ": connection refused ("},
+		{"reset", demo.Fault{Reset: true}, ResultFailed, 0, demo.StaticHost + ": connection "},
+		{"503", demo.Fault{ErrorRatio: 1}, ResultHTTPError, 503, "HTTP 503"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := f.shop.SetFault(demo.StaticHost, tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			out := runWithin(t, 2*time.Minute, f.prober, sub)
+			if out.Result != probe.Success {
+				t.Fatalf("the page itself should load: %s", describe(out))
+			}
+			n := 0
+			for _, r := range out.Requests {
+				if r.Domain != demo.StaticHost {
+					continue
+				}
+				n++
+				if r.Result != tc.result || r.Status != tc.status || !strings.Contains(r.Failure, tc.reason) {
+					t.Errorf("static request %s: result %s status %d failure %q, want %s %d %q", r.URL, r.Result, r.Status, r.Failure, tc.result, tc.status, tc.reason)
+				}
+				if strings.Contains(r.Failure, "502") || strings.Contains(r.Failure, "vantage proxy") {
+					t.Errorf("failure %q reads as the proxy's", r.Failure)
+				}
+			}
+			if n == 0 {
+				t.Fatalf("no request to %s: %s", demo.StaticHost, describe(out))
+			}
+			if tc.result != ResultFailed {
+				return
+			}
+			out = runWithin(t, 2*time.Minute, f.prober, nav)
+			if out.Result == probe.Success || !strings.Contains(out.Reason, tc.reason) || strings.Contains(out.Reason, "502") {
+				t.Errorf("navigation to a domain that fails: want a reason with %q: %s", tc.reason, describe(out))
+			}
+		})
+	}
+}
+
+// TestAssertTextFailureIsFailure: an assert_text whose element is there
+// with other text is a failed assertion, not a timeout, even when the
+// check's timeout (not a step's own) ends the wait.
+func TestAssertTextFailureIsFailure(t *testing.T) {
+	f := getFixture(t)
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `<html><body><span id="cart-count">0</span></body></html>`)
+	}))
+	defer page.Close()
+	extra := fmt.Sprintf(`
+  - name: wrong-text
+    type: browser
+    timeout: 3s
+    screenshot: never
+    steps:
+      - navigate: %s/
+      - assert_text: {selector: "#cart-count", contains: "1"}
+`, page.URL)
+	out := runWithin(t, 2*time.Minute, f.prober, f.oneTarget(t, extra, "wrong-text"))
+	if out.Result != probe.Failure || !strings.Contains(out.Reason, `text of "#cart-count" is "0", want it to contain "1"`) {
+		t.Fatalf("want failure naming the text seen: %s", describe(out))
+	}
+}
+
+// TestUntrustedCertificateIsTLSError: a sub-resource from a server whose
+// certificate the path's CA does not vouch for fails as a TLS error of
+// that domain, not as the proxy's tunnel failure.
+func TestUntrustedCertificateIsTLSError(t *testing.T) {
+	f := getFixture(t)
+	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/javascript")
+		_, _ = io.WriteString(w, "window.x = 1;")
+	}))
+	defer untrusted.Close()
+	// The page is on 127.0.0.2, the script's server on 127.0.0.1: two
+	// domains, so the request list keeps them apart.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<html><body><h1 id=ok>page</h1><script src="%s/x.js"></script></body></html>`, untrusted.URL)
+	})}}
+	page.Start()
+	defer page.Close()
+	extra := fmt.Sprintf(`
+  - name: untrusted-sub
+    type: browser
+    timeout: 8s
+    screenshot: never
+    steps:
+      - navigate: %s/
+      - wait_visible: "#ok"
+`, page.URL)
+	out := runWithin(t, 2*time.Minute, f.prober, f.oneTarget(t, extra, "untrusted-sub"))
+	if out.Result != probe.Success {
+		t.Fatalf("the page itself should load: %s", describe(out))
+	}
+	n := 0
+	for _, r := range out.Requests {
+		if r.Domain != "127.0.0.1" {
+			continue
+		}
+		n++
+		if r.Result != ResultFailed || !strings.Contains(r.Failure, "127.0.0.1: TLS error (") || strings.Contains(r.Failure, "TUNNEL") {
+			t.Errorf("request %s: result %s failure %q, want failed with the TLS error", r.URL, r.Result, r.Failure)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no request to the untrusted server: %s", describe(out))
+	}
+}
+
+// TestRunEndsWithItsContext: a run whose caller gives up (the daemon
+// stopping) ends then, not at the journey's deadline: the tab's context
+// descends from the browser's and must follow the run's.
+func TestRunEndsWithItsContext(t *testing.T) {
+	f := getFixture(t)
+	served := make(chan struct{})
+	var once sync.Once
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(served) })
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html><body><h1>never finishes</h1>")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer page.Close()
+	extra := fmt.Sprintf(`
+  - name: endless
+    type: browser
+    interval: 5m
+    timeout: 4m
+    screenshot: never
+    steps:
+      - navigate: %s/
+`, page.URL)
+	tg := f.oneTarget(t, extra, "endless")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan probe.Outcome, 1)
+	go func() { done <- probe.RunOnce(ctx, f.prober, tg) }()
+	select {
+	case <-served:
+	case out := <-done:
+		t.Fatalf("run ended before its page was requested: %s", describe(out))
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the page was not requested within 2m")
+	}
+	cancel()
+	// The journey's own timeout is 4 minutes; ending at all well before it
+	// shows the cancellation reached the tab.
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the run did not end within 2m of its context's cancellation (it waits for its 4m timeout)")
+	}
+	// The next run starts clean.
+	if next := runTarget(f.prober, f.targets(t, "", "web-checkout")[0]); next.Result != probe.Success {
+		t.Fatalf("next run: %s", describe(next))
 	}
 }

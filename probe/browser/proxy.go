@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
@@ -26,6 +29,65 @@ type connRecord struct {
 	TLS     time.Duration // the proxy's own verification handshake
 	HasDNS  bool
 	Err     string
+	// Cause is what the upstream did, in a customer's words ("connection
+	// refused", "connection reset", "timed out", "TLS error"...); empty
+	// when the error says nothing more specific.
+	Cause string
+}
+
+// describe is the record's failure as the request list and reasons show
+// it: the host, what it did, and the error.
+func (r connRecord) describe() string {
+	if r.Err == "" {
+		return ""
+	}
+	if r.Cause == "" || r.Cause == r.Err {
+		return r.Host + ": " + r.Err
+	}
+	return r.Host + ": " + r.Cause + " (" + r.Err + ")"
+}
+
+func (r *connRecord) fail(err error) {
+	r.Err, r.Cause = err.Error(), upstreamCause(err)
+}
+
+// upstreamCause names what the upstream did from a dial, handshake or
+// read error: Chromium only sees the proxy, so without this every failure
+// would read as the proxy's own (ERR_TUNNEL_CONNECTION_FAILED, a 502).
+func upstreamCause(err error) string {
+	var (
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		invalid x509.CertificateInvalidError
+		alert   tls.AlertError
+		recHdr  tls.RecordHeaderError
+		netErr  net.Error
+	)
+	switch {
+	case errors.Is(err, errBlocked):
+		return "blocked by block_domains"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable"
+	case errors.As(err, &dnsErr):
+		return "DNS lookup failed"
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &hostErr),
+		errors.As(err, &invalid), errors.As(err, &alert), errors.As(err, &recHdr):
+		return "TLS error"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
+	}
+	return ""
 }
 
 // forwardProxy is the per-run HTTP proxy Chromium's browser context uses.
@@ -144,13 +206,13 @@ func (p *forwardProxy) dial(ctx context.Context, hostport string) (net.Conn, *co
 	host = strings.ToLower(host)
 	rec := &connRecord{Host: host}
 	if p.blocked(host) {
-		rec.Err = "blocked by block_domains"
+		rec.fail(errBlocked)
 		return nil, rec, errBlocked
 	}
 	c, dt, err := p.dialer.Dial(ctx, "tcp", hostport)
 	rec.DNS, rec.Connect, rec.HasDNS = dt.DNS, dt.Connect, dt.HasDNS
 	if err != nil {
-		rec.Err = err.Error()
+		rec.fail(err)
 		return nil, rec, err
 	}
 	rec.Remote = c.RemoteAddr().String()
@@ -189,7 +251,7 @@ func (p *forwardProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 		rec.TLS = time.Since(vStart)
 		_ = up.Close()
 		if err != nil {
-			rec.Err = err.Error()
+			rec.fail(err)
 			p.record(*rec)
 			http.Error(w, "vantage proxy: "+err.Error(), http.StatusBadGateway)
 			return
@@ -224,7 +286,7 @@ func (p *forwardProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 		_ = up.Close()
 		return
 	}
-	p.tunnel(client, buf, up)
+	p.tunnel(client, buf, up, rec.Host)
 }
 
 // verify completes a TLS handshake on c as Chromium would for hostport,
@@ -242,7 +304,10 @@ func (p *forwardProxy) verify(ctx context.Context, c net.Conn, hostport string) 
 	return nil
 }
 
-func (p *forwardProxy) tunnel(client net.Conn, buf *bufio.ReadWriter, up net.Conn) {
+// tunnel copies bytes both ways. An upstream that resets the connection
+// (or fails otherwise) is recorded, and Chromium's side is reset too, so
+// the browser sees a reset rather than an orderly end of the response.
+func (p *forwardProxy) tunnel(client net.Conn, buf *bufio.ReadWriter, up net.Conn, host string) {
 	if !p.track(client) {
 		_ = client.Close()
 		_ = up.Close()
@@ -275,12 +340,34 @@ func (p *forwardProxy) tunnel(client net.Conn, buf *bufio.ReadWriter, up net.Con
 		done <- struct{}{}
 	}()
 	go func() {
-		_, _ = io.Copy(client, up)
-		closeWrite(client)
+		_, err := io.Copy(client, up)
+		if err != nil && !errors.Is(err, net.ErrClosed) && upstreamFailed(err) {
+			rec := connRecord{Host: host, Remote: up.RemoteAddr().String()}
+			rec.fail(err)
+			p.record(rec)
+			resetConn(client)
+		} else {
+			closeWrite(client)
+		}
 		done <- struct{}{}
 	}()
 	<-done
 	<-done
+}
+
+// upstreamFailed reports whether err (from copying the upstream's bytes)
+// is the upstream's doing rather than the client's or the proxy's close.
+func upstreamFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "read"
+}
+
+// resetConn closes c with an RST, so the peer sees a reset.
+func resetConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 func closeWrite(c net.Conn) {
@@ -303,12 +390,25 @@ func (p *forwardProxy) servePlain(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := net.SplitHostPort(hostport); err != nil {
 		hostport = net.JoinHostPort(r.URL.Hostname(), "80")
 	}
+	// The transport dials on its own goroutine, which may outlive RoundTrip.
+	var (
+		dialMu     sync.Mutex
+		dialFailed bool
+		remote     string
+	)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			c, rec, err := p.dial(ctx, hostport)
 			if rec != nil {
 				p.record(*rec)
 			}
+			dialMu.Lock()
+			if err != nil {
+				dialFailed = true
+			} else {
+				remote = c.RemoteAddr().String()
+			}
+			dialMu.Unlock()
 			if err != nil {
 				return nil, err
 			}
@@ -329,11 +429,30 @@ func (p *forwardProxy) servePlain(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := tr.RoundTrip(out)
 	if err != nil {
-		code := http.StatusBadGateway
 		if errors.Is(err, errBlocked) {
-			code = http.StatusForbidden
+			http.Error(w, "vantage proxy: "+err.Error(), http.StatusForbidden)
+			return
 		}
-		http.Error(w, "vantage proxy: "+err.Error(), code)
+		dialMu.Lock()
+		failedDial, rem := dialFailed, remote
+		dialMu.Unlock()
+		if !failedDial {
+			// Connected, then the upstream failed (reset, closed, timed out).
+			rec := connRecord{Host: strings.ToLower(r.URL.Hostname()), Remote: rem}
+			rec.fail(err)
+			p.record(rec)
+		}
+		// The domain gave no answer: neither may the proxy. A 502 of its
+		// own would count as the domain's HTTP error; a reset makes the
+		// request fail in Chromium as it would without a proxy, and the
+		// recorded cause says what the domain did.
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, herr := hj.Hijack(); herr == nil {
+				resetConn(c)
+				return
+			}
+		}
+		http.Error(w, "vantage proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	defer resp.Body.Close()

@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/url"
 	"strings"
@@ -209,22 +210,45 @@ func (r *recorder) finish(now time.Time, recs []connRecord, journeyOK bool) []pr
 	lastErr := map[string]string{}
 	for _, rc := range recs {
 		if rc.Err != "" {
-			lastErr[rc.Host] = rc.Err
+			lastErr[rc.Host] = rc.describe()
 		}
 	}
 	out := make([]probe.Request, len(r.done))
 	copy(out, r.done)
 	for i := range out {
 		q := &out[i]
-		if q.Result == ResultFailed && strings.Contains(q.Failure, "TUNNEL_CONNECTION_FAILED") {
+		switch {
+		case q.Result == ResultHTTPError:
+			// What the domain answered; Chromium's own words (ORB blocking
+			// the error body, say) follow.
+			f := fmt.Sprintf("HTTP %d", q.Status)
+			if q.Failure != "" {
+				f += " (" + q.Failure + ")"
+			}
+			q.Failure = f
+		case q.Result == ResultFailed && proxiedFailure(q.Failure):
+			// Chromium saw only the proxy fail: say what the domain did.
 			if e := lastErr[q.Domain]; e != "" {
-				q.Failure += ": " + r.redact(e)
+				q.Failure = r.redact(e)
 			}
 		}
 	}
 	// Keep start order (events finish out of order).
 	sortRequests(out)
 	return out
+}
+
+// proxiedFailure reports whether Chromium's error text is one the proxy
+// causes when the upstream fails: a refused tunnel, or a connection the
+// proxy reset or closed after the upstream's failure.
+func proxiedFailure(failure string) bool {
+	for _, code := range []string{"ERR_TUNNEL_CONNECTION_FAILED", "ERR_EMPTY_RESPONSE",
+		"ERR_CONNECTION_RESET", "ERR_CONNECTION_CLOSED", "ERR_SSL_PROTOCOL_ERROR"} {
+		if strings.Contains(failure, code) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortRequests(rs []probe.Request) {

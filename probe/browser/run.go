@@ -125,6 +125,12 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		}),
 		chromedp.WithListener(r.rec.onEvent))
 	tabCtx, tabCancel := context.WithDeadline(rctx, outer)
+	// The tab's context descends from the browser's, not from ctx: tie
+	// them, so a run ends when its caller gives up (the daemon stopping, a
+	// reload removing the target, Ctrl-C in `vantage once`) rather than at
+	// its deadline, up to the check's whole timeout later.
+	untie := context.AfterFunc(ctx, tabCancel)
+	defer untie()
 	// Closing the tab and disposing its context can take a moment, more
 	// so with a sick browser: do it in the background, holding the slot.
 	defer func() {
@@ -294,6 +300,11 @@ func (r *run) step(runCtx context.Context, sp *stepPlan, stepsDeadline time.Time
 		}
 	case errors.As(err, new(*stepFailure)):
 		sr.Result, sr.Reason = probe.Failure, err.Error()
+	case errors.As(err, new(*assertFailure)):
+		// The page was there and said something else for as long as the
+		// step could wait: the assertion failed, whichever deadline ended it.
+		sr.Result = probe.Failure
+		sr.Reason = fmt.Sprintf("%s (waited %s)", err.Error(), budget)
 	case sctx.Err() != nil && runCtx.Err() == nil || errors.Is(err, context.DeadlineExceeded):
 		sr.Reason = timeoutReason(sp, budget)
 		if td := new(*timeoutDetail); errors.As(err, td) {
@@ -314,11 +325,12 @@ func (r *run) step(runCtx context.Context, sp *stepPlan, stepsDeadline time.Time
 func (r *run) errorReason(sp *stepPlan, err error) string {
 	var le *chromedp.LoadError
 	if errors.As(err, &le) {
-		msg := fmt.Sprintf("navigate to %s: %s", redactURL(sp.url), le.ErrorText)
-		if why := r.proxyError(sp.url); why != "" {
-			msg += " (" + why + ")"
+		// Chromium only saw the proxy fail: what the domain did is the
+		// proxy's record of it.
+		if why := r.proxyError(sp.url); why != "" && proxiedFailure(le.ErrorText) {
+			return fmt.Sprintf("navigate to %s: %s", redactURL(sp.url), why)
 		}
-		return msg
+		return fmt.Sprintf("navigate to %s: %s", redactURL(sp.url), le.ErrorText)
 	}
 	if sp.selector != "" {
 		return fmt.Sprintf("%s %q: %v", sp.act, sp.selector, err)
@@ -332,7 +344,7 @@ func (r *run) proxyError(rawURL string) string {
 	var why string
 	for _, rec := range r.proxy.Records() {
 		if rec.Host == host && rec.Err != "" {
-			why = rec.Err
+			why = rec.describe()
 		}
 	}
 	return why
@@ -458,7 +470,7 @@ func (r *run) assertText(ctx context.Context, sp *stepPlan) error {
 		if last == nil {
 			return &timeoutDetail{err: err, msg: fmt.Sprintf("selector %q not found (want its text to %s)", sp.selector, want)}
 		}
-		return &timeoutDetail{err: err, msg: fmt.Sprintf("text of %q is %q, want it to %s", sp.selector, truncate(strings.TrimSpace(*last), 200), want)}
+		return &assertFailure{fmt.Sprintf("text of %q is %q, want it to %s", sp.selector, truncate(strings.TrimSpace(*last), 200), want)}
 	}
 	return err
 }
@@ -481,7 +493,10 @@ func (r *run) assertURL(ctx context.Context, sp *stepPlan) error {
 		if sp.re != nil {
 			want = fmt.Sprintf("match %q", sp.re.String())
 		}
-		return &timeoutDetail{err: err, msg: fmt.Sprintf("URL is %s, want it to %s", redactURL(last), want)}
+		if last == "" {
+			return &timeoutDetail{err: err, msg: fmt.Sprintf("URL could not be read (want it to %s)", want)}
+		}
+		return &assertFailure{fmt.Sprintf("URL is %s, want it to %s", redactURL(last), want)}
 	}
 	return err
 }
@@ -495,6 +510,12 @@ func urlMatches(u, contains string, re *regexp.Regexp) bool {
 	}
 	return true
 }
+
+// assertFailure is an assertion the page answered but never satisfied
+// (result failure, whichever deadline ended the wait).
+type assertFailure struct{ msg string }
+
+func (e *assertFailure) Error() string { return e.msg }
 
 // timeoutDetail is a timeout with a better explanation than the generic
 // one; it unwraps to the context error.
