@@ -34,6 +34,8 @@ const outDir = "testdata/out"
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	testenv.Binary(t, chromiumPath, "chromium")
+	// A fresh profile, and temporary files of this browser's own.
+	dir := t.TempDir()
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -43,7 +45,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Env("TMPDIR="+dir, "HOME="+dir),
 		chromedp.WindowSize(1366, 900),
 	)
 	ctx, cancel := chromedp.NewContext(actx)
