@@ -599,7 +599,7 @@ func outlier(c *CheckStatus, state, path, node string, paths, nodes []string, st
 	}
 	if !detector && c.NodeSlowdown != nil && *c.NodeSlowdown > 3 && len(c.Windows) > 0 && c.Windows[0].P90 != nil {
 		p90 := *c.Windows[0].P90
-		if p90-p90 / *c.NodeSlowdown >= minExcess {
+		if p90 - p90 / *c.NodeSlowdown >= minExcess {
 			return fmt.Sprintf("%.1f× slower than the other nodes", *c.NodeSlowdown)
 		}
 	}
