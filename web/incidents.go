@@ -60,8 +60,10 @@ type nodeAcc struct {
 // checkAcc gathers one check's trouble that no node explains.
 type checkAcc struct {
 	total, down, failing int
-	paths, nodes         []string
-	reason               string
+	// where it is down and where only its last run failed: paths, and
+	// nodes for a check without a node to blame
+	downPaths, downNodes, failPaths, failNodes []string
+	reason                                     string
 	link                 int64
 	since                time.Time
 }
@@ -125,14 +127,18 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 		if state == "down" {
 			a.down++
 			a.since = earliest(a.since, downAt[c.Target])
+			a.downPaths = appendNew(a.downPaths, c.Path)
+			if c.Node != "" {
+				a.downNodes = appendNew(a.downNodes, c.Node)
+			}
 		} else {
 			a.failing++
+			a.failPaths = appendNew(a.failPaths, c.Path)
+			if c.Node != "" {
+				a.failNodes = appendNew(a.failNodes, c.Node)
+			}
 		}
-		a.paths = appendNew(a.paths, c.Path)
-		if c.Node != "" {
-			a.nodes = appendNew(a.nodes, c.Node)
-		}
-		if a.reason == "" {
+		if a.reason == "" || state == "down" && a.down == 1 {
 			a.reason = c.LastReason
 		}
 		if c.LastFailedRunID > a.link {
@@ -263,30 +269,34 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 			continue
 		}
 		inc := incidentView{Kind: "check", What: name, Class: "down", State: "down"}
-		var detail string
-		switch {
-		case a.total == 1:
-			if a.down == 0 {
-				inc.Class, inc.State = "failing", "failing"
-				detail = "last run failed"
+		var parts []string
+		if a.down > 0 {
+			var n string
+			switch {
+			case a.down == a.total && a.total == 2:
+				n = "both targets"
+			case a.down == a.total && a.total > 2:
+				n = fmt.Sprintf("all %d targets", a.total)
+			case a.down < a.total:
+				n = fmt.Sprintf("%d of %d targets", a.down, a.total)
 			}
-		case a.down == 2 && a.total == 2:
-			detail = "down on both targets"
-		case a.down == a.total:
-			detail = fmt.Sprintf("down on all %d targets", a.total)
-		case a.down > 0:
-			detail = fmt.Sprintf("down on %d of %d targets", a.down, a.total)
-		default:
+			parts = append(parts, strings.TrimSpace(n+where(a.downPaths, a.downNodes)))
+		} else {
 			inc.Class, inc.State = "failing", "failing"
-			detail = fmt.Sprintf("last run failed on %d of %d targets", a.failing, a.total)
 		}
-		if paths := strings.Join(a.paths, ", "); paths != "" {
-			detail += " via " + paths
+		if a.failing > 0 {
+			f := "last run failed"
+			if a.failing < a.total && a.total > 1 {
+				f += fmt.Sprintf(" on %d of %d targets", a.failing, a.total)
+			}
+			if a.down > 0 || inc.Class == "failing" {
+				parts = append(parts, f+where(a.failPaths, a.failNodes))
+			}
 		}
-		if len(a.nodes) > 0 {
-			detail += " on " + listed(a.nodes, 4)
+		if parts[0] == "" {
+			parts = parts[1:]
 		}
-		inc.Detail = strings.TrimSpace(detail)
+		inc.Detail = strings.Join(parts, "; ")
 		inc.Reason = shorten(st.clean(a.reason), 160)
 		at := a.since
 		if at.IsZero() && inc.Class == "down" {
@@ -347,6 +357,18 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 		return a.What < b.What
 	})
 	return out
+}
+
+// where is " via direct, alt-source on lb1, lb2" (either part may be empty).
+func where(paths, nodes []string) string {
+	var s string
+	if p := strings.Join(paths, ", "); strings.Trim(p, ", ") != "" {
+		s = " via " + p
+	}
+	if len(nodes) > 0 {
+		s += " on " + listed(nodes, 4)
+	}
+	return s
 }
 
 // nodeEvidence is the detector's case against a node in words.

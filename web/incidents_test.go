@@ -245,8 +245,8 @@ func TestIncidentLines(t *testing.T) {
 		}
 		want := []string{
 			"down|domain|static.shop-cdn.test failing since 20:56 (4m): 48 of 48 requests failed; in web-checkout",
-			"down|check|cdn-static down since 20:56 (3m): down on both targets via direct, alt-source — read tcp4 127.0.0.1:43809-&gt;127.0.0.31:8443: read: connection reset by peer latest failed run",
-			"down|check|cdn-app-js down since 20:56 (3m): down on both targets via direct, alt-source — read tcp4 127.0.0.1:43809-&gt;127.0.0.31:8443: read: connection reset by peer latest failed run",
+			"down|check|cdn-static down since 20:56 (3m): both targets via direct, alt-source — read tcp4 127.0.0.1:43809-&gt;127.0.0.31:8443: read: connection reset by peer latest failed run",
+			"down|check|cdn-app-js down since 20:56 (3m): both targets via direct, alt-source — read tcp4 127.0.0.1:43809-&gt;127.0.0.31:8443: read: connection reset by peer latest failed run",
 		}
 		for i := range want {
 			if got[i] != want[i] {
