@@ -64,8 +64,8 @@ type checkAcc struct {
 	// nodes for a check without a node to blame
 	downPaths, downNodes, failPaths, failNodes []string
 	reason                                     string
-	link                 int64
-	since                time.Time
+	link                                       int64
+	since                                      time.Time
 }
 
 func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
