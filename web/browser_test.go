@@ -161,12 +161,18 @@ alerts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, fault, err := demo.ParseFault("lb2:refuse")
+	// The fault goes in as a user puts it: over the shop's control endpoint.
+	req, err := http.NewRequest("PUT", shop.ControlURL()+"/faults/lb2", strings.NewReader(`{"refuse":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := shop.SetFault(target, fault); err != nil {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /faults/lb2: %s", resp.Status)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -228,6 +234,18 @@ alerts:
 		t.Errorf("events panel: %q", events)
 	}
 	saveShot(t, bctx, "status.png", false)
+
+	// What the person on call sees first at 1400×1000: lb2's line, and
+	// the check grid with lb2's cell on screen.
+	do(t, bctx, 10*time.Second, "on-call viewport", chromedp.EmulateViewport(1400, 1000), chromedp.Reload(), chromedp.WaitVisible(cellSel))
+	seen := run(t, bctx, 10*time.Second, "measuring the page", chromedp.Evaluate[layout](layoutJS(bad)))
+	if !strings.HasPrefix(seen.FirstIncident, "lb2 down since ") || !strings.Contains(seen.FirstIncident, "the other nodes answer") {
+		t.Errorf("first line %q", seen.FirstIncident)
+	}
+	if seen.GridTop < 0 || seen.GridTop >= 1000 || seen.Cell.Top < 0 || seen.Cell.Bottom > 1000 {
+		t.Errorf("lb2's cell is off screen at 1400×1000: grid top %.0f, cell %+v", seen.GridTop, seen.Cell)
+	}
+	saveShot(t, bctx, "status-daemon-lb2.png", true)
 
 	// Phone width: the page must still be readable (no horizontal page
 	// scroll beyond the viewport).
@@ -302,8 +320,13 @@ func TestStatusPageRefreshes(t *testing.T) {
 	if v := run(t, bctx, 5*time.Second, "state", chromedp.AttributeValue(sel, "data-state")); v.Value != "up" {
 		t.Fatalf("before: %q", v.Value)
 	}
+	// The reader opens the folded pending alerts; a refresh keeps them open.
+	do(t, bctx, 5*time.Second, "opening the pending alerts", chromedp.Click(chromedp.CSS(`#alerts-pending > summary`)))
 	src.set(incident())
 	do(t, bctx, 10*time.Second, "waiting for the refresh", chromedp.WaitVisible(chromedp.CSS(`td[data-target="shop-home/direct/lb2"][data-state="down"]`)))
+	if open := run(t, bctx, 5*time.Second, "pending alerts", chromedp.Evaluate[bool](`document.getElementById("alerts-pending").open`)); !open {
+		t.Error("the refresh folded the pending alerts the reader had opened")
+	}
 }
 
 func (s *swapSource) Events(ctx context.Context, n int) ([]storage.Event, error) {
