@@ -228,7 +228,8 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 		if degraded {
 			at = earliest(at, v.Since)
 		}
-		if at.IsZero() && inc.Class != "failing" {
+		if at.IsZero() && inc.Class == "down" {
+			// Older than the events read: the node's alerts date it.
 			at = firstActive(func(a *AlertStatus) bool { return a.Labels["node"] == name })
 		}
 		inc.at = at

@@ -273,6 +273,30 @@ func TestIncidentLines(t *testing.T) {
 	})
 }
 
+// TestIncidentLinesHeldAndAlerts: a node the detector holds (vantage's own
+// lag could explain it) is a line after the ones that page; a firing alert
+// nothing else explains has a line of its own; the measurement alert does
+// not while the page's measurement warning says it.
+func TestIncidentLinesHeldAndAlerts(t *testing.T) {
+	s := healthyShop(false)
+	s.m = web.MeasurementStatus{Degraded: true, LagSeconds: 0.3, ThresholdSeconds: 0.1}
+	s.nodes[2] = web.NodeStatus{Node: "lb3", Address: "127.0.0.13", State: web.NodeHeld, SlowShare: fp(0.05), SiblingSlowShare: fp(0.01),
+		P90: fp(0.35), SiblingP90: fp(0.004), Affected: []string{"shop-home via direct"}}
+	slow := alert("ShopSlowForCustomers", "firing", map[string]string{"check": "shop-product", "path": "direct", "node": "lb1"}, tNow.Add(-2*time.Minute))
+	slow.Annotations["summary"] = "shop-product p99 1.8s via direct node lb1"
+	lag := alert("VantageMeasurementDegraded", "firing", nil, tNow.Add(-5*time.Minute))
+	lag.Measure = "measurement_lag"
+	s.alerts = append(s.alerts, slow, lag)
+	got := incidentLines(renderScene(t, s))
+	want := []string{
+		"firing|alert|ShopSlowForCustomers firing since 20:58 (1m): shop-product p99 1.8s via direct node lb1",
+		"held|node|lb3 held: 5.0% of runs slow or failed (1.0% on its siblings), p90 350ms vs 4.0ms on its siblings; not paged: vantage&#39;s own lag is as large as the difference; shop-home",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("incident lines:\n got %q\nwant %q", got, want)
+	}
+}
+
 // section is the HTML of the page's section with id, for failure messages.
 func section(page, id string) string {
 	i := strings.Index(page, `id="`+id+`"`)
