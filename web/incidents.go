@@ -105,7 +105,7 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 					n.failing++
 				}
 				n.checks = appendNew(n.checks, c.Check)
-				if n.reason == "" || state == "down" && n.link == 0 {
+				if n.reason == "" || state == "down" && n.down == 1 {
 					n.reason = c.LastReason
 				}
 				if c.LastFailedRunID > n.link {

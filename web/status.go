@@ -452,7 +452,7 @@ func (st *Status) build(ctx context.Context) *pageView {
 // allClear is the page's first line when nothing is wrong.
 func (st *Status) allClear(s *summary, pending int) string {
 	if s.Targets == 0 {
-		return "No targets yet."
+		return "Nothing is probed yet."
 	}
 	msg := fmt.Sprintf("Nothing is wrong: %d of %d targets up", s.Up, s.Targets)
 	if s.Unknown > 0 {
