@@ -104,8 +104,26 @@ func (st *Status) nodeViews(nodes []NodeStatus, checks []CheckStatus, states map
 			n.failing++
 		}
 	}
+	// A node that is the only one of every check and path it serves (an
+	// API behind one address) has no siblings to be compared with: it is
+	// no load-balancer node, and its row would only ever say so.
+	siblings := map[string]bool{}
+	perRow := map[[2]string]int{}
+	for _, c := range checks {
+		if c.Node != "" {
+			perRow[[2]string{c.Check, c.Path}]++
+		}
+	}
+	for _, c := range checks {
+		if c.Node != "" && perRow[[2]string{c.Check, c.Path}] > 1 {
+			siblings[c.Node] = true
+		}
+	}
 	var out []nodeVerdictView
 	for _, n := range nodes {
+		if n.State == NodeNotEnoughData && !siblings[n.Node] && counts[n.Node] != nil {
+			continue
+		}
 		v := nodeVerdictView{Node: n.Node, Address: n.Address, State: n.State, StateText: nodeStateText[n.State]}
 		if n.Address == n.Node {
 			v.Address = ""

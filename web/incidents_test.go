@@ -65,6 +65,8 @@ func healthyShop(browser bool) *scene {
 		s.nodes = append(s.nodes, web.NodeStatus{Node: n, Address: "127.0.0." + map[string]string{"lb1": "11", "lb2": "12", "lb3": "13"}[n],
 			State: web.NodeOK, SlowShare: fp(0.003), SiblingSlowShare: fp(0.004), Evidence: fp(0.2), P90: fp(0.004), SiblingP90: fp(0.004)})
 	}
+	// The daemon lists every node a check probes, the API's one address too.
+	s.nodes = append(s.nodes, web.NodeStatus{Node: "127.0.0.21", Address: "127.0.0.21", State: web.NodeNotEnoughData})
 	s.alerts = []web.AlertStatus{
 		alert("ShopSlowForCustomers", "pending", map[string]string{"check": "shop-search", "path": "alt-source", "node": "lb3"}, tNow.Add(-20*time.Second)),
 		alert("ShopSlowForCustomers", "pending", map[string]string{"check": "shop-home", "path": "direct", "node": "lb1"}, tNow.Add(-15*time.Second)),
@@ -200,6 +202,10 @@ func TestIncidentLines(t *testing.T) {
 				t.Errorf("a healthy page without browser checks has %q", unwanted)
 			}
 		}
+		// The API's single address has no siblings: no row in the node table.
+		if nodes := section(page, "nodes"); !strings.Contains(nodes, "lb3") || strings.Contains(nodes, "127.0.0.21") {
+			t.Errorf("node table:\n%s", nodes)
+		}
 		for _, want := range []string{`<details class="fold" id="alerts-pending"><summary>3 pending`, `<details class="fold" id="alerts-resolved"><summary>2 resolved`, "No alert is firing."} {
 			if !strings.Contains(page, want) {
 				t.Errorf("page lacks %q", want)
@@ -227,6 +233,10 @@ func TestIncidentLines(t *testing.T) {
 					t.Errorf("%s via %s: %q\n%s", n, p, class, b)
 				}
 			}
+		}
+		// Its cards are framed in the degraded colour, not as down.
+		if !strings.Contains(page, `<article class="check degraded" id="check-shop-home"`) || strings.Contains(page, `<article class="check bad"`) {
+			t.Error("the slow node's cards are not framed as degraded (or some as down)")
 		}
 		if !strings.Contains(page, `<tr class="node degraded">`) || !strings.Contains(page, `<td class="targets">8 degraded</td>`) {
 			t.Errorf("node table:\n%s", section(page, "nodes"))

@@ -397,7 +397,9 @@ func (st *Status) build(ctx context.Context) *pageView {
 	marks := map[string]*nodeMark{}
 	for _, n := range nodes {
 		if n.State == NodeDegraded {
-			m := &nodeMark{why: "node degraded: " + nodeEvidence(n), affected: map[string]bool{}}
+			// The evidence is on the node's line and in the node table; a
+			// cell has no room for it.
+			m := &nodeMark{why: "node degraded", affected: map[string]bool{}}
 			for _, a := range n.Affected {
 				m.affected[a] = true
 			}
@@ -552,9 +554,10 @@ func (st *Status) grid(list []CheckStatus, sum *summary, marks map[string]*nodeM
 				}
 				sum.Targets++
 				switch {
-				case cellv.State == "down" || cellv.State == "failing" || cellv.Outlier != "":
+				case cellv.State == "down" || cellv.State == "failing" || cellv.Outlier != "" && marks[n] == nil:
 					cv.Bad, cv.Class = true, "bad"
-				case cellv.State == "degraded":
+				case cellv.State == "degraded" || cellv.Outlier != "":
+					// Only a degraded node's cells: framed in its colour.
 					cv.Bad = true
 					if cv.Class == "" {
 						cv.Class = "degraded"
@@ -567,7 +570,8 @@ func (st *Status) grid(list []CheckStatus, sum *summary, marks map[string]*nodeM
 		out = append(out, cv)
 	}
 	// Checks with trouble first: the page is read during an incident.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Bad && !out[j].Bad })
+	rank := map[string]int{"bad": 0, "degraded": 1, "": 2}
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].Class] < rank[out[j].Class] })
 	return out, byTarget
 }
 
