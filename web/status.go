@@ -278,8 +278,7 @@ type checkView struct {
 	Name   string
 	Type   string
 	Labels string
-	Bad    bool
-	Class  string // bad | degraded | "" (the card's frame)
+	Class  string // bad | degraded | "" (the card's frame; bad first)
 	Nodes  []nodeView
 	Rows   []rowView
 	ID     string
@@ -555,10 +554,9 @@ func (st *Status) grid(list []CheckStatus, sum *summary, marks map[string]*nodeM
 				sum.Targets++
 				switch {
 				case cellv.State == "down" || cellv.State == "failing" || cellv.Outlier != "" && marks[n] == nil:
-					cv.Bad, cv.Class = true, "bad"
+					cv.Class = "bad"
 				case cellv.State == "degraded" || cellv.Outlier != "":
 					// Only a degraded node's cells: framed in its colour.
-					cv.Bad = true
 					if cv.Class == "" {
 						cv.Class = "degraded"
 					}
