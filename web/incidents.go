@@ -253,13 +253,19 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 			inc.Detail += ", p90 " + d.P90
 		}
 		inc.Where = "in " + listed(d.checks, 4)
-		at := firstActive(func(a *AlertStatus) bool { return a.Labels["domain"] == dom })
+		// The current episode of the domain's alerts: the first pending or
+		// firing since the last resolve.
+		var episode time.Time
 		for _, e := range in.events {
-			if e.Domain == dom && e.Time.After(now.Add(-time.Hour)) {
-				at = earliest(at, e.Time)
+			switch {
+			case e.Domain != dom:
+			case e.Kind == storage.AlertResolved:
+				episode = time.Time{}
+			case e.Kind == storage.AlertPending || e.Kind == storage.AlertFiring:
+				episode = earliest(episode, e.Time)
 			}
 		}
-		inc.at = at
+		inc.at = earliest(firstActive(func(a *AlertStatus) bool { return a.Labels["domain"] == dom }), episode)
 		covered["domain="+dom] = true
 		out = append(out, inc)
 	}

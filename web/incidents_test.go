@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,14 @@ func failingDomainShop() *scene {
 			TargetKey: key, Check: c.Check, Path: c.Path, Detail: down.LastReason, RunID: id})
 	}
 	s.alerts = append(s.alerts, alert("DependencyDomainFailing", "firing", map[string]string{"check": "web-checkout", "domain": "static.shop-cdn.test"}, since))
+	// An earlier episode that resolved does not date this one; the
+	// current one's first pending event does.
+	dom := "static.shop-cdn.test"
+	s.events = append(s.events,
+		storage.Event{ID: 30, Time: t0.Add(10 * time.Minute), Kind: storage.AlertFiring, Alert: "DependencyDomainFailing", Domain: dom},
+		storage.Event{ID: 31, Time: t0.Add(15 * time.Minute), Kind: storage.AlertResolved, Alert: "DependencyDomainFailing", Domain: dom},
+		storage.Event{ID: 32, Time: since.Add(-30 * time.Second), Kind: storage.AlertPending, Alert: "DependencyDomainFailing", Domain: dom})
+	sort.Slice(s.events, func(i, j int) bool { return s.events[i].Time.Before(s.events[j].Time) })
 	return s
 }
 
@@ -254,7 +263,7 @@ func TestIncidentLines(t *testing.T) {
 			t.Fatalf("want the domain and its two checks, got %q", got)
 		}
 		want := []string{
-			"down|domain|static.shop-cdn.test failing since 20:56 (4m): 48 of 48 requests failed; in web-checkout",
+			"down|domain|static.shop-cdn.test failing since 20:55 (4m): 48 of 48 requests failed; in web-checkout",
 			"down|check|cdn-static down since 20:56 (3m): both targets via direct, alt-source — read tcp4 127.0.0.1:43809-&gt;127.0.0.31:8443: read: connection reset by peer latest failed run",
 			"down|check|cdn-app-js down since 20:56 (3m): both targets via direct, alt-source — read tcp4 127.0.0.1:43809-&gt;127.0.0.31:8443: read: connection reset by peer latest failed run",
 		}

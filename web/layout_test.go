@@ -142,7 +142,7 @@ func TestStatusPageLayoutInBrowser(t *testing.T) {
 		e := newStatusEnvSource(t, failingDomainShop())
 		l := measure(t, e.srv.URL+"/", "cdn-static/direct/", "status-failing-domain")
 		common(t, l)
-		if !strings.HasPrefix(l.FirstIncident, "static.shop-cdn.test failing since 20:56 (4m): 48 of 48 requests failed; in web-checkout") || l.Incidents != 3 {
+		if !strings.HasPrefix(l.FirstIncident, "static.shop-cdn.test failing since 20:55 (4m): 48 of 48 requests failed; in web-checkout") || l.Incidents != 3 {
 			t.Errorf("first line %q, %d incidents", l.FirstIncident, l.Incidents)
 		}
 		if !l.HasDomains || l.DownBg == "" || l.DownBg == l.UpBg {
