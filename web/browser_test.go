@@ -34,6 +34,8 @@ const outDir = "testdata/out"
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	testenv.Binary(t, chromiumPath, "chromium")
+	// A fresh profile, and temporary files of this browser's own.
+	dir := t.TempDir()
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -43,7 +45,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Env("TMPDIR="+dir, "HOME="+dir),
 		chromedp.WindowSize(1366, 900),
 	)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -147,34 +150,9 @@ alerts:
     annotations:
       summary: "{{ .check }} fails via {{ .path }} on node {{ .node }}"
 `
-	cfgFile := filepath.Join(t.TempDir(), "vantage.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.New(daemon.Options{
-		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: 300 * time.Millisecond,
-		Probers: kinds.Probers(log, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, fault, err := demo.ParseFault("lb2:refuse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := shop.SetFault(target, fault); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = d.Run(ctx, l) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	base := "http://" + l.Addr().String()
+	// The fault goes in as a user puts it: over the shop's control endpoint.
+	putFault(t, shop, "lb2", `{"refuse":true}`)
+	base := startDemoDaemon(t, log, cfg, 300*time.Millisecond)
 
 	// Wait for what the page must show: lb2 DOWN with a stored failed run,
 	// and the alert firing.
@@ -226,6 +204,18 @@ alerts:
 	}
 	saveShot(t, bctx, "status.png", false)
 
+	// What the person on call sees first at 1400×1000: lb2's line, and
+	// the check grid with lb2's cell on screen.
+	do(t, bctx, 10*time.Second, "on-call viewport", chromedp.EmulateViewport(1400, 1000), chromedp.Reload(), chromedp.WaitVisible(cellSel))
+	seen := run(t, bctx, 10*time.Second, "measuring the page", chromedp.Evaluate[layout](layoutJS(bad)))
+	if !strings.HasPrefix(seen.FirstIncident, "lb2 down since ") || !strings.Contains(seen.FirstIncident, "the other nodes answer") {
+		t.Errorf("first line %q", seen.FirstIncident)
+	}
+	if seen.GridTop < 0 || seen.GridTop >= 1000 || seen.Cell.Top < 0 || seen.Cell.Bottom > 1000 {
+		t.Errorf("lb2's cell is off screen at 1400×1000: grid top %.0f, cell %+v", seen.GridTop, seen.Cell)
+	}
+	saveShot(t, bctx, "status-daemon-lb2.png", true)
+
 	// Phone width: the page must still be readable (no horizontal page
 	// scroll beyond the viewport).
 	do(t, bctx, 10*time.Second, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)), chromedp.Reload(), chromedp.WaitVisible(cellSel))
@@ -251,6 +241,111 @@ alerts:
 		t.Errorf("run page %s: heading %q, error %q", loc, heading, errText)
 	}
 	saveShot(t, bctx, "run.png", false)
+}
+
+// putFault sets a fault over the demo shop's control endpoint, as the
+// README's curl lines do.
+func putFault(t *testing.T, shop *demo.Shop, target, body string) {
+	t.Helper()
+	req, err := http.NewRequest("PUT", shop.ControlURL()+"/faults/"+target, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /faults/%s: %s", target, resp.Status)
+	}
+}
+
+// startDemoDaemon runs a daemon with cfg on a loopback port until the test
+// ends and returns its base URL.
+func startDemoDaemon(t *testing.T, log zerolog.Logger, cfg string, eval time.Duration) string {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "vantage.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{
+		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: eval,
+		Probers: kinds.Probers(log, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = d.Run(ctx, l) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return "http://" + l.Addr().String()
+}
+
+// TestStatusPageSlowNodeInBrowser is the new user's evening in Chromium: the
+// demo config and rules, lb2 slow on 30 % of its responses and the CDN
+// refusing, both set over the control endpoint. At 1400×1000 the first
+// line is lb2's, DEGRADED; lb2's cells are on screen in a colour of their
+// own, not UP's green; the CDN's checks follow.
+func TestStatusPageSlowNodeInBrowser(t *testing.T) {
+	bctx := newBrowser(t)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	shop, err := demo.Start(t.Context(), demo.Options{Dir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shop.Close() })
+	// As in the daemon's node detector test: 1.5 s of injected latency and
+	// min_excess 200ms keep the fault clear of a loaded machine's noise.
+	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: 2 * time.Second, Timeout: 1900 * time.Millisecond})
+	cfg = strings.Replace(cfg, "global:\n", "global:\n  node_detection: {baseline: 3m, min_excess: 200ms}\n", 1)
+	putFault(t, shop, "lb2", `{"latency":"1.5s","latency_ratio":0.3}`)
+	putFault(t, shop, "static.shop-cdn.test", `{"refuse":true}`)
+	base := startDemoDaemon(t, log, cfg, 500*time.Millisecond)
+
+	waitAPI(t, base+"/api/v1/checks", 3*time.Minute, func(d struct{ Nodes []web.NodeStatus }) bool {
+		for _, n := range d.Nodes {
+			if n.Node == "lb2" {
+				return n.State == web.NodeDegraded
+			}
+		}
+		return false
+	})
+	do(t, bctx, 30*time.Second, "loading the status page",
+		chromedp.EmulateViewport(1400, 1000), chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#now")))
+	var seen layout
+	// The verdict can lapse between the API and the page on a loaded
+	// machine; the page refreshes itself.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		seen = run(t, bctx, 10*time.Second, "measuring the page", chromedp.Evaluate[layout](layoutJS("shop-home/direct/lb2")))
+		if strings.HasPrefix(seen.FirstIncident, "lb2 degraded since ") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	saveShot(t, bctx, "status-daemon-slow-lb2.png", true)
+	saveShot(t, bctx, "status-daemon-slow-lb2-full.png", false)
+	t.Logf("%+v", seen)
+	if !strings.HasPrefix(seen.FirstIncident, "lb2 degraded since ") || !strings.Contains(seen.FirstIncident, "of runs slow or failed") {
+		t.Errorf("first line %q", seen.FirstIncident)
+	}
+	if seen.GridTop < 0 || seen.GridTop >= 1000 || seen.FirstCard.Bottom > 1000 {
+		t.Errorf("the check grid is off screen at 1400×1000: grid top %.0f, first card %+v", seen.GridTop, seen.FirstCard)
+	}
+	if seen.DegradedBg == "" || seen.DegradedBg == seen.UpBg {
+		t.Errorf("degraded cell background %q, up %q", seen.DegradedBg, seen.UpBg)
+	}
+	text := run(t, bctx, 5*time.Second, "incident lines", chromedp.Text(chromedp.CSS("#now")))
+	if !strings.Contains(text, "cdn-static") || !strings.Contains(text, "cdn-app-js") {
+		t.Errorf("no line for the CDN's checks: %q", text)
+	}
 }
 
 // swapSource is a fixedSource that can be replaced while the page runs.
@@ -299,8 +394,13 @@ func TestStatusPageRefreshes(t *testing.T) {
 	if v := run(t, bctx, 5*time.Second, "state", chromedp.AttributeValue(sel, "data-state")); v.Value != "up" {
 		t.Fatalf("before: %q", v.Value)
 	}
+	// The reader opens the folded pending alerts; a refresh keeps them open.
+	do(t, bctx, 5*time.Second, "opening the pending alerts", chromedp.Click(chromedp.CSS(`#alerts-pending > summary`)))
 	src.set(incident())
 	do(t, bctx, 10*time.Second, "waiting for the refresh", chromedp.WaitVisible(chromedp.CSS(`td[data-target="shop-home/direct/lb2"][data-state="down"]`)))
+	if open := run(t, bctx, 5*time.Second, "pending alerts", chromedp.Evaluate[bool](`document.getElementById("alerts-pending").open`)); !open {
+		t.Error("the refresh folded the pending alerts the reader had opened")
+	}
 }
 
 func (s *swapSource) Events(ctx context.Context, n int) ([]storage.Event, error) {

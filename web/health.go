@@ -64,40 +64,99 @@ type measurementView struct {
 
 // nodeVerdictView is one row of the status page's node table.
 type nodeVerdictView struct {
-	Node, Address, State, StateText, Detail, Since string
+	Node, Address, State, StateText, Detail, Since, Targets string
 }
 
 var nodeStateText = map[string]string{
 	NodeDegraded: "DEGRADED", NodeOK: "OK", NodeHeld: "HELD", NodeNotEnoughData: "not enough data",
 }
 
-func (st *Status) healthViews(ctx context.Context, now time.Time) (*measurementView, []nodeVerdictView) {
-	hs, ok := st.o.Source.(HealthSource)
-	if !ok {
-		return nil, nil
+func measurementOf(m MeasurementStatus) *measurementView {
+	if !m.Degraded {
+		return nil
 	}
-	var mv *measurementView
-	if m := hs.Measurement(ctx); m.Degraded {
-		mv = &measurementView{Lag: fmtSeconds(&m.LagSeconds), Threshold: fmtSeconds(&m.ThresholdSeconds)}
+	return &measurementView{Lag: fmtSeconds(&m.LagSeconds), Threshold: fmtSeconds(&m.ThresholdSeconds)}
+}
+
+// nodeViews are the node table's rows: the detector's verdict with its
+// evidence, and how the node's own targets fare (states by target key).
+func (st *Status) nodeViews(nodes []NodeStatus, checks []CheckStatus, states map[string]string, now time.Time) []nodeVerdictView {
+	type count struct{ total, up, degraded, down, failing int }
+	counts := map[string]*count{}
+	for _, c := range checks {
+		if c.Node == "" {
+			continue
+		}
+		n := counts[c.Node]
+		if n == nil {
+			n = &count{}
+			counts[c.Node] = n
+		}
+		n.total++
+		switch states[c.Target] {
+		case "up":
+			n.up++
+		case "degraded":
+			n.degraded++
+		case "down":
+			n.down++
+		case "failing":
+			n.failing++
+		}
+	}
+	// A node that is the only one of every check and path it serves (an
+	// API behind one address) has no siblings to be compared with: it is
+	// no load-balancer node, and its row would only ever say so.
+	siblings := map[string]bool{}
+	perRow := map[[2]string]int{}
+	for _, c := range checks {
+		if c.Node != "" {
+			perRow[[2]string{c.Check, c.Path}]++
+		}
+	}
+	for _, c := range checks {
+		if c.Node != "" && perRow[[2]string{c.Check, c.Path}] > 1 {
+			siblings[c.Node] = true
+		}
 	}
 	var out []nodeVerdictView
-	for _, n := range hs.Nodes(ctx) {
+	for _, n := range nodes {
+		if n.State == NodeNotEnoughData && !siblings[n.Node] && counts[n.Node] != nil {
+			continue
+		}
 		v := nodeVerdictView{Node: n.Node, Address: n.Address, State: n.State, StateText: nodeStateText[n.State]}
 		if n.Address == n.Node {
 			v.Address = ""
+		}
+		if c := counts[n.Node]; c != nil {
+			var parts []string
+			for _, p := range []struct {
+				n    int
+				what string
+			}{{c.up, "up"}, {c.degraded, "degraded"}, {c.failing, "failing"}, {c.down, "down"}, {c.total - c.up - c.degraded - c.failing - c.down, "no data"}} {
+				if p.n > 0 {
+					parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+				}
+			}
+			v.Targets = strings.Join(parts, ", ")
 		}
 		switch n.State {
 		case NodeNotEnoughData:
 			v.Detail = "too few runs, or fewer than two siblings to compare with"
 		default:
 			if n.SlowShare != nil && n.SiblingSlowShare != nil {
-				v.Detail = fmt.Sprintf("%.1f%% of runs slow or failed, %.1f%% on its siblings", 100**n.SlowShare, 100**n.SiblingSlowShare)
+				v.Detail = share(*n.SlowShare) + " of runs slow or failed, " + share(*n.SiblingSlowShare) + " on its siblings"
 			}
 			if n.P90 != nil && n.SiblingP90 != nil && n.State != NodeOK {
 				v.Detail += fmt.Sprintf("; p90 %s vs %s", fmtSeconds(n.P90), fmtSeconds(n.SiblingP90))
 			}
 			if len(n.Affected) > 0 && n.State != NodeOK {
-				v.Detail += "; in " + strings.Join(n.Affected, ", ")
+				var checks []string
+				for _, a := range n.Affected {
+					check, _, _ := strings.Cut(a, " via ")
+					checks = appendNew(checks, check)
+				}
+				v.Detail += "; in " + listed(checks, 6)
 			}
 			if n.State == NodeHeld {
 				v.Detail += "; not paged: the daemon's own lag is as large as the difference"
@@ -108,5 +167,5 @@ func (st *Status) healthViews(ctx context.Context, now time.Time) (*measurementV
 		}
 		out = append(out, v)
 	}
-	return mv, out
+	return out
 }

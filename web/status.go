@@ -249,11 +249,21 @@ type pageView struct {
 	Refresh   int    // seconds
 	Window    string
 	Summary   summary
-	Alerts    []alertView
-	Domains   []domainView
-	Checks    []checkView
-	Events    []eventView
-	HasEvents bool
+	// Incidents is what is wrong now, worst first; MoreIncidents fold
+	// away below the first few. AllClear says so when nothing is.
+	Incidents     []incidentView
+	MoreIncidents []incidentView
+	AllClear      string
+	// Alerts are the firing ones; Pending and Resolved fold away.
+	Alerts   []alertView
+	Pending  []alertView
+	Resolved []alertView
+	// ShowDomains is set when a browser check loads third-party domains.
+	ShowDomains bool
+	Domains     []domainView
+	Checks      []checkView
+	Events      []eventView
+	HasEvents   bool
 	// Measurement is set while the daemon's own measurements are degraded.
 	Measurement *measurementView
 	// NodeVerdicts are the node detector's, when a rule uses it.
@@ -261,14 +271,14 @@ type pageView struct {
 }
 
 type summary struct {
-	Targets, Up, Down, Failing, Unknown, Outliers int
+	Targets, Up, Degraded, Down, Failing, Unknown, Outliers int
 }
 
 type checkView struct {
 	Name   string
 	Type   string
 	Labels string
-	Bad    bool
+	Class  string // bad | degraded | "" (the card's frame; bad first)
 	Nodes  []nodeView
 	Rows   []rowView
 	ID     string
@@ -305,12 +315,14 @@ type cellView struct {
 
 type alertView struct {
 	Name, State, Severity, Where, Value, Since, Summary string
+	Class                                               string // firing | folded | pending | resolved
 	FiredCount                                          int
 	Flapping                                            bool
 	FoldedInto                                          string // the node alert's rule, when folded
 }
 
 type domainView struct {
+	checks   []string // the checks that load it
 	Domain   string
 	OK       string
 	Failed   int
@@ -339,7 +351,35 @@ func cellState(c *CheckStatus) string {
 	return "up"
 }
 
-var stateText = map[string]string{"up": "UP", "down": "DOWN", "failing": "FAILING", "unknown": "NO DATA"}
+var stateText = map[string]string{"up": "UP", "degraded": "DEGRADED", "down": "DOWN", "failing": "FAILING", "unknown": "NO DATA"}
+
+// nodeMark is a node the detector finds degraded: why, and the checks and
+// paths ("check via path") where its runs are worse than its siblings'.
+type nodeMark struct {
+	why      string
+	affected map[string]bool
+}
+
+// degradedCell says whether an up cell of a degraded node shows the fault:
+// the detector pools a node's checks and paths, and names those that show
+// it (none named: all of them).
+func (m *nodeMark) degradedCell(check, path string) bool {
+	if m == nil {
+		return false
+	}
+	if len(m.affected) == 0 {
+		return true
+	}
+	name := check
+	if path != "" {
+		name += " via " + path
+	}
+	return m.affected[name]
+}
+
+// incidentEvents is how many of the latest events date the incidents (the
+// page lists fewer).
+const incidentEvents = 200
 
 func (st *Status) build(ctx context.Context) *pageView {
 	now := st.o.Now().In(st.o.Location)
@@ -348,35 +388,89 @@ func (st *Status) build(ctx context.Context) *pageView {
 		Refresh: int(st.o.Refresh / time.Second),
 	}
 	checks := st.o.Source.Checks(ctx)
-	v.Measurement, v.NodeVerdicts = st.healthViews(ctx, now)
-	degraded := map[string]string{}
-	for _, n := range v.NodeVerdicts {
+	var nodes []NodeStatus
+	if hs, ok := st.o.Source.(HealthSource); ok {
+		nodes = hs.Nodes(ctx)
+		v.Measurement = measurementOf(hs.Measurement(ctx))
+	}
+	marks := map[string]*nodeMark{}
+	for _, n := range nodes {
 		if n.State == NodeDegraded {
-			degraded[n.Node] = "node degraded: " + n.Detail
+			// The evidence is on the node's line and in the node table; a
+			// cell has no room for it.
+			m := &nodeMark{why: "node degraded", affected: map[string]bool{}}
+			for _, a := range n.Affected {
+				m.affected[a] = true
+			}
+			marks[n.Node] = m
 		}
 	}
-	v.Checks = st.grid(checks, &v.Summary, degraded, v.NodeVerdicts != nil)
+	var states map[string]string
+	v.Checks, states = st.grid(checks, &v.Summary, marks, nodes != nil)
+	v.NodeVerdicts = st.nodeViews(nodes, checks, states, now)
 	if len(checks) > 0 && len(checks[0].Windows) > 0 {
 		v.Window = checks[0].Windows[0].Window.String()
 	}
-	v.Alerts = st.alertViews(st.o.Source.Alerts(ctx), now)
+	alerts := st.o.Source.Alerts(ctx)
+	for _, a := range st.alertViews(alerts, now) {
+		switch a.Class {
+		case "pending":
+			v.Pending = append(v.Pending, a)
+		case "resolved":
+			v.Resolved = append(v.Resolved, a)
+		default:
+			v.Alerts = append(v.Alerts, a)
+		}
+	}
 	v.Domains = st.domainViews(st.o.Source.Domains(ctx), checks)
-	evs, err := st.o.Source.Events(ctx, st.o.Events)
+	for _, c := range checks {
+		if c.Type == "browser" {
+			v.ShowDomains = true
+		}
+	}
+	v.ShowDomains = v.ShowDomains || len(v.Domains) > 0
+	evs, err := st.o.Source.Events(ctx, max(st.o.Events, incidentEvents))
 	if err != nil {
 		st.o.Logger.Warn().Err(err).Msg("reading the latest events for the status page")
 	}
 	v.HasEvents = evs != nil || err != nil
-	for i := len(evs) - 1; i >= 0; i-- {
+	for i := len(evs) - 1; i >= 0 && len(v.Events) < st.o.Events; i-- {
 		v.Events = append(v.Events, st.eventView(&evs[i], now))
+	}
+	inc := st.incidents(now, incidentInput{checks: checks, states: states, nodes: nodes, domains: v.Domains,
+		alerts: alerts, events: evs, measured: v.Measurement != nil})
+	if len(inc) > maxIncidents+1 {
+		v.Incidents, v.MoreIncidents = inc[:maxIncidents], inc[maxIncidents:]
+	} else {
+		v.Incidents = inc
+	}
+	if len(inc) == 0 {
+		v.AllClear = st.allClear(&v.Summary, len(v.Pending))
 	}
 	return v
 }
 
+// allClear is the page's first line when nothing is wrong.
+func (st *Status) allClear(s *summary, pending int) string {
+	if s.Targets == 0 {
+		return "Nothing is probed yet."
+	}
+	msg := fmt.Sprintf("Nothing is wrong: %d of %d targets up", s.Up, s.Targets)
+	if s.Unknown > 0 {
+		msg += fmt.Sprintf(", %d without a finished run yet", s.Unknown)
+	}
+	if pending > 0 {
+		msg += fmt.Sprintf("; %d %s pending, not paged", pending, plural(pending, "alert", "alerts"))
+	}
+	return msg + "."
+}
+
 // grid arranges targets per check: paths as rows, nodes as columns, so one
 // bad node reads as a column and one bad path as a row.
-// degraded maps the nodes the detector finds degraded to why; detector
-// says whether it runs at all (else a node stands out by its slowdown).
-func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]string, detector bool) []checkView {
+// marks are the nodes the detector finds degraded; detector says whether
+// it runs at all (else a node stands out by its slowdown). It also returns
+// each target's page state.
+func (st *Status) grid(list []CheckStatus, sum *summary, marks map[string]*nodeMark, detector bool) ([]checkView, map[string]string) {
 	type acc struct {
 		view  checkView
 		paths []string
@@ -409,6 +503,7 @@ func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]str
 		a.cells[[2]string{c.Path, c.Node}] = c
 	}
 	out := make([]checkView, 0, len(order))
+	byTarget := make(map[string]string, len(list))
 	for _, name := range order {
 		a := byCheck[name]
 		sort.Strings(a.paths)
@@ -425,6 +520,10 @@ func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]str
 		states := map[[2]string]string{}
 		for k, c := range a.cells {
 			states[k] = cellState(c)
+			if states[k] == "up" && c.Node != "" && marks[c.Node].degradedCell(c.Check, c.Path) {
+				states[k] = "degraded"
+			}
+			byTarget[c.Target] = states[k]
 		}
 		for _, p := range a.paths {
 			row := rowView{Path: p}
@@ -435,7 +534,7 @@ func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]str
 					continue
 				}
 				cellv := st.cellView(c, states[[2]string{p, n}])
-				cellv.Outlier = outlier(c, cellv.State, p, n, a.paths, a.nodes, states, degraded, detector)
+				cellv.Outlier = outlier(c, cellv.State, p, n, a.paths, a.nodes, states, marks, detector)
 				if cellv.Outlier != "" {
 					sum.Outliers++
 					cellv.Label += ", " + cellv.Outlier
@@ -443,6 +542,8 @@ func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]str
 				switch cellv.State {
 				case "up":
 					sum.Up++
+				case "degraded":
+					sum.Degraded++
 				case "down":
 					sum.Down++
 				case "failing":
@@ -451,8 +552,14 @@ func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]str
 					sum.Unknown++
 				}
 				sum.Targets++
-				if cellv.State == "down" || cellv.State == "failing" || cellv.Outlier != "" {
-					cv.Bad = true
+				switch {
+				case cellv.State == "down" || cellv.State == "failing" || cellv.Outlier != "" && marks[n] == nil:
+					cv.Class = "bad"
+				case cellv.State == "degraded" || cellv.Outlier != "":
+					// Only a degraded node's cells: framed in its colour.
+					if cv.Class == "" {
+						cv.Class = "degraded"
+					}
 				}
 				row.Cells = append(row.Cells, cellv)
 			}
@@ -461,8 +568,16 @@ func (st *Status) grid(list []CheckStatus, sum *summary, degraded map[string]str
 		out = append(out, cv)
 	}
 	// Checks with trouble first: the page is read during an incident.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Bad && !out[j].Bad })
-	return out
+	rank := map[string]int{"bad": 0, "degraded": 1, "": 2}
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].Class] < rank[out[j].Class] })
+	return out, byTarget
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func contains(list []string, s string) bool {
@@ -476,19 +591,24 @@ func contains(list []string, s string) bool {
 
 // outlier says why a cell stands out against its siblings (the other nodes
 // on its path, the same node on other paths), or "".
-// A node stands out by the node detector's verdict where a rule uses it:
-// a p90 ratio over 3 also frames healthy nodes when noise crosses it.
-func outlier(c *CheckStatus, state, path, node string, paths, nodes []string, states map[[2]string]string, degraded map[string]string, detector bool) string {
-	if why := degraded[node]; why != "" && node != "" {
-		return why
+// A node stands out by the node detector's verdict where a rule uses it
+// (its cells that show the fault have their own state instead). Without the
+// detector a p90 over 3× its siblings' stands out only when it is also
+// slower by minExcess: at a few milliseconds, 3× is noise.
+func outlier(c *CheckStatus, state, path, node string, paths, nodes []string, states map[[2]string]string, marks map[string]*nodeMark, detector bool) string {
+	if m := marks[node]; m != nil && node != "" && state != "degraded" {
+		return m.why
 	}
-	if !detector && c.NodeSlowdown != nil && *c.NodeSlowdown > 3 {
-		return fmt.Sprintf("%.1f× slower than the other nodes", *c.NodeSlowdown)
+	if !detector && c.NodeSlowdown != nil && *c.NodeSlowdown > 3 && len(c.Windows) > 0 && c.Windows[0].P90 != nil {
+		p90 := *c.Windows[0].P90
+		if p90 - p90 / *c.NodeSlowdown >= minExcess {
+			return fmt.Sprintf("%.1f× slower than the other nodes", *c.NodeSlowdown)
+		}
 	}
 	if state != "down" && state != "failing" {
 		return ""
 	}
-	healthy := func(k [2]string) bool { return states[k] == "up" }
+	healthy := func(k [2]string) bool { return states[k] == "up" || states[k] == "degraded" }
 	var rowOK, colOK bool
 	for _, n := range nodes {
 		if n != node && healthy([2]string{path, n}) {
@@ -510,6 +630,11 @@ func outlier(c *CheckStatus, state, path, node string, paths, nodes []string, st
 	}
 	return ""
 }
+
+// minExcess is the node detector's default min_excess: how much slower
+// than its siblings a node must be before the page frames it by its p90
+// ratio alone.
+const minExcess = 0.1
 
 func (st *Status) cellView(c *CheckStatus, state string) cellView {
 	v := cellView{Present: true, Target: c.Target, State: state, StateText: stateText[state], P50: "–", P90: "–", P99: "–", OK: "–"}
@@ -562,37 +687,42 @@ func (st *Status) clean(s string) string {
 	return st.o.Redact(storage.StripURLCredentials(s))
 }
 
+// alertViews lists every alert instance: firing first (those folded into a
+// node alert after the ones that page), then pending, then resolved.
 func (st *Status) alertViews(list []AlertStatus, now time.Time) []alertView {
-	rank := map[string]int{"firing": 0, "pending": 1, "resolved": 2}
-	var shown []AlertStatus
-	for _, a := range list {
-		if a.State == "firing" || a.State == "pending" || a.Flapping {
-			shown = append(shown, a)
+	rank := func(a *AlertStatus) int {
+		switch {
+		case a.State == "firing" && a.InhibitedBy == "":
+			return 0
+		case a.State == "firing":
+			return 1
+		case a.State == "pending":
+			return 2
 		}
+		return 3
 	}
+	shown := append([]AlertStatus(nil), list...)
 	sort.SliceStable(shown, func(i, j int) bool {
-		if rank[shown[i].State] != rank[shown[j].State] {
-			return rank[shown[i].State] < rank[shown[j].State]
+		if ri, rj := rank(&shown[i]), rank(&shown[j]); ri != rj {
+			return ri < rj
 		}
 		return shown[i].Key < shown[j].Key
 	})
 	out := make([]alertView, 0, len(shown))
-	for _, a := range shown {
-		v := alertView{Name: a.Name, State: a.State, Severity: a.Labels["severity"], FiredCount: a.FiredCount,
+	for i := range shown {
+		a := &shown[i]
+		v := alertView{Name: a.Name, State: a.State, Class: a.State, Severity: a.Labels["severity"], FiredCount: a.FiredCount,
 			Flapping: a.Flapping, Value: a.ValueText, Summary: st.clean(a.Annotations["summary"])}
 		if a.InhibitedBy != "" {
 			v.FoldedInto, _, _ = strings.Cut(a.InhibitedBy, "|")
-		}
-		var where []string
-		for k, val := range a.Labels {
-			switch k {
-			case "alertname", "severity", "location":
-				continue
+			if a.State == "firing" {
+				v.Class = "folded"
 			}
-			where = append(where, k+"="+st.clean(val))
 		}
-		sort.Strings(where)
-		v.Where = strings.Join(where, " ")
+		if v.Class != "firing" && v.Class != "folded" && v.Class != "pending" {
+			v.Class = "resolved"
+		}
+		v.Where = alertWhere(a, st.clean)
 		since := a.ActiveAt
 		switch a.State {
 		case "firing":
@@ -620,6 +750,7 @@ func (st *Status) domainViews(list []DomainStatus, checks []CheckStatus) []domai
 	type acc struct {
 		runs, ok int
 		where    []string
+		checks   []string
 		worstP90 float64
 		link     int64
 	}
@@ -641,6 +772,7 @@ func (st *Status) domainViews(list []DomainStatus, checks []CheckStatus) []domai
 			where += " on " + d.Node
 		}
 		a.where = append(a.where, where)
+		a.checks = appendNew(a.checks, d.Check)
 		if w.P90 != nil && *w.P90 > a.worstP90 {
 			a.worstP90 = *w.P90
 		}
@@ -650,7 +782,7 @@ func (st *Status) domainViews(list []DomainStatus, checks []CheckStatus) []domai
 	}
 	out := make([]domainView, 0, len(by))
 	for dom, a := range by {
-		v := domainView{Domain: dom, Runs: a.runs, Failed: a.runs - a.ok, Targets: len(a.where), P90: "–"}
+		v := domainView{Domain: dom, Runs: a.runs, Failed: a.runs - a.ok, Targets: len(a.where), P90: "–", checks: a.checks}
 		v.OK = fmtRatio(float64(a.ok) / float64(a.runs))
 		sort.Strings(a.where)
 		if len(a.where) > 4 {

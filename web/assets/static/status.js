@@ -20,7 +20,13 @@
         // Keep keyboard focus where it was when the element still exists.
         var focused = document.activeElement && document.activeElement.closest("[data-target]");
         var key = focused && focused.getAttribute("data-target");
+        // Folded sections the reader opened stay open.
+        var open = Array.prototype.map.call(live.querySelectorAll("details[open][id]"), function (d) { return d.id; });
         live.innerHTML = html;
+        open.forEach(function (id) {
+          var d = document.getElementById(id);
+          if (d) d.open = true;
+        });
         if (key) {
           var el = live.querySelector('[data-target="' + CSS.escape(key) + '"] a');
           if (el) el.focus({ preventScroll: true });
