@@ -133,6 +133,9 @@ func (s *statusSource) Nodes(context.Context) []web.NodeStatus {
 		}
 		share, sib, ev, p90, sp90 := v.SlowShare(), v.SiblingSlowShare(), v.Evidence, v.P90, v.SiblingP90
 		ns.SlowShare, ns.SiblingSlowShare, ns.Evidence, ns.P90, ns.SiblingP90 = &share, &sib, &ev, &p90, &sp90
+		if take := v.SlowMedian; take > 0 {
+			ns.SlowRunsTake = &take
+		}
 		ns.Affected = v.Affected
 		byNode[v.Node] = ns
 	}

@@ -336,7 +336,9 @@ func TestStatusPageSlowNodeInBrowser(t *testing.T) {
 	if !strings.HasPrefix(seen.FirstIncident, "lb2 degraded since ") || !strings.Contains(seen.FirstIncident, "of runs slow or failed") {
 		t.Errorf("first line %q", seen.FirstIncident)
 	}
-	if seen.GridTop < 0 || seen.GridTop >= 1000 || seen.FirstCard.Bottom > 1000 {
+	// On screen, not necessarily whole: a loaded machine adds incident
+	// lines (healthy targets timing out) above the grid.
+	if seen.GridTop < 0 || seen.GridTop >= 1000 || seen.FirstCard.Top > 900 {
 		t.Errorf("the check grid is off screen at 1400×1000: grid top %.0f, first card %+v", seen.GridTop, seen.FirstCard)
 	}
 	if seen.DegradedBg == "" || seen.DegradedBg == seen.UpBg {

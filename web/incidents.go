@@ -387,7 +387,13 @@ func nodeEvidence(v NodeStatus) string {
 			s += " (" + share(*v.SiblingSlowShare) + " on its siblings)"
 		}
 	}
-	if v.P90 != nil && v.SiblingP90 != nil {
+	switch {
+	case v.SlowRunsTake != nil && v.SiblingP90 != nil:
+		if s != "" {
+			s += ", "
+		}
+		s += "its slow runs take " + fmtSeconds(v.SlowRunsTake) + " against a p90 of " + fmtSeconds(v.SiblingP90) + " on its siblings"
+	case v.P90 != nil && v.SiblingP90 != nil:
 		if s != "" {
 			s += ", "
 		}

@@ -123,7 +123,7 @@ func slowNodeShop() *scene {
 		}
 	}
 	s.nodes[1] = web.NodeStatus{Node: "lb2", Address: "127.0.0.12", State: web.NodeDegraded, SlowShare: fp(0.17), SiblingSlowShare: fp(0.003),
-		Evidence: fp(12), P90: fp(1.5), SiblingP90: fp(0.005), Since: since,
+		Evidence: fp(12), P90: fp(1.5), SiblingP90: fp(0.005), SlowRunsTake: fp(1.507), Since: since,
 		Affected: []string{"shop-home via direct", "shop-product via direct", "shop-home via alt-source", "shop-search via direct",
 			"shop-category via direct", "shop-product via alt-source", "shop-search via alt-source", "shop-category via alt-source"}}
 	s.alerts = append(s.alerts, alert("LoadBalancerNodeDegraded", "firing", map[string]string{"node": "lb2"}, since))
@@ -227,7 +227,7 @@ func TestIncidentLines(t *testing.T) {
 	t.Run("slow node", func(t *testing.T) {
 		page := renderScene(t, slowNodeShop())
 		got := incidentLines(page)
-		want := "degraded|node|lb2 degraded since 20:57 (3m): 17% of runs slow or failed (0.3% on its siblings), p90 1.50s vs 5.0ms on its siblings; shop-home, shop-product, shop-search, shop-category"
+		want := "degraded|node|lb2 degraded since 20:57 (3m): 17% of runs slow or failed (0.3% on its siblings), its slow runs take 1.51s against a p90 of 5.0ms on its siblings; shop-home, shop-product, shop-search, shop-category"
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("incident lines:\n got %q\nwant %q", got, want)
 		}
