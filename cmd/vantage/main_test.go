@@ -280,7 +280,7 @@ func TestValidate(t *testing.T) {
 	shop := startTestShop(t)
 	cfg := demoConfig(t, shop)
 	code, out, errs := vantage(t, "validate", "--config.file="+cfg)
-	if code != 0 || !strings.Contains(out, "valid: 6 checks, 2 paths") {
+	if code != 0 || !strings.Contains(out, "valid: 8 checks, 2 paths") {
 		t.Errorf("validate on the demo config: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 
