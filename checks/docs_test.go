@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // docsFragment, alone on the line before a ```yaml fence in README.md or
@@ -111,6 +114,38 @@ func placeFiles(t *testing.T, n *yaml.Node, dir string) (placed int) {
 	return placed
 }
 
+// checkForeign checks another tool's block with that tool where Debian
+// has it here: Alertmanager's config with amtool, Prometheus' config
+// (syntax only: the files it names are the reader's) and rule files with
+// promtool, blackbox_exporter's with itself. Other files were parsed
+// already.
+func checkForeign(t *testing.T, where string, keys []string, text string) {
+	var tool, pkg string
+	var args []string // the file follows
+	switch {
+	case slices.Contains(keys, "route") || slices.Contains(keys, "receivers"):
+		tool, pkg, args = "amtool", "prometheus-alertmanager", []string{"check-config"}
+	case slices.Contains(keys, "groups"):
+		tool, pkg, args = "promtool", "prometheus", []string{"check", "rules"}
+	case slices.Contains(keys, "scrape_configs") || slices.Contains(keys, "remote_write") || slices.Contains(keys, "rule_files"):
+		tool, pkg, args = "promtool", "prometheus", []string{"check", "config", "--syntax-only"}
+	case slices.Contains(keys, "modules"):
+		tool, pkg, args = "prometheus-blackbox-exporter", "prometheus-blackbox-exporter", []string{"--config.check", "--config.file"}
+	default:
+		return
+	}
+	t.Run(where, func(t *testing.T) {
+		bin := testenv.LookPath(t, tool, pkg)
+		file := filepath.Join(t.TempDir(), "block.yaml")
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bin, append(args, file)...).CombinedOutput(); err != nil {
+			t.Errorf("%s: %s %s rejects the block: %v\n%s\n%s", where, tool, strings.Join(args, " "), err, out, text)
+		}
+	})
+}
+
 // TestDocsYAMLBlocks: every YAML block in README.md and docs/*.md is valid
 // (see docsFragment). A vantage config block loads with ${VAR}s set (see
 // docsEnv) and the absolute files it names in place (see placeFiles);
@@ -150,6 +185,7 @@ func TestDocsYAMLBlocks(t *testing.T) {
 			switch {
 			case foreign:
 				counts["other tool's"]++
+				checkForeign(t, where, keys, b.text)
 			case vantage:
 				counts["vantage config"]++
 				dir := t.TempDir()
