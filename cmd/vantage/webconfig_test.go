@@ -42,7 +42,8 @@ func TestWebConfigFileFlag(t *testing.T) {
 	}
 	addr := testenv.FreeAddr(t)
 	logs := &testenv.LogBuffer{}
-	cmd := exec.Command(bin, "run", "--config.file="+cfg, "--web.listen-address="+addr, "--web.config.file="+webCfg)
+	cmd := exec.Command(bin, "run", "--config.file="+cfg, "--web.listen-address="+addr, "--web.config.file="+webCfg,
+		"--storage.path="+filepath.Join(dir, "data"))
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
