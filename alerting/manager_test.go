@@ -2,6 +2,7 @@ package alerting_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting/notifytest"
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -122,6 +124,13 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, dir: t.TempDir(), vals: table{"shop-home/direct/lb2": {"node_slowdown": 1}},
 		now: time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)}
 }
+
+// The tests below with a notifytest receiver are about vantage's own
+// sending: its queue, retries and backoff, what survives a restart,
+// max_age, the resend cadence. The receiver records every attempt and can
+// fail on demand, which the real Alertmanager cannot be told to do. What
+// Alertmanager itself does with what the manager sends runs against the
+// real one: TestManagerThroughRealAlertmanager.
 
 func TestReceiverDownThenUpGetsEverythingOnceInOrder(t *testing.T) {
 	rcv := notifytest.NewReceiver(t, nil)
@@ -242,6 +251,8 @@ func TestPermanentRejectionAndMaxAge(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerResend: vantage's re-send cadence, counted at the
+// receiver (Alertmanager keeps no count of posts).
 func TestAlertmanagerResend(t *testing.T) {
 	am := notifytest.NewReceiver(t, nil)
 	f := newFixture(t)
@@ -261,5 +272,91 @@ alerts: [{name: NodeDegraded, when: node_slowdown > 3, window: 5m}]
 	}
 	if n := posts; n < 5 || n > 6 {
 		t.Fatalf("alertmanager got %d posts in 5 minutes of firing, want 5-6 (resend every 1m)", n)
+	}
+}
+
+type amListed struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	Status      struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+// amActive lists the active alerts of the Alertmanager at base.
+func amActive(t *testing.T, base string) []amListed {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v2/alerts?active=true&silenced=false&inhibited=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []amListed
+	if err := json.NewDecoder(resp.Body).Decode(&out); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/v2/alerts: %s %v", resp.Status, err)
+	}
+	return out
+}
+
+// TestManagerThroughRealAlertmanager: the manager's alerts as Debian's
+// Alertmanager sees them. Two nodes fire: two active alerts with their
+// labels and flap memory. A restart of vantage (a new manager on the same
+// database) while they fire adds no alert. One node recovers: only the
+// other stays active; the second recovers: none. The manager's clock runs
+// in virtual time from two minutes ago, so firing leases lie in
+// Alertmanager's future and resolutions in its past.
+func TestManagerThroughRealAlertmanager(t *testing.T) {
+	am := testenv.Alertmanager(t, "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n")
+	f := newFixture(t)
+	f.now = time.Now().Add(-2 * time.Minute).Truncate(10 * time.Second)
+	f.series = []alerting.Series{series("shop-home", "direct", "lb1"), series("shop-home", "direct", "lb2")}
+	f.vals = table{"shop-home/direct/lb1": {"node_slowdown": 5}, "shop-home/direct/lb2": {"node_slowdown": 5}}
+	cfg := `
+global: {location: ams1}
+checks: [{name: shop-home, type: http, url: "http://127.0.0.1/"}]
+notifiers: [{name: am, type: alertmanager, url: "` + am + `", resend_interval: 1m}]
+alerts:
+  - name: NodeDegraded
+    when: node_slowdown > 3
+    window: 5m
+    by: [node]
+    severity: page
+    annotations: {summary: "node {{ .node }} is {{ .value }}x slower"}
+`
+	f.open(cfg)
+	f.step(15 * time.Second)
+	active := amActive(t, am)
+	if len(active) != 2 {
+		t.Fatalf("alertmanager has %d active alerts, want lb1 and lb2: %+v", len(active), active)
+	}
+	for _, a := range active {
+		if a.Labels["alertname"] != "NodeDegraded" || a.Labels["severity"] != "page" || a.Labels["location"] != "ams1" ||
+			(a.Labels["node"] != "lb1" && a.Labels["node"] != "lb2") {
+			t.Errorf("labels %v", a.Labels)
+		}
+		if a.Annotations["summary"] != "node "+a.Labels["node"]+" is 5x slower" || a.Annotations["fired_count"] != "1" {
+			t.Errorf("annotations %v", a.Annotations)
+		}
+	}
+
+	f.open(cfg) // restart
+	f.step(15 * time.Second)
+	if active := amActive(t, am); len(active) != 2 {
+		t.Fatalf("after a restart alertmanager has %d active alerts, want the same 2: %+v", len(active), active)
+	}
+
+	f.vals["shop-home/direct/lb1"]["node_slowdown"] = 1
+	f.step(15 * time.Second)
+	active = amActive(t, am)
+	if len(active) != 1 || active[0].Labels["node"] != "lb2" {
+		t.Fatalf("after lb1 recovered, active: %+v, want lb2 alone", active)
+	}
+	f.vals["shop-home/direct/lb2"]["node_slowdown"] = 1
+	f.step(15 * time.Second)
+	if active := amActive(t, am); len(active) != 0 {
+		t.Fatalf("after both recovered, active: %+v", active)
+	}
+	if v := testutil.ToFloat64(f.m.SentCounter("am", "failed")); v != 0 {
+		t.Errorf("%v failed sends to the real Alertmanager", v)
 	}
 }

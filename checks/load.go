@@ -103,16 +103,24 @@ func (l *loader) dropCascades(decoded int) {
 	l.errs = kept
 }
 
-// redacted sorts es and scrubs secrets; each message stays one line.
+// redacted sorts es and scrubs secrets; each message stays one line. A
+// problem reported twice at the same position is listed once: a mapping
+// merged into another (`<<: *a`) is decoded again there, and its problems
+// with it.
 func (l *loader) redacted(es Errors) Errors {
 	if len(es) == 0 {
 		return nil
 	}
 	sortErrors(es)
-	out := make(Errors, len(es))
-	for i, e := range es {
+	out := make(Errors, 0, len(es))
+	seen := map[Error]bool{}
+	for _, e := range es {
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
 		e.Msg = strings.ReplaceAll(l.secrets.Redact(e.Msg), "\n", "; ")
-		out[i] = e
+		out = append(out, e)
 	}
 	return out
 }

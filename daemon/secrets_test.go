@@ -69,7 +69,9 @@ func secretChecks(shop *demo.Shop) string {
 }
 
 // TestSecretsNeverLeak: a secret from ${VAR} used in failing checks appears
-// neither in /metrics, nor in logs at debug level, nor in reload errors.
+// neither in /metrics, nor in logs at debug level, nor in reload errors,
+// nor in the stored runs (the SQLite files as bytes, /api/v1/runs/{id})
+// and the timeline, though the runs and the rejected reload are there.
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
 	shop := startShop(t)
@@ -79,7 +81,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	text := shopConfig(shop, time.Second, 800*time.Millisecond, secretChecks(shop))
 	cfgFile := writeConfig(t, text)
-	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, Getenv: secretEnv, Logger: log})
+	dir := t.TempDir()
+	r := startDaemon(t, daemon.Options{ConfigFile: cfgFile, Getenv: secretEnv, Logger: log, StoragePath: dir})
 
 	results := map[string]string{"secret-lb1": "failure", "secret-lb2": "error", "secret-lb3": "timeout", "secret-journey": "failure"}
 	var e exposition
@@ -122,9 +125,54 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Errorf("reload error does not explain the problem:\n%s", body)
 	}
 
-	for where, s := range map[string]string{"/metrics": e.text, "logs": logs.String(), "reload response": body, "run reasons": reasons.String()} {
-		if strings.Contains(s, testSecret) {
-			t.Errorf("the secret leaked into %s:\n%s", where, s)
+	seen := map[string]string{"/metrics": e.text, "logs": logs.String(), "reload response": body, "run reasons": reasons.String()}
+	// The stored runs, each through the API, and the timeline, which
+	// records the rejected reload with its error.
+	var timeline string
+	testenv.Eventually(t, 20*time.Second, "the rejected reload in the timeline", func() error {
+		var code int
+		code, timeline = r.do(t, "GET", "/api/v1/timeline?since=1h", nil)
+		if code != 200 || !strings.Contains(timeline, "config_reload_failed") {
+			return fmt.Errorf("%d:\n%s", code, timeline)
+		}
+		return nil
+	})
+	seen["/api/v1/timeline"] = timeline
+	_, seen["/api/v1/timeline markdown"] = r.do(t, "GET", "/api/v1/timeline?since=1h&format=markdown", nil)
+	var runs strings.Builder
+	for id := 1; ; id++ {
+		code, body := r.do(t, "GET", fmt.Sprintf("/api/v1/runs/%d", id), nil)
+		if code == 404 {
+			break
+		}
+		if code != 200 {
+			t.Fatalf("/api/v1/runs/%d: %d %s", id, code, body)
+		}
+		runs.WriteString(body)
+		seen[fmt.Sprintf("/api/v1/runs/%d", id)] = body
+	}
+	// Every check's failed runs are stored, so a leak would show.
+	for c := range results {
+		if !strings.Contains(runs.String(), `"check": "`+c+`"`) {
+			t.Errorf("no stored run of %s:\n%s", c, runs.String())
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "vantage.db*"))
+	if len(files) == 0 {
+		t.Fatal("no database files")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen["file "+filepath.Base(f)] = string(data)
+	}
+	for where, s := range seen {
+		for _, form := range secretForms(testSecret) {
+			if strings.Contains(s, form) {
+				t.Errorf("the secret (as %s) leaked into %s:\n%s", form, where, s)
+			}
 		}
 	}
 	if !strings.Contains(logs.String(), "config reload rejected") {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -194,11 +195,16 @@ func TestDamagedDatabaseRefusedAtStart(t *testing.T) {
 	}
 }
 
+// roDirEnv makes the test binary TestReadOnlyDirectory's child.
+const roDirEnv = "VANTAGE_STORAGE_RO_DIR"
+
 // TestReadOnlyDirectory runs the check as an unprivileged user: root
 // ignores directory permissions, so when the test runs as root it re-runs
 // itself as nobody.
 func TestReadOnlyDirectory(t *testing.T) {
-	if dir := os.Getenv("VANTAGE_STORAGE_RO_DIR"); dir != "" {
+	if dir, child, err := testenv.ChildMode(roDirEnv); err != nil {
+		t.Fatal(err)
+	} else if child {
 		_, err := Open(dir, Options{PruneInterval: -1})
 		fmt.Fprintf(os.Stderr, "OPEN-ERROR: %v\n", err)
 		return
@@ -230,7 +236,7 @@ func TestReadOnlyDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "-test.run=^TestReadOnlyDirectory$")
-		cmd.Env = append(os.Environ(), "VANTAGE_STORAGE_RO_DIR="+ro)
+		cmd.Env = append(os.Environ(), testenv.ChildEnv(roDirEnv, ro))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		out, _ := cmd.CombinedOutput()
 		msg = string(out)

@@ -1,12 +1,18 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +32,9 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-// outDir is where screenshots for review go (gitignored).
+// outDir is where screenshots go (gitignored), for people to look at; the
+// tests check what can be checked without a golden image (checkShot,
+// colourAt).
 const outDir = "testdata/out"
 
 // newBrowser starts a headless Chromium for t, or skips without one
@@ -79,24 +87,115 @@ func do(t *testing.T, ctx context.Context, d time.Duration, what string, steps .
 	}
 }
 
-// saveShot stores the whole page, or with viewport only what is on screen.
-func saveShot(t *testing.T, ctx context.Context, name string, viewport bool) string {
+// saveShot stores the whole page, or with viewport only what is on screen,
+// and returns it decoded, failing t unless it is a PNG.
+func saveShot(t *testing.T, ctx context.Context, name string, viewport bool) image.Image {
 	t.Helper()
 	shot := chromedp.FullScreenshot(100)
 	if viewport {
 		shot = chromedp.CaptureScreenshot()
 	}
-	png := run(t, ctx, 20*time.Second, "screenshot "+name, shot)
+	data := run(t, ctx, 20*time.Second, "screenshot "+name, shot)
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(outDir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
+	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	abs, _ := filepath.Abs(p)
 	t.Logf("screenshot: %s", abs)
-	return p
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("screenshot %s is not a PNG: %v", name, err)
+	}
+	return img
+}
+
+// shotStride samples every 3rd pixel each way: enough to see a page's
+// colours, and cheap under the race detector.
+const shotStride = 3
+
+// colours counts the colours of img's pixels inside r, sampled.
+func colours(img image.Image, r image.Rectangle) map[color.RGBA]int {
+	out := map[color.RGBA]int{}
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y += shotStride {
+		for x := r.Min.X; x < r.Max.X; x += shotStride {
+			out[color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)]++
+		}
+	}
+	return out
+}
+
+// dominant is the most frequent colour and its share of the samples.
+func dominant(hist map[color.RGBA]int) (color.RGBA, float64) {
+	var best color.RGBA
+	n, total := 0, 0
+	for c, k := range hist {
+		total += k
+		if k > n || k == n && fmt.Sprint(c) < fmt.Sprint(best) {
+			best, n = c, k
+		}
+	}
+	if total == 0 {
+		return best, 0
+	}
+	return best, float64(n) / float64(total)
+}
+
+// checkShot fails t unless img is width pixels wide, at least minHeight
+// high, and not blank: no colour covers nearly all of it, and text's
+// anti-aliasing gives it many colours.
+func checkShot(t *testing.T, name string, img image.Image, width, minHeight int) {
+	t.Helper()
+	b := img.Bounds()
+	if b.Dx() != width || b.Dy() < minHeight {
+		t.Errorf("screenshot %s is %dx%d, want %d wide and at least %d high", name, b.Dx(), b.Dy(), width, minHeight)
+	}
+	hist := colours(img, b)
+	if c, share := dominant(hist); share > 0.97 || len(hist) < 16 {
+		t.Errorf("screenshot %s looks blank: %d colours, %v covers %.1f%%", name, len(hist), c, 100*share)
+	}
+}
+
+// elementRect is where sel is on the page, in CSS pixels from the top of
+// the document (a full-page screenshot's coordinates at scale 1).
+func elementRect(t *testing.T, ctx context.Context, sel string) image.Rectangle {
+	t.Helper()
+	js := `(() => { const r = document.querySelector(` + strconv.Quote(sel) + `).getBoundingClientRect();
+		return [r.left + window.scrollX, r.top + window.scrollY, r.right + window.scrollX, r.bottom + window.scrollY]; })()`
+	v := run(t, ctx, 5*time.Second, "rect of "+sel, chromedp.Evaluate[[]float64](js))
+	if len(v) != 4 || v[2] <= v[0] || v[3] <= v[1] {
+		t.Fatalf("rect of %s: %v", sel, v)
+	}
+	// A pixel inside each edge: borders and anti-aliasing are not the cell.
+	return image.Rect(int(v[0])+2, int(v[1])+2, int(v[2])-2, int(v[3])-2)
+}
+
+// colourAt is the dominant colour of img inside r.
+func colourAt(img image.Image, r image.Rectangle) color.RGBA {
+	c, _ := dominant(colours(img, r))
+	return c
+}
+
+// differs is the share of sampled pixels in which a and b differ, over
+// the area both cover.
+func differs(a, b image.Image) float64 {
+	r := a.Bounds().Intersect(b.Bounds())
+	n, d := 0, 0
+	for y := r.Min.Y; y < r.Max.Y; y += shotStride {
+		for x := r.Min.X; x < r.Max.X; x += shotStride {
+			n++
+			if color.RGBAModel.Convert(a.At(x, y)) != color.RGBAModel.Convert(b.At(x, y)) {
+				d++
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(d) / float64(n)
 }
 
 // getJSON polls an API endpoint until ok accepts its data.
@@ -202,7 +301,17 @@ alerts:
 	if !strings.Contains(events, "target down") {
 		t.Errorf("events panel: %q", events)
 	}
-	saveShot(t, bctx, "status.png", false)
+	// What the screenshot shows: the page, not a blank; lb2's DOWN cell in
+	// another colour than its healthy sibling's and the page's.
+	status := saveShot(t, bctx, "status.png", false)
+	checkShot(t, "status.png", status, 1366, 600)
+	downCell := colourAt(status, elementRect(t, bctx, `td[data-target="`+bad+`"]`))
+	upCell := colourAt(status, elementRect(t, bctx, `td[data-target="shop-home/direct/`+lb1+`"]`))
+	page, _ := dominant(colours(status, status.Bounds()))
+	t.Logf("status.png %v: down cell %v, healthy cell %v, page %v", status.Bounds().Size(), downCell, upCell, page)
+	if downCell == upCell || downCell == page {
+		t.Errorf("status.png: the down cell is %v, the healthy one %v, the page %v: the states look alike", downCell, upCell, page)
+	}
 
 	// What the person on call sees first at 1400×1000: lb2's line, and
 	// the check grid with lb2's cell on screen.
@@ -223,7 +332,8 @@ alerts:
 	if overflow > 1 {
 		t.Errorf("page is %vpx wider than a phone screen", overflow)
 	}
-	saveShot(t, bctx, "status-phone.png", true)
+	phone := saveShot(t, bctx, "status-phone.png", true)
+	checkShot(t, "status-phone.png", phone, 390*2, 844*2) // the viewport at scale 2
 	do(t, bctx, 10*time.Second, "laptop viewport", chromedp.EmulateViewport(1366, 900), chromedp.Reload(), chromedp.WaitVisible(cellSel))
 
 	// Follow the failing cell to its run.
@@ -240,7 +350,13 @@ alerts:
 	if !strings.Contains(loc, "/runs/") || errText != stored.Error || !strings.Contains(heading, "shop-home") || !strings.Contains(heading, lb2) {
 		t.Errorf("run page %s: heading %q, error %q", loc, heading, errText)
 	}
-	saveShot(t, bctx, "run.png", false)
+	runShot := saveShot(t, bctx, "run.png", false)
+	checkShot(t, "run.png", runShot, 1366, 300)
+	diff := differs(status, runShot)
+	t.Logf("run.png %v differs from status.png in %.1f%% of its pixels", runShot.Bounds().Size(), 100*diff)
+	if diff < 0.02 {
+		t.Errorf("run.png differs from status.png in %.1f%% of its pixels: the same page?", 100*diff)
+	}
 }
 
 // putFault sets a fault over the demo shop's control endpoint, as the

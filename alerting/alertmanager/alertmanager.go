@@ -93,8 +93,9 @@ func (n *Notifier) Name() string { return n.name }
 // re-send.
 func (n *Notifier) Lease() time.Duration { return n.lease }
 
-// Send posts the batch in one request (one attempt). Alertmanager rejects
-// a whole request if one alert is invalid, which is a permanent 400.
+// Send posts the batch in one request (one attempt). Alertmanager stores
+// the valid alerts of a request and answers 400 naming the invalid ones,
+// which is a permanent error for the whole batch.
 func (n *Notifier) Send(ctx context.Context, batch []alerting.Notification) error {
 	if len(batch) == 0 {
 		return nil
@@ -126,7 +127,7 @@ func Alerts(batch []alerting.Notification, now time.Time, lease time.Duration) [
 				a.EndsAt = now.UTC()
 			}
 		}
-		// Alertmanager refuses endsAt before startsAt for the whole batch.
+		// Alertmanager refuses an alert whose endsAt is before its startsAt.
 		if !a.StartsAt.IsZero() && a.EndsAt.Before(a.StartsAt) {
 			a.EndsAt = a.StartsAt
 		}

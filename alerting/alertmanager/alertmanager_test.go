@@ -43,6 +43,16 @@ func newNotifier(t *testing.T, cfg checks.Notifier, now func() time.Time) *alert
 	return notifytest.New(t, alertmanager.New, cfg, alertmanager.Options{Logger: zerolog.Nop(), Version: "1.2.3", Now: now})
 }
 
+// The tests in this file are about vantage's own sending (the exact
+// bytes, path and headers it posts, how it classifies an answer, its
+// timeout, its credentials), so a recording receiver (notifytest) stands
+// in for Alertmanager: it can answer 429, 500 or stall on demand, which
+// the real one does not. What Alertmanager does with the payload
+// (accepting, refusing, grouping, resolving) runs against Debian's
+// Alertmanager in real_test.go.
+
+// TestPayloadGolden: the bytes vantage posts. (That Alertmanager accepts
+// them: TestRealAlertmanager and TestRealAlertmanagerRoutePrefix.)
 func TestPayloadGolden(t *testing.T) {
 	now := func() time.Time { return sendAt }
 	for _, tc := range []struct {
@@ -130,6 +140,9 @@ func TestSlowAlertmanager(t *testing.T) {
 	notifytest.NoLeak(t, err, "s3cr3t")
 }
 
+// TestBasicAuthReachesAlertmanager: the credentials vantage sends. (The
+// real Alertmanager checks them only behind its --web.config.file, whose
+// readiness endpoint then needs them too; the recorder shows what arrived.)
 func TestBasicAuthReachesAlertmanager(t *testing.T) {
 	var user, pass string
 	var mu sync.Mutex

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,8 +107,10 @@ func StartProcess(tb testing.TB, name, bin, readyURL string, args ...string) {
 
 // Alertmanager runs Debian's Alertmanager with config (alertmanager.yml
 // text) on a loopback port until the test ends and returns its base URL.
-// Clustering is off: it would otherwise listen on 0.0.0.0:9094.
-func Alertmanager(tb testing.TB, config string) string {
+// Clustering is off: it would otherwise listen on 0.0.0.0:9094. extra
+// flags are added as given; with --web.route-prefix the URL returned is
+// still the bare host, and readiness is waited for under the prefix.
+func Alertmanager(tb testing.TB, config string, extra ...string) string {
 	tb.Helper()
 	Binary(tb, AlertmanagerBinary, "prometheus-alertmanager")
 	dir := tb.TempDir()
@@ -116,12 +119,19 @@ func Alertmanager(tb testing.TB, config string) string {
 		tb.Fatal(err)
 	}
 	addr := FreeAddr(tb)
-	StartProcess(tb, "alertmanager", AlertmanagerBinary, "http://"+addr+"/-/ready",
-		"--config.file="+conf,
-		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+	prefix := ""
+	for _, a := range extra {
+		if p, ok := strings.CutPrefix(a, "--web.route-prefix="); ok {
+			prefix = strings.TrimSuffix(p, "/")
+		}
+	}
+	args := append([]string{
+		"--config.file=" + conf,
+		"--storage.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
 		"--cluster.listen-address=",
-		"--log.level=warn")
+		"--log.level=warn"}, extra...)
+	StartProcess(tb, "alertmanager", AlertmanagerBinary, "http://"+addr+prefix+"/-/ready", args...)
 	return "http://" + addr
 }
 

@@ -22,9 +22,13 @@ import (
 const netnsServerEnv = "VANTAGE_NETPATH_NETNS_SERVER"
 
 // TestMain runs netnsServer instead of the tests when the binary was
-// re-executed by startNetnsServer.
+// re-executed by startNetnsServer; a leaked netnsServerEnv fails the run
+// rather than turn it into a server that passes by exiting 0.
 func TestMain(m *testing.M) {
-	if os.Getenv(netnsServerEnv) == "1" {
+	if _, child, err := testenv.ChildMode(netnsServerEnv); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(2)
+	} else if child {
 		netnsServer()
 	}
 	os.Exit(m.Run())
@@ -208,7 +212,7 @@ func TestTwoUplinks(t *testing.T) {
 func startNetnsServer(t *testing.T, ns string) string {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-	cmd.Env = append(os.Environ(), netnsServerEnv+"=1")
+	cmd.Env = append(os.Environ(), testenv.ChildEnv(netnsServerEnv, "1"))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
