@@ -17,6 +17,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/rs/zerolog"
+
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
@@ -109,7 +111,8 @@ func TestWebConfigTLS(t *testing.T) {
     address: 127.0.0.1:9
     interval: 1h
 `)
-	r := startDaemon(t, daemon.Options{ConfigFile: cfg, WebConfigFile: webCfg})
+	logs := &syncBuffer{}
+	r := startDaemon(t, daemon.Options{ConfigFile: cfg, WebConfigFile: webCfg, Logger: zerolog.New(logs)})
 	base := "https://" + strings.TrimPrefix(r.base, "http://")
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -148,6 +151,13 @@ func TestWebConfigTLS(t *testing.T) {
 	if !errors.As(err, &unknown) {
 		t.Errorf("a client without the CA: %v, want an unknown-authority error", err)
 	}
+	// The failed handshake is in the daemon's own log (not on stderr).
+	testenv.Eventually(t, 10*time.Second, "the handshake error logged", func() error {
+		if !strings.Contains(logs.String(), "TLS handshake error") {
+			return fmt.Errorf("daemon log has no TLS handshake error:\n%s", logs.String())
+		}
+		return nil
+	})
 }
 
 // summaryOf is the single summary of name whose labels include want.

@@ -105,16 +105,19 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves on l until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	logger := slog.New(zerolog.NewSlogHandler(s.opts.Logger))
 	s.srv = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// The server's own complaints (TLS handshakes that fail, plain
+		// HTTP to a TLS port) go to the daemon's log, not to stderr.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	cfgFile := s.opts.WebConfigFile
 	systemd := false
 	addrs := []string{l.Addr().String()}
 	flags := &toolkit.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &cfgFile}
-	logger := slog.New(zerolog.NewSlogHandler(s.opts.Logger))
 	errc := make(chan error, 1)
 	go func() { errc <- toolkit.Serve(l, s.srv, flags, logger) }()
 	select {
