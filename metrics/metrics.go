@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -60,10 +62,17 @@ func NewLabeler(cfg *checks.Config) *Labeler {
 }
 
 // Pairs are values (in Names order) as sorted label pairs sharing the
-// label-name strings.
-func (l *Labeler) Pairs(values []string) LabelPairs {
+// label-name strings. With pc, the pairs whose values many targets share
+// (type, path, location, configured labels) come from pc: at 100,000
+// targets a pair of its own per target and label was ~40 MB. check and
+// node are per target (and nodes come and go), so they are never cached.
+func (l *Labeler) Pairs(values []string, pc *PairCache) LabelPairs {
 	p := make(LabelPairs, len(l.order))
 	for i, idx := range l.order {
+		if pc != nil && idx != 0 && idx != 3 { // names[0] is check, [3] node
+			p[i] = pc.Get(l.names[idx], values[idx])
+			continue
+		}
 		v := values[idx]
 		p[i] = &dto.LabelPair{Name: l.namePtrs[idx], Value: &v}
 	}
@@ -109,18 +118,20 @@ type Collector struct {
 	set *vecSet
 }
 
-// vecSet holds one label set's series. The per-target gauges and counters
-// are plain numbers turned into metrics at scrape time: at 10,000 targets a
-// client_golang child per series (with its label pairs) cost ~100 MB of
-// live heap; values plus one label slice per target cost a few MB. The
-// duration histogram stays a client_golang histogram (native buckets).
+// vecSet holds one label set's series. The per-target gauges, counters and
+// the duration histogram are plain numbers turned into metrics at scrape
+// time: at 10,000 targets a client_golang child per series (with its label
+// pairs) cost ~100 MB of live heap, and a client_golang histogram with
+// native buckets alone ~3 KB per target (see hist); values plus one label
+// slice per target cost a few MB.
 type vecSet struct {
-	lab      *Labeler
-	duration *prometheus.HistogramVec
-	browser  *browserVecs
+	lab     *Labeler
+	browser *browserVecs
 
 	upFam, successFam, runsFam, phaseFam, statusFam, certFam, durationFam *Family
 	pairs                                                                 PairCache
+	// detail is global.metrics: which series and buckets are exported.
+	detail atomic.Pointer[checks.MetricsDetail]
 	// maxDomains is global.max_domains_per_check.
 	maxDomains int
 
@@ -133,7 +144,6 @@ type children struct {
 	pairs    LabelPairs    // values as label pairs, built once
 	upPairs  LabelPairs    // pairs + node_address
 	runPairs [4]LabelPairs // pairs + result, by resultIndex
-	duration prometheus.Observer
 	browser  *browserChildren // nil until a browser run is observed
 
 	mu      sync.Mutex // the values below: Observe writes, Collect reads
@@ -142,6 +152,7 @@ type children struct {
 	runs    [4]float64 // by resultIndex
 	cert    float64
 	hasCert bool
+	hist    hist // vantage_check_duration_seconds
 	steps   []stepValues // http steps of the last run
 	// stepPairs caches label pairs per step name (pairs + step, and + phase).
 	stepPairs map[string]*stepPairs
@@ -192,6 +203,9 @@ func resultIndex(r probe.Result) int {
 // native histogram alongside needs none.
 var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
+// numBuckets is len(durationBuckets).
+const numBuckets = 13
+
 // HistogramOpts returns options for a histogram with classic buckets and a
 // native (sparse) histogram, so old and new Prometheus servers both work.
 func HistogramOpts(name, help string) prometheus.HistogramOpts {
@@ -221,8 +235,6 @@ func newVecSet(lab *Labeler) *vecSet {
 			"1 when the last run succeeded, else 0.", n),
 		runsFam: NewFamily("vantage_check_runs_total",
 			"Runs by result (success, failure, error, timeout).", dto.MetricType_COUNTER, with("result")),
-		duration: prometheus.NewHistogramVec(HistogramOpts("vantage_check_duration_seconds",
-			durationHelp), n),
 		durationFam: NewFamily("vantage_check_duration_seconds", durationHelp, dto.MetricType_HISTOGRAM, n),
 		phaseFam: gauge("vantage_http_phase_seconds",
 			"Time of each request phase (dns, connect, tls, processing, transfer) in the last run.", with("step", "phase")),
@@ -238,8 +250,20 @@ func newVecSet(lab *Labeler) *vecSet {
 // New returns a Collector for cfg; register it with the registry.
 func New(cfg *checks.Config) *Collector {
 	s := newVecSet(NewLabeler(cfg))
-	s.maxDomains = cfg.Global.MaxDomainsPerCheck
+	s.configure(cfg)
 	return &Collector{set: s}
+}
+
+// configure adopts the settings of cfg that need no new series.
+func (s *vecSet) configure(cfg *checks.Config) {
+	d := cfg.Global.Metrics
+	if d.Histograms == "" { // a Config not from the loader
+		d = checks.DefaultMetricsDetail
+	}
+	s.detail.Store(&d)
+	s.mu.Lock()
+	s.maxDomains = cfg.Global.MaxDomainsPerCheck
+	s.mu.Unlock()
 }
 
 // Configure adopts a reloaded config. When the label set is unchanged the
@@ -249,13 +273,11 @@ func (c *Collector) Configure(cfg *checks.Config) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.set.lab.Same(lab) {
-		c.set.mu.Lock()
-		c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
-		c.set.mu.Unlock()
+		c.set.configure(cfg)
 		return
 	}
 	c.set = newVecSet(lab)
-	c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
+	c.set.configure(cfg)
 }
 
 // TargetPairs is t's label pairs as the check series hold them, or nil when
@@ -339,7 +361,7 @@ func (c *Collector) Stream(e Emitter, want func(string) bool) {
 	c.mu.RUnlock()
 	for p := part(0); p < numParts; p++ {
 		if p == partBrowser {
-			s.browser.stream(e, want)
+			s.browser.stream(e, want, s.detail.Load())
 			continue
 		}
 		if want == nil || want(s.partFamily(p).name) {
@@ -354,13 +376,15 @@ func (s *vecSet) partFamily(p part) *Family {
 }
 
 func (s *vecSet) collect(e Emitter, p part) {
+	detail := s.detail.Load()
 	switch p {
-	case partDuration:
-		streamVec(e, s.durationFam, s.duration)
-		return
 	case partBrowser:
-		s.browser.stream(e, nil)
+		s.browser.stream(e, nil, detail)
 		return
+	case partPhase:
+		if !detail.HTTPPhases {
+			return
+		}
 	}
 	s.mu.Lock()
 	list := make([]*children, 0, len(s.children))
@@ -368,25 +392,55 @@ func (s *vecSet) collect(e Emitter, p part) {
 		list = append(list, k)
 	}
 	s.mu.Unlock()
-	for _, k := range list {
+	// Each target's values are copied under its lock and written after:
+	// writing may block on a slow scraper, and the target's next run must
+	// not wait for it.
+	var (
+		h     hist
+		steps []stepValues
+		sps   []*stepPairs
+	)
+	enc, _ := e.(*Encoder)
+	for i, k := range list {
+		if i%256 == 0 && e.Err() != nil {
+			return // the scrape failed or its client gave up
+		}
 		k.mu.Lock()
+		up, success, runs, cert, hasCert := k.up, k.success, k.runs, k.cert, k.hasCert
+		switch p {
+		case partDuration:
+			h = k.hist
+			h.native = append(h.native[:0:0], k.hist.native...)
+		case partStatus, partPhase:
+			steps = append(steps[:0], k.steps...)
+			sps = sps[:0]
+			for i := range steps {
+				sps = append(sps, k.pairsFor(&s.pairs, steps[i].name))
+			}
+		}
+		k.mu.Unlock()
 		switch p {
 		case partUp:
-			e.Gauge(s.upFam, k.upPairs, b2f(k.up))
+			e.Gauge(s.upFam, k.upPairs, b2f(up))
 		case partSuccess:
-			e.Gauge(s.successFam, k.pairs, b2f(k.success))
+			e.Gauge(s.successFam, k.pairs, b2f(success))
 		case partRuns:
 			for i := range probe.Results {
-				e.Counter(s.runsFam, k.runPairs[i], k.runs[i])
+				e.Counter(s.runsFam, k.runPairs[i], runs[i])
 			}
 		case partCert:
-			if k.hasCert {
-				e.Gauge(s.certFam, k.pairs, k.cert)
+			if hasCert {
+				e.Gauge(s.certFam, k.pairs, cert)
+			}
+		case partDuration:
+			if enc != nil {
+				enc.hist(s.durationFam, k.pairs, &h, detail.Classic(), detail.Native())
+			} else {
+				e.Metric(s.durationFam, &histMetric{s.durationFam, k.pairs, h.dto(detail.Classic(), detail.Native())})
 			}
 		case partStatus, partPhase:
-			for i := range k.steps {
-				st := &k.steps[i]
-				sp := k.pairsFor(&s.pairs, st.name)
+			for i := range steps {
+				st, sp := &steps[i], sps[i]
 				if p == partStatus {
 					if st.status != 0 {
 						e.Gauge(s.statusFam, sp.step, float64(st.status))
@@ -400,24 +454,56 @@ func (s *vecSet) collect(e Emitter, p part) {
 				}
 			}
 		}
-		k.mu.Unlock()
 	}
 }
 
-// streamVec emits every child of a client_golang vector as family f.
-func streamVec(e Emitter, f *Family, c prometheus.Collector) {
-	if ce, ok := e.(ChanEmitter); ok {
-		c.Collect(ce)
-		return
-	}
-	ch := make(chan prometheus.Metric, 256)
+// streamVec emits every child of a client_golang vector as family f, with
+// the buckets detail asks for. The children are listed first: a vector
+// holds its lock while it collects, and a new child (a probe's first
+// observation) must not wait for a slow scraper.
+func streamVec(e Emitter, f *Family, c prometheus.Collector, detail *checks.MetricsDetail) {
+	ch := make(chan prometheus.Metric, 64)
 	go func() {
 		c.Collect(ch)
 		close(ch)
 	}()
+	var list []prometheus.Metric
 	for m := range ch {
+		list = append(list, m)
+	}
+	for i, m := range list {
+		if i%256 == 0 && e.Err() != nil {
+			return
+		}
+		if detail != nil && f.typ == dto.MetricType_HISTOGRAM && (!detail.Classic() || !detail.Native()) {
+			m = stripped{m, detail.Classic(), detail.Native()}
+		}
 		e.Metric(f, m)
 	}
+}
+
+// stripped is a client_golang histogram without its classic or its native
+// buckets.
+type stripped struct {
+	prometheus.Metric
+	classic, native bool
+}
+
+func (s stripped) Write(out *dto.Metric) error {
+	if err := s.Metric.Write(out); err != nil {
+		return err
+	}
+	if h := out.Histogram; h != nil {
+		if !s.classic {
+			h.Bucket = nil
+		}
+		if !s.native {
+			h.Schema, h.ZeroThreshold, h.ZeroCount, h.ZeroCountFloat = nil, nil, nil, nil
+			h.PositiveSpan, h.PositiveDelta, h.PositiveCount = nil, nil, nil
+			h.NegativeSpan, h.NegativeDelta, h.NegativeCount = nil, nil, nil
+		}
+	}
+	return nil
 }
 
 func (s *vecSet) get(t *probe.Target) *children {
@@ -428,7 +514,7 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{values: v, duration: s.duration.WithLabelValues(v...), pairs: s.lab.Pairs(v)}
+	ch = &children{values: v, pairs: s.lab.Pairs(v, &s.pairs), hist: newHist(time.Now())}
 	for i, r := range probe.Results {
 		ch.runPairs[i] = ch.pairs.WithPair(s.pairs.Get("result", string(r)))
 	}
@@ -447,10 +533,10 @@ func (c *Collector) Observe(o *probe.Observation) {
 	c.mu.RUnlock()
 	ch := s.get(o.Target)
 	out := o.Outcome
-	if out.Result == probe.Success {
-		ch.duration.Observe(out.Duration.Seconds())
-	}
 	ch.mu.Lock()
+	if out.Result == probe.Success {
+		ch.hist.observe(out.Duration.Seconds())
+	}
 	ch.up = o.Up
 	ch.success = out.Result == probe.Success
 	ch.runs[resultIndex(out.Result)]++
@@ -489,7 +575,6 @@ func (c *Collector) Forget(t *probe.Target) {
 		return
 	}
 	s.forgetBrowser(ch)
-	s.duration.DeleteLabelValues(ch.values...)
 }
 
 func b2f(b bool) float64 {

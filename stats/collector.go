@@ -73,16 +73,16 @@ func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string
 	if s.sharedPairs != nil {
 		shared = s.sharedPairs(ts.t.Load(), lab)
 	}
+	pc := &s.pairs
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.pairs == nil || ts.winPairs == nil {
 		ts.pairs = shared
 		if ts.pairs == nil {
-			ts.pairs = lab.Pairs(ts.values)
+			ts.pairs = lab.Pairs(ts.values, pc)
 		}
 		ts.winPairs = map[string]metrics.LabelPairs{}
 	}
-	pc := &s.pairs
 	if window == "" {
 		return ts.pairs
 	}
@@ -162,7 +162,10 @@ func (s *Stats) emit(e metrics.Emitter) {
 	var p90s []nodeP90
 	var vals []float64
 	var own []*targetSeries
-	for _, g := range groups {
+	for gi, g := range groups {
+		if gi%256 == 0 && e.Err() != nil {
+			return // the scrape failed or its client gave up: stop computing
+		}
 		p90s, own, vals = p90s[:0], own[:0], vals[:0]
 		for _, ts := range g {
 			for i, win := range w.exported {
