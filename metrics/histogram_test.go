@@ -67,8 +67,8 @@ func TestHistMatchesClientGolang(t *testing.T) {
 		"loopback":  logUniform(5000, 0.0002, 0.05),
 		"gaps":      {0.001, 0.00109, 0.0013, 0.0016, 0.1, 0.12, 7},
 		"bounds":    exact,
-		"wide":      logUniform(20000, 1e-7, 600),         // > 160 buckets: schema 2, then 1
-		"very wide": logUniform(20000, 1e-30, 1e30),      // down to schema 0 and below
+		"wide":      logUniform(20000, 1e-7, 600),            // > 160 buckets: schema 2, then 1
+		"very wide": logUniform(20000, 1e-30, 1e30),          // down to schema 0 and below
 		"inf":       {0.1, math.Inf(+1), 1e300, 0.2, 1e-300}, // not durations, but defined
 	}
 	for name, values := range cases {

@@ -141,9 +141,9 @@ type vecSet struct {
 
 type children struct {
 	values   []string
-	pairs    LabelPairs    // values as label pairs, built once
-	upPairs  LabelPairs    // pairs + node_address
-	runPairs [4]LabelPairs // pairs + result, by resultIndex
+	pairs    LabelPairs       // values as label pairs, built once
+	upPairs  LabelPairs       // pairs + node_address
+	runPairs [4]LabelPairs    // pairs + result, by resultIndex
 	browser  *browserChildren // nil until a browser run is observed
 
 	mu      sync.Mutex // the values below: Observe writes, Collect reads
@@ -152,7 +152,7 @@ type children struct {
 	runs    [4]float64 // by resultIndex
 	cert    float64
 	hasCert bool
-	hist    hist // vantage_check_duration_seconds
+	hist    hist         // vantage_check_duration_seconds
 	steps   []stepValues // http steps of the last run
 	// stepPairs caches label pairs per step name (pairs + step, and + phase).
 	stepPairs map[string]*stepPairs

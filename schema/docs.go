@@ -137,11 +137,11 @@ var fieldDocs = map[string]string{
 }
 
 var enums = map[string][]any{
-	"Check.type":       {"http", "browser", "tcp", "dns"},
-	"Check.screenshot": {"on_failure", "always", "never"},
+	"Check.type":               {"http", "browser", "tcp", "dns"},
+	"Check.screenshot":         {"on_failure", "always", "never"},
 	"MetricsDetail.histograms": {"classic_and_native", "native", "classic"},
-	"Nodes.resolve":    {"all"},
-	"Notifier.type":    {"alertmanager", "webhook", "slack"},
+	"Nodes.resolve":            {"all"},
+	"Notifier.type":            {"alertmanager", "webhook", "slack"},
 }
 
 // patterns of a map field apply to its values.
