@@ -107,14 +107,13 @@ type targetSeries struct {
 
 	t atomic.Pointer[probe.Target]
 
-	mu     sync.Mutex
-	lab    *metrics.Labeler // labeler values was computed with
-	labT   *probe.Target    // target values was computed for
-	values []string
-	// pairs and winPairs are values as cached label pairs (plus window,
-	// by window label), rebuilt with values.
+	mu   sync.Mutex
+	lab  *metrics.Labeler // labeler pairs were built with
+	labT *probe.Target    // target pairs were built for
+	// pairs are the target's label pairs, winPairs them plus a window
+	// label, rebuilt when lab or labT changes.
 	pairs    metrics.LabelPairs
-	winPairs map[string]metrics.LabelPairs
+	winPairs []windowPairs
 	main     *series
 	steps    map[string]*series
 	domains  map[string]*series
@@ -215,7 +214,7 @@ func (s *Stats) rewindow(se *series, w *windows) {
 	for _, d := range w.all {
 		r := se.ring(d)
 		if r == nil {
-			r = newRing(d, s.mapping)
+			r = newRing(d)
 		}
 		rings = append(rings, r)
 	}
@@ -226,7 +225,7 @@ func (s *Stats) newSeries() *series {
 	w := s.win.Load()
 	se := &series{rings: make([]*ring, len(w.all))}
 	for i, d := range w.all {
-		se.rings[i] = newRing(d, s.mapping)
+		se.rings[i] = newRing(d)
 	}
 	return se
 }
@@ -246,15 +245,17 @@ func (s *Stats) observe(se *series, now int64, d time.Duration, ok bool) {
 	if ok && sec > s.mapping.MinIndexableValue() {
 		index = s.mapping.Index(sec)
 	}
+	sk := s.scratch.Get().(*ddsketch.DDSketch)
 	se.mu.Lock()
 	for _, r := range se.rings {
-		r.observe(now, index, ok)
+		r.observe(now, index, ok, sk)
 	}
 	if ok {
 		se.samples++
 		se.sum += sec
 	}
 	se.mu.Unlock()
+	s.scratch.Put(sk)
 }
 
 func groupKey(t *probe.Target) string {
