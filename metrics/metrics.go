@@ -65,11 +65,12 @@ func NewLabeler(cfg *checks.Config) *Labeler {
 // label-name strings. With pc, the pairs whose values many targets share
 // (type, path, location, configured labels) come from pc: at 100,000
 // targets a pair of its own per target and label was ~40 MB. check and
-// node are per target (and nodes come and go), so they are never cached.
+// node are per target (and resolved nodes come and go), so they are not
+// cached, except the empty node of checks without nodes.
 func (l *Labeler) Pairs(values []string, pc *PairCache) LabelPairs {
 	p := make(LabelPairs, len(l.order))
 	for i, idx := range l.order {
-		if pc != nil && idx != 0 && idx != 3 { // names[0] is check, [3] node
+		if pc != nil && idx != 0 && (idx != 3 || values[idx] == "") { // names[0] is check, [3] node
 			p[i] = pc.Get(l.names[idx], values[idx])
 			continue
 		}
@@ -130,6 +131,10 @@ type vecSet struct {
 
 	upFam, successFam, runsFam, phaseFam, statusFam, certFam, durationFam *Family
 	pairs                                                                 PairCache
+	// resultPairs are result="…" by resultIndex, phasePairs phase="…" by
+	// phaseNames index.
+	resultPairs [4]*dto.LabelPair
+	phasePairs  [len(phaseNames)]*dto.LabelPair
 	// detail is global.metrics: which series and buckets are exported.
 	detail atomic.Pointer[checks.MetricsDetail]
 	// maxDomains is global.max_domains_per_check.
@@ -142,8 +147,7 @@ type vecSet struct {
 type children struct {
 	values   []string
 	pairs    LabelPairs       // values as label pairs, built once
-	upPairs  LabelPairs       // pairs + node_address
-	runPairs [4]LabelPairs    // pairs + result, by resultIndex
+	addr     string           // the node's address, check_up's node_address
 	browser  *browserChildren // nil until a browser run is observed
 
 	mu      sync.Mutex // the values below: Observe writes, Collect reads
@@ -154,28 +158,50 @@ type children struct {
 	hasCert bool
 	hist    hist         // vantage_check_duration_seconds
 	steps   []stepValues // http steps of the last run
-	// stepPairs caches label pairs per step name (pairs + step, and + phase).
-	stepPairs map[string]*stepPairs
 }
 
-type stepPairs struct {
-	step   LabelPairs
-	phases [len(phaseNames)]LabelPairs
+// extraPairs builds a target's pairs plus one or two labels at scrape
+// time. Caching them per target (result × 4, node_address, step, step ×
+// phase) cost ~1 KB per target, ~100 MB at 100,000 targets. For the
+// Encoder, which is done with a sample's pairs when the call returns, they
+// are built in reused buffers; other emitters keep the pairs (the
+// registry path), so they get new ones.
+type extraPairs struct {
+	reuse      bool
+	buf1, buf2 LabelPairs
+	addr       dto.LabelPair
+	addrName   string
+	addrValue  string
 }
 
-func (k *children) pairsFor(pc *PairCache, step string) *stepPairs {
-	sp := k.stepPairs[step]
-	if sp == nil {
-		sp = &stepPairs{step: k.pairs.WithPair(pc.Get("step", step))}
-		for j, name := range phaseNames {
-			sp.phases[j] = sp.step.WithPair(pc.Get("phase", name))
-		}
-		if k.stepPairs == nil {
-			k.stepPairs = map[string]*stepPairs{}
-		}
-		k.stepPairs[step] = sp
+func newExtraPairs(e Emitter) *extraPairs {
+	_, reuse := e.(*Encoder)
+	x := &extraPairs{reuse: reuse, addrName: "node_address"}
+	x.addr.Name, x.addr.Value = &x.addrName, &x.addrValue
+	return x
+}
+
+// with is p plus lp; second selects the second buffer, so a result can be
+// extended once more.
+func (x *extraPairs) with(p LabelPairs, lp *dto.LabelPair, second bool) LabelPairs {
+	if !x.reuse {
+		return p.WithPair(lp)
 	}
-	return sp
+	buf := &x.buf1
+	if second {
+		buf = &x.buf2
+	}
+	*buf = p.appendWithPair((*buf)[:0], lp)
+	return *buf
+}
+
+// withAddr is p plus node_address=addr.
+func (x *extraPairs) withAddr(p LabelPairs, addr string) LabelPairs {
+	if !x.reuse {
+		return p.With("node_address", addr)
+	}
+	x.addrValue = addr
+	return x.with(p, &x.addr, false)
 }
 
 // stepValues are one step's last status and phase times.
@@ -225,7 +251,7 @@ func newVecSet(lab *Labeler) *vecSet {
 		return NewFamily(name, help, dto.MetricType_GAUGE, labels)
 	}
 	const durationHelp = "Duration of successful runs."
-	return &vecSet{
+	s := &vecSet{
 		lab: lab,
 		// Only check_up carries node_address: one label on one series per
 		// target tells a node's name from its address without adding series.
@@ -245,6 +271,13 @@ func newVecSet(lab *Labeler) *vecSet {
 		browser:  newBrowserVecs(n),
 		children: map[string]*children{},
 	}
+	for i, r := range probe.Results {
+		s.resultPairs[i] = s.pairs.Get("result", string(r))
+	}
+	for i, name := range phaseNames {
+		s.phasePairs[i] = s.pairs.Get("phase", name)
+	}
+	return s
 }
 
 // New returns a Collector for cfg; register it with the registry.
@@ -398,9 +431,9 @@ func (s *vecSet) collect(e Emitter, p part) {
 	var (
 		h     hist
 		steps []stepValues
-		sps   []*stepPairs
 	)
 	enc, _ := e.(*Encoder)
+	x := newExtraPairs(e)
 	for i, k := range list {
 		if i%256 == 0 && e.Err() != nil {
 			return // the scrape failed or its client gave up
@@ -413,20 +446,16 @@ func (s *vecSet) collect(e Emitter, p part) {
 			h.native = append(h.native[:0:0], k.hist.native...)
 		case partStatus, partPhase:
 			steps = append(steps[:0], k.steps...)
-			sps = sps[:0]
-			for i := range steps {
-				sps = append(sps, k.pairsFor(&s.pairs, steps[i].name))
-			}
 		}
 		k.mu.Unlock()
 		switch p {
 		case partUp:
-			e.Gauge(s.upFam, k.upPairs, b2f(up))
+			e.Gauge(s.upFam, x.withAddr(k.pairs, k.addr), b2f(up))
 		case partSuccess:
 			e.Gauge(s.successFam, k.pairs, b2f(success))
 		case partRuns:
 			for i := range probe.Results {
-				e.Counter(s.runsFam, k.runPairs[i], runs[i])
+				e.Counter(s.runsFam, x.with(k.pairs, s.resultPairs[i], false), runs[i])
 			}
 		case partCert:
 			if hasCert {
@@ -440,16 +469,18 @@ func (s *vecSet) collect(e Emitter, p part) {
 			}
 		case partStatus, partPhase:
 			for i := range steps {
-				st, sp := &steps[i], sps[i]
+				st := &steps[i]
+				stepLP := s.pairs.Get("step", st.name)
 				if p == partStatus {
 					if st.status != 0 {
-						e.Gauge(s.statusFam, sp.step, float64(st.status))
+						e.Gauge(s.statusFam, x.with(k.pairs, stepLP, false), float64(st.status))
 					}
 					continue
 				}
+				withStep := x.with(k.pairs, stepLP, false)
 				for j := range phaseNames {
 					if st.has[j] {
-						e.Gauge(s.phaseFam, sp.phases[j], st.phases[j])
+						e.Gauge(s.phaseFam, x.with(withStep, s.phasePairs[j], true), st.phases[j])
 					}
 				}
 			}
@@ -514,12 +545,7 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{values: v, pairs: s.lab.Pairs(v, &s.pairs), hist: newHist(time.Now())}
-	for i, r := range probe.Results {
-		ch.runPairs[i] = ch.pairs.WithPair(s.pairs.Get("result", string(r)))
-	}
-	// Not from the pair cache: resolved addresses come and go.
-	ch.upPairs = ch.pairs.With("node_address", t.Node.Address())
+	ch = &children{values: v, pairs: s.lab.Pairs(v, &s.pairs), addr: t.Node.Address(), hist: newHist(time.Now())}
 	s.children[t.Key] = ch
 	return ch
 }
