@@ -145,10 +145,10 @@ type vecSet struct {
 }
 
 type children struct {
-	values   []string
-	pairs    LabelPairs       // values as label pairs, built once
-	addr     string           // the node's address, check_up's node_address
-	browser  *browserChildren // nil until a browser run is observed
+	values  []string
+	pairs   LabelPairs       // values as label pairs, built once
+	addr    string           // the node's address, check_up's node_address
+	browser *browserChildren // nil until a browser run is observed
 
 	mu      sync.Mutex // the values below: Observe writes, Collect reads
 	up      bool
