@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -83,6 +87,7 @@ type configFlags struct {
 	maxChecks   *int
 	maxTargets  *int
 	maxNodes    *int
+	maxMemory   *string
 }
 
 func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
@@ -96,6 +101,13 @@ func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
 		Default(strconv.Itoa(d.MaxTargets)).Int()
 	f.maxNodes = c.Flag(checks.FlagMaxYAMLNodes, "Most YAML nodes one config file may amount to with its aliases followed.").
 		Default(strconv.Itoa(d.MaxYAMLNodes)).Int()
+	f.maxMemory = c.Flag(checks.FlagMaxMemory, "Memory vantage may use: a config whose targets need more is refused "+
+		"(docs/deployment.md). auto: GOMEMLIMIT when set, else the cgroup's memory limit, else the physical memory; 0: no check.").
+		Default("auto").String()
+	*rules = append(*rules, func() error {
+		_, _, err := parseMaxMemory(*f.maxMemory)
+		return err
+	})
 	rules.atLeast(checks.FlagMaxChecks, f.maxChecks, 1)
 	rules.atLeast(checks.FlagMaxTargets, f.maxTargets, 1)
 	rules.atLeast(checks.FlagMaxYAMLNodes, f.maxNodes, 1)
@@ -109,6 +121,47 @@ func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
 }
 
 func (f *configFlags) limits() checks.Limits {
+	mem, src, _ := parseMaxMemory(*f.maxMemory) // checked by the flag rules
 	return checks.Limits{MaxFileSize: checks.ByteSize(f.maxFileSize), MaxChecks: *f.maxChecks,
-		MaxTargets: *f.maxTargets, MaxYAMLNodes: *f.maxNodes}
+		MaxTargets: *f.maxTargets, MaxYAMLNodes: *f.maxNodes, MaxMemory: mem, MaxMemorySource: src}
+}
+
+// parseMaxMemory reads --config.max-memory: auto, 0 or a size.
+func parseMaxMemory(v string) (checks.ByteSize, string, error) {
+	if v == "auto" {
+		n, src := machineMemory()
+		return checks.ByteSize(n), src, nil
+	}
+	n, err := checks.ParseByteSize(v)
+	if err != nil || n < 0 {
+		return 0, "", fmt.Errorf("--%s: want auto, 0 or a size such as 900MiB, not %q", checks.FlagMaxMemory, v)
+	}
+	return n, "--" + checks.FlagMaxMemory, nil
+}
+
+// machineMemory is the memory this process may use and where that figure
+// comes from: Go's soft limit (GOMEMLIMIT) when set, else the cgroup v2
+// limit, else the physical memory; 0 when none is known.
+func machineMemory() (int64, string) {
+	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+		return l, "GOMEMLIMIT"
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			return n, "the cgroup's memory.max"
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				f := strings.Fields(rest)
+				if len(f) == 2 && f[1] == "kB" {
+					if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+						return n << 10, "the physical memory"
+					}
+				}
+			}
+		}
+	}
+	return 0, ""
 }
