@@ -89,8 +89,10 @@ type Stats struct {
 
 	mu      sync.RWMutex
 	targets map[string]*targetSeries
-	groups  map[string]map[string]*targetSeries // check+path → target key → series
-	descs   *descSet
+	// groups are the series of each check+path: a slice, not a map, since
+	// most checks have one target and a map each was ~250 bytes.
+	groups map[string][]*targetSeries
+	descs  *descSet
 }
 
 // windows is one configuration's set of windows.
@@ -138,7 +140,7 @@ func New(o Options) *Stats {
 	s := &Stats{
 		now: o.Now, mapping: m, labeler: o.Labeler, sharedPairs: o.Pairs,
 		targets: map[string]*targetSeries{},
-		groups:  map[string]map[string]*targetSeries{},
+		groups:  map[string][]*targetSeries{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -280,12 +282,7 @@ func (s *Stats) target(t *probe.Target) *targetSeries {
 	ts.t.Store(t)
 	s.targets[t.Key] = ts
 	s.byKey.Store(t.Key, ts)
-	g := s.groups[ts.group]
-	if g == nil {
-		g = map[string]*targetSeries{}
-		s.groups[ts.group] = g
-	}
-	g[t.Key] = ts
+	s.groups[ts.group] = append(s.groups[ts.group], ts)
 	return ts
 }
 
@@ -377,11 +374,11 @@ func (s *Stats) Forget(t *probe.Target) {
 	}
 	delete(s.targets, t.Key)
 	s.byKey.Delete(t.Key)
-	if g := s.groups[ts.group]; g != nil {
-		delete(g, t.Key)
-		if len(g) == 0 {
-			delete(s.groups, ts.group)
-		}
+	g := slices.DeleteFunc(s.groups[ts.group], func(m *targetSeries) bool { return m == ts })
+	if len(g) == 0 {
+		delete(s.groups, ts.group)
+	} else {
+		s.groups[ts.group] = g
 	}
 }
 
