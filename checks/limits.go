@@ -35,6 +35,9 @@ type Limits struct {
 	// MaxMemorySource says where MaxMemory came from, for the error
 	// ("GOMEMLIMIT", "the cgroup's memory.max", …).
 	MaxMemorySource string
+	// Shards is the N of --shard=I/N: the daemon runs about 1/N of the
+	// targets, and MaxMemory bounds that share. 0 or 1: all.
+	Shards int
 }
 
 // DefaultLimits are far above any real configuration: 50,000 checks at
@@ -70,10 +73,11 @@ const (
 	baseMemory = 64 << 20
 )
 
-// TargetMemory estimates the memory cfg's targets need (see
-// Limits.MaxMemory); resolved nodes count one per path, as for MaxTargets.
-func TargetMemory(cfg *Config) ByteSize {
-	return ByteSize(baseMemory + targetsMemory(cfg, len(cfg.Checks)))
+// TargetMemory estimates the memory a daemon running 1/shards of cfg's
+// targets needs (see Limits.MaxMemory); resolved nodes count one per path,
+// as for MaxTargets.
+func TargetMemory(cfg *Config, shards int) ByteSize {
+	return ByteSize(baseMemory + targetsMemory(cfg, len(cfg.Checks))/int64(max(shards, 1)))
 }
 
 // targetsMemory is the memory of the first n checks' targets.
@@ -187,11 +191,13 @@ func (l *loader) limitTargets(cfg *Config) {
 			return
 		}
 	}
-	if l.lim.MaxMemory <= 0 || int64(TargetMemory(cfg)) <= int64(l.lim.MaxMemory) {
+	shards := max(l.lim.Shards, 1)
+	need := TargetMemory(cfg, shards)
+	if l.lim.MaxMemory <= 0 || int64(need) <= int64(l.lim.MaxMemory) {
 		return
 	}
 	// The error names the first check that does not fit, and the whole.
-	room := int64(l.lim.MaxMemory) - baseMemory
+	room := (int64(l.lim.MaxMemory) - baseMemory) * int64(shards)
 	lo, hi := 0, len(cfg.Checks) // the first n checks fit for n ≤ lo
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
@@ -209,9 +215,13 @@ func (l *loader) limitTargets(cfg *Config) {
 	if l.lim.MaxMemorySource != "" {
 		src = ", " + l.lim.MaxMemorySource
 	}
-	l.errAt(at, "the config's %d targets need about %s of memory, more than the %s vantage may use%s; "+
+	what := fmt.Sprintf("the config's %d targets need", total)
+	if shards > 1 {
+		what = fmt.Sprintf("this shard's share of the config's %d targets (1/%d) needs", total, shards)
+	}
+	l.errAt(at, "%s about %s of memory, more than the %s vantage may use%s; "+
 		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --%s)",
-		total, mib(int64(TargetMemory(cfg))), mib(int64(l.lim.MaxMemory)), src, FlagMaxMemory)
+		what, mib(int64(need)), mib(int64(l.lim.MaxMemory)), src, FlagMaxMemory)
 }
 
 // mib spells n bytes in MiB.

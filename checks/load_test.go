@@ -657,7 +657,7 @@ func TestLimits(t *testing.T) {
 	cfg, err := ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 67 << 20})
 	if err != nil {
 		t.Errorf("400 targets within 67MiB: %v", err)
-	} else if got := TargetMemory(cfg); got != 64<<20+400*7<<10 {
+	} else if got := TargetMemory(cfg, 1); got != 64<<20+400*7<<10 {
 		t.Errorf("TargetMemory = %d", got)
 	}
 	_, err = ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 66 << 20, MaxMemorySource: "GOMEMLIMIT"})
@@ -665,6 +665,16 @@ func TestLimits(t *testing.T) {
 		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --config.max-memory)",
 		2+292); err == nil || err.Error() != want {
 		t.Errorf("memory:\n got %v\nwant %s", err, want)
+	}
+	// Two shards: each runs half the targets, so half the memory fits.
+	if _, err := ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 66 << 20, Shards: 2}); err != nil {
+		t.Errorf("half of 400 targets within 66MiB: %v", err)
+	}
+	_, err = ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 65 << 20, Shards: 2})
+	if want := fmt.Sprintf("m.yaml:%d:5: this shard's share of the config's 400 targets (1/2) needs about 65.4 MiB of memory, more than the 65.0 MiB vantage may use; "+
+		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --config.max-memory)",
+		2+292); err == nil || err.Error() != want {
+		t.Errorf("memory, 2 shards:\n got %v\nwant %s", err, want)
 	}
 	// The defaults hold a config well past any real one.
 	var b strings.Builder

@@ -101,13 +101,6 @@ func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
 		Default(strconv.Itoa(d.MaxTargets)).Int()
 	f.maxNodes = c.Flag(checks.FlagMaxYAMLNodes, "Most YAML nodes one config file may amount to with its aliases followed.").
 		Default(strconv.Itoa(d.MaxYAMLNodes)).Int()
-	f.maxMemory = c.Flag(checks.FlagMaxMemory, "Memory vantage may use: a config whose targets need more is refused "+
-		"(docs/deployment.md). auto: GOMEMLIMIT when set, else the cgroup's memory limit, else the physical memory; 0: no check.").
-		Default("auto").String()
-	*rules = append(*rules, func() error {
-		_, _, err := parseMaxMemory(*f.maxMemory)
-		return err
-	})
 	rules.atLeast(checks.FlagMaxChecks, f.maxChecks, 1)
 	rules.atLeast(checks.FlagMaxTargets, f.maxTargets, 1)
 	rules.atLeast(checks.FlagMaxYAMLNodes, f.maxNodes, 1)
@@ -120,10 +113,25 @@ func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
 	return f
 }
 
+// addMemoryFlag adds --config.max-memory: only the daemon checks a config
+// against the memory of the machine it runs on.
+func (f *configFlags) addMemoryFlag(c *kingpin.CmdClause, rules *flagRules) {
+	f.maxMemory = c.Flag(checks.FlagMaxMemory, "Memory vantage may use: a config whose targets (this shard's share) need more "+
+		"is refused at start and reload (docs/deployment.md). auto: GOMEMLIMIT when set, else the cgroup's memory limit, "+
+		"else the physical memory; 0: no check.").Default("auto").String()
+	*rules = append(*rules, func() error {
+		_, _, err := parseMaxMemory(*f.maxMemory)
+		return err
+	})
+}
+
 func (f *configFlags) limits() checks.Limits {
-	mem, src, _ := parseMaxMemory(*f.maxMemory) // checked by the flag rules
-	return checks.Limits{MaxFileSize: checks.ByteSize(f.maxFileSize), MaxChecks: *f.maxChecks,
-		MaxTargets: *f.maxTargets, MaxYAMLNodes: *f.maxNodes, MaxMemory: mem, MaxMemorySource: src}
+	lim := checks.Limits{MaxFileSize: checks.ByteSize(f.maxFileSize), MaxChecks: *f.maxChecks,
+		MaxTargets: *f.maxTargets, MaxYAMLNodes: *f.maxNodes}
+	if f.maxMemory != nil {
+		lim.MaxMemory, lim.MaxMemorySource, _ = parseMaxMemory(*f.maxMemory) // checked by the flag rules
+	}
+	return lim
 }
 
 // parseMaxMemory reads --config.max-memory: auto, 0 or a size.

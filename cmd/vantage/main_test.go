@@ -255,15 +255,14 @@ func TestConfigLimitFlags(t *testing.T) {
 	if want := cfg + ":3:5: more than 1 targets (checks × paths × nodes; raise the limit with --config.max-targets)\n"; code != 1 || errs != want {
 		t.Errorf("--config.max-targets=1: exit %d, stderr %q", code, errs)
 	}
-	code, _, errs = vantage(t, "validate", "--config.file="+cfg, "--config.max-memory=64MiB")
+	code, _, errs = vantage(t, "run", "--config.file="+cfg, "--web.listen-address=127.0.0.1:0", "--config.max-memory=64MiB")
 	if want := cfg + ":2:5: the config's 2 targets need about 64.0 MiB of memory, more than the 64.0 MiB vantage may use, --config.max-memory; " +
 		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --config.max-memory)\n"; code != 1 || errs != want {
 		t.Errorf("--config.max-memory=64MiB: exit %d, stderr %q", code, errs)
 	}
-	for _, ok := range []string{"0", "65MiB", "auto"} {
-		if code, out, errs := vantage(t, "validate", "--config.file="+cfg, "--config.max-memory="+ok); code != 0 {
-			t.Errorf("--config.max-memory=%s: exit %d\n%s%s", ok, code, out, errs)
-		}
+	code, _, errs = vantage(t, "run", "--config.file="+cfg, "--web.listen-address=127.0.0.1:0", "--shard=0/2", "--config.max-memory=64MiB")
+	if want := "this shard's share of the config's 2 targets (1/2) needs about 64.0 MiB"; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("--config.max-memory=64MiB --shard=0/2: exit %d, stderr %q", code, errs)
 	}
 	code, _, errs = vantage(t, "validate", "--config.file="+cfg, "--config.max-yaml-nodes=5")
 	if code != 1 || !strings.Contains(errs, "(raise the limit with --config.max-yaml-nodes)") {
