@@ -429,8 +429,9 @@ func (s *vecSet) collect(e Emitter, p part) {
 	// writing may block on a slow scraper, and the target's next run must
 	// not wait for it.
 	var (
-		h     hist
-		steps []stepValues
+		h      hist
+		native []uint32
+		steps  []stepValues
 	)
 	enc, _ := e.(*Encoder)
 	x := newExtraPairs(e)
@@ -442,8 +443,9 @@ func (s *vecSet) collect(e Emitter, p part) {
 		up, success, runs, cert, hasCert := k.up, k.success, k.runs, k.cert, k.hasCert
 		switch p {
 		case partDuration:
+			native = append(native[:0], k.hist.native...)
 			h = k.hist
-			h.native = append(h.native[:0:0], k.hist.native...)
+			h.native = native
 		case partStatus, partPhase:
 			steps = append(steps[:0], k.steps...)
 		}
