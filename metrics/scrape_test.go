@@ -138,3 +138,45 @@ func TestMetricsDetail(t *testing.T) {
 		t.Errorf("back to the defaults:\n%s\nwant\n%s", got, full)
 	}
 }
+
+// TestMetricsDetailBrowser: the browser histograms follow
+// global.metrics.histograms too.
+func TestMetricsDetailBrowser(t *testing.T) {
+	cfg := &checks.Config{Secrets: checks.NewRedactor()}
+	cfg.Checks = []checks.Check{{Name: "web", Type: "browser"}}
+	p, err := netpath.New(checks.Path{Name: "direct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &probe.Target{Key: "web/direct/", Check: &cfg.Checks[0], Path: p}
+	c := metrics.New(cfg)
+	c.Observe(&probe.Observation{Target: w, Up: true, Outcome: &probe.Outcome{Result: probe.Success, Duration: time.Second,
+		Steps:    []probe.StepResult{{Name: "01-navigate", Result: probe.Success, Duration: 300 * time.Millisecond}},
+		Requests: []probe.Request{{Domain: "www.shop.test", Result: "ok", Status: 200, Duration: 10 * time.Millisecond}}}})
+	check := func(classic, native bool) {
+		t.Helper()
+		seen := 0
+		for _, mf := range metricstest.Gather(t, c) {
+			if mf.GetType() != dto.MetricType_HISTOGRAM {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				h := m.GetHistogram()
+				seen++
+				if (len(h.GetBucket()) > 0) != classic || (len(h.GetPositiveSpan()) > 0) != native || h.GetSampleCount() != 1 {
+					t.Errorf("%s classic=%v native=%v: %v", mf.GetName(), classic, native, h)
+				}
+			}
+		}
+		if seen != 3 {
+			t.Errorf("%d histograms, want 3 (check, step, request)", seen)
+		}
+	}
+	check(true, true)
+	cfg.Global.Metrics = checks.MetricsDetail{Histograms: checks.HistogramsNative, HTTPPhases: true}
+	c.Configure(cfg)
+	check(false, true)
+	cfg.Global.Metrics = checks.MetricsDetail{Histograms: checks.HistogramsClassic, HTTPPhases: true}
+	c.Configure(cfg)
+	check(true, false)
+}
