@@ -7,7 +7,7 @@
 // Each series keeps, per window, a ring of 10 sub-window DDSketches
 // (sketches-go, 1 % relative accuracy) aligned on the wall clock: a 5m
 // window is 10 × 30s. Reads merge the sub-windows. The current sub-window is
-// a live sketch; closed ones are kept in the sketch's compact binary
+// its occupied bins; closed ones are kept in the sketch's compact binary
 // encoding, so memory per series-window depends on how many distinct 1 %
 // bins the latencies occupy, never on how many runs there were.
 //
