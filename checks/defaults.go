@@ -20,7 +20,11 @@ var (
 		MaxDomainsPerCheck: 50,
 		FlapWindow:         model.Duration(time.Hour),
 		NodeDetection:      DefaultNodeDetection,
+		Metrics:            DefaultMetricsDetail,
 	}
+
+	// DefaultMetricsDetail exports every series the SPEC lists.
+	DefaultMetricsDetail = MetricsDetail{Histograms: HistogramsClassicAndNative, HTTPPhases: true}
 
 	// DefaultNodeDetection: a run counts as slow when it is at least 100ms
 	// and 1.5x slower than the siblings' p90; at least 3 of them, at most

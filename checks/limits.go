@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
 
@@ -26,6 +27,17 @@ type Limits struct {
 	// alias is followed: a "billion laughs" file of a few lines would
 	// otherwise be walked for minutes.
 	MaxYAMLNodes int
+	// MaxMemory is the memory the daemon may use; a config whose targets
+	// would need more (TargetMemory) is refused instead of ending in an
+	// out-of-memory kill. Zero: no memory check (unlike the other fields,
+	// it has no default: only the command knows the machine).
+	MaxMemory ByteSize
+	// MaxMemorySource says where MaxMemory came from, for the error
+	// ("GOMEMLIMIT", "the cgroup's memory.max", …).
+	MaxMemorySource string
+	// Shards is the N of --shard=I/N: the daemon runs about 1/N of the
+	// targets, and MaxMemory bounds that share. 0 or 1: all.
+	Shards int
 }
 
 // DefaultLimits are far above any real configuration: 50,000 checks at
@@ -44,7 +56,62 @@ const (
 	FlagMaxChecks    = "config.max-checks"
 	FlagMaxTargets   = "config.max-targets"
 	FlagMaxYAMLNodes = "config.max-yaml-nodes"
+	FlagMaxMemory    = "config.max-memory"
 )
+
+// Memory a target costs, measured at 100,000 plain-HTTP targets (see
+// BENCHMARKS.md, docs/deployment.md): the live heap of the target's config,
+// schedule, series and statistics with two windows, and the headroom
+// Go's garbage collector needs to keep up without spending the CPU in
+// collections. Each further window of statistics (quantile window, alert
+// window) adds a ring of sub-window sketches, and each step of a journey
+// its own statistics.
+const (
+	targetBaseMemory   = 5 << 10
+	seriesWindowMemory = 1 << 10
+	// baseMemory is the daemon without targets (runtime, SQLite, buffers).
+	baseMemory = 64 << 20
+)
+
+// TargetMemory estimates the memory a daemon running 1/shards of cfg's
+// targets needs (see Limits.MaxMemory); resolved nodes count one per path,
+// as for MaxTargets.
+func TargetMemory(cfg *Config, shards int) ByteSize {
+	return ByteSize(baseMemory + targetsMemory(cfg, len(cfg.Checks))/int64(max(shards, 1)))
+}
+
+// targetsMemory is the memory of the first n checks' targets.
+func targetsMemory(cfg *Config, n int) int64 {
+	wins := map[model.Duration]bool{}
+	for _, w := range cfg.Global.QuantileWindows {
+		wins[w] = true
+	}
+	for _, a := range cfg.Alerts {
+		wins[a.Window] = true
+		if IsDetectorMeasure(a.Expr.Measure) {
+			wins[cfg.Global.NodeDetection.Baseline] = true
+		}
+	}
+	var total int64
+	for i := range n {
+		c := &cfg.Checks[i]
+		series := int64(1)
+		if len(c.Steps) > 1 || c.Type == "browser" {
+			series += int64(len(c.Steps))
+		}
+		total += int64(targetCount(c)) * (targetBaseMemory + series*int64(len(wins))*seriesWindowMemory)
+	}
+	return total
+}
+
+// targetCount is c's targets as far as the config tells.
+func targetCount(c *Check) int {
+	nodes := 1
+	if c.Nodes != nil && c.Nodes.Resolve == "" && len(c.Nodes.Addresses) > 0 {
+		nodes = len(c.Nodes.Addresses)
+	}
+	return max(len(c.Paths), 1) * nodes
+}
 
 func (lim Limits) orDefaults() Limits {
 	if lim.MaxFileSize <= 0 {
@@ -118,14 +185,44 @@ func (l *loader) limitTargets(cfg *Config) {
 	total := 0
 	for i := range cfg.Checks {
 		c := &cfg.Checks[i]
-		nodes := 1
-		if c.Nodes != nil && c.Nodes.Resolve == "" && len(c.Nodes.Addresses) > 0 {
-			nodes = len(c.Nodes.Addresses)
-		}
-		total += max(len(c.Paths), 1) * nodes
+		total += targetCount(c)
 		if total > l.lim.MaxTargets {
 			l.errAt(c.Pos, "more than %d targets (checks × paths × nodes; raise the limit with --%s)", l.lim.MaxTargets, FlagMaxTargets)
 			return
 		}
 	}
+	shards := max(l.lim.Shards, 1)
+	need := TargetMemory(cfg, shards)
+	if l.lim.MaxMemory <= 0 || int64(need) <= int64(l.lim.MaxMemory) {
+		return
+	}
+	// The error names the first check that does not fit, and the whole.
+	room := (int64(l.lim.MaxMemory) - baseMemory) * int64(shards)
+	lo, hi := 0, len(cfg.Checks) // the first n checks fit for n ≤ lo
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if targetsMemory(cfg, mid) <= room {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	at := Pos{File: cfg.File}
+	if lo < len(cfg.Checks) {
+		at = cfg.Checks[lo].Pos
+	}
+	src := ""
+	if l.lim.MaxMemorySource != "" {
+		src = ", " + l.lim.MaxMemorySource
+	}
+	what := fmt.Sprintf("the config's %d targets need", total)
+	if shards > 1 {
+		what = fmt.Sprintf("this shard's share of the config's %d targets (1/%d) needs", total, shards)
+	}
+	l.errAt(at, "%s about %s of memory, more than the %s vantage may use%s; "+
+		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --%s)",
+		what, mib(int64(need)), mib(int64(l.lim.MaxMemory)), src, FlagMaxMemory)
 }
+
+// mib spells n bytes in MiB.
+func mib(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB" }

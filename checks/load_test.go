@@ -648,6 +648,35 @@ func TestLimits(t *testing.T) {
 	if _, err := ParseWithLimits([]byte(targets), "t.yaml", nil, Limits{MaxTargets: 7}); err == nil || err.Error() != "t.yaml:4:5: more than 7 targets (checks × paths × nodes; raise the limit with --config.max-targets)" {
 		t.Errorf("targets: %v", err)
 	}
+	// Memory: 400 targets with the default two windows need 64 MiB + 400 ×
+	// 7 KiB; 66 MiB holds the first 292 checks' 2 MiB.
+	var mem strings.Builder
+	mem.WriteString("checks:\n")
+	for i := range 400 {
+		mem.WriteString(check(fmt.Sprintf("m%d", i)))
+	}
+	cfg, err := ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 67 << 20})
+	if err != nil {
+		t.Errorf("400 targets within 67MiB: %v", err)
+	} else if got := TargetMemory(cfg, 1); got != 64<<20+400*7<<10 {
+		t.Errorf("TargetMemory = %d", got)
+	}
+	_, err = ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 66 << 20, MaxMemorySource: "GOMEMLIMIT"})
+	if want := fmt.Sprintf("m.yaml:%d:5: the config's 400 targets need about 66.7 MiB of memory, more than the 66.0 MiB vantage may use, GOMEMLIMIT; "+
+		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --config.max-memory)",
+		2+292); err == nil || err.Error() != want {
+		t.Errorf("memory:\n got %v\nwant %s", err, want)
+	}
+	// Two shards: each runs half the targets, so half the memory fits.
+	if _, err := ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 66 << 20, Shards: 2}); err != nil {
+		t.Errorf("half of 400 targets within 66MiB: %v", err)
+	}
+	_, err = ParseWithLimits([]byte(mem.String()), "m.yaml", nil, Limits{MaxMemory: 65 << 20, Shards: 2})
+	if want := fmt.Sprintf("m.yaml:%d:5: this shard's share of the config's 400 targets (1/2) needs about 65.4 MiB of memory, more than the 65.0 MiB vantage may use; "+
+		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --config.max-memory)",
+		2+292); err == nil || err.Error() != want {
+		t.Errorf("memory, 2 shards:\n got %v\nwant %s", err, want)
+	}
 	// The defaults hold a config well past any real one.
 	var b strings.Builder
 	b.WriteString("checks:\n")

@@ -55,6 +55,7 @@ type Global struct {
 	FlapWindow         model.Duration    `yaml:"flap_window"`
 	NodeDetection      NodeDetection     `yaml:"node_detection"`
 	NodeNames          map[string]string `yaml:"node_names"` // IP -> node name, for every check with nodes
+	Metrics            MetricsDetail     `yaml:"metrics"`
 	// ResendInterval is Alertmanager's default resend pace (notifiers may override).
 	Pos Pos `yaml:"-"`
 }
@@ -77,6 +78,31 @@ type NodeDetection struct {
 	Baseline model.Duration `yaml:"baseline"`
 	Pos      Pos            `yaml:"-"`
 }
+
+// MetricsDetail trades detail of the per-target series on /metrics for
+// fewer series (docs/prometheus.md counts them); the defaults export
+// everything.
+type MetricsDetail struct {
+	// Histograms selects the buckets of the duration histograms:
+	// HistogramsClassicAndNative, HistogramsNative or HistogramsClassic.
+	Histograms string `yaml:"histograms"`
+	// HTTPPhases exports vantage_http_phase_seconds.
+	HTTPPhases bool `yaml:"http_phases"`
+	Pos        Pos  `yaml:"-"`
+}
+
+// Values of MetricsDetail.Histograms.
+const (
+	HistogramsClassicAndNative = "classic_and_native"
+	HistogramsNative           = "native"
+	HistogramsClassic          = "classic"
+)
+
+// Classic reports whether the histograms' classic buckets are exported.
+func (m MetricsDetail) Classic() bool { return m.Histograms != HistogramsNative }
+
+// Native reports whether the histograms' native buckets are exported.
+func (m MetricsDetail) Native() bool { return m.Histograms != HistogramsClassic }
 
 // IPVersion restricts a path to one address family: 0 (any), 4 or 6.
 type IPVersion int

@@ -160,6 +160,12 @@ func (l *loader) finishGlobal(g *Global) {
 		l.errAt(l.at(p, "flap_window"), "flap_window must be > 0")
 	}
 	l.finishNodeDetection(p, &g.NodeDetection)
+	switch g.Metrics.Histograms {
+	case HistogramsClassicAndNative, HistogramsNative, HistogramsClassic:
+	default:
+		l.errAt(l.at(p, "metrics", "histograms"), "metrics.histograms must be %s, %s or %s, not %s",
+			HistogramsClassicAndNative, HistogramsNative, HistogramsClassic, l.quote(l.at(p, "metrics", "histograms"), g.Metrics.Histograms))
+	}
 	l.validateLabels(p, "labels", g.Labels)
 }
 

@@ -350,6 +350,7 @@ func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDom
 	out := make([]alerting.Series, 0, len(targets))
 	byKey := make(map[string]map[string]string, len(targets))
 	dataByKey := make(map[string]map[string]string, len(targets))
+	var noNode map[string]string
 	for _, t := range targets {
 		l := m.labels[t]
 		if l == nil {
@@ -363,8 +364,16 @@ func (m *measures) series(lab *metrics.Labeler, targets []*probe.Target, withDom
 		byKey[t.Key] = l
 		d := m.data[t]
 		if d == nil {
-			// Empty without a node, so templates print nothing rather than "<no value>".
-			d = map[string]string{"node_address": t.Node.Address()}
+			// Empty without a node, so templates print nothing rather than
+			// "<no value>". Read only, so targets without a node share one.
+			if addr := t.Node.Address(); addr != "" {
+				d = map[string]string{"node_address": addr}
+			} else {
+				if noNode == nil {
+					noNode = map[string]string{"node_address": ""}
+				}
+				d = noNode
+			}
 		}
 		dataCache[t], dataByKey[t.Key] = d, d
 		out = append(out, alerting.Series{Labels: l, Target: t.Key, Data: d})

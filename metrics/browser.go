@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -64,10 +65,11 @@ func newBrowserVecs(n []string) *browserVecs {
 }
 
 // stream emits the browser families for which want is true (all if nil).
-func (b *browserVecs) stream(e Emitter, want func(string) bool) {
+// detail selects the histograms' buckets (nil: both kinds).
+func (b *browserVecs) stream(e Emitter, want func(string) bool, detail *checks.MetricsDetail) {
 	for i, c := range [...]prometheus.Collector{b.step, b.nav, b.reqs, b.reqDur} {
 		if want == nil || want(b.fams[i].name) {
-			streamVec(e, b.fams[i], c)
+			streamVec(e, b.fams[i], c, detail)
 		}
 	}
 }

@@ -23,12 +23,16 @@ func (p LabelPairs) With(name, value string) LabelPairs {
 
 // WithPair returns a new set with one more (shared, immutable) pair.
 func (p LabelPairs) WithPair(lp *dto.LabelPair) LabelPairs {
+	return p.appendWithPair(make(LabelPairs, 0, len(p)+1), lp)
+}
+
+// appendWithPair appends p with lp inserted in name order to dst.
+func (p LabelPairs) appendWithPair(dst LabelPairs, lp *dto.LabelPair) LabelPairs {
 	name := lp.GetName()
-	out := make(LabelPairs, 0, len(p)+1)
 	i := sort.Search(len(p), func(i int) bool { return p[i].GetName() >= name })
-	out = append(out, p[:i]...)
-	out = append(out, lp)
-	return append(out, p[i:]...)
+	dst = append(dst, p[:i]...)
+	dst = append(dst, lp)
+	return append(dst, p[i:]...)
 }
 
 // constMetric is a gauge or counter sample with cached label pairs.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"math"
 	"strconv"
@@ -50,6 +51,9 @@ type Emitter interface {
 	Summary(f *Family, p LabelPairs, count uint64, sum float64, qs, vs []float64)
 	// Metric is a client_golang metric of family f (a histogram child).
 	Metric(f *Family, m prometheus.Metric)
+	// Err is non-nil once further samples would be dropped (the scrape
+	// failed, or its client gave up): collectors stop early.
+	Err() error
 }
 
 // ChanEmitter sends every sample to a Collect channel.
@@ -61,6 +65,7 @@ func (c ChanEmitter) Summary(f *Family, p LabelPairs, count uint64, sum float64,
 	c <- Summary(f, p, count, sum, qs, vs)
 }
 func (c ChanEmitter) Metric(_ *Family, m prometheus.Metric) { c <- m }
+func (c ChanEmitter) Err() error                            { return nil }
 
 // Streamer is a collector that can write its families to an Encoder
 // without building client_model objects for each sample.
@@ -99,6 +104,12 @@ type Encoder struct {
 	lbl           []byte     // the current metric's rendered labels
 	floats        map[float64]string
 	err           error
+	// done is set when the context given to SetContext ends.
+	done atomic.Bool
+	stop func() bool
+	ctx  context.Context
+	// hd is Histogram's scratch client_model form (protobuf).
+	hd histDTO
 }
 
 // NewEncoder returns an Encoder for format, or false when the format is
@@ -118,11 +129,31 @@ func NewEncoder(w io.Writer, format expfmt.Format) (*Encoder, bool) {
 	return &Encoder{w: bufio.NewWriterSize(w, 64<<10), f: f}, true
 }
 
-// Err is the first write error; once set, further samples are dropped.
-func (e *Encoder) Err() error { return e.err }
+// SetContext makes the encoder drop every sample once ctx ends (the
+// scrape's client went away or its timeout passed); Err then returns
+// ctx's error, so collectors stop computing samples no one will read.
+func (e *Encoder) SetContext(ctx context.Context) {
+	e.ctx = ctx
+	e.stop = context.AfterFunc(ctx, func() { e.done.Store(true) })
+}
+
+// Err is the first write error, or the context's once it ended; once set,
+// further samples are dropped.
+func (e *Encoder) Err() error {
+	if e.err == nil && e.done.Load() {
+		e.err = e.ctx.Err()
+	}
+	return e.err
+}
 
 // Close ends the last family and flushes (and writes OpenMetrics' # EOF).
 func (e *Encoder) Close() error {
+	if e.stop != nil {
+		e.stop()
+	}
+	if e.Err() != nil {
+		return e.err // a truncated body; the client no longer reads it
+	}
 	e.endFamily()
 	if e.f == wireOpenMetrics && e.err == nil {
 		_, e.err = e.w.WriteString("# EOF\n")
@@ -199,6 +230,35 @@ func (e *Encoder) Metric(f *Family, m prometheus.Metric) {
 	e.DTO(f, &e.d)
 }
 
+// hist writes a duration histogram with its classic buckets, its native
+// ones, or both.
+func (e *Encoder) hist(f *Family, p LabelPairs, h *hist, classic, native bool) {
+	if !e.begin(f) {
+		return
+	}
+	if e.f == wireProto {
+		b, err := proto.MarshalOptions{}.MarshalAppend(e.msg[:0], e.hd.fill(p, h, classic, native))
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.msg = b
+		e.addMetric()
+		return
+	}
+	e.setLabels(p)
+	if classic {
+		var cum uint64
+		for i, ub := range durationBuckets {
+			cum += h.classic[i]
+			e.countLine(f.name, "_bucket", "le", ub, cum)
+		}
+	}
+	e.countLine(f.name, "_bucket", "le", math.Inf(+1), h.count)
+	e.sampleLine(f.name, "_sum", "", 0, h.sum)
+	e.countLine(f.name, "_count", "", 0, h.count)
+}
+
 // DTO writes a metric already in client_model form.
 func (e *Encoder) DTO(f *Family, d *dto.Metric) {
 	if !e.begin(f) {
@@ -258,7 +318,7 @@ func (e *Encoder) WriteFamily(mf *dto.MetricFamily) {
 
 // begin switches to family f, ending the previous one.
 func (e *Encoder) begin(f *Family) bool {
-	if e.err != nil {
+	if e.err != nil || (e.done.Load() && e.Err() != nil) {
 		return false
 	}
 	if e.cur == f {
@@ -544,6 +604,9 @@ func (g *Grouper) Summary(f *Family, p LabelPairs, count uint64, sum float64, qs
 
 // Metric implements Emitter.
 func (g *Grouper) Metric(f *Family, m prometheus.Metric) { g.Out.Metric(f, m) }
+
+// Err implements Emitter.
+func (g *Grouper) Err() error { return g.Out.Err() }
 
 // Flush emits the held gauges family by family, in the order each family
 // first appeared, and empties g.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -60,10 +62,18 @@ func NewLabeler(cfg *checks.Config) *Labeler {
 }
 
 // Pairs are values (in Names order) as sorted label pairs sharing the
-// label-name strings.
-func (l *Labeler) Pairs(values []string) LabelPairs {
+// label-name strings. With pc, the pairs whose values many targets share
+// (type, path, location, configured labels) come from pc: at 100,000
+// targets a pair of its own per target and label was ~40 MB. check and
+// node are per target (and resolved nodes come and go), so they are not
+// cached, except the empty node of checks without nodes.
+func (l *Labeler) Pairs(values []string, pc *PairCache) LabelPairs {
 	p := make(LabelPairs, len(l.order))
 	for i, idx := range l.order {
+		if pc != nil && idx != 0 && (idx != 3 || values[idx] == "") { // names[0] is check, [3] node
+			p[i] = pc.Get(l.names[idx], values[idx])
+			continue
+		}
 		v := values[idx]
 		p[i] = &dto.LabelPair{Name: l.namePtrs[idx], Value: &v}
 	}
@@ -109,18 +119,24 @@ type Collector struct {
 	set *vecSet
 }
 
-// vecSet holds one label set's series. The per-target gauges and counters
-// are plain numbers turned into metrics at scrape time: at 10,000 targets a
-// client_golang child per series (with its label pairs) cost ~100 MB of
-// live heap; values plus one label slice per target cost a few MB. The
-// duration histogram stays a client_golang histogram (native buckets).
+// vecSet holds one label set's series. The per-target gauges, counters and
+// the duration histogram are plain numbers turned into metrics at scrape
+// time: at 10,000 targets a client_golang child per series (with its label
+// pairs) cost ~100 MB of live heap, and a client_golang histogram with
+// native buckets alone ~3 KB per target (see hist); values plus one label
+// slice per target cost a few MB.
 type vecSet struct {
-	lab      *Labeler
-	duration *prometheus.HistogramVec
-	browser  *browserVecs
+	lab     *Labeler
+	browser *browserVecs
 
 	upFam, successFam, runsFam, phaseFam, statusFam, certFam, durationFam *Family
 	pairs                                                                 PairCache
+	// resultPairs are result="…" by resultIndex, phasePairs phase="…" by
+	// phaseNames index.
+	resultPairs [4]*dto.LabelPair
+	phasePairs  [len(phaseNames)]*dto.LabelPair
+	// detail is global.metrics: which series and buckets are exported.
+	detail atomic.Pointer[checks.MetricsDetail]
 	// maxDomains is global.max_domains_per_check.
 	maxDomains int
 
@@ -129,12 +145,10 @@ type vecSet struct {
 }
 
 type children struct {
-	values   []string
-	pairs    LabelPairs    // values as label pairs, built once
-	upPairs  LabelPairs    // pairs + node_address
-	runPairs [4]LabelPairs // pairs + result, by resultIndex
-	duration prometheus.Observer
-	browser  *browserChildren // nil until a browser run is observed
+	values  []string
+	pairs   LabelPairs       // values as label pairs, built once
+	addr    string           // the node's address, check_up's node_address
+	browser *browserChildren // nil until a browser run is observed
 
 	mu      sync.Mutex // the values below: Observe writes, Collect reads
 	up      bool
@@ -142,29 +156,52 @@ type children struct {
 	runs    [4]float64 // by resultIndex
 	cert    float64
 	hasCert bool
+	hist    hist         // vantage_check_duration_seconds
 	steps   []stepValues // http steps of the last run
-	// stepPairs caches label pairs per step name (pairs + step, and + phase).
-	stepPairs map[string]*stepPairs
 }
 
-type stepPairs struct {
-	step   LabelPairs
-	phases [len(phaseNames)]LabelPairs
+// extraPairs builds a target's pairs plus one or two labels at scrape
+// time. Caching them per target (result × 4, node_address, step, step ×
+// phase) cost ~1 KB per target, ~100 MB at 100,000 targets. For the
+// Encoder, which is done with a sample's pairs when the call returns, they
+// are built in reused buffers; other emitters keep the pairs (the
+// registry path), so they get new ones.
+type extraPairs struct {
+	reuse      bool
+	buf1, buf2 LabelPairs
+	addr       dto.LabelPair
+	addrName   string
+	addrValue  string
 }
 
-func (k *children) pairsFor(pc *PairCache, step string) *stepPairs {
-	sp := k.stepPairs[step]
-	if sp == nil {
-		sp = &stepPairs{step: k.pairs.WithPair(pc.Get("step", step))}
-		for j, name := range phaseNames {
-			sp.phases[j] = sp.step.WithPair(pc.Get("phase", name))
-		}
-		if k.stepPairs == nil {
-			k.stepPairs = map[string]*stepPairs{}
-		}
-		k.stepPairs[step] = sp
+func newExtraPairs(e Emitter) *extraPairs {
+	_, reuse := e.(*Encoder)
+	x := &extraPairs{reuse: reuse, addrName: "node_address"}
+	x.addr.Name, x.addr.Value = &x.addrName, &x.addrValue
+	return x
+}
+
+// with is p plus lp; second selects the second buffer, so a result can be
+// extended once more.
+func (x *extraPairs) with(p LabelPairs, lp *dto.LabelPair, second bool) LabelPairs {
+	if !x.reuse {
+		return p.WithPair(lp)
 	}
-	return sp
+	buf := &x.buf1
+	if second {
+		buf = &x.buf2
+	}
+	*buf = p.appendWithPair((*buf)[:0], lp)
+	return *buf
+}
+
+// withAddr is p plus node_address=addr.
+func (x *extraPairs) withAddr(p LabelPairs, addr string) LabelPairs {
+	if !x.reuse {
+		return p.With("node_address", addr)
+	}
+	x.addrValue = addr
+	return x.with(p, &x.addr, false)
 }
 
 // stepValues are one step's last status and phase times.
@@ -192,6 +229,9 @@ func resultIndex(r probe.Result) int {
 // native histogram alongside needs none.
 var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
+// numBuckets is len(durationBuckets).
+const numBuckets = 13
+
 // HistogramOpts returns options for a histogram with classic buckets and a
 // native (sparse) histogram, so old and new Prometheus servers both work.
 func HistogramOpts(name, help string) prometheus.HistogramOpts {
@@ -211,7 +251,7 @@ func newVecSet(lab *Labeler) *vecSet {
 		return NewFamily(name, help, dto.MetricType_GAUGE, labels)
 	}
 	const durationHelp = "Duration of successful runs."
-	return &vecSet{
+	s := &vecSet{
 		lab: lab,
 		// Only check_up carries node_address: one label on one series per
 		// target tells a node's name from its address without adding series.
@@ -221,8 +261,6 @@ func newVecSet(lab *Labeler) *vecSet {
 			"1 when the last run succeeded, else 0.", n),
 		runsFam: NewFamily("vantage_check_runs_total",
 			"Runs by result (success, failure, error, timeout).", dto.MetricType_COUNTER, with("result")),
-		duration: prometheus.NewHistogramVec(HistogramOpts("vantage_check_duration_seconds",
-			durationHelp), n),
 		durationFam: NewFamily("vantage_check_duration_seconds", durationHelp, dto.MetricType_HISTOGRAM, n),
 		phaseFam: gauge("vantage_http_phase_seconds",
 			"Time of each request phase (dns, connect, tls, processing, transfer) in the last run.", with("step", "phase")),
@@ -233,13 +271,32 @@ func newVecSet(lab *Labeler) *vecSet {
 		browser:  newBrowserVecs(n),
 		children: map[string]*children{},
 	}
+	for i, r := range probe.Results {
+		s.resultPairs[i] = s.pairs.Get("result", string(r))
+	}
+	for i, name := range phaseNames {
+		s.phasePairs[i] = s.pairs.Get("phase", name)
+	}
+	return s
 }
 
 // New returns a Collector for cfg; register it with the registry.
 func New(cfg *checks.Config) *Collector {
 	s := newVecSet(NewLabeler(cfg))
-	s.maxDomains = cfg.Global.MaxDomainsPerCheck
+	s.configure(cfg)
 	return &Collector{set: s}
+}
+
+// configure adopts the settings of cfg that need no new series.
+func (s *vecSet) configure(cfg *checks.Config) {
+	d := cfg.Global.Metrics
+	if d.Histograms == "" { // a Config not from the loader
+		d = checks.DefaultMetricsDetail
+	}
+	s.detail.Store(&d)
+	s.mu.Lock()
+	s.maxDomains = cfg.Global.MaxDomainsPerCheck
+	s.mu.Unlock()
 }
 
 // Configure adopts a reloaded config. When the label set is unchanged the
@@ -249,13 +306,11 @@ func (c *Collector) Configure(cfg *checks.Config) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.set.lab.Same(lab) {
-		c.set.mu.Lock()
-		c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
-		c.set.mu.Unlock()
+		c.set.configure(cfg)
 		return
 	}
 	c.set = newVecSet(lab)
-	c.set.maxDomains = cfg.Global.MaxDomainsPerCheck
+	c.set.configure(cfg)
 }
 
 // TargetPairs is t's label pairs as the check series hold them, or nil when
@@ -339,7 +394,7 @@ func (c *Collector) Stream(e Emitter, want func(string) bool) {
 	c.mu.RUnlock()
 	for p := part(0); p < numParts; p++ {
 		if p == partBrowser {
-			s.browser.stream(e, want)
+			s.browser.stream(e, want, s.detail.Load())
 			continue
 		}
 		if want == nil || want(s.partFamily(p).name) {
@@ -354,13 +409,15 @@ func (s *vecSet) partFamily(p part) *Family {
 }
 
 func (s *vecSet) collect(e Emitter, p part) {
+	detail := s.detail.Load()
 	switch p {
-	case partDuration:
-		streamVec(e, s.durationFam, s.duration)
-		return
 	case partBrowser:
-		s.browser.stream(e, nil)
+		s.browser.stream(e, nil, detail)
 		return
+	case partPhase:
+		if !detail.HTTPPhases {
+			return
+		}
 	}
 	s.mu.Lock()
 	list := make([]*children, 0, len(s.children))
@@ -368,56 +425,118 @@ func (s *vecSet) collect(e Emitter, p part) {
 		list = append(list, k)
 	}
 	s.mu.Unlock()
-	for _, k := range list {
+	// Each target's values are copied under its lock and written after:
+	// writing may block on a slow scraper, and the target's next run must
+	// not wait for it.
+	var (
+		h      hist
+		native []uint32
+		steps  []stepValues
+	)
+	enc, _ := e.(*Encoder)
+	x := newExtraPairs(e)
+	for i, k := range list {
+		if i%256 == 0 && e.Err() != nil {
+			return // the scrape failed or its client gave up
+		}
 		k.mu.Lock()
+		up, success, runs, cert, hasCert := k.up, k.success, k.runs, k.cert, k.hasCert
+		switch p {
+		case partDuration:
+			native = append(native[:0], k.hist.native...)
+			h = k.hist
+			h.native = native
+		case partStatus, partPhase:
+			steps = append(steps[:0], k.steps...)
+		}
+		k.mu.Unlock()
 		switch p {
 		case partUp:
-			e.Gauge(s.upFam, k.upPairs, b2f(k.up))
+			e.Gauge(s.upFam, x.withAddr(k.pairs, k.addr), b2f(up))
 		case partSuccess:
-			e.Gauge(s.successFam, k.pairs, b2f(k.success))
+			e.Gauge(s.successFam, k.pairs, b2f(success))
 		case partRuns:
 			for i := range probe.Results {
-				e.Counter(s.runsFam, k.runPairs[i], k.runs[i])
+				e.Counter(s.runsFam, x.with(k.pairs, s.resultPairs[i], false), runs[i])
 			}
 		case partCert:
-			if k.hasCert {
-				e.Gauge(s.certFam, k.pairs, k.cert)
+			if hasCert {
+				e.Gauge(s.certFam, k.pairs, cert)
+			}
+		case partDuration:
+			if enc != nil {
+				enc.hist(s.durationFam, k.pairs, &h, detail.Classic(), detail.Native())
+			} else {
+				e.Metric(s.durationFam, &histMetric{s.durationFam, k.pairs, h.dto(detail.Classic(), detail.Native())})
 			}
 		case partStatus, partPhase:
-			for i := range k.steps {
-				st := &k.steps[i]
-				sp := k.pairsFor(&s.pairs, st.name)
+			for i := range steps {
+				st := &steps[i]
+				stepLP := s.pairs.Get("step", st.name)
 				if p == partStatus {
 					if st.status != 0 {
-						e.Gauge(s.statusFam, sp.step, float64(st.status))
+						e.Gauge(s.statusFam, x.with(k.pairs, stepLP, false), float64(st.status))
 					}
 					continue
 				}
+				withStep := x.with(k.pairs, stepLP, false)
 				for j := range phaseNames {
 					if st.has[j] {
-						e.Gauge(s.phaseFam, sp.phases[j], st.phases[j])
+						e.Gauge(s.phaseFam, x.with(withStep, s.phasePairs[j], true), st.phases[j])
 					}
 				}
 			}
 		}
-		k.mu.Unlock()
 	}
 }
 
-// streamVec emits every child of a client_golang vector as family f.
-func streamVec(e Emitter, f *Family, c prometheus.Collector) {
-	if ce, ok := e.(ChanEmitter); ok {
-		c.Collect(ce)
-		return
-	}
-	ch := make(chan prometheus.Metric, 256)
+// streamVec emits every child of a client_golang vector as family f, with
+// the buckets detail asks for. The children are listed first: a vector
+// holds its lock while it collects, and a new child (a probe's first
+// observation) must not wait for a slow scraper.
+func streamVec(e Emitter, f *Family, c prometheus.Collector, detail *checks.MetricsDetail) {
+	ch := make(chan prometheus.Metric, 64)
 	go func() {
 		c.Collect(ch)
 		close(ch)
 	}()
+	var list []prometheus.Metric
 	for m := range ch {
+		list = append(list, m)
+	}
+	for i, m := range list {
+		if i%256 == 0 && e.Err() != nil {
+			return
+		}
+		if detail != nil && f.typ == dto.MetricType_HISTOGRAM && (!detail.Classic() || !detail.Native()) {
+			m = stripped{m, detail.Classic(), detail.Native()}
+		}
 		e.Metric(f, m)
 	}
+}
+
+// stripped is a client_golang histogram without its classic or its native
+// buckets.
+type stripped struct {
+	prometheus.Metric
+	classic, native bool
+}
+
+func (s stripped) Write(out *dto.Metric) error {
+	if err := s.Metric.Write(out); err != nil {
+		return err
+	}
+	if h := out.Histogram; h != nil {
+		if !s.classic {
+			h.Bucket = nil
+		}
+		if !s.native {
+			h.Schema, h.ZeroThreshold, h.ZeroCount, h.ZeroCountFloat = nil, nil, nil, nil
+			h.PositiveSpan, h.PositiveDelta, h.PositiveCount = nil, nil, nil
+			h.NegativeSpan, h.NegativeDelta, h.NegativeCount = nil, nil, nil
+		}
+	}
+	return nil
 }
 
 func (s *vecSet) get(t *probe.Target) *children {
@@ -428,12 +547,7 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{values: v, duration: s.duration.WithLabelValues(v...), pairs: s.lab.Pairs(v)}
-	for i, r := range probe.Results {
-		ch.runPairs[i] = ch.pairs.WithPair(s.pairs.Get("result", string(r)))
-	}
-	// Not from the pair cache: resolved addresses come and go.
-	ch.upPairs = ch.pairs.With("node_address", t.Node.Address())
+	ch = &children{values: v, pairs: s.lab.Pairs(v, &s.pairs), addr: t.Node.Address(), hist: newHist(time.Now())}
 	s.children[t.Key] = ch
 	return ch
 }
@@ -447,10 +561,10 @@ func (c *Collector) Observe(o *probe.Observation) {
 	c.mu.RUnlock()
 	ch := s.get(o.Target)
 	out := o.Outcome
-	if out.Result == probe.Success {
-		ch.duration.Observe(out.Duration.Seconds())
-	}
 	ch.mu.Lock()
+	if out.Result == probe.Success {
+		ch.hist.observe(out.Duration.Seconds())
+	}
 	ch.up = o.Up
 	ch.success = out.Result == probe.Success
 	ch.runs[resultIndex(out.Result)]++
@@ -489,7 +603,6 @@ func (c *Collector) Forget(t *probe.Target) {
 		return
 	}
 	s.forgetBrowser(ch)
-	s.duration.DeleteLabelValues(ch.values...)
 }
 
 func b2f(b bool) float64 {

@@ -22,6 +22,7 @@ var typeDocs = map[string]string{
 	"AssertText":    "Check an element's text.",
 	"AssertURL":     "Check the page URL.",
 	"NodeDetection": "When a node counts as degraded against its siblings of the same check and path.",
+	"MetricsDetail": "How much detail the per-target series on /metrics carry; fewer series for large instances (see docs/prometheus.md).",
 }
 
 var fieldDocs = map[string]string{
@@ -41,6 +42,10 @@ var fieldDocs = map[string]string{
 	"Global.labels":                "Extra labels on every check series and alert.",
 	"Global.flap_window":           "How far back flap memory counts firings (default 1h).",
 	"Global.node_detection":        "Tuning of the node detector behind the node_degraded measure.",
+	"Global.metrics":               "Detail of the per-target series on /metrics (default: every series).",
+
+	"MetricsDetail.histograms":  "Buckets of the duration histograms: classic_and_native (default), native (one series per histogram for Prometheus with native histograms) or classic.",
+	"MetricsDetail.http_phases": "Export vantage_http_phase_seconds, one series per step and phase (default true).",
 
 	"NodeDetection.min_excess":           "A slow run is at least this much slower than the siblings' p90 (default 100ms).",
 	"NodeDetection.min_ratio":            "... and at least this many times the siblings' p90 (default 1.5).",
@@ -132,10 +137,11 @@ var fieldDocs = map[string]string{
 }
 
 var enums = map[string][]any{
-	"Check.type":       {"http", "browser", "tcp", "dns"},
-	"Check.screenshot": {"on_failure", "always", "never"},
-	"Nodes.resolve":    {"all"},
-	"Notifier.type":    {"alertmanager", "webhook", "slack"},
+	"Check.type":               {"http", "browser", "tcp", "dns"},
+	"Check.screenshot":         {"on_failure", "always", "never"},
+	"MetricsDetail.histograms": {"classic_and_native", "native", "classic"},
+	"Nodes.resolve":            {"all"},
+	"Notifier.type":            {"alertmanager", "webhook", "slack"},
 }
 
 // patterns of a map field apply to its values.

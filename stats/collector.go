@@ -51,47 +51,45 @@ func (s *Stats) descsFor(lab *metrics.Labeler) *descSet {
 	return d
 }
 
-// labelValues are ts's common label values under lab, cached per labeler
-// and target.
-func (ts *targetSeries) labelValues(lab *metrics.Labeler) []string {
+// labelPairs are ts's label pairs under lab, and with a window label,
+// cached per labeler and target. The window sets are a short slice, not a
+// map: at 100,000 targets a map per target was ~30 MB.
+func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string) metrics.LabelPairs {
 	t := ts.t.Load()
 	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.lab != lab || ts.labT != t {
-		// Clipped: callers append the extra labels to it concurrently.
-		ts.lab, ts.labT, ts.values = lab, t, slices.Clip(lab.Values(t))
-		ts.pairs, ts.winPairs = nil, nil
-	}
-	return ts.values
-}
-
-// labelPairs are ts's label pairs, and with a window label, cached like
-// labelValues.
-func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string) metrics.LabelPairs {
-	ts.labelValues(lab)
-	var shared metrics.LabelPairs
-	if s.sharedPairs != nil {
-		shared = s.sharedPairs(ts.t.Load(), lab)
+	stale := ts.lab != lab || ts.labT != t || ts.pairs == nil
+	ts.mu.Unlock()
+	if stale {
+		var p metrics.LabelPairs
+		if s.sharedPairs != nil {
+			p = s.sharedPairs(t, lab)
+		}
+		if p == nil {
+			p = lab.Pairs(lab.Values(t), &s.pairs)
+		}
+		ts.mu.Lock()
+		ts.lab, ts.labT, ts.pairs, ts.winPairs = lab, t, p, nil
+		ts.mu.Unlock()
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if ts.pairs == nil || ts.winPairs == nil {
-		ts.pairs = shared
-		if ts.pairs == nil {
-			ts.pairs = lab.Pairs(ts.values)
-		}
-		ts.winPairs = map[string]metrics.LabelPairs{}
-	}
-	pc := &s.pairs
 	if window == "" {
 		return ts.pairs
 	}
-	wp := ts.winPairs[window]
-	if wp == nil {
-		wp = ts.pairs.WithPair(pc.Get("window", window))
-		ts.winPairs[window] = wp
+	for _, wp := range ts.winPairs {
+		if wp.window == window {
+			return wp.pairs
+		}
 	}
+	wp := ts.pairs.WithPair(s.pairs.Get("window", window))
+	ts.winPairs = append(ts.winPairs, windowPairs{window, wp})
 	return wp
+}
+
+// windowPairs are a target's label pairs with one window label.
+type windowPairs struct {
+	window string
+	pairs  metrics.LabelPairs
 }
 
 // Describe sends nothing: the collector is unchecked because its label
@@ -162,7 +160,10 @@ func (s *Stats) emit(e metrics.Emitter) {
 	var p90s []nodeP90
 	var vals []float64
 	var own []*targetSeries
-	for _, g := range groups {
+	for gi, g := range groups {
+		if gi%256 == 0 && e.Err() != nil {
+			return // the scrape failed or its client gave up: stop computing
+		}
 		p90s, own, vals = p90s[:0], own[:0], vals[:0]
 		for _, ts := range g {
 			for i, win := range w.exported {

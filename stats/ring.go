@@ -1,12 +1,12 @@
 package stats
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/mapping"
-	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
 // subWindows is how many sub-windows a window is cut into. More means a
@@ -27,31 +27,36 @@ type slot struct {
 }
 
 // ring is one window of one series: subWindows slots aligned on the wall
-// clock, plus the live sketch of the current sub-window.
+// clock, plus the bins of the current sub-window.
 type ring struct {
 	window time.Duration
 	width  int64 // sub-window width in ns
 	slots  [subWindows]slot
 
-	live      *ddsketch.DDSketch
-	pos       *store.BufferedPaginatedStore // live's positive store
+	// live is the current sub-window's latency sketch as its occupied bins,
+	// sorted by index (zeroBin first): a few bins take a few bytes where a
+	// live DDSketch with its stores took ~300 bytes per ring even when
+	// empty, which at 100,000 targets with two windows was ~60 MB.
+	live      []liveBin
 	liveEpoch int64
 }
 
-func newRing(window time.Duration, m mapping.IndexMapping) *ring {
+// liveBin is one occupied bin of a sketch: its index (zeroBin for the
+// sketch's zero count) and count.
+type liveBin struct {
+	index int32
+	count uint32
+}
+
+// zeroBin is the index under which live counts zero durations.
+const zeroBin = math.MinInt32
+
+func newRing(window time.Duration) *ring {
 	w := int64(window) / subWindows
 	if w < 1 {
 		w = 1
 	}
-	// A paginated store holds a handful of samples as a short index
-	// buffer, so the live sketch of a quiet series stays small; values are
-	// never negative, so the negative store is a dense one that stays empty
-	// and allocates nothing.
-	pos := store.NewBufferedPaginatedStore()
-	return &ring{
-		window: window, width: w, pos: pos,
-		live: ddsketch.NewDDSketch(m, pos, store.NewDenseStore()),
-	}
+	return &ring{window: window, width: w}
 }
 
 func (r *ring) epoch(now int64) int64 {
@@ -63,19 +68,24 @@ func (r *ring) epoch(now int64) int64 {
 }
 
 // advance closes the live sub-window if e is a later one and returns the
-// slot for e, emptied if it held an older sub-window.
-func (r *ring) advance(e int64) *slot {
+// slot for e, emptied if it held an older sub-window. A closed
+// sub-window's bins are encoded with sk, a scratch sketch of the series'
+// mapping.
+func (r *ring) advance(e int64, sk *ddsketch.DDSketch) *slot {
 	if e < r.liveEpoch {
 		// The clock went back: count the run in the current sub-window
 		// rather than rewrite closed ones.
 		e = r.liveEpoch
 	}
 	if e != r.liveEpoch {
-		if !r.live.IsEmpty() {
+		if len(r.live) > 0 {
 			s := &r.slots[mod(r.liveEpoch)]
+			sk.Clear()
+			addBins(sk, r.live)
 			s.enc = s.enc[:0]
-			r.live.Encode(&s.enc, true)
-			r.live.Clear()
+			sk.Encode(&s.enc, true)
+			sk.Clear()
+			r.live = r.live[:0]
 		}
 		r.liveEpoch = e
 	}
@@ -84,6 +94,17 @@ func (r *ring) advance(e int64) *slot {
 		*s = slot{epoch: e, enc: s.enc[:0]}
 	}
 	return s
+}
+
+// addBins adds bins to sk.
+func addBins(sk *ddsketch.DDSketch, bins []liveBin) {
+	for _, b := range bins {
+		if b.index == zeroBin {
+			_ = sk.AddWithCount(0, float64(b.count)) // zero is always trackable
+		} else {
+			sk.GetPositiveValueStore().AddWithCount(int(b.index), float64(b.count))
+		}
+	}
 }
 
 func mod(e int64) int {
@@ -97,16 +118,21 @@ func mod(e int64) int {
 // observe records one run at now (ns). Only successful runs feed the
 // latency sketch; every run counts toward the success ratio. index is the
 // sketch bin of a successful run's duration, computed once for all rings,
-// or noIndex for a zero duration.
-func (r *ring) observe(now int64, index int, ok bool) {
-	s := r.advance(r.epoch(now))
+// or noIndex for a zero duration. sk is advance's scratch sketch.
+func (r *ring) observe(now int64, index int, ok bool, sk *ddsketch.DDSketch) {
+	s := r.advance(r.epoch(now), sk)
 	s.total++
 	if ok {
 		s.ok++
-		if index == noIndex {
-			_ = r.live.Add(0) // zero is always trackable
+		i := int32(zeroBin)
+		if index != noIndex {
+			i = int32(index)
+		}
+		j, found := slices.BinarySearchFunc(r.live, i, func(b liveBin, i int32) int { return cmp.Compare(b.index, i) })
+		if found {
+			r.live[j].count++
 		} else {
-			r.pos.Add(index)
+			r.live = slices.Insert(r.live, j, liveBin{i, 1})
 		}
 	}
 }
@@ -137,7 +163,7 @@ func (r *ring) readLast(now int64, n int, sk *ddsketch.DDSketch) (ok, total uint
 		ok += uint64(s.ok)
 		total += uint64(s.total)
 		if s.epoch == r.liveEpoch {
-			_ = sk.MergeWith(r.live) // same mapping: cannot fail
+			addBins(sk, r.live)
 		} else if len(s.enc) > 0 {
 			_ = sk.DecodeAndMergeWith(s.enc) // our own encoding: cannot fail
 		}

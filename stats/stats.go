@@ -7,7 +7,7 @@
 // Each series keeps, per window, a ring of 10 sub-window DDSketches
 // (sketches-go, 1 % relative accuracy) aligned on the wall clock: a 5m
 // window is 10 × 30s. Reads merge the sub-windows. The current sub-window is
-// a live sketch; closed ones are kept in the sketch's compact binary
+// its occupied bins; closed ones are kept in the sketch's compact binary
 // encoding, so memory per series-window depends on how many distinct 1 %
 // bins the latencies occupy, never on how many runs there were.
 //
@@ -89,8 +89,10 @@ type Stats struct {
 
 	mu      sync.RWMutex
 	targets map[string]*targetSeries
-	groups  map[string]map[string]*targetSeries // check+path → target key → series
-	descs   *descSet
+	// groups are the series of each check+path: a slice, not a map, since
+	// most checks have one target and a map each was ~250 bytes.
+	groups map[string][]*targetSeries
+	descs  *descSet
 }
 
 // windows is one configuration's set of windows.
@@ -107,14 +109,13 @@ type targetSeries struct {
 
 	t atomic.Pointer[probe.Target]
 
-	mu     sync.Mutex
-	lab    *metrics.Labeler // labeler values was computed with
-	labT   *probe.Target    // target values was computed for
-	values []string
-	// pairs and winPairs are values as cached label pairs (plus window,
-	// by window label), rebuilt with values.
+	mu   sync.Mutex
+	lab  *metrics.Labeler // labeler pairs were built with
+	labT *probe.Target    // target pairs were built for
+	// pairs are the target's label pairs, winPairs them plus a window
+	// label, rebuilt when lab or labT changes.
 	pairs    metrics.LabelPairs
-	winPairs map[string]metrics.LabelPairs
+	winPairs []windowPairs
 	main     *series
 	steps    map[string]*series
 	domains  map[string]*series
@@ -139,7 +140,7 @@ func New(o Options) *Stats {
 	s := &Stats{
 		now: o.Now, mapping: m, labeler: o.Labeler, sharedPairs: o.Pairs,
 		targets: map[string]*targetSeries{},
-		groups:  map[string]map[string]*targetSeries{},
+		groups:  map[string][]*targetSeries{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -215,7 +216,7 @@ func (s *Stats) rewindow(se *series, w *windows) {
 	for _, d := range w.all {
 		r := se.ring(d)
 		if r == nil {
-			r = newRing(d, s.mapping)
+			r = newRing(d)
 		}
 		rings = append(rings, r)
 	}
@@ -226,7 +227,7 @@ func (s *Stats) newSeries() *series {
 	w := s.win.Load()
 	se := &series{rings: make([]*ring, len(w.all))}
 	for i, d := range w.all {
-		se.rings[i] = newRing(d, s.mapping)
+		se.rings[i] = newRing(d)
 	}
 	return se
 }
@@ -246,15 +247,17 @@ func (s *Stats) observe(se *series, now int64, d time.Duration, ok bool) {
 	if ok && sec > s.mapping.MinIndexableValue() {
 		index = s.mapping.Index(sec)
 	}
+	sk := s.scratch.Get().(*ddsketch.DDSketch)
 	se.mu.Lock()
 	for _, r := range se.rings {
-		r.observe(now, index, ok)
+		r.observe(now, index, ok, sk)
 	}
 	if ok {
 		se.samples++
 		se.sum += sec
 	}
 	se.mu.Unlock()
+	s.scratch.Put(sk)
 }
 
 func groupKey(t *probe.Target) string {
@@ -279,12 +282,7 @@ func (s *Stats) target(t *probe.Target) *targetSeries {
 	ts.t.Store(t)
 	s.targets[t.Key] = ts
 	s.byKey.Store(t.Key, ts)
-	g := s.groups[ts.group]
-	if g == nil {
-		g = map[string]*targetSeries{}
-		s.groups[ts.group] = g
-	}
-	g[t.Key] = ts
+	s.groups[ts.group] = append(s.groups[ts.group], ts)
 	return ts
 }
 
@@ -376,11 +374,11 @@ func (s *Stats) Forget(t *probe.Target) {
 	}
 	delete(s.targets, t.Key)
 	s.byKey.Delete(t.Key)
-	if g := s.groups[ts.group]; g != nil {
-		delete(g, t.Key)
-		if len(g) == 0 {
-			delete(s.groups, ts.group)
-		}
+	g := slices.DeleteFunc(s.groups[ts.group], func(m *targetSeries) bool { return m == ts })
+	if len(g) == 0 {
+		delete(s.groups, ts.group)
+	} else {
+		s.groups[ts.group] = g
 	}
 }
 

@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -83,6 +87,7 @@ type configFlags struct {
 	maxChecks   *int
 	maxTargets  *int
 	maxNodes    *int
+	maxMemory   *string
 }
 
 func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
@@ -108,7 +113,63 @@ func addConfigFlags(c *kingpin.CmdClause, rules *flagRules) *configFlags {
 	return f
 }
 
+// addMemoryFlag adds --config.max-memory: only the daemon checks a config
+// against the memory of the machine it runs on.
+func (f *configFlags) addMemoryFlag(c *kingpin.CmdClause, rules *flagRules) {
+	f.maxMemory = c.Flag(checks.FlagMaxMemory, "Memory vantage may use: a config whose targets (this shard's share) need more "+
+		"is refused at start and reload (docs/deployment.md). auto: GOMEMLIMIT when set, else the cgroup's memory limit, "+
+		"else the physical memory; 0: no check.").Default("auto").String()
+	*rules = append(*rules, func() error {
+		_, _, err := parseMaxMemory(*f.maxMemory)
+		return err
+	})
+}
+
 func (f *configFlags) limits() checks.Limits {
-	return checks.Limits{MaxFileSize: checks.ByteSize(f.maxFileSize), MaxChecks: *f.maxChecks,
+	lim := checks.Limits{MaxFileSize: checks.ByteSize(f.maxFileSize), MaxChecks: *f.maxChecks,
 		MaxTargets: *f.maxTargets, MaxYAMLNodes: *f.maxNodes}
+	if f.maxMemory != nil {
+		lim.MaxMemory, lim.MaxMemorySource, _ = parseMaxMemory(*f.maxMemory) // checked by the flag rules
+	}
+	return lim
+}
+
+// parseMaxMemory reads --config.max-memory: auto, 0 or a size.
+func parseMaxMemory(v string) (checks.ByteSize, string, error) {
+	if v == "auto" {
+		n, src := machineMemory()
+		return checks.ByteSize(n), src, nil
+	}
+	n, err := checks.ParseByteSize(v)
+	if err != nil || n < 0 {
+		return 0, "", fmt.Errorf("--%s: want auto, 0 or a size such as 900MiB, not %q", checks.FlagMaxMemory, v)
+	}
+	return n, "--" + checks.FlagMaxMemory, nil
+}
+
+// machineMemory is the memory this process may use and where that figure
+// comes from: Go's soft limit (GOMEMLIMIT) when set, else the cgroup v2
+// limit, else the physical memory; 0 when none is known.
+func machineMemory() (int64, string) {
+	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+		return l, "GOMEMLIMIT"
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			return n, "the cgroup's memory.max"
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				f := strings.Fields(rest)
+				if len(f) == 2 && f[1] == "kB" {
+					if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+						return n << 10, "the physical memory"
+					}
+				}
+			}
+		}
+	}
+	return 0, ""
 }

@@ -69,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	runCmd := app.Command("run", "Run the daemon.")
 	runRules := rulesFor(runCmd)
 	runConfig := addConfigFlags(runCmd, runRules)
+	runConfig.addMemoryFlag(runCmd, runRules)
 	listen := runCmd.Flag("web.listen-address", "Address to listen on for the API, status page and metrics.").Default(":9947").String()
 	webConfig := runCmd.Flag("web.config.file", "Path to a web configuration file enabling TLS or authentication (exporter-toolkit format).").Default("").String()
 	storagePath := runCmd.Flag("storage.path", "Directory for the database and artifacts.").Default("data/").String()
@@ -179,8 +180,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "vantage: --storage.retention must be more than 0s, got", ret)
 			return 2
 		}
+		lim := runConfig.limits()
+		lim.Shards = sh.Count
 		d, err := daemon.New(daemon.Options{
-			ConfigFile: *runConfig.file, Limits: runConfig.limits(), WebConfigFile: *webConfig, StoragePath: *storagePath,
+			ConfigFile: *runConfig.file, Limits: lim, WebConfigFile: *webConfig, StoragePath: *storagePath,
 			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
 			Probers: kinds.Probers(log, runBrowser.options(*storagePath)), Notifiers: kinds.Notifiers(),
 			EvalInterval: *evalInterval, ExternalURL: externalOrDefault(*externalURL, *listen),

@@ -205,6 +205,7 @@ func TestNonsenseFlagValuesExit2(t *testing.T) {
 		{[]string{"run", "--config.max-yaml-nodes=0"}, "--config.max-yaml-nodes must be at least 1, got 0"},
 		{[]string{"run", "--config.max-file-size=0"}, "--config.max-file-size must be more than 0"},
 		{[]string{"run", "--config.max-file-size=lots"}, `--config.max-file-size: invalid size "lots" (want e.g. 512, 10KB, 10KiB, 10MiB)`},
+		{[]string{"run", "--config.max-memory=plenty"}, `--config.max-memory: want auto, 0 or a size such as 900MiB, not "plenty"`},
 		{[]string{"validate", "--config.max-checks=-1"}, "--config.max-checks must be at least 1, got -1"},
 		{[]string{"once", "--browser.max-concurrent=-1"}, "--browser.max-concurrent must be at least 1, got -1"},
 		{[]string{"demo", "--demo.interval=0s"}, "--demo.interval must be more than 0s, got 0s"},
@@ -253,6 +254,15 @@ func TestConfigLimitFlags(t *testing.T) {
 	code, _, errs = vantage(t, "validate", "--config.file="+cfg, "--config.max-targets=1")
 	if want := cfg + ":3:5: more than 1 targets (checks × paths × nodes; raise the limit with --config.max-targets)\n"; code != 1 || errs != want {
 		t.Errorf("--config.max-targets=1: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = vantage(t, "run", "--config.file="+cfg, "--web.listen-address=127.0.0.1:0", "--config.max-memory=64MiB")
+	if want := cfg + ":2:5: the config's 2 targets need about 64.0 MiB of memory, more than the 64.0 MiB vantage may use, --config.max-memory; " +
+		"only the checks before this one fit (split the checks over daemons with --shard=I/N, give vantage more memory, or raise the limit with --config.max-memory)\n"; code != 1 || errs != want {
+		t.Errorf("--config.max-memory=64MiB: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = vantage(t, "run", "--config.file="+cfg, "--web.listen-address=127.0.0.1:0", "--shard=0/2", "--config.max-memory=64MiB")
+	if want := "this shard's share of the config's 2 targets (1/2) needs about 64.0 MiB"; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("--config.max-memory=64MiB --shard=0/2: exit %d, stderr %q", code, errs)
 	}
 	code, _, errs = vantage(t, "validate", "--config.file="+cfg, "--config.max-yaml-nodes=5")
 	if code != 1 || !strings.Contains(errs, "(raise the limit with --config.max-yaml-nodes)") {
