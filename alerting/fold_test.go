@@ -136,6 +136,15 @@ func TestFoldIntoNodeAlert(t *testing.T) {
 		"app-checkout via direct, shop-home via alt-source, shop-home via direct"; got != want {
 		t.Errorf("repeat lists %q, want %q", got, want)
 	}
+	// That path recovers and turns slow again while the node is still
+	// degraded: already announced, so no repeat.
+	f.vals["shop-home/alt-source/lb2"]["p99"] = 0.2
+	f.step(30 * time.Second)
+	f.vals["shop-home/alt-source/lb2"]["p99"] = 2.5
+	f.step(30 * time.Second)
+	if msgs := rcv.Messages(t); len(msgs) != 2 {
+		t.Fatalf("a path that came back repeated the node page; got:%s", received(msgs))
+	}
 
 	// The node recovers, but shop-home stays slow: the node alert
 	// resolves, and nothing else goes out while shop-home's window may

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -426,7 +427,10 @@ func (m *Manager) refold(ctx context.Context, now time.Time) {
 		keys := folded[inst.Key] // sorted, as Instances is
 		m.mu.Lock()
 		prev, known := m.affected[inst.Key]
-		m.affected[inst.Key] = strings.Join(keys, "\n")
+		// Everything announced in this episode so far: a check whose
+		// alert stops and starts again while the node is slow on a share
+		// of its runs is no news and repeats nothing.
+		m.affected[inst.Key] = union(prev, keys)
 		m.mu.Unlock()
 		if !known || !grew(prev, keys) {
 			continue
@@ -440,6 +444,20 @@ func (m *Manager) refold(ctx context.Context, now time.Time) {
 			}
 		}
 	}
+}
+
+// union is prev (newline-joined) with now's keys added, sorted.
+func union(prev string, now []string) string {
+	set := map[string]bool{}
+	for _, p := range strings.Split(prev, "\n") {
+		if p != "" {
+			set[p] = true
+		}
+	}
+	for _, p := range now {
+		set[p] = true
+	}
+	return strings.Join(slices.Sorted(maps.Keys(set)), "\n")
 }
 
 // grew reports whether now lists a key that prev (newline-joined) did not.
