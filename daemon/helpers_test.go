@@ -152,6 +152,12 @@ func startDaemon(t *testing.T, o daemon.Options) *running {
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
+	return runDaemon(t, d)
+}
+
+// runDaemon runs a built daemon on 127.0.0.1:0 until the test ends.
+func runDaemon(t *testing.T, d *daemon.Daemon) *running {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

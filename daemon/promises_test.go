@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -59,32 +58,11 @@ func TestReadyOnlyAfterFirstConfigApplied(t *testing.T) {
 		t.Fatalf("%d targets scheduled before Run; the test's premise is gone", n)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return within 10s of cancellation")
-		}
-	})
-	client := &http.Client{Timeout: 10 * time.Second}
-	t.Cleanup(client.CloseIdleConnections)
+	r := runDaemon(t, d)
 	testenv.Eventually(t, 20*time.Second, "ready over the network", func() error {
-		resp, err := client.Get("http://" + l.Addr().String() + "/-/ready")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", resp.Status, body)
+		code, body := r.do(t, http.MethodGet, "/-/ready", nil)
+		if code != http.StatusOK {
+			return fmt.Errorf("%d: %s", code, body)
 		}
 		// Ready means applied: the check's target is scheduled.
 		if n := len(d.Scheduler().Targets()); n != 1 {
