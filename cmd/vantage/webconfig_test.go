@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe/testcert"
 )
 
 // TestWebConfigFileFlag: `vantage run --web.config.file=web.yml` with the
@@ -25,7 +26,9 @@ func TestWebConfigFileFlag(t *testing.T) {
 	t.Parallel()
 	bin := buildVantage(t)
 	dir := t.TempDir()
-	certFile, keyFile, pool := testenv.SelfSigned(t, dir)
+	ca := testcert.NewCA(t)
+	certFile, keyFile := testcert.WriteLeaf(t, dir, ca.Leaf(t, time.Now().Add(24*time.Hour), "127.0.0.1"))
+	pool := ca.Pool()
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
