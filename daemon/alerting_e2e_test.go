@@ -196,18 +196,7 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 // webhook at hookURL.
 func startAlertmanager(t *testing.T, hookURL string) string {
 	t.Helper()
-	return testenv.Alertmanager(t, fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname, node]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: %q
-        send_resolved: true
-`, hookURL))
+	return testenv.Alertmanager(t, testenv.WebhookAlertmanagerConfig(hookURL, []string{"alertname", "node"}, time.Second))
 }
 
 type amAlert struct {

@@ -57,18 +57,7 @@ func TestAlertmanagerOnePagePerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = room.Close() })
-	am := testenv.Alertmanager(t, fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname, location, node]
-  group_wait: 5s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: %q
-        send_resolved: true
-`, hook.URL())+shippedInhibitRules(t))
+	am := testenv.Alertmanager(t, testenv.WebhookAlertmanagerConfig(hook.URL(), []string{"alertname", "location", "node"}, 5*time.Second)+shippedInhibitRules(t))
 
 	shop := startShop(t)
 	// As in TestNodeFaultPagesOnceResolvesOnceThenFlaps: a fault that

@@ -160,18 +160,7 @@ func TestRealAlertmanagerRoutePrefix(t *testing.T) {
 // a stand-in for Alertmanager), sending resolved groups too, with waits
 // short enough for a test.
 func startRoutingAlertmanager(t *testing.T, hook string) string {
-	return testenv.Alertmanager(t, fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: %q
-        send_resolved: true
-`, hook))
+	return testenv.Alertmanager(t, testenv.WebhookAlertmanagerConfig(hook, []string{"alertname"}, time.Second))
 }
 
 // onNode is the sample firing notification for node, whose episode

@@ -155,3 +155,22 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() e
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// WebhookAlertmanagerConfig is an alertmanager.yml that routes every alert,
+// grouped by groupBy, to one webhook receiver at hook (resolved groups
+// too), with a group_wait of groupWait and waits otherwise short enough
+// for a test. Append inhibit_rules and the like to it.
+func WebhookAlertmanagerConfig(hook string, groupBy []string, groupWait time.Duration) string {
+	return fmt.Sprintf(`route:
+  receiver: hook
+  group_by: [%s]
+  group_wait: %s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+`, strings.Join(groupBy, ", "), groupWait, hook)
+}
