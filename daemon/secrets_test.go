@@ -157,17 +157,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("no stored run of %s:\n%s", c, runs.String())
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "vantage.db*"))
-	if len(files) == 0 {
-		t.Fatal("no database files")
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen["file "+filepath.Base(f)] = string(data)
-	}
+	readDBFiles(t, dir, seen)
 	for where, s := range seen {
 		for _, form := range secretForms(testSecret) {
 			if strings.Contains(s, form) {
@@ -395,17 +385,7 @@ notifiers:
 	}
 
 	// The SQLite files as bytes, the WAL included, while the daemon runs.
-	files, _ := filepath.Glob(filepath.Join(dir, "vantage.db*"))
-	if len(files) == 0 {
-		t.Fatal("no database files")
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen["file "+filepath.Base(f)] = string(data)
-	}
+	readDBFiles(t, dir, seen)
 	seen["logs"] = logs.String()
 	if !strings.Contains(seen["logs"], "receiver") {
 		t.Errorf("the refused notifications were not logged:\n%s", seen["logs"])
@@ -450,4 +430,21 @@ func longestAlnum(s string) string {
 		}
 	}
 	return best
+}
+
+// readDBFiles adds the bytes of every SQLite file in dir (the WAL
+// included) to seen as "file NAME".
+func readDBFiles(t *testing.T, dir string, seen map[string]string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "vantage.db*"))
+	if len(files) == 0 {
+		t.Fatal("no database files")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen["file "+filepath.Base(f)] = string(data)
+	}
 }
