@@ -122,10 +122,7 @@ func (d *NodeDetector) Update(now time.Time, window time.Duration, ev map[string
 			if float64(e.Bad) > e.Expected && now.Sub(last) < allowedSilence(e.Bad, window) {
 				v.Degraded, v.Since, v.LastSlowAt = true, was.Since, last
 			}
-		case e.RecentBad > 0 && e.Significant(fire, nd.MinSlowRuns):
-			// A slow run just now is required: a node cleared by its
-			// silence still has the old fault's slow runs in the window,
-			// and they alone must not page it again.
+		case e.Significant(fire, nd.MinSlowRuns):
 			if lag > 0 && lag >= e.Excess {
 				v.Held = true
 			} else {

@@ -104,10 +104,12 @@ func (e NodeEvidence) SiblingSlowShare() float64 {
 const RecentAlpha = 0.05
 
 // Significant reports whether the evidence reaches alpha with at least
-// minBad bad runs, the node being worse than its siblings in the same
-// window too.
+// minBad bad runs, one of them just now (RecentBad), the node being worse
+// than its siblings in the same window too. The slow run just now keeps a
+// node cleared by its silence from being paged again by the ended fault's
+// slow runs, still in the window.
 func (e NodeEvidence) Significant(alpha float64, minBad int) bool {
-	return e.Bad >= minBad && float64(e.Bad) > e.Expected && e.P < alpha && e.PRecent < RecentAlpha
+	return e.Bad >= minBad && e.RecentBad > 0 && float64(e.Bad) > e.Expected && e.P < alpha && e.PRecent < RecentAlpha
 }
 
 // bin is one sketch bin: a latency (seconds) and how many runs fell in it.
