@@ -23,7 +23,7 @@ var (
 		Metrics:            DefaultMetricsDetail,
 	}
 
-	// DefaultMetricsDetail exports every series the SPEC lists.
+	// DefaultMetricsDetail exports every series the README's metrics table lists.
 	DefaultMetricsDetail = MetricsDetail{Histograms: HistogramsClassicAndNative, HTTPPhases: true}
 
 	// DefaultNodeDetection: a run counts as slow when it is at least 100ms

@@ -22,7 +22,7 @@ func newDescSet(lab *metrics.Labeler) *descSet {
 	return &descSet{
 		lab: lab,
 		// A summary, not a gauge: its quantile series are exactly the
-		// gauge the SPEC names, and only a summary may carry a `quantile`
+		// gauge the README's metrics table names, and only a summary may carry a `quantile`
 		// label and still pass `promtool check metrics`. _count and _sum
 		// are cumulative over successful runs, as in client_golang's own
 		// summaries, so rate() on them works.

@@ -277,7 +277,7 @@ func TestIncidentLines(t *testing.T) {
 		}
 	})
 	t.Run("node down", func(t *testing.T) {
-		// The evening of the SPEC's story: lb2 refuses on every path.
+		// The evening of the README's story: lb2 refuses on every path.
 		page := renderScene(t, incident())
 		got := incidentLines(page)
 		if len(got) == 0 || !strings.HasPrefix(got[0], "down|node|lb2 down since 20:02 (58m): down on 2 of 2 targets, the other nodes answer; shop-home — GET https://www.shop.test/?token=&lt;secret&gt;: dial tcp 127.0.0.12:443: connect: connection refused") {

@@ -75,7 +75,7 @@ func target(check, typ, path, node, state, result string, base float64) web.Chec
 	return c
 }
 
-// incident is the evening of SPEC's story: lb2 refuses, lb3 is slow on one
+// incident is the evening of the README's story: lb2 refuses, lb3 is slow on one
 // path, the CDN domain fails for the browser journey, an alert flaps.
 func incident() *fixedSource {
 	var cs []web.CheckStatus
