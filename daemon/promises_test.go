@@ -22,7 +22,7 @@ import (
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe/testcert"
+	"github.com/vantage-monitoring/vantage/probe/probeutil/testcert"
 )
 
 // The README's promises about the daemon's HTTP side and its figures, one

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vantage-monitoring/vantage/internal/testenv"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe/testcert"
+	"github.com/vantage-monitoring/vantage/probe/probeutil/testcert"
 )
 
 // TestWebConfigFileFlag: `vantage run --web.config.file=web.yml` with the

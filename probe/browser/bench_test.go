@@ -13,7 +13,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // BenchmarkJourney runs a 4-step journey on the demo shop with 2 runs at
@@ -109,7 +109,7 @@ func bareJourney(p *Prober, f *fixture, tg *probe.Target) (time.Duration, error)
 	}
 	pl := &runPlan{}
 	node := &probe.Node{Addr: f.shop.Nodes()[0].IP}
-	px, err := newForwardProxy(tcpprobe.Dialer{Path: tg.Path, Node: node, PinHost: demo.WWWHost}, nil, pl.blocked)
+	px, err := newForwardProxy(probeutil.Dialer{Path: tg.Path, Node: node, PinHost: demo.WWWHost}, nil, pl.blocked)
 	if err != nil {
 		return 0, err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // DefaultExecPath is Debian's Chromium.
@@ -53,7 +53,7 @@ type Prober struct {
 	log  zerolog.Logger
 	now  func() time.Time
 	sem  chan struct{}
-	tls  tcpprobe.TLSConfigs
+	tls  probeutil.TLSConfigs
 
 	mu        sync.Mutex
 	inst      *instance

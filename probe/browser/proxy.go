@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // connRecord is one upstream connection the run's proxy opened (or failed
@@ -98,7 +98,7 @@ func upstreamCause(err error) string {
 type forwardProxy struct {
 	ln      net.Listener
 	srv     *http.Server
-	dialer  tcpprobe.Dialer
+	dialer  probeutil.Dialer
 	tlsBase *tls.Config
 	blocked func(host string) bool
 	// verifyTimeout bounds the proxy's own TLS handshake so a stalled
@@ -118,7 +118,7 @@ type forwardProxy struct {
 
 const maxConnRecords = 500
 
-func newForwardProxy(d tcpprobe.Dialer, tlsBase *tls.Config, blocked func(string) bool) (*forwardProxy, error) {
+func newForwardProxy(d probeutil.Dialer, tlsBase *tls.Config, blocked func(string) bool) (*forwardProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("browser proxy: %w", err)
@@ -293,7 +293,7 @@ func (p *forwardProxy) serveConnect(w http.ResponseWriter, r *http.Request) {
 // checking the chain and the host name against the configured CA.
 func (p *forwardProxy) verify(ctx context.Context, c net.Conn, hostport string) error {
 	host, _, _ := net.SplitHostPort(hostport)
-	cfg := tcpprobe.ClientTLS(p.tlsBase, host)
+	cfg := probeutil.ClientTLS(p.tlsBase, host)
 	cfg.NextProtos = []string{"h2", "http/1.1"}
 	vctx, cancel := context.WithTimeout(ctx, p.verifyTimeout)
 	defer cancel()

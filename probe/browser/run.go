@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // run is one execution of a browser check against one target.
@@ -108,7 +108,7 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 	wantArtifacts := r.p.opts.StorageDir != "" && pl.screenshot != "never"
 
 	var err error
-	r.proxy, err = newForwardProxy(tcpprobe.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}, r.tlsBase, pl.blocked)
+	r.proxy, err = newForwardProxy(probeutil.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}, r.tlsBase, pl.blocked)
 	if err != nil {
 		release()
 		finish(probe.Error, err.Error())

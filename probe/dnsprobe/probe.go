@@ -17,7 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // ednsSize is the UDP payload size advertised, the DNS flag day value that
@@ -86,8 +86,8 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		resp, err = p.exchange(ctx, t, network, server, m, &step.Phases, &phase)
 	}
 	if err != nil {
-		if tcpprobe.IsTimeout(ctx, err) {
-			return finish(probe.Timeout, fmt.Sprintf("%s (%s %s)", tcpprobe.TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, phase), network, server))
+		if probeutil.IsTimeout(ctx, err) {
+			return finish(probe.Timeout, fmt.Sprintf("%s (%s %s)", probeutil.TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, phase), network, server))
 		}
 		return finish(probe.Error, err.Error())
 	}
@@ -151,7 +151,7 @@ func (p *Prober) expect(t *probe.Target, qtype uint16, resp *dns.Msg, dur time.D
 	}
 	if e.MaxDuration > 0 && dur > time.Duration(e.MaxDuration) {
 		return probe.Failure, fmt.Sprintf("duration %s exceeds max_duration %s",
-			tcpprobe.FormatDuration(dur), tcpprobe.FormatDuration(time.Duration(e.MaxDuration)))
+			probeutil.FormatDuration(dur), probeutil.FormatDuration(time.Duration(e.MaxDuration)))
 	}
 	return probe.Success, ""
 }

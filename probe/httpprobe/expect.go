@@ -15,7 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/vantage-monitoring/vantage/checks"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // expectPlan is a compiled checks.Expect.
@@ -162,13 +162,13 @@ func (ep *expectPlan) check(r *response) string {
 	}
 	if ep.maxDuration > 0 && r.duration > ep.maxDuration {
 		return fmt.Sprintf("duration %s exceeds max_duration %s",
-			tcpprobe.FormatDuration(r.duration), tcpprobe.FormatDuration(ep.maxDuration))
+			probeutil.FormatDuration(r.duration), probeutil.FormatDuration(ep.maxDuration))
 	}
 	if ep.tlsMinDays > 0 {
 		if r.certNotAfter.IsZero() {
 			return "tls_min_days set but the response was not served over TLS"
 		}
-		if s := tcpprobe.CertReason(r.certNotAfter, r.now, ep.tlsMinDays); s != "" {
+		if s := probeutil.CertReason(r.certNotAfter, r.now, ep.tlsMinDays); s != "" {
 			return s
 		}
 	}

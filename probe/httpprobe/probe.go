@@ -22,14 +22,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // Prober runs http checks. Safe for concurrent use.
 type Prober struct {
 	logger zerolog.Logger
 	now    func() time.Time
-	tls    tcpprobe.TLSConfigs
+	tls    probeutil.TLSConfigs
 	plans  planCache
 	bufs   sync.Pool
 }
@@ -110,7 +110,7 @@ func (st *stepTrace) clientTrace() *httptrace.ClientTrace {
 	}
 }
 
-func (st *stepTrace) addDial(dt tcpprobe.DialTiming) {
+func (st *stepTrace) addDial(dt probeutil.DialTiming) {
 	st.mu.Lock()
 	st.ph.DNS += dt.DNS
 	st.ph.Connect += dt.Connect
@@ -140,7 +140,7 @@ type run struct {
 	vars     map[string]string
 	mono     time.Time
 	deadline time.Time
-	dialer   tcpprobe.Dialer
+	dialer   probeutil.Dialer
 	cert     time.Time // CertNotAfter for the outcome
 	certPin  bool      // cert came from the pin host
 }
@@ -163,7 +163,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	}
 	r := &run{p: p, t: t, pl: pl, ctx: ctx, mono: mono}
 	r.deadline, _ = ctx.Deadline()
-	r.dialer = tcpprobe.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}
+	r.dialer = probeutil.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}
 
 	tlsCfg := &tls.Config{}
 	if base != nil {
@@ -211,11 +211,11 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		if pl.maxDuration > 0 && out.Duration > pl.maxDuration {
 			out.Result = probe.Failure
 			out.Reason = fmt.Sprintf("duration %s exceeds max_duration %s",
-				tcpprobe.FormatDuration(out.Duration), tcpprobe.FormatDuration(pl.maxDuration))
+				probeutil.FormatDuration(out.Duration), probeutil.FormatDuration(pl.maxDuration))
 		} else if pl.tlsMinDays > 0 {
 			if r.cert.IsZero() {
 				out.Result, out.Reason = probe.Failure, "tls_min_days set but no response was served over TLS"
-			} else if s := tcpprobe.CertReason(r.cert, p.now(), pl.tlsMinDays); s != "" {
+			} else if s := probeutil.CertReason(r.cert, p.now(), pl.tlsMinDays); s != "" {
 				out.Result, out.Reason = probe.Failure, s
 			}
 		}
@@ -224,7 +224,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 }
 
 // dial is the transport's DialContext: pinning and DNS timing live in
-// tcpprobe.Dialer; the phases go to the step whose request asked.
+// probeutil.Dialer; the phases go to the step whose request asked.
 func (r *run) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	// The transport detaches dials from request cancellation; keep them
 	// inside the run's deadline anyway.
@@ -259,7 +259,7 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 		return sr
 	}
 	if err := r.ctx.Err(); err != nil {
-		return fail(probe.Timeout, tcpprobe.TimeoutReason(r.ctx, time.Duration(r.t.Check.Timeout), r.mono, ""))
+		return fail(probe.Timeout, probeutil.TimeoutReason(r.ctx, time.Duration(r.t.Check.Timeout), r.mono, ""))
 	}
 
 	rawURL, err := sp.url.render(r.vars)
@@ -376,8 +376,8 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 // naming the phase it cut short; anything else is an error.
 func (r *run) failErr(fail func(probe.Result, string) probe.StepResult, st *stepTrace, err error) probe.StepResult {
 	_, phase := st.finish()
-	if tcpprobe.IsTimeout(r.ctx, err) {
-		return fail(probe.Timeout, tcpprobe.TimeoutReason(r.ctx, time.Duration(r.t.Check.Timeout), r.mono, phase))
+	if probeutil.IsTimeout(r.ctx, err) {
+		return fail(probe.Timeout, probeutil.TimeoutReason(r.ctx, time.Duration(r.t.Check.Timeout), r.mono, phase))
 	}
 	// url.Error repeats method and URL, which the step already names.
 	var ue *url.Error

@@ -23,7 +23,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
-	"github.com/vantage-monitoring/vantage/probe/tcpprobe/testcert"
+	"github.com/vantage-monitoring/vantage/probe/probeutil/testcert"
 )
 
 func ptr[T any](v T) *T { return &v }

@@ -1,7 +1,7 @@
 // Package tcpprobe implements the tcp check kind: connect to host:port over
 // a path (optionally pinned to a node) and optionally complete a TLS
-// handshake. It also exports the dialing and TLS helpers the http kind
-// builds on, since HTTP runs over the same connections.
+// handshake. The dialing and TLS helpers it shares with the other kinds
+// live in probe/probeutil.
 package tcpprobe
 
 import (
@@ -15,12 +15,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // Prober runs tcp checks. Safe for concurrent use.
 type Prober struct {
 	logger zerolog.Logger
-	tls    TLSConfigs
+	tls    probeutil.TLSConfigs
 	now    func() time.Time
 }
 
@@ -60,12 +61,12 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		return finish(probe.Error, fmt.Sprintf("invalid address %q: %v", t.Check.Address, err))
 	}
 	var pt phaseTracker
-	d := Dialer{Path: t.Path, Node: t.Node, PinHost: host, OnPhase: pt.set}
+	d := probeutil.Dialer{Path: t.Path, Node: t.Node, PinHost: host, OnPhase: pt.set}
 	conn, dt, err := d.Dial(ctx, "tcp", t.Check.Address)
 	step.Phases.DNS, step.Phases.Connect, step.Phases.HasDNS = dt.DNS, dt.Connect, dt.HasDNS
 	if err != nil {
-		if IsTimeout(ctx, err) {
-			return finish(probe.Timeout, TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, pt.get()))
+		if probeutil.IsTimeout(ctx, err) {
+			return finish(probe.Timeout, probeutil.TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, pt.get()))
 		}
 		return finish(probe.Error, err.Error())
 	}
@@ -77,7 +78,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		if err != nil {
 			return finish(probe.Error, err.Error())
 		}
-		tc := tls.Client(conn, ClientTLS(base, host))
+		tc := tls.Client(conn, probeutil.ClientTLS(base, host))
 		pt.set("tls")
 		if dl, ok := ctx.Deadline(); ok {
 			_ = conn.SetDeadline(dl)
@@ -86,8 +87,8 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		err = tc.HandshakeContext(ctx)
 		step.Phases.TLS, step.Phases.HasTLS = time.Since(tlsStart), true
 		if err != nil {
-			if IsTimeout(ctx, err) {
-				return finish(probe.Timeout, TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, "tls"))
+			if probeutil.IsTimeout(ctx, err) {
+				return finish(probe.Timeout, probeutil.TimeoutReason(ctx, time.Duration(t.Check.Timeout), mono, "tls"))
 			}
 			return finish(probe.Error, err.Error())
 		}
@@ -100,13 +101,13 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	if e := t.Check.Expect; e != nil {
 		if e.MaxDuration > 0 && dur > time.Duration(e.MaxDuration) {
 			return finish(probe.Failure, fmt.Sprintf("duration %s exceeds max_duration %s",
-				FormatDuration(dur), e.MaxDuration))
+				probeutil.FormatDuration(dur), e.MaxDuration))
 		}
 		if e.TLSMinDays > 0 {
 			if out.CertNotAfter.IsZero() {
 				return finish(probe.Failure, "tls_min_days set but no TLS handshake was made (tls_handshake: false)")
 			}
-			if r := CertReason(out.CertNotAfter, p.now(), e.TLSMinDays); r != "" {
+			if r := probeutil.CertReason(out.CertNotAfter, p.now(), e.TLSMinDays); r != "" {
 				return finish(probe.Failure, r)
 			}
 		}

@@ -1,4 +1,7 @@
-package tcpprobe
+// Package probeutil holds what every connection-based check kind shares:
+// the dialer that follows a target's path and node pin, timeout reasons,
+// and the TLS settings cache and certificate checks.
+package probeutil
 
 import (
 	"context"
