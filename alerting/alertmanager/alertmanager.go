@@ -13,12 +13,8 @@ import (
 	"time"
 
 	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
 )
-
-// Options are the notifier options shared by all notifier types.
-type Options = webhook.Options
 
 // Path is appended to the configured Alertmanager URL.
 const Path = "/api/v2/alerts"
@@ -45,7 +41,7 @@ type Notifier struct {
 	name  string
 	lease time.Duration
 	now   func() time.Time
-	post  *webhook.Poster
+	post  *alerting.Poster
 }
 
 // Notifier must satisfy the dispatcher's interface.
@@ -54,12 +50,12 @@ var _ alerting.Notifier = (*Notifier)(nil)
 // New builds an Alertmanager notifier. cfg.URL is the Alertmanager's base
 // URL (with its route prefix, if any); a URL already ending in
 // /api/v2/alerts is used as is.
-func New(cfg checks.Notifier, opts Options) (*Notifier, error) {
+func New(cfg checks.Notifier, opts alerting.NotifierOptions) (*Notifier, error) {
 	endpoint, err := alertsURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("notifier %q: %w", cfg.Name, err)
 	}
-	p, err := webhook.NewPoster(cfg, endpoint, opts)
+	p, err := alerting.NewPoster(cfg, endpoint, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +96,7 @@ func (n *Notifier) Send(ctx context.Context, batch []alerting.Notification) erro
 	if len(batch) == 0 {
 		return nil
 	}
-	body, err := webhook.Encode(Alerts(batch, n.now(), n.lease))
+	body, err := alerting.Encode(Alerts(batch, n.now(), n.lease))
 	if err != nil {
 		return &alerting.SendError{Permanent: true, Err: fmt.Errorf("encode alerts: %w", err)}
 	}
@@ -114,15 +110,15 @@ func Alerts(batch []alerting.Notification, now time.Time, lease time.Duration) [
 	out := make([]PostableAlert, 0, len(batch))
 	for _, nt := range batch {
 		a := PostableAlert{
-			Labels:       webhook.Labels(nt),
+			Labels:       alerting.LabelsOf(nt),
 			Annotations:  nt.Instance.Annotations,
-			StartsAt:     webhook.StartsAt(nt),
+			StartsAt:     alerting.StartOf(nt),
 			GeneratorURL: nt.GeneratorURL,
 		}
-		if webhook.Status(nt) == "firing" {
+		if alerting.StatusOf(nt) == "firing" {
 			a.EndsAt = now.Add(lease).UTC()
 		} else {
-			a.EndsAt = webhook.EndsAt(nt)
+			a.EndsAt = alerting.EndOf(nt)
 			if a.EndsAt.IsZero() {
 				a.EndsAt = now.UTC()
 			}

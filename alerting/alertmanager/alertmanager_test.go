@@ -40,7 +40,7 @@ func cfgFor(url string) checks.Notifier {
 }
 
 func newNotifier(t *testing.T, cfg checks.Notifier, now func() time.Time) *alertmanager.Notifier {
-	return notifytest.New(t, alertmanager.New, cfg, alertmanager.Options{Logger: zerolog.Nop(), Version: "1.2.3", Now: now})
+	return notifytest.New(t, alertmanager.New, cfg, alerting.NotifierOptions{Logger: zerolog.Nop(), Version: "1.2.3", Now: now})
 }
 
 // The tests in this file are about vantage's own sending (the exact

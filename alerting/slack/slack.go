@@ -19,12 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
 )
-
-// Options are the notifier options shared by all notifier types.
-type Options = webhook.Options
 
 // Slack limits: 3000 characters per section text and 50 blocks per
 // message; alerts beyond MaxAlerts are counted, not shown.
@@ -59,15 +55,15 @@ type Notifier struct {
 	sendResolved bool
 	now          func() time.Time
 	flapWindow   time.Duration
-	post         *webhook.Poster
+	post         *alerting.Poster
 }
 
 // Notifier must satisfy the dispatcher's interface.
 var _ alerting.Notifier = (*Notifier)(nil)
 
 // New builds a Slack/Mattermost notifier.
-func New(cfg checks.Notifier, opts Options) (*Notifier, error) {
-	p, err := webhook.NewPoster(cfg, cfg.URL, opts)
+func New(cfg checks.Notifier, opts alerting.NotifierOptions) (*Notifier, error) {
+	p, err := alerting.NewPoster(cfg, cfg.URL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +85,12 @@ func (n *Notifier) Name() string { return n.name }
 // false, resolved notifications are left out; an empty batch is a no-op.
 func (n *Notifier) Send(ctx context.Context, batch []alerting.Notification) error {
 	if !n.sendResolved {
-		batch = webhook.Firing(batch)
+		batch = alerting.FiringOnly(batch)
 	}
 	if len(batch) == 0 {
 		return nil
 	}
-	body, err := webhook.Encode(Render(batch, n.now(), n.flapWindow))
+	body, err := alerting.Encode(Render(batch, n.now(), n.flapWindow))
 	if err != nil {
 		return &alerting.SendError{Permanent: true, Err: fmt.Errorf("encode slack message: %w", err)}
 	}
@@ -137,7 +133,7 @@ func batchHeadline(batch []alerting.Notification) string {
 	var firing, resolved int
 	names := map[string]bool{}
 	for _, nt := range batch {
-		if webhook.Status(nt) == "firing" {
+		if alerting.StatusOf(nt) == "firing" {
 			firing++
 		} else {
 			resolved++
@@ -192,7 +188,7 @@ func (a alert) mrkdwn() string {
 func render(nt alerting.Notification, now time.Time, flapWindow time.Duration) alert {
 	inst := nt.Instance
 	ann := inst.Annotations
-	firing := webhook.Status(nt) == "firing"
+	firing := alerting.StatusOf(nt) == "firing"
 	a := alert{emoji: ":rotating_light:", tag: "[FIRING]"}
 	if !firing {
 		a.emoji, a.tag = ":white_check_mark:", "[RESOLVED]"
@@ -285,7 +281,7 @@ func flapLine(nt alerting.Notification, now time.Time, flapWindow time.Duration)
 	if c, err := strconv.Atoi(ann["fired_count"]); err == nil {
 		count = c
 	}
-	first := webhook.StartsAt(nt)
+	first := alerting.StartOf(nt)
 	if t, err := time.Parse(time.RFC3339, ann["first_fired_at"]); err == nil {
 		first = t
 	} else if len(nt.Instance.Fired) > 0 {
@@ -306,7 +302,7 @@ func flapLine(nt alerting.Notification, now time.Time, flapWindow time.Duration)
 // notification lacks it.
 func resolution(nt alerting.Notification, flapWindow time.Duration) string {
 	s := "resolved"
-	if start, end := webhook.StartsAt(nt), webhook.EndsAt(nt); !start.IsZero() && !end.IsZero() {
+	if start, end := alerting.StartOf(nt), alerting.EndOf(nt); !start.IsZero() && !end.IsZero() {
 		s += " after " + alerting.HumanDuration(end.Sub(start))
 	}
 	if c, err := strconv.Atoi(nt.Instance.Annotations["fired_count"]); err == nil && c > 0 {

@@ -57,7 +57,7 @@ func slackOK(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, 
 func cfgFor(url string) checks.Notifier { return notifytest.Config("chat", "slack", url) }
 
 func newNotifier(t *testing.T, cfg checks.Notifier) *slack.Notifier {
-	return notifytest.New(t, slack.New, cfg, slack.Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }})
+	return notifytest.New(t, slack.New, cfg, alerting.NotifierOptions{Logger: zerolog.Nop(), Now: func() time.Time { return now }})
 }
 
 func TestPayloadGolden(t *testing.T) {

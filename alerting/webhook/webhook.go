@@ -1,12 +1,13 @@
 // Package webhook is the generic webhook notifier: it POSTs the
 // Alertmanager webhook JSON (version "4"), so receivers written for
-// Alertmanager work unchanged. It also holds the HTTP delivery shared with
-// the slack and alertmanager notifiers (Poster, Options).
+// Alertmanager work unchanged. The HTTP delivery it shares with the slack
+// and alertmanager notifiers is alerting.Poster.
 package webhook
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -45,15 +46,15 @@ type Notifier struct {
 	name         string
 	sendResolved bool
 	externalURL  string
-	post         *Poster
+	post         *alerting.Poster
 }
 
 // Notifier must satisfy the dispatcher's interface.
 var _ alerting.Notifier = (*Notifier)(nil)
 
 // New builds a webhook notifier from its config.
-func New(cfg checks.Notifier, opts Options) (*Notifier, error) {
-	p, err := NewPoster(cfg, cfg.URL, opts)
+func New(cfg checks.Notifier, opts alerting.NotifierOptions) (*Notifier, error) {
+	p, err := alerting.NewPoster(cfg, cfg.URL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -72,72 +73,16 @@ func (n *Notifier) Name() string { return n.name }
 // send_resolved is false; a batch left empty is a successful no-op.
 func (n *Notifier) Send(ctx context.Context, batch []alerting.Notification) error {
 	if !n.sendResolved {
-		batch = Firing(batch)
+		batch = alerting.FiringOnly(batch)
 	}
 	if len(batch) == 0 {
 		return nil
 	}
-	body, err := Encode(BuildMessage(n.name, n.externalURL, batch))
+	body, err := alerting.Encode(BuildMessage(n.name, n.externalURL, batch))
 	if err != nil {
 		return &alerting.SendError{Permanent: true, Err: fmt.Errorf("encode webhook message: %w", err)}
 	}
 	return n.post.PostJSON(ctx, body)
-}
-
-// Firing returns the firing notifications of batch.
-func Firing(batch []alerting.Notification) []alerting.Notification {
-	var out []alerting.Notification
-	for _, nt := range batch {
-		if Status(nt) == "firing" {
-			out = append(out, nt)
-		}
-	}
-	return out
-}
-
-// Status is "firing" or "resolved"; a notification without one is resolved
-// when it has an end time.
-func Status(nt alerting.Notification) string {
-	switch nt.Status {
-	case "firing", "resolved":
-		return nt.Status
-	}
-	if !nt.EndsAt.IsZero() || nt.Instance.State == alerting.Resolved {
-		return "resolved"
-	}
-	return "firing"
-}
-
-// StartsAt is when the episode started firing.
-func StartsAt(nt alerting.Notification) time.Time {
-	switch {
-	case !nt.StartsAt.IsZero():
-		return nt.StartsAt.UTC()
-	case !nt.Instance.FiredAt.IsZero():
-		return nt.Instance.FiredAt.UTC()
-	}
-	return nt.Instance.ActiveAt.UTC()
-}
-
-// EndsAt is when a resolved notification's episode ended (zero when it is
-// unknown).
-func EndsAt(nt alerting.Notification) time.Time {
-	if !nt.EndsAt.IsZero() {
-		return nt.EndsAt.UTC()
-	}
-	return nt.Instance.ResolvedAt.UTC()
-}
-
-// Labels returns the instance's labels without empty values: an empty
-// label is an absent one in Prometheus, and Alertmanager drops them too.
-func Labels(nt alerting.Notification) map[string]string {
-	out := make(map[string]string, len(nt.Instance.Labels))
-	for k, v := range nt.Instance.Labels {
-		if v != "" {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // BuildMessage renders batch as Alertmanager's webhook message. The group
@@ -158,22 +103,25 @@ func BuildMessage(receiver, externalURL string, batch []alerting.Notification) M
 	}
 	for i, nt := range batch {
 		a := Alert{
-			Status:       Status(nt),
-			Labels:       Labels(nt),
-			Annotations:  copyMap(nt.Instance.Annotations),
-			StartsAt:     StartsAt(nt),
+			Status:       alerting.StatusOf(nt),
+			Labels:       alerting.LabelsOf(nt),
+			Annotations:  maps.Clone(nt.Instance.Annotations),
+			StartsAt:     alerting.StartOf(nt),
 			GeneratorURL: nt.GeneratorURL,
 		}
 		if a.Status == "firing" {
 			m.Status = "firing"
 		} else {
-			a.EndsAt = EndsAt(nt)
+			a.EndsAt = alerting.EndOf(nt)
+		}
+		if a.Annotations == nil {
+			a.Annotations = map[string]string{} // {} as Alertmanager sends, not null
 		}
 		a.Fingerprint = model.LabelSet(toLabelSet(a.Labels)).Fingerprint().String()
 		m.Alerts = append(m.Alerts, a)
 		if i == 0 {
-			m.CommonLabels = copyMap(a.Labels)
-			m.CommonAnnotations = copyMap(a.Annotations)
+			m.CommonLabels = maps.Clone(a.Labels)
+			m.CommonAnnotations = maps.Clone(a.Annotations)
 		} else {
 			intersect(m.CommonLabels, a.Labels)
 			intersect(m.CommonAnnotations, a.Annotations)
@@ -192,14 +140,6 @@ func toLabelSet(m map[string]string) model.LabelSet {
 		ls[model.LabelName(k)] = model.LabelValue(v)
 	}
 	return ls
-}
-
-func copyMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // intersect keeps in common only the pairs also in m.

@@ -46,7 +46,7 @@ func other() alerting.Notification {
 func cfgFor(url string) checks.Notifier { return notifytest.Config("production-room", "webhook", url) }
 
 func newNotifier(t *testing.T, cfg checks.Notifier) *webhook.Notifier {
-	return notifytest.New(t, webhook.New, cfg, webhook.Options{Logger: zerolog.Nop(), Version: "1.2.3", ExternalURL: "http://vantage.example:9115"})
+	return notifytest.New(t, webhook.New, cfg, alerting.NotifierOptions{Logger: zerolog.Nop(), Version: "1.2.3", ExternalURL: "http://vantage.example:9115"})
 }
 
 func TestPayloadGolden(t *testing.T) {
@@ -285,7 +285,7 @@ func TestAuthFromHTTPConfig(t *testing.T) {
 
 func TestBadConfig(t *testing.T) {
 	for _, u := range []string{"", "ftp://host" + secretPath, "not a url" + secretPath, "http://" + secretPath[:0]} {
-		_, err := webhook.New(cfgFor(u), webhook.Options{})
+		_, err := webhook.New(cfgFor(u), alerting.NotifierOptions{})
 		if err == nil {
 			t.Errorf("%q accepted", u)
 			continue
@@ -295,7 +295,7 @@ func TestBadConfig(t *testing.T) {
 	cfg := cfgFor("http://127.0.0.1:1" + secretPath)
 	cfg.HTTPConfig.BasicAuth = &config.BasicAuth{Username: "a"}
 	cfg.HTTPConfig.BearerToken = "b"
-	if _, err := webhook.New(cfg, webhook.Options{}); err == nil || !strings.Contains(err.Error(), "http_config") {
+	if _, err := webhook.New(cfg, alerting.NotifierOptions{}); err == nil || !strings.Contains(err.Error(), "http_config") {
 		t.Errorf("conflicting auth: %v", err)
 	}
 }

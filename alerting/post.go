@@ -1,4 +1,8 @@
-package webhook
+package alerting
+
+// What every HTTP notifier (webhook, slack, alertmanager) shares: one POST
+// attempt with the URL kept secret, JSON encoding, and reading a
+// notification the way receivers expect it.
 
 import (
 	"bytes"
@@ -17,14 +21,8 @@ import (
 	"github.com/prometheus/common/config"
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
 )
-
-// Options are shared by the webhook, slack and alertmanager notifiers
-// (those packages alias this type), so a dispatcher builds one and hands it
-// to whichever notifier type a config names.
-type Options = alerting.NotifierOptions
 
 // Limits on what is read back from a receiver: enough for a useful log
 // line, never enough for a hostile receiver to matter.
@@ -53,7 +51,7 @@ type Poster struct {
 // derived from it) and builds the HTTP client from cfg.HTTPConfig, with
 // redirects never followed: Go would turn a redirected POST into a GET,
 // and a 307 would re-send the alerts to a host nobody configured.
-func NewPoster(cfg checks.Notifier, endpoint string, o Options) (*Poster, error) {
+func NewPoster(cfg checks.Notifier, endpoint string, o NotifierOptions) (*Poster, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Never echo the URL or the parse error (which quotes it).
@@ -123,14 +121,14 @@ func (p *Poster) Target() string { return p.target }
 
 // PostJSON makes one attempt, bounded by the notifier's timeout. Any 2xx
 // is success whatever the body (Slack answers "ok", proxies answer HTML).
-// Otherwise it returns a *alerting.SendError: network errors, timeouts,
+// Otherwise it returns a *SendError: network errors, timeouts,
 // 3xx, 429 and 5xx are retryable; other 4xx are Permanent.
 func (p *Poster) PostJSON(ctx context.Context, body []byte) error {
 	actx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return &alerting.SendError{Permanent: true, Err: fmt.Errorf("POST %s: cannot build request", p.target)}
+		return &SendError{Permanent: true, Err: fmt.Errorf("POST %s: cannot build request", p.target)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", p.ua)
@@ -153,7 +151,7 @@ func (p *Poster) PostJSON(ctx context.Context, body []byte) error {
 	// token straddling the cut would leak its prefix.
 	snippet, rerr := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes+redactMargin))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
-	se := &alerting.SendError{Status: code, Body: cut(p.clean(snippet), errorBodyBytes)}
+	se := &SendError{Status: code, Body: cut(p.clean(snippet), errorBodyBytes)}
 	if rerr != nil && se.Body == "" {
 		se.Body = "(body unreadable: " + p.redact(rerr.Error()) + ")"
 	}
@@ -192,7 +190,7 @@ func (p *Poster) transportError(parent, attempt context.Context, err error) erro
 	default:
 		msg = fmt.Sprintf("POST %s: %s", p.target, p.redact(err.Error()))
 	}
-	return &alerting.SendError{Err: &redactedError{msg: msg, err: err}}
+	return &SendError{Err: &redactedError{msg: msg, err: err}}
 }
 
 // redactedError carries a message already scrubbed of the URL while still
@@ -241,4 +239,60 @@ func Encode(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// FiringOnly returns the firing notifications of batch.
+func FiringOnly(batch []Notification) []Notification {
+	var out []Notification
+	for _, nt := range batch {
+		if StatusOf(nt) == "firing" {
+			out = append(out, nt)
+		}
+	}
+	return out
+}
+
+// StatusOf is "firing" or "resolved"; a notification without one is resolved
+// when it has an end time.
+func StatusOf(nt Notification) string {
+	switch nt.Status {
+	case "firing", "resolved":
+		return nt.Status
+	}
+	if !nt.EndsAt.IsZero() || nt.Instance.State == Resolved {
+		return "resolved"
+	}
+	return "firing"
+}
+
+// StartOf is when the episode started firing.
+func StartOf(nt Notification) time.Time {
+	switch {
+	case !nt.StartsAt.IsZero():
+		return nt.StartsAt.UTC()
+	case !nt.Instance.FiredAt.IsZero():
+		return nt.Instance.FiredAt.UTC()
+	}
+	return nt.Instance.ActiveAt.UTC()
+}
+
+// EndOf is when a resolved notification's episode ended (zero when it is
+// unknown).
+func EndOf(nt Notification) time.Time {
+	if !nt.EndsAt.IsZero() {
+		return nt.EndsAt.UTC()
+	}
+	return nt.Instance.ResolvedAt.UTC()
+}
+
+// LabelsOf returns the instance's labels without empty values: an empty
+// label is an absent one in Prometheus, and Alertmanager drops them too.
+func LabelsOf(nt Notification) map[string]string {
+	out := make(map[string]string, len(nt.Instance.Labels))
+	for k, v := range nt.Instance.Labels {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
