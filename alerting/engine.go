@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 )
 
 // State of an alert instance.
@@ -745,23 +746,6 @@ func FormatValue(measure string, v float64) string {
 	}
 }
 
-// HumanDuration renders d coarsely: 45s, 7m, 2h5m.
-func HumanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		return strconv.Itoa(int(d.Round(time.Minute)/time.Minute)) + "m"
-	default:
-		d = d.Round(time.Minute)
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return strconv.Itoa(h) + "h"
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	}
-}
-
 // annotations renders the rule's templates and adds the flap memory:
 // fired_count, first_fired_at, flapping, and for a resolved instance a
 // resolution that says how long it fired and how often it came back.
@@ -838,7 +822,7 @@ func (e *Engine) annotations(r *rule, inst *Instance) map[string]string {
 	}
 	if inst.State == Resolved {
 		out["resolution"] = fmt.Sprintf("resolved after %s; fired %s in the last %s",
-			HumanDuration(inst.ResolvedAt.Sub(inst.FiredAt)), times(n), WindowPhrase(e.flapWindow))
+			durfmt.Format(inst.ResolvedAt.Sub(inst.FiredAt), durfmt.Coarse), times(n), WindowPhrase(e.flapWindow))
 	}
 	return out
 }
@@ -865,7 +849,7 @@ func WindowPhrase(d time.Duration) string {
 	case 24 * time.Hour:
 		return "day"
 	}
-	return HumanDuration(d)
+	return durfmt.Format(d, durfmt.Coarse)
 }
 
 func times(n int) string {

@@ -303,8 +303,8 @@ func TestFormatValue(t *testing.T) {
 			t.Errorf("got %q want %q", got, want)
 		}
 	}
-	if !strings.HasPrefix(alerting.HumanDuration(125*time.Minute), "2h5m") {
-		t.Error(alerting.HumanDuration(125 * time.Minute))
+	if got := alerting.WindowPhrase(125 * time.Minute); got != "2h5m" {
+		t.Error(got)
 	}
 }
 

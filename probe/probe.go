@@ -71,7 +71,17 @@ type Target struct {
 	Path  *netpath.Path
 	Node  *Node // nil when the check has no nodes
 	// Redact scrubs secrets from text; never nil once built by the scheduler.
+	// Kinds call Scrub, which also serves targets built by hand in tests.
 	Redact func(string) string
+}
+
+// Scrub returns s with the target's secrets redacted: the one way probers
+// and sinks clean a reason or detail before it leaves them.
+func (t *Target) Scrub(s string) string {
+	if t == nil || t.Redact == nil || s == "" {
+		return s
+	}
+	return t.Redact(s)
 }
 
 // Phases are the httptrace phase times of one request. A phase that did not

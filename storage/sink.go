@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -97,11 +98,7 @@ func (k *Sink) Observe(o *probe.Observation) {
 	if !k.s.mem.observe(t, success, plain, start, out.Duration) {
 		return
 	}
-	redact := t.Redact
-	if redact == nil {
-		redact = func(s string) string { return s }
-	}
-	clean := func(s string) string { return redact(StripURLCredentials(s)) }
+	clean := func(s string) string { return t.Scrub(StripURLCredentials(s)) }
 	r := Run{
 		TargetKey: t.Key, Start: out.Start, Duration: out.Duration,
 		Result: string(out.Result), Reason: clean(out.Reason),
@@ -139,7 +136,7 @@ func (k *Sink) Observe(o *probe.Observation) {
 		if o.Up {
 			ev.Kind = TargetUp
 			if since, ok := k.downSince[t.Key]; ok {
-				ev.Detail = "down for " + humanDuration(ev.Time.Sub(since))
+				ev.Detail = "down for " + durfmt.Format(ev.Time.Sub(since), durfmt.Stored)
 				delete(k.downSince, t.Key)
 			}
 		} else {
@@ -237,18 +234,5 @@ func StripURLCredentials(s string) string {
 		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
 			rest = rest[at+1:]
 		}
-	}
-}
-
-// humanDuration rounds d for people: 45s, 7m12s, 2h5m.
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	default:
-		d = d.Round(time.Minute)
-		return strings.TrimSuffix(d.String(), "0s")
 	}
 }

@@ -400,28 +400,6 @@ func slug(s string) string {
 	return strings.TrimSuffix(b.String(), "-")
 }
 
-// humanDuration renders d coarsely: 45s, 7m, 2h5m.
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		d = d.Round(time.Second)
-		m, s := int(d/time.Minute), int(d%time.Minute/time.Second)
-		if s == 0 {
-			return fmt.Sprintf("%dm", m)
-		}
-		return fmt.Sprintf("%dm%ds", m, s)
-	default:
-		d = d.Round(time.Minute)
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	}
-}
-
 // NoIncidentError is returned when --incident names no incident in range.
 type NoIncidentError struct {
 	ID    string

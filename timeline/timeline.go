@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -462,7 +463,7 @@ func plural(n int, what string) string {
 }
 
 func durationText(in *Incident) string {
-	d := humanDuration(time.Duration(in.DurationSeconds * float64(time.Second)))
+	d := durfmt.Format(time.Duration(in.DurationSeconds*float64(time.Second)), durfmt.Elapsed)
 	if in.Resolved == nil {
 		return "ongoing for " + d
 	}
@@ -473,7 +474,7 @@ func durationText(in *Incident) string {
 func writeIncident(b *strings.Builder, in *Incident, heading string, stamp func(time.Time) string, loc *time.Location, gap time.Duration) {
 	after := func(t time.Time) string {
 		if d := t.Sub(in.Start); d > 0 {
-			return " (+" + humanDuration(d) + ")"
+			return " (+" + durfmt.Format(d, durfmt.Elapsed) + ")"
 		}
 		return ""
 	}

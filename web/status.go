@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -849,18 +850,9 @@ func fmtSeconds(p *float64) string {
 	return fmtDur(*p)
 }
 
+// fmtDur renders a timing kept in seconds.
 func fmtDur(s float64) string {
-	switch {
-	case s < 0.001:
-		return strconv.FormatFloat(s*1e6, 'f', 0, 64) + "µs"
-	case s < 0.1:
-		return strconv.FormatFloat(s*1e3, 'f', 1, 64) + "ms"
-	case s < 1:
-		return strconv.FormatFloat(s*1e3, 'f', 0, 64) + "ms"
-	case s < 100:
-		return strconv.FormatFloat(s, 'f', 2, 64) + "s"
-	}
-	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+	return durfmt.Format(time.Duration(s*float64(time.Second)), durfmt.Measured)
 }
 
 func fmtRatio(r float64) string {

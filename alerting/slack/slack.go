@@ -20,6 +20,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 )
 
 // Slack limits: 3000 characters per section text and 50 blocks per
@@ -303,7 +304,7 @@ func flapLine(nt alerting.Notification, now time.Time, flapWindow time.Duration)
 func resolution(nt alerting.Notification, flapWindow time.Duration) string {
 	s := "resolved"
 	if start, end := alerting.StartOf(nt), alerting.EndOf(nt); !start.IsZero() && !end.IsZero() {
-		s += " after " + alerting.HumanDuration(end.Sub(start))
+		s += " after " + durfmt.Format(end.Sub(start), durfmt.Coarse)
 	}
 	if c, err := strconv.Atoi(nt.Instance.Annotations["fired_count"]); err == nil && c > 0 {
 		times := "once"

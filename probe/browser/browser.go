@@ -217,7 +217,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	deadline = deadline.Add(-p.PrepareTimeout())
 	if ok && time.Until(deadline) < out.Duration+netSettle+time.Second {
 		out.Result = probe.Error
-		out.Reason = redact(t, netChangedReason+"; no time left to run again: "+out.Reason)
+		out.Reason = t.Scrub(netChangedReason + "; no time left to run again: " + out.Reason)
 		return out
 	}
 	p.log.Info().Str("target", t.Key).Str("reason", out.Reason).
@@ -231,7 +231,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	again := p.probeOnce(ctx, t, time.Now())
 	if again.Result != probe.Success && networkChanged(&again) {
 		again.Result = probe.Error
-		again.Reason = redact(t, netChangedReason+" twice: "+again.Reason)
+		again.Reason = t.Scrub(netChangedReason + " twice: " + again.Reason)
 	}
 	// again keeps its own start and duration: the journey's latency is the
 	// second run's, not the pause and the aborted attempt.
@@ -263,7 +263,7 @@ func networkChanged(out *probe.Outcome) bool {
 func (p *Prober) probeOnce(ctx context.Context, t *probe.Target, mono time.Time) probe.Outcome {
 	out := probe.Outcome{Start: p.now()}
 	fail := func(res probe.Result, reason string) probe.Outcome {
-		out.Result, out.Reason = res, redact(t, reason)
+		out.Result, out.Reason = res, t.Scrub(reason)
 		out.Duration = time.Since(mono)
 		return out
 	}
@@ -296,13 +296,6 @@ func (p *Prober) probeOnce(ctx context.Context, t *probe.Target, mono time.Time)
 	released = true // exec releases the slot once the page is closed
 	r.exec(ctx, &out, mono, release)
 	return out
-}
-
-func redact(t *probe.Target, s string) string {
-	if t.Redact != nil {
-		return t.Redact(s)
-	}
-	return s
 }
 
 // PrepareTimeout implements probe.Preparer: checking or starting Chromium

@@ -93,7 +93,7 @@ func artifactReserve(total time.Duration) time.Duration {
 func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, release func()) {
 	t, pl := r.t, r.pl
 	finish := func(res probe.Result, reason string) {
-		out.Result, out.Reason = res, redact(t, reason)
+		out.Result, out.Reason = res, t.Scrub(reason)
 		out.Duration = time.Since(mono)
 	}
 	// ctx allows PrepareTimeout on top of the check's timeout (see
@@ -114,7 +114,7 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		finish(probe.Error, err.Error())
 		return
 	}
-	r.rec = newRecorder(pl, func(s string) string { return redact(t, s) })
+	r.rec = newRecorder(pl, t.Scrub)
 	proxyURL := "http://" + r.proxy.Addr()
 	rctx, rcancel := chromedp.NewContext(r.inst.ctx,
 		chromedp.WithNewBrowserContext(func(p *target.CreateBrowserContextParams) {
@@ -176,11 +176,11 @@ func (r *run) exec(ctx context.Context, out *probe.Outcome, mono time.Time, rele
 		out.Steps = append(out.Steps, sr)
 		if sr.Result != probe.Success {
 			out.Result = sr.Result
-			out.Reason = redact(t, fmt.Sprintf("step %q: %s", sr.Name, sr.Reason))
+			out.Reason = t.Scrub(fmt.Sprintf("step %q: %s", sr.Name, sr.Reason))
 			if r.inst.lost() {
 				r.p.discard(r.inst, "connection lost during a run")
 				out.Result = probe.Error
-				out.Reason = redact(t, fmt.Sprintf("step %q: browser crashed: %s", sr.Name, sr.Reason))
+				out.Reason = t.Scrub(fmt.Sprintf("step %q: browser crashed: %s", sr.Name, sr.Reason))
 			}
 			break
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
@@ -44,9 +45,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	finish := func(r probe.Result, reason string) probe.Outcome {
 		step.Duration = time.Since(mono)
 		step.Result = r
-		if reason != "" && t.Redact != nil {
-			reason = t.Redact(reason)
-		}
+		reason = t.Scrub(reason)
 		step.Reason = reason
 		out.Result, out.Reason, out.Duration = r, reason, step.Duration
 		out.Steps = []probe.StepResult{step}
@@ -99,10 +98,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		}
 		sb.WriteString(rr.String())
 	}
-	out.Detail = sb.String()
-	if t.Redact != nil {
-		out.Detail = t.Redact(out.Detail)
-	}
+	out.Detail = t.Scrub(sb.String())
 	return finish(p.expect(t, qtype, resp, time.Since(mono)))
 }
 
@@ -151,7 +147,7 @@ func (p *Prober) expect(t *probe.Target, qtype uint16, resp *dns.Msg, dur time.D
 	}
 	if e.MaxDuration > 0 && dur > time.Duration(e.MaxDuration) {
 		return probe.Failure, fmt.Sprintf("duration %s exceeds max_duration %s",
-			probeutil.FormatDuration(dur), probeutil.FormatDuration(time.Duration(e.MaxDuration)))
+			durfmt.Format(dur, durfmt.Setting), durfmt.Format(time.Duration(e.MaxDuration), durfmt.Setting))
 	}
 	return probe.Success, ""
 }

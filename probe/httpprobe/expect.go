@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
@@ -162,7 +163,7 @@ func (ep *expectPlan) check(r *response) string {
 	}
 	if ep.maxDuration > 0 && r.duration > ep.maxDuration {
 		return fmt.Sprintf("duration %s exceeds max_duration %s",
-			probeutil.FormatDuration(r.duration), probeutil.FormatDuration(ep.maxDuration))
+			durfmt.Format(r.duration, durfmt.Setting), durfmt.Format(ep.maxDuration, durfmt.Setting))
 	}
 	if ep.tlsMinDays > 0 {
 		if r.certNotAfter.IsZero() {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
@@ -211,7 +212,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		if pl.maxDuration > 0 && out.Duration > pl.maxDuration {
 			out.Result = probe.Failure
 			out.Reason = fmt.Sprintf("duration %s exceeds max_duration %s",
-				probeutil.FormatDuration(out.Duration), probeutil.FormatDuration(pl.maxDuration))
+				durfmt.Format(out.Duration, durfmt.Setting), durfmt.Format(pl.maxDuration, durfmt.Setting))
 		} else if pl.tlsMinDays > 0 {
 			if r.cert.IsZero() {
 				out.Result, out.Reason = probe.Failure, "tls_min_days set but no response was served over TLS"

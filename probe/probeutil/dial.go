@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/common/config"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/internal/ptrcache"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
@@ -175,26 +176,14 @@ func CertReason(notAfter, now time.Time, minDays int) string {
 func TimeoutReason(ctx context.Context, configured time.Duration, start time.Time, phase string) string {
 	s := "timeout"
 	if configured > 0 {
-		s += " after " + FormatDuration(configured)
+		s += " after " + durfmt.Format(configured, durfmt.Setting)
 	} else if dl, ok := ctx.Deadline(); ok {
-		s += " after " + FormatDuration(dl.Sub(start))
+		s += " after " + durfmt.Format(dl.Sub(start), durfmt.Setting)
 	}
 	if phase != "" {
 		s += " during " + phase
 	}
 	return s
-}
-
-// FormatDuration prints d the short way people write timeouts: 5s, 1.5s, 250ms.
-func FormatDuration(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return d.Round(10 * time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(time.Millisecond).String()
-	default:
-		return d.String()
-	}
 }
 
 // IsTimeout reports whether err (or ctx) says the check's deadline passed.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/internal/durfmt"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
@@ -48,7 +49,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	finish := func(r probe.Result, reason string) probe.Outcome {
 		step.Duration = time.Since(mono)
 		step.Result = r
-		step.Reason = redact(t, reason)
+		step.Reason = t.Scrub(reason)
 		out.Result = r
 		out.Reason = step.Reason
 		out.Duration = step.Duration
@@ -101,7 +102,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	if e := t.Check.Expect; e != nil {
 		if e.MaxDuration > 0 && dur > time.Duration(e.MaxDuration) {
 			return finish(probe.Failure, fmt.Sprintf("duration %s exceeds max_duration %s",
-				probeutil.FormatDuration(dur), e.MaxDuration))
+				durfmt.Format(dur, durfmt.Setting), e.MaxDuration))
 		}
 		if e.TLSMinDays > 0 {
 			if out.CertNotAfter.IsZero() {
@@ -113,11 +114,4 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		}
 	}
 	return finish(probe.Success, "")
-}
-
-func redact(t *probe.Target, s string) string {
-	if t.Redact == nil || s == "" {
-		return s
-	}
-	return t.Redact(s)
 }
