@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -114,20 +114,9 @@ func benchDaemon(b *testing.B) *daemon.Daemon {
 		b.Fatal(err)
 	}
 	log := zerolog.Nop()
-	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: filepath.Join(dir, "data"), Logger: log,
+	d := testdaemon.Start(b, daemon.Options{ConfigFile: cfg, StoragePath: filepath.Join(dir, "data"), Logger: log,
 		Probers: map[string]probe.Prober{"http": nopProber{}}, Registry: prometheus.NewRegistry(),
-		EvalInterval: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, l) }()
-	b.Cleanup(func() { cancel(); <-done })
+		EvalInterval: time.Hour}).Daemon
 	deadline := time.Now().Add(30 * time.Second)
 	for len(d.Scheduler().Targets()) < 3*benchChecks {
 		if time.Now().After(deadline) {

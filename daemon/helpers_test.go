@@ -2,15 +2,12 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -24,7 +21,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
-	"github.com/vantage-monitoring/vantage/kinds"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 )
 
 // The demo shop's nodes behind www.shop.test (demo.Options defaults).
@@ -138,45 +135,21 @@ type running struct {
 	client *http.Client
 }
 
-// startDaemon builds a daemon from o (filling Logger and Probers when
-// unset) and runs it on 127.0.0.1:0 until the test ends.
+// startDaemon builds a daemon from o (testdaemon.Start fills Logger and
+// Probers when unset) and runs it on 127.0.0.1:0 until the test ends.
 func startDaemon(t *testing.T, o daemon.Options) *running {
 	t.Helper()
-	if reflect.ValueOf(o.Logger).IsZero() {
-		o.Logger = testLogger(t)
-	}
-	if o.Probers == nil {
-		o.Probers = kinds.Probers(o.Logger, nil)
-	}
-	d, err := daemon.New(o)
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	return runDaemon(t, d)
+	return newRunning(t, testdaemon.Start(t, o))
 }
 
 // runDaemon runs a built daemon on 127.0.0.1:0 until the test ends.
 func runDaemon(t *testing.T, d *daemon.Daemon) *running {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return within 10s of cancellation")
-		}
-	})
-	r := &running{d: d, base: "http://" + l.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
+	return newRunning(t, testdaemon.Run(t, d))
+}
+
+func newRunning(t *testing.T, td *testdaemon.Daemon) *running {
+	r := &running{d: td.Daemon, base: td.URL, client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(r.client.CloseIdleConnections)
 	return r
 }

@@ -1,11 +1,9 @@
 package deploy_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +24,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/metrics"
@@ -303,32 +302,14 @@ func daemonMetricNames(t *testing.T) map[string]bool {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dm, err := daemon.New(daemon.Options{
+	dm := testdaemon.Start(t, daemon.Options{
 		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: 200 * time.Millisecond,
-		Probers: kinds.Probers(log, nil), Notifiers: kinds.Notifiers(),
-	})
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dm.Run(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("daemon did not stop")
-		}
+		Notifiers: kinds.Notifiers(),
 	})
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
-	url := "http://" + l.Addr().String() + "/metrics"
+	url := dm.URL + "/metrics"
 	// Wait for the series that need several runs: quantiles, node slowdown,
 	// certificate expiry, the notification queue gauge.
 	wait := []string{"vantage_check_duration_quantile_seconds", "vantage_node_slowdown_ratio",

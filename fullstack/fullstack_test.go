@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
@@ -88,7 +88,7 @@ func TestFullStack(t *testing.T) {
 		{name: "fra1", shard: probe.Shard{Index: 1, Count: 2}},
 	}
 	for _, l := range locs {
-		startVantage(t, ctx, log, shop, l, amURL)
+		startVantage(t, log, shop, l, amURL)
 	}
 	promURL := startPrometheus(t, promBin, locs, amURL)
 	// A second Prometheus without native histograms negotiates OpenMetrics
@@ -431,7 +431,7 @@ func runPrometheus(t *testing.T, bin, name, dir string, locs []*location, extra 
 
 // startVantage runs one daemon for l on a loopback port until the test
 // ends: the demo shop's checks every checkInterval, its own alert to Alertmanager.
-func startVantage(t *testing.T, ctx context.Context, log zerolog.Logger, shop *demo.Shop, l *location, amURL string) {
+func startVantage(t *testing.T, log zerolog.Logger, shop *demo.Shop, l *location, amURL string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := shop.ConfigWithOptions(demo.ConfigOptions{
@@ -457,35 +457,14 @@ alerts:
 	writeFile(t, conf, cfg)
 
 	log = log.With().Str("location", l.name).Logger()
-	d, err := daemon.New(daemon.Options{
+	// No browser (testdaemon's default probers): the demo config here has
+	// no journey.
+	td := testdaemon.Start(t, daemon.Options{
 		ConfigFile: conf, StoragePath: filepath.Join(dir, "data"), Shard: l.shard, Logger: log,
 		EvalInterval: 500 * time.Millisecond,
-		// No browser: the demo config here has no journey.
-		Probers:   kinds.Probers(log, nil),
-		Notifiers: kinds.Notifiers(),
+		Notifiers:    kinds.Notifiers(),
 	})
-	if err != nil {
-		t.Fatalf("%s: daemon.New: %v", l.name, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.d, l.addr = d, ln.Addr().String()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: Run: %v", l.name, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s: Run did not return within 10s", l.name)
-		}
-	})
+	l.d, l.addr = td.Daemon, td.Addr
 }
 
 func writeFile(t *testing.T, path, text string) {

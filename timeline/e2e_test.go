@@ -2,10 +2,8 @@ package timeline_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +15,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
-	"github.com/vantage-monitoring/vantage/kinds"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/timeline"
 )
@@ -56,38 +54,10 @@ checks:
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
-	d, err := daemon.New(daemon.Options{
+	d := testdaemon.Start(t, daemon.Options{
 		ConfigFile: cfgFile, StoragePath: dataDir, Retention: 24 * time.Hour, Logger: log,
-		Probers: kinds.Probers(log, nil),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + l.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, l) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("daemon did not stop")
-		}
-	}
-	t.Cleanup(stop)
+	base, stop := d.URL, d.Stop
 	start := time.Now().Add(-time.Second)
 
 	events := func(kind storage.Kind) []storage.Event {

@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/storage"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 var t0 = time.Date(2025, 11, 28, 20, 0, 0, 0, time.UTC) // 21:00 in Amsterdam
 
@@ -63,23 +59,6 @@ func incident() []storage.Event {
 	return evs
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestMarkdownGolden(t *testing.T) {
 	ams, err := ParseLocation("Europe/Amsterdam")
 	if err != nil {
@@ -97,7 +76,7 @@ func TestMarkdownGolden(t *testing.T) {
 			if err := Markdown(&b, incident(), t0, t0.Add(time.Hour), Options{Location: tc.loc}); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.file, b.Bytes())
+			testenv.Golden(t, tc.file, b.Bytes())
 		})
 	}
 }
@@ -343,7 +322,7 @@ func TestIncidentStory(t *testing.T) {
 		return b.String()
 	}
 	md := render(Options{})
-	golden(t, "story.md", []byte(md))
+	testenv.Golden(t, "story.md", []byte(md))
 	if n := strings.Count(md, "#### Incident "); n != 2 {
 		t.Errorf("%d incidents, want 2:\n%s", n, md)
 	}
@@ -376,7 +355,7 @@ func TestIncidentStory(t *testing.T) {
 	}
 
 	all := render(Options{All: true})
-	golden(t, "story_all.md", []byte(all))
+	testenv.Golden(t, "story_all.md", []byte(all))
 	for _, want := range []string{"<details>", "Not paged: 6 events", "| 20:02:00 | alert pending | ShopSlowForCustomers, shop-home/direct/lb1 | p99 = 1.6s |",
 		"| 20:04:00 | DOWN | shop-home/direct/lb3 |", "| 20:40:00 | alert pending | LoadBalancerNodeDegraded, lb2 |", "| 20:00:00 | vantage started |"} {
 		if !strings.Contains(all, want) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,8 +23,6 @@ import (
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 var t0 = time.Date(2025, 11, 28, 20, 0, 0, 0, time.UTC)
 
@@ -67,23 +64,6 @@ func (e *apiEnv) get(t *testing.T, path string) (int, http.Header, []byte) {
 	return resp.StatusCode, resp.Header, b
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestTimelineAPI(t *testing.T) {
 	e := newAPIEnv(t)
 	ctx := t.Context()
@@ -104,7 +84,7 @@ func TestTimelineAPI(t *testing.T) {
 	if bytes.Contains(body, []byte("s3cr3t")) {
 		t.Fatalf("secret in response: %s", body)
 	}
-	golden(t, "timeline.json", body)
+	testenv.Golden(t, "timeline.json", body)
 
 	code, h, body = e.get(t, "/api/v1/timeline?since=1h&format=markdown&timezone=Europe/Amsterdam&all=true")
 	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/markdown") {
@@ -287,7 +267,7 @@ func TestRunAPI(t *testing.T) {
 	if bytes.Contains(body, []byte("s3cr3t")) {
 		t.Fatalf("secret in run: %s", body)
 	}
-	golden(t, "run.json", body)
+	testenv.Golden(t, "run.json", body)
 
 	// A run without steps or artifacts still has lists, not nulls.
 	_, _, body = e.get(t, "/api/v1/runs/"+itoa(plain))

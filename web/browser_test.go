@@ -24,8 +24,8 @@ import (
 
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
-	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -385,23 +385,9 @@ func startDemoDaemon(t *testing.T, log zerolog.Logger, cfg string, eval time.Dur
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(daemon.Options{
+	return testdaemon.Start(t, daemon.Options{
 		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: eval,
-		Probers: kinds.Probers(log, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = d.Run(ctx, l) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return "http://" + l.Addr().String()
+	}).URL
 }
 
 // TestStatusPageSlowNodeInBrowser is the new user's evening in Chromium: the

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/storage"
 	"github.com/vantage-monitoring/vantage/web"
 )
@@ -216,7 +217,7 @@ func TestChecksAndAlertsAPI(t *testing.T) {
 		t.Fatalf("%d %s %s", code, ctype, body)
 	}
 	assertNoSecrets(t, "/api/v1/checks", body)
-	golden(t, "checks.json", body)
+	testenv.Golden(t, "checks.json", body)
 
 	var doc struct {
 		Status string
@@ -244,7 +245,7 @@ func TestChecksAndAlertsAPI(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	assertNoSecrets(t, "/api/v1/alerts", body)
-	golden(t, "alerts.json", body)
+	testenv.Golden(t, "alerts.json", body)
 }
 
 func TestChecksAPIEmpty(t *testing.T) {

@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +25,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // Times of the sample alert episode.
@@ -90,27 +89,15 @@ func New[N alerting.Notifier](t testing.TB, newFn func(checks.Notifier, alerting
 }
 
 // Golden compares got, indented as JSON, with testdata/name in the test's
-// package directory; with UPDATE_GOLDEN set it rewrites the file first.
+// package directory (testenv.Golden; -update rewrites it).
 func Golden(t testing.TB, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
 	var b bytes.Buffer
 	if err := json.Indent(&b, got, "", "  "); err != nil {
 		t.Fatalf("payload is not JSON: %v\n%s", err, got)
 	}
 	b.WriteByte('\n')
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("payload differs from %s:\ngot:\n%s\nwant:\n%s", path, b.String(), want)
-	}
+	testenv.Golden(t, name, b.Bytes())
 }
 
 // CheckSendError fails t unless err is a *alerting.SendError with the

@@ -392,26 +392,12 @@ type connectProxy struct {
 }
 
 func startConnectProxy(t *testing.T, hosts map[string]string) *connectProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := &connectProxy{ln: ln, hosts: hosts}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go cp.serve(c)
-		}
-	}()
+	cp := &connectProxy{ln: testenv.Listen(t, ""), hosts: hosts}
+	testenv.ServeConns(t, cp.ln, cp.serve)
 	return cp
 }
 
 func (cp *connectProxy) serve(c net.Conn) {
-	defer c.Close()
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)
 	if err != nil || req.Method != http.MethodConnect {

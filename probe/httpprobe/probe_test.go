@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 	"github.com/vantage-monitoring/vantage/probe/probeutil/testcert"
@@ -273,24 +274,11 @@ func TestHostileServers(t *testing.T) {
 		}
 	})
 	t.Run("malformed response", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					bufio.NewReader(c).ReadString('\n')
-					io.WriteString(c, "SPLAT garbage \x00\x01\r\n\r\n")
-				}()
-			}
-		}()
+		ln := testenv.Listen(t, "")
+		testenv.ServeConns(t, ln, func(c net.Conn) {
+			bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, "SPLAT garbage \x00\x01\r\n\r\n")
+		})
 		wantResult(t, probeOnce(t, httpCheck("http://"+ln.Addr().String()+"/"), 5*time.Second), probe.Error, "malformed HTTP")
 	})
 	t.Run("connection refused", func(t *testing.T) {

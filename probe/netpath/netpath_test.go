@@ -12,30 +12,18 @@ import (
 	"time"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // whoamiServer accepts TCP connections on addr, writes the peer's address
 // and a newline, then echoes. It returns host:port.
 func whoamiServer(t *testing.T, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, c.RemoteAddr().String()+"\n")
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	ln := testenv.Listen(t, addr)
+	testenv.ServeConns(t, ln, func(c net.Conn) {
+		_, _ = io.WriteString(c, c.RemoteAddr().String()+"\n")
+		_, _ = io.Copy(c, c)
+	})
 	return ln.Addr().String()
 }
 
@@ -205,20 +193,8 @@ func TestDialAllocs(t *testing.T) {
 }
 
 func BenchmarkDialContext(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := testenv.Listen(b, "")
+	testenv.ServeConns(b, ln, func(net.Conn) {})
 	p, err := New(checks.Path{Name: "bench", SourceIP: "127.0.0.2"})
 	if err != nil {
 		b.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
 // targetLog records the host:port targets a test proxy was asked for and
@@ -131,21 +132,9 @@ func connectProxy(t *testing.T, user, pass string, useTLS bool) (*httptest.Serve
 // socks5Proxy is a minimal RFC 1928/1929 server requiring user:pass.
 func socks5Proxy(t *testing.T, user, pass string) (string, *targetLog) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testenv.Listen(t, "")
 	log := &targetLog{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveSOCKS5(c, user, pass, log)
-		}
-	}()
+	testenv.ServeConns(t, ln, func(c net.Conn) { serveSOCKS5(c, user, pass, log) })
 	return ln.Addr().String(), log
 }
 

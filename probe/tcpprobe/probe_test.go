@@ -3,6 +3,7 @@ package tcpprobe
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 	"github.com/vantage-monitoring/vantage/probe/probeutil/testcert"
@@ -43,35 +45,15 @@ func want(t *testing.T, o probe.Outcome, r probe.Result, reason string) {
 // serve accepts connections on ln, completing a TLS handshake when cert is set.
 func serve(t *testing.T, ln net.Listener, cert *tls.Certificate) {
 	t.Helper()
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if cert != nil {
-					tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
-					_ = tc.Handshake()
-				}
-			}()
+	testenv.ServeConns(t, ln, func(c net.Conn) {
+		if cert != nil {
+			_ = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}}).Handshake()
 		}
-	}()
-}
-
-func listen(t *testing.T, addr string) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
+	})
 }
 
 func TestConnect(t *testing.T) {
-	ln := listen(t, "127.0.0.1:0")
+	ln := testenv.Listen(t, "127.0.0.1:0")
 	serve(t, ln, nil)
 	o := probeOnce(t, &checks.Check{Type: "tcp", Address: ln.Addr().String()}, nil, 5*time.Second)
 	want(t, o, probe.Success, "")
@@ -86,7 +68,7 @@ func TestConnect(t *testing.T) {
 		t.Fatalf("no DNS phase for a host name: %+v", o.Steps[0].Phases)
 	}
 
-	closed := listen(t, "127.0.0.1:0")
+	closed := testenv.Listen(t, "127.0.0.1:0")
 	addr := closed.Addr().String()
 	closed.Close()
 	want(t, probeOnce(t, &checks.Check{Type: "tcp", Address: addr}, nil, 5*time.Second), probe.Error, "connection refused")
@@ -94,7 +76,7 @@ func TestConnect(t *testing.T) {
 }
 
 func TestPinnedNode(t *testing.T) {
-	ln := listen(t, "127.0.0.12:0")
+	ln := testenv.Listen(t, "127.0.0.12:0")
 	serve(t, ln, nil)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	node := &probe.Node{Name: "lb2", Addr: netip.MustParseAddr("127.0.0.12")}
@@ -110,7 +92,7 @@ func TestTLSHandshake(t *testing.T) {
 	caFile := ca.WriteFile(t)
 	notAfter := time.Now().Add(3*24*time.Hour + time.Hour).Truncate(time.Second)
 	cert := ca.Leaf(t, notAfter, "cdn.shop.test")
-	ln := listen(t, "127.0.0.1:0")
+	ln := testenv.Listen(t, "127.0.0.1:0")
 	serve(t, ln, &cert)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	node := &probe.Node{Addr: netip.MustParseAddr("127.0.0.1")}
@@ -134,25 +116,8 @@ func TestTLSHandshake(t *testing.T) {
 
 func TestTLSTimeout(t *testing.T) {
 	// Accepts but never answers the ClientHello.
-	ln := listen(t, "127.0.0.1:0")
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
+	ln := testenv.Listen(t, "127.0.0.1:0")
+	testenv.ServeConns(t, ln, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	c := &checks.Check{Type: "tcp", Address: ln.Addr().String(), TLSHandshake: true}
 	start := time.Now()
 	want(t, probeOnce(t, c, nil, 200*time.Millisecond), probe.Timeout, "timeout after 200ms during tls")
