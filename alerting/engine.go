@@ -11,6 +11,7 @@ package alerting
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -861,25 +862,15 @@ func times(n int) string {
 
 func cloneInstance(i *Instance) Instance {
 	c := *i
-	c.Labels = cloneMap(i.Labels)
-	c.Annotations = cloneMap(i.Annotations)
+	c.Labels = maps.Clone(i.Labels)
+	c.Annotations = maps.Clone(i.Annotations)
 	c.Fired = append([]time.Time(nil), i.Fired...)
 	c.Notify = append([]string(nil), i.Notify...)
 	c.Affected = append([]string(nil), i.Affected...)
 	c.Folded = append([]string(nil), i.Folded...)
-	if i.Details != nil {
-		c.Details = cloneMap(i.Details)
-	}
+	c.Details = maps.Clone(i.Details)
 	c.shows = nil
 	return c
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Instances returns copies of every live instance, sorted by key.

@@ -665,10 +665,7 @@ func (m *Manager) persist(ctx context.Context) {
 }
 
 func (m *Manager) backoff(attempts int) time.Duration {
-	d := float64(m.o.BackoffBase) * math.Pow(2, float64(attempts-1))
-	if d > float64(m.o.BackoffMax) {
-		d = float64(m.o.BackoffMax)
-	}
+	d := min(float64(m.o.BackoffBase)*math.Pow(2, float64(attempts-1)), float64(m.o.BackoffMax))
 	m.mu.Lock()
 	j := 0.8 + 0.4*m.rng.Float64()
 	m.mu.Unlock()

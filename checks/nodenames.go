@@ -29,7 +29,7 @@ func (l *loader) finishNodeNames(p Pos, m map[string]string) (map[string]string,
 		return nil, nil
 	}
 	// File order, so "first defined at" points at the earlier entry.
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	slices.SortStableFunc(keys, func(a, b string) int {
 		pa, pb := l.keyAt(p, "node_names", a), l.keyAt(p, "node_names", b)
 		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
@@ -94,7 +94,7 @@ func (l *loader) finishCheckNodeNames(c *Check, global map[string]string, global
 		if merged == nil {
 			merged = map[string]string{}
 		}
-		for _, addr := range sortedKeys(own) {
+		for _, addr := range slices.Sorted(maps.Keys(own)) {
 			name := own[addr]
 			if g, dup := kept[name]; dup {
 				l.errAt(ownAt[addr], "duplicate node name %q (%s)", name, firstDef(globalAt[g], ownAt[addr]))

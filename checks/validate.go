@@ -3,6 +3,7 @@ package checks
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -604,12 +605,12 @@ func (l *loader) finishExpect(e *Expect) {
 			l.errAt(l.at(p, "body_regex", i), "invalid body_regex %q: %v", re, err)
 		}
 	}
-	for _, name := range sortedKeys(e.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
 		if _, err := regexp.Compile("^(?:" + e.Headers[name] + ")$"); err != nil {
 			l.errAt(l.at(p, "headers", name), "invalid regex for header %q: %v", name, err)
 		}
 	}
-	for _, jp := range sortedKeys(e.JSON) {
+	for _, jp := range slices.Sorted(maps.Keys(e.JSON)) {
 		je := e.JSON[jp]
 		if je.Regex != "" {
 			if _, err := regexp.Compile(je.Regex); err != nil {
@@ -628,15 +629,6 @@ func (l *loader) finishExpect(e *Expect) {
 	if e.TLSMinDays < 0 {
 		l.errAt(l.at(p, "tls_min_days"), "tls_min_days must be >= 0")
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (l *loader) finishHTTPRequest(h *HTTPRequest, withSteps bool) {
@@ -702,14 +694,14 @@ func (l *loader) finishHTTPStep(c *Check, s *Step, i int) {
 	if s.FollowRedirects == nil && c.HTTP != nil && c.HTTP.FollowRedirects != nil {
 		s.FollowRedirects = boolPtr(*c.HTTP.FollowRedirects)
 	}
-	for _, k := range sortedKeys(s.Headers) {
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
 		l.checkTemplate(s.Headers[k], p, "headers", k)
 	}
 	l.checkTemplate(s.Body, p, "body")
 	if s.Expect != nil {
 		l.finishExpect(s.Expect)
 	}
-	for _, k := range sortedKeys(s.Extract) {
+	for _, k := range slices.Sorted(maps.Keys(s.Extract)) {
 		if !identRE.MatchString(k) {
 			l.errAt(l.keyAt(p, "extract", k), "invalid extract variable name %q (must match %s)", k, identRE)
 		} else if s.Extract[k] == "" {
@@ -883,7 +875,7 @@ func (l *loader) finishAlert(cfg *Config, a *Alert, names, notifiers map[string]
 		}
 	}
 	l.validateLabels(p, "labels", a.Labels)
-	for _, k := range sortedKeys(a.Annotations) {
+	for _, k := range slices.Sorted(maps.Keys(a.Annotations)) {
 		t, err := template.New(k).Funcs(AnnotationFuncs()).Parse(a.Annotations[k])
 		if err == nil {
 			err = boundedAnnotation(t)

@@ -8,9 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -246,7 +247,7 @@ func (d *Daemon) readiness() (bool, string) {
 		return false, "config not applied yet"
 	}
 	var notes []string
-	for _, typ := range sortedKeys(d.opts.Probers) {
+	for _, typ := range slices.Sorted(maps.Keys(d.opts.Probers)) {
 		if r, ok := d.opts.Probers[typ].(interface{ Ready() (bool, string) }); ok {
 			if ok, why := r.Ready(); !ok {
 				notes = append(notes, fmt.Sprintf("%s checks unavailable: %s", typ, why))
@@ -254,15 +255,6 @@ func (d *Daemon) readiness() (bool, string) {
 		}
 	}
 	return true, strings.Join(notes, "\n")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // usesDomains reports whether any alert rule needs browser domain series.
@@ -376,7 +368,7 @@ func (d *Daemon) Run(ctx context.Context, l net.Listener) error {
 	if alertsDone != nil {
 		<-alertsDone
 	}
-	for _, typ := range sortedKeys(d.opts.Probers) {
+	for _, typ := range slices.Sorted(maps.Keys(d.opts.Probers)) {
 		if c, ok := d.opts.Probers[typ].(io.Closer); ok {
 			if cerr := c.Close(); cerr != nil {
 				d.log.Warn().Err(cerr).Str("kind", typ).Msg("closing check kind")

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -247,11 +247,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 
 	exprs := d.exprs()
-	where := make([]string, 0, len(exprs))
-	for w := range exprs {
-		where = append(where, w)
-	}
-	sort.Strings(where)
+	where := slices.Sorted(maps.Keys(exprs))
 	checked := 0
 	for _, w := range where {
 		for _, name := range metricNames(exprs[w]) {
@@ -446,11 +442,7 @@ func TestDashboardPromQLParses(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	exprs := d.exprs()
-	keys := make([]string, 0, len(exprs))
-	for k := range exprs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(exprs))
 	n := 0
 	for _, k := range keys {
 		e := exprs[k]

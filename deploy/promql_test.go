@@ -1,8 +1,9 @@
 package deploy_test
 
 import (
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,12 +107,7 @@ func metricNames(expr string) []string {
 			i++
 		}
 	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // skipString returns the index of the closing quote of the literal at i.

@@ -3,6 +3,7 @@ package kinds_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,21 +19,12 @@ import (
 	"github.com/vantage-monitoring/vantage/probe/browser"
 )
 
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // Every check type of the config reference has a prober; the browser only when asked.
 func TestProbers(t *testing.T) {
-	if got := keys(kinds.Probers(zerolog.Nop(), &browser.Options{})); !slices.Equal(got, []string{"browser", "dns", "http", "tcp"}) {
+	if got := slices.Sorted(maps.Keys(kinds.Probers(zerolog.Nop(), &browser.Options{}))); !slices.Equal(got, []string{"browser", "dns", "http", "tcp"}) {
 		t.Errorf("with a browser: %v", got)
 	}
-	if got := keys(kinds.Probers(zerolog.Nop(), nil)); !slices.Equal(got, []string{"dns", "http", "tcp"}) {
+	if got := slices.Sorted(maps.Keys(kinds.Probers(zerolog.Nop(), nil))); !slices.Equal(got, []string{"dns", "http", "tcp"}) {
 		t.Errorf("without a browser: %v", got)
 	}
 }
@@ -43,7 +35,7 @@ func TestProbers(t *testing.T) {
 // the message; Slack's gets text naming it).
 func TestNotifiers(t *testing.T) {
 	fs := kinds.Notifiers()
-	if got := keys(fs); !slices.Equal(got, []string{"alertmanager", "slack", "webhook"}) {
+	if got := slices.Sorted(maps.Keys(fs)); !slices.Equal(got, []string{"alertmanager", "slack", "webhook"}) {
 		t.Fatalf("notifier types %v", got)
 	}
 	fire := notifytest.Firing(time.Now().Add(-time.Minute).UTC().Truncate(time.Second))

@@ -8,6 +8,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -143,7 +144,7 @@ func (g *generator) schemaFor(t reflect.Type) *Schema {
 		return &Schema{Type: "string", Description: "A URL."}
 	case tlsVersionType:
 		var names []any
-		for _, n := range sortedKeys(config.TLSVersions) {
+		for _, n := range slices.Sorted(maps.Keys(config.TLSVersions)) {
 			names = append(names, n)
 		}
 		return &Schema{Type: "string", Enum: names}
@@ -253,12 +254,3 @@ func describe(s *Schema, d string) *Schema {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}

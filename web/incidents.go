@@ -108,9 +108,7 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 				if n.reason == "" || state == "down" && n.down == 1 {
 					n.reason = c.LastReason
 				}
-				if c.LastFailedRunID > n.link {
-					n.link = c.LastFailedRunID
-				}
+				n.link = max(n.link, c.LastFailedRunID)
 				continue
 			}
 		}
@@ -141,9 +139,7 @@ func (st *Status) incidents(now time.Time, in incidentInput) []incidentView {
 		if a.reason == "" || state == "down" && a.down == 1 {
 			a.reason = c.LastReason
 		}
-		if c.LastFailedRunID > a.link {
-			a.link = c.LastFailedRunID
-		}
+		a.link = max(a.link, c.LastFailedRunID)
 	}
 
 	// Alerts date what the events no longer reach, and name what they

@@ -867,9 +867,7 @@ func fmtRatio(r float64) string {
 }
 
 func ago(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
+	d = max(d, 0)
 	switch {
 	case d < time.Minute:
 		return strconv.Itoa(int(d/time.Second)) + "s ago"
@@ -1040,19 +1038,9 @@ func waterfall(reqs []storage.Request, run *storage.Run, clean func(string) stri
 			rv.Status = strconv.Itoa(q.Status)
 		}
 		x := q.Start.Sub(t0).Seconds() / span
-		rv.X = clampInt(int(x*1000), 0, 995)
-		rv.W = clampInt(int(q.Duration/span*1000), 5, 1000-rv.X)
+		rv.X = min(max(int(x*1000), 0), 995)
+		rv.W = min(max(int(q.Duration/span*1000), 5), 1000-rv.X)
 		out = append(out, rv)
 	}
 	return out
-}
-
-func clampInt(v, lo, hi int) int {
-	if v < lo {
-		return lo
-	}
-	if v > hi {
-		return hi
-	}
-	return v
 }

@@ -3,6 +3,7 @@ package browser
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,11 +178,7 @@ func trimArtifacts(dir, suffix string, keep int) error {
 	if len(runs) <= keep {
 		return nil
 	}
-	stamps := make([]string, 0, len(runs))
-	for s := range runs {
-		stamps = append(stamps, s)
-	}
-	slices.Sort(stamps)
+	stamps := slices.Sorted(maps.Keys(runs))
 	var errs []string
 	for _, s := range stamps[:len(stamps)-keep] {
 		for _, name := range runs[s] {
