@@ -36,15 +36,7 @@ var shopPaths = []string{"direct", "alt-source"}
 
 func startShop(t *testing.T) *demo.Shop {
 	t.Helper()
-	shop, err := demo.Start(t.Context(), demo.Options{
-		Dir:    t.TempDir(),
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
-	if err != nil {
-		t.Fatalf("starting the demo shop: %v", err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
-	return shop
+	return testdaemon.Shop(t)
 }
 
 // startReceiver runs the demo's webhook receiver on a free loopback port

@@ -282,11 +282,7 @@ func familyNames(fams map[string]*dto.MetricFamily, into map[string]bool) {
 func daemonMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	shop, err := demo.Start(t.Context(), demo.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatalf("demo shop: %v", err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
+	shop := testdaemon.Shop(t)
 	recv, err := demo.StartReceiver("127.0.0.1:0", io.Discard)
 	if err != nil {
 		t.Fatal(err)

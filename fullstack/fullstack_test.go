@@ -69,11 +69,7 @@ func TestFullStack(t *testing.T) {
 	start := time.Now()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 
-	shop, err := demo.Start(ctx, demo.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatalf("starting the demo shop: %v", err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
+	shop := testdaemon.Shop(t)
 	var lb2 string
 	for _, n := range shop.Nodes() {
 		if n.Name == "lb2" {

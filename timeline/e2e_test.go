@@ -26,11 +26,7 @@ import (
 // the Markdown timeline from the API and from a read-only store.
 func TestDaemonRecordsNodeOutage(t *testing.T) {
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	shop, err := demo.Start(t.Context(), demo.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
+	shop := testdaemon.Shop(t)
 
 	cfgFile := filepath.Join(t.TempDir(), "vantage.yaml")
 	cfg := fmt.Sprintf(`global:

@@ -230,11 +230,7 @@ func waitAPI[T any](t *testing.T, url string, d time.Duration, ok func(T) bool) 
 func TestStatusPageInBrowser(t *testing.T) {
 	bctx := newBrowser(t)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	shop, err := demo.Start(t.Context(), demo.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
+	shop := testdaemon.Shop(t)
 
 	// The demo config with a quick alert rule: the demo's own rules wait
 	// 30s, too long for a test.
@@ -398,11 +394,7 @@ func startDemoDaemon(t *testing.T, log zerolog.Logger, cfg string, eval time.Dur
 func TestStatusPageSlowNodeInBrowser(t *testing.T) {
 	bctx := newBrowser(t)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	shop, err := demo.Start(t.Context(), demo.Options{Dir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
+	shop := testdaemon.Shop(t)
 	// As in the daemon's node detector test: 1.5 s of injected latency and
 	// min_excess 200ms keep the fault clear of a loaded machine's noise.
 	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: 2 * time.Second, Timeout: 1900 * time.Millisecond})

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
@@ -39,14 +38,7 @@ func writeConfig(t *testing.T, text string) string {
 
 func startTestShop(t *testing.T, faults ...string) *demo.Shop {
 	t.Helper()
-	shop, err := demo.Start(t.Context(), demo.Options{
-		Dir:    t.TempDir(),
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
-	if err != nil {
-		t.Fatalf("starting the demo shop: %v", err)
-	}
-	t.Cleanup(func() { _ = shop.Close() })
+	shop := testdaemon.Shop(t)
 	for _, spec := range faults {
 		target, f, err := demo.ParseFault(spec)
 		if err == nil {

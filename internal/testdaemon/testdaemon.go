@@ -1,5 +1,6 @@
 // Package testdaemon runs a vantage daemon for a test: built from
-// daemon.Options, serving on a loopback port, stopped when the test ends.
+// daemon.Options, serving on a loopback port, stopped when the test ends;
+// and the demo shop it usually watches.
 // It is apart from internal/testenv because it imports the daemon and
 // every kind, whose own tests import testenv. Imported only by tests.
 package testdaemon
@@ -15,8 +16,25 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/kinds"
 )
+
+// Shop starts the demo shop on loopback (its files in a temporary
+// directory, warnings to the test log) and closes it when the test ends.
+func Shop(tb testing.TB) *demo.Shop {
+	tb.Helper()
+	shop, err := demo.Start(tb.Context(), demo.Options{Dir: tb.TempDir(), Logger: testLogger(tb)})
+	if err != nil {
+		tb.Fatalf("starting the demo shop: %v", err)
+	}
+	tb.Cleanup(func() { _ = shop.Close() })
+	return shop
+}
+
+func testLogger(tb testing.TB) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel)
+}
 
 // Daemon is a daemon running on 127.0.0.1.
 type Daemon struct {
@@ -36,7 +54,7 @@ type Daemon struct {
 func Start(tb testing.TB, o daemon.Options) *Daemon {
 	tb.Helper()
 	if reflect.ValueOf(o.Logger).IsZero() {
-		o.Logger = zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel)
+		o.Logger = testLogger(tb)
 	}
 	if o.Probers == nil {
 		o.Probers = kinds.Probers(o.Logger, nil)
