@@ -16,6 +16,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 )
@@ -227,11 +228,7 @@ func amAlerts(base string) ([]amAlert, error) {
 // webhook, and after the fault clears the alert resolves there too.
 func TestAlertmanagerThroughDaemon(t *testing.T) {
 	t.Parallel()
-	hook, err := demo.StartReceiver("127.0.0.1:0", nil) // Alertmanager's receiver
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hook.Close() })
+	hook := testdaemon.Receiver(t) // Alertmanager's receiver
 	am := startAlertmanager(t, hook.URL())
 	shop := startShop(t)
 	// lb2 fails every run; a healthy node would need three timed-out runs
@@ -256,7 +253,10 @@ alerts:
 		Notifiers: kinds.Notifiers(), EvalInterval: 500 * time.Millisecond, ExternalURL: "http://vantage.test"})
 
 	setFault(t, shop, "lb2:error_ratio=1")
-	var got []amAlert
+	var (
+		got []amAlert
+		err error
+	)
 	testenv.Eventually(t, time.Minute, "", func() error {
 		got, err = amAlerts(am)
 		if err != nil {
@@ -420,11 +420,7 @@ func TestAlertLatencyBench(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			shop := startShop(t)
-			rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = rcv.Close() })
+			rcv := testdaemon.Receiver(t)
 			cfg := shop.ConfigWithOptions(demo.ConfigOptions{WebhookURL: rcv.URL()}) // the demo's, as `vantage demo` writes it
 			if !strings.Contains(cfg, "- name: LoadBalancerNodeDegraded\n    when: node_degraded > 0\n") {
 				t.Fatalf("the demo's node rule changed; this test measures it:\n%s", cfg)

@@ -12,6 +12,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/kinds"
 )
@@ -47,16 +48,8 @@ func shippedInhibitRules(t *testing.T) string {
 // gets only the node alert, listing the checks and paths it covers.
 func TestAlertmanagerOnePagePerNode(t *testing.T) {
 	t.Parallel()
-	hook, err := demo.StartReceiver("127.0.0.1:0", nil) // Alertmanager's receiver
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hook.Close() })
-	room, err := demo.StartReceiver("127.0.0.1:0", nil) // the daemon's own webhook
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = room.Close() })
+	hook := testdaemon.Receiver(t) // Alertmanager's receiver
+	room := testdaemon.Receiver(t) // the daemon's own webhook
 	am := testenv.Alertmanager(t, testenv.WebhookAlertmanagerConfig(hook.URL(), []string{"alertname", "location", "node"}, 5*time.Second)+shippedInhibitRules(t))
 
 	shop := startShop(t)

@@ -43,12 +43,7 @@ func startShop(t *testing.T) *demo.Shop {
 // for the test.
 func startReceiver(t *testing.T) *demo.Receiver {
 	t.Helper()
-	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
-	return rcv
+	return testdaemon.Receiver(t)
 }
 
 func setFault(t *testing.T, shop *demo.Shop, spec string) {

@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -283,11 +282,7 @@ func daemonMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	shop := testdaemon.Shop(t)
-	recv, err := demo.StartReceiver("127.0.0.1:0", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = recv.Close() })
+	recv := testdaemon.Receiver(t)
 
 	cfgFile := filepath.Join(t.TempDir(), "vantage.yaml")
 	cfg := shop.ConfigWithOptions(demo.ConfigOptions{Interval: time.Second, Timeout: 800 * time.Millisecond, WebhookURL: recv.URL()})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
@@ -132,11 +133,7 @@ func TestSIGKILLWhileFiringNeitherRepagesNorForgetsResolve(t *testing.T) {
 	t.Parallel()
 	bin := buildVantage(t)
 	shop := startTestShop(t)
-	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Close() })
+	rcv := testdaemon.Receiver(t)
 	// A timeout the healthy nodes do not reach on a loaded machine: only
 	// lb2, made bad below, is meant to fail (and only its notices count).
 	cfg := writeConfig(t, shop.ConfigWithOptions(demo.ConfigOptions{Interval: 2 * time.Second,

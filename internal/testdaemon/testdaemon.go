@@ -1,6 +1,6 @@
 // Package testdaemon runs a vantage daemon for a test: built from
 // daemon.Options, serving on a loopback port, stopped when the test ends;
-// and the demo shop it usually watches.
+// and the demo shop and webhook receiver it usually works with.
 // It is apart from internal/testenv because it imports the daemon and
 // every kind, whose own tests import testenv. Imported only by tests.
 package testdaemon
@@ -30,6 +30,19 @@ func Shop(tb testing.TB) *demo.Shop {
 	}
 	tb.Cleanup(func() { _ = shop.Close() })
 	return shop
+}
+
+// Receiver runs the demo's webhook receiver (what `vantage demo` prints
+// notifications with) on a free loopback port until the test ends; its
+// Messages are what was delivered.
+func Receiver(tb testing.TB) *demo.Receiver {
+	tb.Helper()
+	rcv, err := demo.StartReceiver("127.0.0.1:0", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = rcv.Close() })
+	return rcv
 }
 
 func testLogger(tb testing.TB) zerolog.Logger {
