@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,6 +140,86 @@ func causeOf(e *storage.Event) cause {
 	return cause{}
 }
 
+// domainBlame puts a target's DOWN with a failing domain's incident when
+// its reason names that domain: a browser journey on lb2 that fails because
+// the CDN refuses is the CDN's incident, not lb2's, whatever node the
+// journey was pinned to. The target's UP (or removal) follows its DOWN.
+type domainBlame struct {
+	gap   time.Duration
+	spans map[string][2]time.Time // domain → first and last event naming it
+	names []string                // the domains, longest first
+	downs map[string]string       // target key → domain its open DOWN went to
+}
+
+func newDomainBlame(evs []storage.Event, gap time.Duration) *domainBlame {
+	b := &domainBlame{gap: gap, spans: map[string][2]time.Time{}, downs: map[string]string{}}
+	for _, e := range evs {
+		if e.Domain == "" {
+			continue
+		}
+		sp, ok := b.spans[e.Domain]
+		if !ok {
+			sp[0] = e.Time
+			b.names = append(b.names, e.Domain)
+		}
+		sp[1] = e.Time
+		b.spans[e.Domain] = sp
+	}
+	// Longest first, so cdn.shop.test wins over shop.test in a reason
+	// naming the former.
+	sort.Slice(b.names, func(i, j int) bool {
+		if len(b.names[i]) != len(b.names[j]) {
+			return len(b.names[i]) > len(b.names[j])
+		}
+		return b.names[i] < b.names[j]
+	})
+	return b
+}
+
+// domain is the failing domain e belongs to, or "".
+func (b *domainBlame) domain(e *storage.Event) string {
+	if e.Domain != "" || e.TargetKey == "" {
+		return ""
+	}
+	switch e.Kind {
+	case storage.TargetUp, storage.NodeRemoved:
+		d := b.downs[e.TargetKey]
+		delete(b.downs, e.TargetKey)
+		return d
+	case storage.TargetDown:
+		delete(b.downs, e.TargetKey)
+		for _, d := range b.names {
+			sp := b.spans[d]
+			if e.Time.Before(sp[0].Add(-b.gap)) || e.Time.After(sp[1].Add(b.gap)) || !namesDomain(e.Detail, d) {
+				continue
+			}
+			b.downs[e.TargetKey] = d
+			return d
+		}
+	}
+	return ""
+}
+
+// namesDomain reports whether text holds d as a whole host name, not as
+// the tail of a longer one.
+func namesDomain(text, d string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], d)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(d)
+		if (start == 0 || !hostByte(text[start-1])) && (end == len(text) || !hostByte(text[end]) || text[end] == '.' && (end+1 == len(text) || !hostByte(text[end+1]))) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func hostByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+}
+
 func alertKey(e *storage.Event) string {
 	return e.Alert + "\x00" + e.Check + "\x00" + e.Path + "\x00" + e.Node
 }
@@ -174,6 +255,7 @@ func Incidents(events []storage.Event, until time.Time, gap time.Duration) ([]*I
 	byAlert := map[string]*Incident{}     // alert instance → its latest incident
 	byAlertName := map[string]*Incident{} // rule → its latest incident, for notifications without a place
 	var context []storage.Event
+	blame := newDomainBlame(evs, gap)
 	for _, e := range evs {
 		if isContext(e.Kind) {
 			context = append(context, e)
@@ -200,6 +282,9 @@ func Incidents(events []storage.Event, until time.Time, gap time.Duration) ([]*I
 		}
 		if in == nil {
 			c := causeOf(&e)
+			if d := blame.domain(&e); d != "" {
+				c = cause{"domain", d}
+			}
 			if c.kind == "" {
 				context = append(context, e)
 				continue
@@ -247,7 +332,7 @@ func Incidents(events []storage.Event, until time.Time, gap time.Duration) ([]*I
 				t := e.Time
 				in.Notified = &t
 			}
-			if !contains(in.notifiers, e.Notifier) && e.Notifier != "" {
+			if !slices.Contains(in.notifiers, e.Notifier) && e.Notifier != "" {
 				in.notifiers = append(in.notifiers, e.Notifier)
 			}
 		case storage.NotificationFailed, storage.NotificationDropped:
@@ -279,15 +364,6 @@ func Incidents(events []storage.Event, until time.Time, gap time.Duration) ([]*I
 		in.finish(until)
 	}
 	return all, other
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // end is the incident's last resolve, or its last event when nothing
@@ -329,11 +405,11 @@ func (in *Incident) finish(until time.Time) {
 				checkOrder = append(checkOrder, e.Check)
 				paths[e.Check] = nil
 			}
-			if e.Path != "" && !contains(paths[e.Check], e.Path) {
+			if e.Path != "" && !slices.Contains(paths[e.Check], e.Path) {
 				paths[e.Check] = append(paths[e.Check], e.Path)
 			}
 		}
-		if e.Alert != "" && !contains(in.Alerts, e.Alert) && (e.Kind == storage.AlertFiring || e.Kind == storage.AlertPending) {
+		if e.Alert != "" && !slices.Contains(in.Alerts, e.Alert) && (e.Kind == storage.AlertFiring || e.Kind == storage.AlertPending) {
 			in.Alerts = append(in.Alerts, e.Alert)
 		}
 		if e.Kind == storage.AlertFiring || e.Kind == storage.AlertPending {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -434,5 +435,59 @@ func TestIncidentsSplitEpisodes(t *testing.T) {
 	}
 	if md := b.String(); !strings.Contains(md, "1 incident: node lb2") || !strings.Contains(md, "- **Detected:** before this range") {
 		t.Errorf("incident cut by the range:\n%s", md)
+	}
+}
+
+// TestDownNamingAFailingDomainIsThatDomainsIncident: with lb2 degraded and
+// the CDN refusing at the same time, the browser journey pinned to lb2 goes
+// DOWN because of the CDN, and its reason says so; the DOWN and its UP are
+// the CDN's incident, while a DOWN whose reason names the shop's own host
+// stays with lb2. A domain only as the tail of a longer host name, or one
+// failing long before, does not take a DOWN.
+func TestDownNamingAFailingDomainIsThatDomainsIncident(t *testing.T) {
+	tgt := func(m int, k storage.Kind, check, node, detail string) storage.Event {
+		return storage.Event{Time: at(m, 0), Kind: k, Check: check, Path: "direct", Node: node,
+			TargetKey: check + "/direct/" + node, Detail: detail}
+	}
+	alert := func(m int, k storage.Kind, e storage.Event) storage.Event {
+		e.Time, e.Kind = at(m, 0), k
+		return e
+	}
+	nodeAlert := storage.Event{Alert: "LoadBalancerNodeDegraded", Node: "lb2"}
+	cdn := storage.Event{Alert: "DependencyDomainFailing", Check: "web-checkout", Domain: "cdn.shop.test"}
+	old := storage.Event{Alert: "DependencyDomainFailing", Check: "web-checkout", Domain: "pay.test"}
+	incs, _ := Incidents([]storage.Event{
+		alert(0, storage.AlertFiring, old), alert(1, storage.AlertResolved, old),
+		alert(30, storage.AlertFiring, nodeAlert),
+		// Before the CDN's own alert, within the gap: still the CDN's.
+		tgt(31, storage.TargetDown, "web-checkout", "lb2", "03-click: GET https://cdn.shop.test/app.js: connection refused"),
+		alert(32, storage.AlertFiring, cdn),
+		tgt(33, storage.TargetDown, "shop-home", "lb2", "GET https://www.shop.test/: timeout after 2s"),
+		tgt(34, storage.TargetDown, "web-checkout", "lb1", "GET https://static.cdn.shop.test.example/x: refused; pay.test too"),
+		tgt(36, storage.TargetUp, "web-checkout", "lb2", "down for 5m0s"),
+		tgt(36, storage.TargetUp, "shop-home", "lb2", "down for 3m0s"),
+		tgt(36, storage.TargetUp, "web-checkout", "lb1", "down for 2m0s"),
+		alert(37, storage.AlertResolved, cdn), alert(38, storage.AlertResolved, nodeAlert),
+	}, at(60, 0), 0)
+	got := map[string][]string{}
+	for _, in := range incs {
+		for _, e := range in.events {
+			if e.TargetKey != "" {
+				got[in.Cause] = append(got[in.Cause], string(e.Kind)+" "+e.TargetKey)
+			}
+		}
+	}
+	want := map[string][]string{
+		"cdn.shop.test": {"target_down web-checkout/direct/lb2", "target_up web-checkout/direct/lb2"},
+		"lb2":           {"target_down shop-home/direct/lb2", "target_up shop-home/direct/lb2"},
+		"lb1":           {"target_down web-checkout/direct/lb1", "target_up web-checkout/direct/lb1"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("targets by incident:\n got %v\nwant %v", got, want)
+	}
+	for _, in := range incs {
+		if in.Cause == "cdn.shop.test" && (in.Resolved == nil || !in.Resolved.Equal(at(37, 0)) || !in.Start.Equal(at(31, 0))) {
+			t.Errorf("CDN incident: start %v resolved %v, want 20:31 to 20:37", in.Start, in.Resolved)
+		}
 	}
 }
