@@ -24,6 +24,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/health"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
@@ -125,7 +126,7 @@ func New(o Options) (*Daemon, error) {
 	// of their own, one family at a time, to bound scrape memory.
 	d.sources = []web.Source{{Gatherers: []prometheus.Gatherer{reg}}}
 	for _, s := range []struct {
-		st    metrics.Streamer
+		st    expo.Streamer
 		views []prometheus.Collector
 	}{{d.metrics, d.metrics.Views()}, {d.stats, []prometheus.Collector{d.stats}}} {
 		src := web.Source{Streamer: s.st}

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/vantage-monitoring/vantage/metrics"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -140,7 +140,7 @@ func BenchmarkBytesPerSeriesWindow1kTargets1sInterval(b *testing.B) {
 
 // BenchmarkScrape10kTargets2Windows is the time to compute and encode the
 // statistics families of 10,000 targets with 2 windows in the text format:
-// "stream" as /metrics does (metrics.Encoder), "registry" through
+// "stream" as /metrics does (expo.Encoder), "registry" through
 // client_golang's Gather and expfmt (the fallback for other formats), for
 // comparison. ms/scrape; series counted from the registry path.
 func BenchmarkScrape10kTargets2Windows(b *testing.B) {
@@ -150,7 +150,7 @@ func BenchmarkScrape10kTargets2Windows(b *testing.B) {
 	b.Run("stream", func(b *testing.B) {
 		var n countingWriter
 		for b.Loop() {
-			e, _ := metrics.NewEncoder(&n, expfmt.NewFormat(expfmt.TypeTextPlain))
+			e, _ := expo.NewEncoder(&n, expfmt.NewFormat(expfmt.TypeTextPlain))
 			s.Stream(e, nil)
 			if err := e.Close(); err != nil {
 				b.Fatal(err)

@@ -7,13 +7,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/metrics"
 )
 
 // descSet are the exported metrics' descriptors for one labeler.
 type descSet struct {
 	lab                       *metrics.Labeler
-	quantile, ratio, slowdown *metrics.Family
+	quantile, ratio, slowdown *expo.Family
 }
 
 func newDescSet(lab *metrics.Labeler) *descSet {
@@ -26,12 +27,12 @@ func newDescSet(lab *metrics.Labeler) *descSet {
 		// label and still pass `promtool check metrics`. _count and _sum
 		// are cumulative over successful runs, as in client_golang's own
 		// summaries, so rate() on them works.
-		quantile: metrics.NewFamily(quantileName,
+		quantile: expo.NewFamily(quantileName,
 			"Quantiles of successful run durations over a sliding window (DDSketch, 1% relative error); _count and _sum are cumulative.",
 			dto.MetricType_SUMMARY, with("window")),
-		ratio: metrics.NewFamily(ratioName,
+		ratio: expo.NewFamily(ratioName,
 			"Share of runs that succeeded over a sliding window.", dto.MetricType_GAUGE, with("window")),
-		slowdown: metrics.NewFamily(slowdownName,
+		slowdown: expo.NewFamily(slowdownName,
 			"A node's p90 over the shortest quantile window divided by the median p90 of the other nodes of the same check and path.",
 			dto.MetricType_GAUGE, n),
 	}
@@ -54,13 +55,13 @@ func (s *Stats) descsFor(lab *metrics.Labeler) *descSet {
 // labelPairs are ts's label pairs under lab, and with a window label,
 // cached per labeler and target. The window sets are a short slice, not a
 // map: at 100,000 targets a map per target was ~30 MB.
-func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string) metrics.LabelPairs {
+func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string) expo.LabelPairs {
 	t := ts.t.Load()
 	ts.mu.Lock()
 	stale := ts.lab != lab || ts.labT != t || ts.pairs == nil
 	ts.mu.Unlock()
 	if stale {
-		var p metrics.LabelPairs
+		var p expo.LabelPairs
 		if s.sharedPairs != nil {
 			p = s.sharedPairs(t, lab)
 		}
@@ -89,7 +90,7 @@ func (s *Stats) labelPairs(ts *targetSeries, lab *metrics.Labeler, window string
 // windowPairs are a target's label pairs with one window label.
 type windowPairs struct {
 	window string
-	pairs  metrics.LabelPairs
+	pairs  expo.LabelPairs
 }
 
 // Describe sends nothing: the collector is unchecked because its label
@@ -104,36 +105,36 @@ const (
 
 // Collect implements prometheus.Collector.
 func (s *Stats) Collect(ch chan<- prometheus.Metric) {
-	s.emit(metrics.ChanEmitter(ch))
+	s.emit(expo.ChanEmitter(ch))
 }
 
-// Stream implements metrics.Streamer. The three families are computed in
+// Stream implements expo.Streamer. The three families are computed in
 // one pass over the sketches: the quantile summaries are written as they
 // come, the two gauge families are held back and written after.
-func (s *Stats) Stream(e metrics.Emitter, want func(string) bool) {
+func (s *Stats) Stream(e expo.Emitter, want func(string) bool) {
 	if want != nil && !want(ratioName) && !want(quantileName) && !want(slowdownName) {
 		return
 	}
-	g := metrics.Grouper{Out: filtered{e, want}}
+	g := expo.Grouper{Out: filtered{e, want}}
 	s.emit(&g)
 	g.Flush()
 }
 
 // filtered drops the families want does not ask for.
 type filtered struct {
-	metrics.Emitter
+	expo.Emitter
 	want func(string) bool
 }
 
-func (f filtered) ok(fam *metrics.Family) bool { return f.want == nil || f.want(fam.Name()) }
+func (f filtered) ok(fam *expo.Family) bool { return f.want == nil || f.want(fam.Name()) }
 
-func (f filtered) Gauge(fam *metrics.Family, p metrics.LabelPairs, v float64) {
+func (f filtered) Gauge(fam *expo.Family, p expo.LabelPairs, v float64) {
 	if f.ok(fam) {
 		f.Emitter.Gauge(fam, p, v)
 	}
 }
 
-func (f filtered) Summary(fam *metrics.Family, p metrics.LabelPairs, count uint64, sum float64, qs, vs []float64) {
+func (f filtered) Summary(fam *expo.Family, p expo.LabelPairs, count uint64, sum float64, qs, vs []float64) {
 	if f.ok(fam) {
 		f.Emitter.Summary(fam, p, count, sum, qs, vs)
 	}
@@ -141,7 +142,7 @@ func (f filtered) Summary(fam *metrics.Family, p metrics.LabelPairs, count uint6
 
 // emit computes every figure now from the sketches; series without data
 // in a window are absent.
-func (s *Stats) emit(e metrics.Emitter) {
+func (s *Stats) emit(e expo.Emitter) {
 	lab := s.labeler()
 	if lab == nil {
 		return

@@ -36,6 +36,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch/store"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 )
@@ -66,7 +67,7 @@ type Options struct {
 	// Pairs, when set, gives a target's label pairs already built by the
 	// check series (the same labels), so each target's set exists once;
 	// nil or a nil result means building them here.
-	Pairs func(t *probe.Target, lab *metrics.Labeler) metrics.LabelPairs
+	Pairs func(t *probe.Target, lab *metrics.Labeler) expo.LabelPairs
 }
 
 // Stats holds every series. It is a probe.Sink and a prometheus.Collector.
@@ -75,10 +76,10 @@ type Stats struct {
 	now     func() time.Time
 	mapping mapping.IndexMapping
 	labeler func() *metrics.Labeler
-	scratch sync.Pool         // *ddsketch.DDSketch with dense stores, for reads
-	pairs   metrics.PairCache // shared window="…" label pairs
+	scratch sync.Pool      // *ddsketch.DDSketch with dense stores, for reads
+	pairs   expo.PairCache // shared window="…" label pairs
 	// sharedPairs looks up pairs the check series built (Options.Pairs).
-	sharedPairs func(*probe.Target, *metrics.Labeler) metrics.LabelPairs
+	sharedPairs func(*probe.Target, *metrics.Labeler) expo.LabelPairs
 
 	win    atomic.Pointer[windows]
 	ownLab atomic.Pointer[metrics.Labeler]
@@ -114,7 +115,7 @@ type targetSeries struct {
 	labT *probe.Target    // target pairs were built for
 	// pairs are the target's label pairs, winPairs them plus a window
 	// label, rebuilt when lab or labT changes.
-	pairs    metrics.LabelPairs
+	pairs    expo.LabelPairs
 	winPairs []windowPairs
 	main     *series
 	steps    map[string]*series

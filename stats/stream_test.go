@@ -10,15 +10,15 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/vantage-monitoring/vantage/internal/expo/expotest"
 	"github.com/vantage-monitoring/vantage/metrics"
-	"github.com/vantage-monitoring/vantage/metrics/metricstest"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
-// Stats.Stream into a metrics.Encoder must say what registering Stats in
+// Stats.Stream into a expo.Encoder must say what registering Stats in
 // a registry and encoding with expfmt says, in every format the Encoder
 // writes; both outputs are parsed back with prometheus/common's parsers
-// and compared (with the helpers of package metricstest, shared with the
+// and compared (with the helpers of package expotest, shared with the
 // metrics package's tests).
 
 // checkStream streams s with want in format and compares it with the
@@ -26,9 +26,9 @@ import (
 // decoded families.
 func checkStream(t *testing.T, format expfmt.Format, s *Stats, want func(string) bool) []*dto.MetricFamily {
 	t.Helper()
-	gathered := metricstest.FilterFamilies(metricstest.Gather(t, s), want)
-	got := metricstest.Stream(t, format, s, want)
-	return metricstest.CheckEquivalent(t, format, got, metricstest.Expfmt(t, format, gathered), gathered)
+	gathered := expotest.FilterFamilies(expotest.Gather(t, s), want)
+	got := expotest.Stream(t, format, s, want)
+	return expotest.CheckEquivalent(t, format, got, expotest.Expfmt(t, format, gathered), gathered)
 }
 
 // streamStats has two checks: shop with three nodes (slowdowns) on two
@@ -65,8 +65,8 @@ var statsFamilies = []string{quantileName, ratioName, slowdownName}
 
 func TestStreamMatchesRegistry(t *testing.T) {
 	s := streamStats(t)
-	all := metricstest.Gather(t, s)
-	if g, w := metricstest.FamilyNames(all), slices.Sorted(slices.Values(statsFamilies)); !slices.Equal(g, w) {
+	all := expotest.Gather(t, s)
+	if g, w := expotest.FamilyNames(all), slices.Sorted(slices.Values(statsFamilies)); !slices.Equal(g, w) {
 		t.Fatalf("gathered %v, want %v", g, w)
 	}
 	// api has no 5m series: the fixture covers absent series too.
@@ -86,7 +86,7 @@ func TestStreamMatchesRegistry(t *testing.T) {
 			}
 		}
 	}
-	for _, wf := range metricstest.WireFormats {
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
 			mfs := checkStream(t, wf.Format, s, nil)
 			if len(mfs) != 3 {
@@ -118,14 +118,14 @@ func TestStreamWant(t *testing.T) {
 			}
 		}
 		slices.Sort(asked)
-		for _, wf := range metricstest.WireFormats {
+		for _, wf := range expotest.WireFormats {
 			t.Run(strings.Join(names, "+")+"/"+wf.Name, func(t *testing.T) {
 				mfs := checkStream(t, wf.Format, s, want)
-				if g := metricstest.FamilyNames(mfs); !slices.Equal(g, asked) {
+				if g := expotest.FamilyNames(mfs); !slices.Equal(g, asked) {
 					t.Errorf("families %v, want %v", g, asked)
 				}
 				if len(asked) == 0 {
-					got := metricstest.Stream(t, wf.Format, s, want)
+					got := expotest.Stream(t, wf.Format, s, want)
 					if wf.Format.FormatType() == expfmt.TypeOpenMetrics && string(got) != "# EOF\n" ||
 						wf.Format.FormatType() != expfmt.TypeOpenMetrics && len(got) != 0 {
 						t.Errorf("nothing asked, wrote %q", got)
@@ -138,10 +138,10 @@ func TestStreamWant(t *testing.T) {
 
 func TestStreamEmpty(t *testing.T) {
 	s := New(Options{Config: config(time.Minute)})
-	for _, wf := range metricstest.WireFormats {
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
-			got := metricstest.Stream(t, wf.Format, s, nil)
-			if want := metricstest.Expfmt(t, wf.Format, nil); !bytes.Equal(got, want) {
+			got := expotest.Stream(t, wf.Format, s, nil)
+			if want := expotest.Expfmt(t, wf.Format, nil); !bytes.Equal(got, want) {
 				t.Errorf("no data wrote %q, expfmt %q", got, want)
 			}
 		})
