@@ -118,8 +118,9 @@ func New(o Options) (*Daemon, error) {
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vantage_config_last_reload_success_timestamp_seconds",
 			Help: "Timestamp of the last successful configuration reload."}),
 	}
+	d.stats = stats.New(stats.Options{Config: cfg})
 	// In-daemon statistics carry the same labels as the check series.
-	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler, Pairs: d.metrics.TargetPairs})
+	statsExport := metrics.NewStatsExport(d.stats, d.metrics)
 	reg.MustRegister(d.reloadOK, d.reloadTime)
 	// The per-target families stream straight to /metrics; for formats the
 	// streaming encoder does not write they are gathered from registries
@@ -128,7 +129,7 @@ func New(o Options) (*Daemon, error) {
 	for _, s := range []struct {
 		st    expo.Streamer
 		views []prometheus.Collector
-	}{{d.metrics, d.metrics.Views()}, {d.stats, []prometheus.Collector{d.stats}}} {
+	}{{d.metrics, d.metrics.Views()}, {statsExport, []prometheus.Collector{statsExport}}} {
 		src := web.Source{Streamer: s.st}
 		for _, v := range s.views {
 			r := prometheus.NewRegistry()
