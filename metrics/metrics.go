@@ -126,8 +126,8 @@ type seriesDef struct {
 	name, help string
 	typ        dto.MetricType
 	labels     []string // label names after the common ones
-	// reads are the targetValues slices the family needs copied at scrape time
-	// (the plain fields always are).
+	// reads are the slices of targetValues the family needs copied at
+	// scrape time (the plain fields always are).
 	reads reads
 	// off, when set, leaves the family out under global.metrics.
 	off func(*checks.MetricsDetail) bool
@@ -147,8 +147,10 @@ const (
 // browser series, client_golang vectors, follow them; see browser.go). A
 // new per-target series is one entry here, for example
 //
-//	{name: "vantage_check_last_run_ok", help: "…", typ: dto.MetricType_GAUGE,
-//		emit: func(w *writer, v *targetValues) { w.gauge(w.pairs, b2f(v.success)) }},
+//	{name: "vantage_check_unsuccessful_runs_total", help: "Runs that did not succeed.",
+//		typ: dto.MetricType_COUNTER, emit: func(w *writer, v *targetValues) {
+//			w.e.Counter(w.f, w.pairs, v.runs[1]+v.runs[2]+v.runs[3])
+//		}},
 //
 // plus, when it reads a value Observe does not record yet, that field in
 // targetValues and its line in Observe. The table is never modified.

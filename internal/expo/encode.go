@@ -5,8 +5,10 @@
 // registry + expfmt write for the same samples, and it remains the path
 // for other formats and the small registries.
 //
-// Why it exists, measured by BenchmarkEncoderVsRegistry10kTargets in this
-// package (see bench_test.go for the figures).
+// Why it exists: at 10,000 targets it writes a scrape 6 to 9 times faster
+// than client_golang's registry + expfmt, with ~3,500 allocations instead
+// of ~1.9 million (BenchmarkEncoderVsRegistry10kTargets in bench_test.go
+// has the figures).
 package expo
 
 import (
