@@ -126,8 +126,8 @@ type seriesDef struct {
 	name, help string
 	typ        dto.MetricType
 	labels     []string // label names after the common ones
-	// reads are the slices of targetValues the family needs copied at
-	// scrape time (the plain fields always are).
+	// reads are the parts of targetValues beyond scalars the family needs
+	// copied at scrape time.
 	reads reads
 	// off, when set, leaves the family out under global.metrics.
 	off func(*checks.MetricsDetail) bool
@@ -135,7 +135,7 @@ type seriesDef struct {
 	emit func(w *writer, v *targetValues)
 }
 
-// reads are the slices of targetValues a family needs.
+// reads are parts of targetValues beyond scalars.
 type reads int
 
 const (
@@ -153,7 +153,8 @@ const (
 //		}},
 //
 // plus, when it reads a value Observe does not record yet, that field in
-// targetValues and its line in Observe. The table is never modified.
+// scalars (or targetValues, with a reads bit, for a slice) and its line in
+// Observe. The table is never modified.
 var perTarget = [...]seriesDef{
 	{
 		name: "vantage_check_up", help: "1 when the target is UP after down_after/up_after hysteresis, else 0.",
@@ -257,27 +258,31 @@ type children struct {
 
 // targetValues are what Observe records of a target's runs.
 type targetValues struct {
+	scalars
+	hist  hist         // vantage_check_duration_seconds
+	steps []stepValues // http steps of the last run
+}
+
+// scalars are the small values, copied for every family at scrape time.
+type scalars struct {
 	up      bool
 	success bool
 	runs    [4]float64 // by resultIndex
 	cert    float64
 	hasCert bool
-	hist    hist         // vantage_check_duration_seconds
-	steps   []stepValues // http steps of the last run
 }
 
-// copyFrom copies src into v, of its slices only those in r, reusing v's.
+// copyFrom copies src's scalars into v, and of its larger parts those in
+// r, reusing v's slices.
 func (v *targetValues) copyFrom(src *targetValues, r reads) {
-	hist, steps := v.hist, v.steps
-	*v = *src
-	v.hist, v.steps = hist, steps[:0]
+	v.scalars = src.scalars
 	if r&readHist != 0 {
-		native := append(hist.native[:0], src.hist.native...)
+		native := append(v.hist.native[:0], src.hist.native...)
 		v.hist = src.hist
 		v.hist.native = native
 	}
 	if r&readSteps != 0 {
-		v.steps = append(v.steps, src.steps...)
+		v.steps = append(v.steps[:0], src.steps...)
 	}
 }
 
