@@ -40,13 +40,13 @@ type StatsExport struct {
 
 	mu    sync.Mutex
 	fams  *statsFamilies
-	cache map[string]*statsPairs // by target key
-	gen   uint64                 // scrapes begun
+	cache map[*probe.Target]*statsPairs
+	gen   uint64 // scrapes begun
 }
 
 // NewStatsExport exports st's figures with the labels of c's series.
 func NewStatsExport(st Statistics, c *Collector) *StatsExport {
-	return &StatsExport{st: st, c: c, cache: map[string]*statsPairs{}}
+	return &StatsExport{st: st, c: c, cache: map[*probe.Target]*statsPairs{}}
 }
 
 // statsFamilies are the exported families for one labeler.
@@ -89,8 +89,7 @@ func (x *StatsExport) familiesFor(lab *Labeler) *statsFamilies {
 // kept from scrape to scrape. The window sets are a short slice, not a
 // map: at 100,000 targets a map per target was ~30 MB.
 type statsPairs struct {
-	lab   *Labeler      // labeler pairs were built with
-	t     *probe.Target // target pairs were built for
+	lab   *Labeler // labeler pairs were built with
 	pairs expo.LabelPairs
 	win   []windowPairs
 	gen   uint64 // the newest scrape that used them
@@ -102,33 +101,41 @@ type windowPairs struct {
 	pairs  expo.LabelPairs
 }
 
-// labelPairs are t's label pairs under lab, with a window label unless
-// window is empty, for scrape gen.
-func (x *StatsExport) labelPairs(t *probe.Target, lab *Labeler, window string, gen uint64) expo.LabelPairs {
+// targetPairs are t's label pairs under lab, for scrape gen; wp gets
+// them with each of the window labels in windows. One lock and one lookup
+// per target and scrape.
+func (x *StatsExport) targetPairs(t *probe.Target, lab *Labeler, windows []string, wp []expo.LabelPairs, gen uint64) expo.LabelPairs {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	sp := x.cache[t.Key]
-	if sp == nil || sp.lab != lab || sp.t != t {
+	// By target, not key: a target rebuilt by a reload under the same key
+	// may have new labels.
+	sp := x.cache[t]
+	if sp == nil || sp.lab != lab {
 		// The check series' pairs when they have them: each target's
 		// set then exists once.
 		p := x.c.TargetPairs(t, lab)
 		if p == nil {
 			p = lab.Pairs(lab.Values(t), &x.pairs)
 		}
-		sp = &statsPairs{lab: lab, t: t, pairs: p}
-		x.cache[t.Key] = sp
+		sp = &statsPairs{lab: lab, pairs: p}
+		x.cache[t] = sp
 	}
 	sp.gen = max(sp.gen, gen)
-	if window == "" {
-		return sp.pairs
+	for i, w := range windows {
+		wp[i] = sp.window(w, &x.pairs)
 	}
+	return sp.pairs
+}
+
+// window is the pairs plus window="w".
+func (sp *statsPairs) window(w string, pc *expo.PairCache) expo.LabelPairs {
 	for _, wp := range sp.win {
-		if wp.window == window {
+		if wp.window == w {
 			return wp.pairs
 		}
 	}
-	wp := sp.pairs.WithPair(x.pairs.Get("window", window))
-	sp.win = append(sp.win, windowPairs{window, wp})
+	wp := sp.pairs.WithPair(pc.Get("window", w))
+	sp.win = append(sp.win, windowPairs{w, wp})
 	return wp
 }
 
@@ -210,6 +217,11 @@ func (x *StatsExport) emit(e expo.Emitter) {
 		labels = append(labels, winLabel{w, s})
 		return s
 	}
+	var (
+		wl   []string          // a target's window labels
+		wp   []expo.LabelPairs // its pairs with them
+		base []expo.LabelPairs // each target's pairs in a group
+	)
 	complete, gi := true, 0
 	x.st.Export(func(group []stats.TargetFigures) bool {
 		if gi%256 == 0 && e.Err() != nil {
@@ -217,21 +229,33 @@ func (x *StatsExport) emit(e expo.Emitter) {
 			return false // the scrape failed or its client gave up: stop computing
 		}
 		gi++
+		base = slices.Grow(base[:0], len(group))[:len(group)]
 		for i := range group {
 			tf := &group[i]
+			base[i] = nil
+			if len(tf.Windows) == 0 {
+				continue // no figures, no series
+			}
+			wl = wl[:0]
+			for j := range tf.Windows {
+				wl = append(wl, label(tf.Windows[j].Window))
+			}
+			wp = slices.Grow(wp[:0], len(wl))[:len(wl)]
+			base[i] = x.targetPairs(tf.Target, lab, wl, wp, gen)
 			for j := range tf.Windows {
 				wf := &tf.Windows[j]
-				wp := x.labelPairs(tf.Target, lab, label(wf.Window), gen)
-				e.Gauge(d.ratio, wp, float64(wf.OK)/float64(wf.Runs))
+				e.Gauge(d.ratio, wp[j], float64(wf.OK)/float64(wf.Runs))
 				if wf.HasQuantiles {
 					// Emitters copy the values.
-					e.Summary(d.quantile, wp, wf.Samples, wf.Sum, stats.ExportedQuantiles[:], wf.Quantiles[:])
+					e.Summary(d.quantile, wp[j], wf.Samples, wf.Sum, stats.ExportedQuantiles[:], wf.Quantiles[:])
 				}
 			}
 		}
 		for i := range group {
-			if tf := &group[i]; tf.HasSlowdown {
-				e.Gauge(d.slowdown, x.labelPairs(tf.Target, lab, "", gen), tf.Slowdown)
+			// A slowdown needs a p90 in the shortest window: the target
+			// has figures, so base[i] is set.
+			if tf := &group[i]; tf.HasSlowdown && base[i] != nil {
+				e.Gauge(d.slowdown, base[i], tf.Slowdown)
 			}
 		}
 		return true
