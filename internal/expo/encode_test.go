@@ -77,7 +77,7 @@ type sample struct {
 }
 
 // samples go to an Emitter (the Encoder) or, as client_golang constant
-// metrics built independently of package metrics, to a registry.
+// metrics built independently of package expo, to a registry.
 type samples []sample
 
 func (ss samples) emit(e expo.Emitter) {
