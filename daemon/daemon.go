@@ -25,6 +25,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/health"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
@@ -118,17 +119,18 @@ func New(o Options) (*Daemon, error) {
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vantage_config_last_reload_success_timestamp_seconds",
 			Help: "Timestamp of the last successful configuration reload."}),
 	}
+	d.stats = stats.New(stats.Options{Config: cfg})
 	// In-daemon statistics carry the same labels as the check series.
-	d.stats = stats.New(stats.Options{Config: cfg, Labeler: d.metrics.Labeler, Pairs: d.metrics.TargetPairs})
+	statsExport := metrics.NewStatsExport(d.stats, d.metrics)
 	reg.MustRegister(d.reloadOK, d.reloadTime)
 	// The per-target families stream straight to /metrics; for formats the
 	// streaming encoder does not write they are gathered from registries
 	// of their own, one family at a time, to bound scrape memory.
 	d.sources = []web.Source{{Gatherers: []prometheus.Gatherer{reg}}}
 	for _, s := range []struct {
-		st    metrics.Streamer
+		st    expo.Streamer
 		views []prometheus.Collector
-	}{{d.metrics, d.metrics.Views()}, {d.stats, []prometheus.Collector{d.stats}}} {
+	}{{d.metrics, d.metrics.Views()}, {statsExport, []prometheus.Collector{statsExport}}} {
 		src := web.Source{Streamer: s.st}
 		for _, v := range s.views {
 			r := prometheus.NewRegistry()

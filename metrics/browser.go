@@ -7,6 +7,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -20,7 +21,7 @@ const defaultMaxDomains = 50
 // browserVecs are the browser series (README, Metrics).
 type browserVecs struct {
 	// fams describe step, nav, reqs and reqDur, in that order.
-	fams   [4]*Family
+	fams   [4]*expo.Family
 	step   *prometheus.HistogramVec
 	nav    *prometheus.GaugeVec
 	reqs   *prometheus.CounterVec
@@ -50,11 +51,11 @@ func newBrowserVecs(n []string) *browserVecs {
 		durName, durHelp = "vantage_browser_request_duration_seconds", "Duration of browser requests that got a response, by domain."
 	)
 	return &browserVecs{
-		fams: [...]*Family{
-			NewFamily(stepName, stepHelp, dto.MetricType_HISTOGRAM, with("step")),
-			NewFamily(navName, navHelp, dto.MetricType_GAUGE, with("step", "timing")),
-			NewFamily(reqsName, reqsHelp, dto.MetricType_COUNTER, with("domain", "result")),
-			NewFamily(durName, durHelp, dto.MetricType_HISTOGRAM, with("domain")),
+		fams: [...]*expo.Family{
+			expo.NewFamily(stepName, stepHelp, dto.MetricType_HISTOGRAM, with("step")),
+			expo.NewFamily(navName, navHelp, dto.MetricType_GAUGE, with("step", "timing")),
+			expo.NewFamily(reqsName, reqsHelp, dto.MetricType_COUNTER, with("domain", "result")),
+			expo.NewFamily(durName, durHelp, dto.MetricType_HISTOGRAM, with("domain")),
 		},
 		step:    prometheus.NewHistogramVec(HistogramOpts(stepName, stepHelp), with("step")),
 		nav:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: navName, Help: navHelp}, with("step", "timing")),
@@ -66,9 +67,9 @@ func newBrowserVecs(n []string) *browserVecs {
 
 // stream emits the browser families for which want is true (all if nil).
 // detail selects the histograms' buckets (nil: both kinds).
-func (b *browserVecs) stream(e Emitter, want func(string) bool, detail *checks.MetricsDetail) {
+func (b *browserVecs) stream(e expo.Emitter, want func(string) bool, detail *checks.MetricsDetail) {
 	for i, c := range [...]prometheus.Collector{b.step, b.nav, b.reqs, b.reqDur} {
-		if want == nil || want(b.fams[i].name) {
+		if want == nil || want(b.fams[i].Name()) {
 			streamVec(e, b.fams[i], c, detail)
 		}
 	}

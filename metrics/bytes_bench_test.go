@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
@@ -52,7 +53,7 @@ func BenchmarkCollectorBytesPerTarget(b *testing.B) {
 			}
 		}
 		for range 2 {
-			enc, _ := metrics.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeProtoDelim))
+			enc, _ := expo.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeProtoDelim))
 			c.Stream(enc, nil)
 			_ = enc.Close()
 		}

@@ -9,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vantage-monitoring/vantage/internal/expo"
 )
 
 // hist is one target's vantage_check_duration_seconds: the classic buckets
@@ -210,19 +212,38 @@ func (h *hist) dto(classic, native bool) *dto.Histogram {
 
 // histMetric is a hist sample for the registry path.
 type histMetric struct {
-	fam   *Family
-	pairs LabelPairs
+	fam   *expo.Family
+	pairs expo.LabelPairs
 	h     *dto.Histogram
 }
 
-func (m *histMetric) Desc() *prometheus.Desc { return m.fam.desc }
+func (m *histMetric) Desc() *prometheus.Desc { return m.fam.Desc() }
 
 func (m *histMetric) Write(out *dto.Metric) error {
 	out.Label, out.Histogram = m.pairs, m.h
 	return nil
 }
 
-// histDTO is an Encoder's reusable client_model form of a hist, so that
+// histSample is a copy of a target's hist as an expo.Histogram, with its
+// reusable protobuf form; classic and native say which buckets to write.
+type histSample struct {
+	h               *hist
+	d               histDTO
+	classic, native bool
+}
+
+func (s *histSample) Classic() (bounds []float64, counts []uint64, count uint64, sum float64) {
+	if !s.classic {
+		return nil, nil, s.h.count, s.h.sum
+	}
+	return durationBuckets, s.h.classic[:], s.h.count, s.h.sum
+}
+
+func (s *histSample) Metric(p expo.LabelPairs) *dto.Metric {
+	return s.d.fill(p, s.h, s.classic, s.native)
+}
+
+// histDTO is a scrape's reusable client_model form of a hist, so that
 // writing 100,000 histograms in protobuf allocates none of their parts.
 type histDTO struct {
 	m       dto.Metric
@@ -249,7 +270,7 @@ type spanDTO struct {
 }
 
 // fill points d.m at h's figures (and the labels p).
-func (d *histDTO) fill(p LabelPairs, h *hist, classic, native bool) *dto.Metric {
+func (d *histDTO) fill(p expo.LabelPairs, h *hist, classic, native bool) *dto.Metric {
 	if d.m.Histogram == nil {
 		for i := range d.buckets {
 			d.ub[i] = durationBuckets[i]

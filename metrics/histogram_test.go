@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/vantage-monitoring/vantage/internal/expo"
 )
 
 // clientHist is what client_golang exposes for values observed into a
@@ -110,20 +112,21 @@ func TestHistNativeBounded(t *testing.T) {
 // exactly the bytes its client_model path writes, in every format and
 // with each choice of buckets.
 func TestEncoderHistMatchesDTO(t *testing.T) {
-	f := NewFamily("vantage_check_duration_seconds", "Duration.", dto.MetricType_HISTOGRAM, []string{"check"})
-	p := LabelPairs{}.With("check", "a")
+	f := expo.NewFamily("vantage_check_duration_seconds", "Duration.", dto.MetricType_HISTOGRAM, []string{"check"})
+	p := expo.LabelPairs{}.With("check", "a")
 	h := ourHist([]float64{0.001, 0.004, 0.02, 0.02, 0.3, 45, 0})
 	formats := []expfmt.Format{expfmt.NewFormat(expfmt.TypeTextPlain), expfmt.NewFormat(expfmt.TypeOpenMetrics), expfmt.NewFormat(expfmt.TypeProtoDelim)}
 	for _, format := range formats {
 		for _, parts := range [][2]bool{{true, true}, {true, false}, {false, true}} {
 			var direct, viaDTO bytes.Buffer
-			e, _ := NewEncoder(&direct, format)
-			e.hist(f, p, h, parts[0], parts[1])
-			e.hist(f, p, h, parts[0], parts[1]) // the scratch form is reused
+			e, _ := expo.NewEncoder(&direct, format)
+			hs := &histSample{h: h, classic: parts[0], native: parts[1]}
+			e.Histogram(f, p, hs)
+			e.Histogram(f, p, hs) // the scratch form is reused
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			e, _ = NewEncoder(&viaDTO, format)
+			e, _ = expo.NewEncoder(&viaDTO, format)
 			for range 2 {
 				e.Metric(f, &histMetric{f, p, h.dto(parts[0], parts[1])})
 			}

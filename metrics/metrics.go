@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -67,8 +68,8 @@ func NewLabeler(cfg *checks.Config) *Labeler {
 // targets a pair of its own per target and label was ~40 MB. check and
 // node are per target (and resolved nodes come and go), so they are not
 // cached, except the empty node of checks without nodes.
-func (l *Labeler) Pairs(values []string, pc *PairCache) LabelPairs {
-	p := make(LabelPairs, len(l.order))
+func (l *Labeler) Pairs(values []string, pc *expo.PairCache) expo.LabelPairs {
+	p := make(expo.LabelPairs, len(l.order))
 	for i, idx := range l.order {
 		if pc != nil && idx != 0 && (idx != 3 || values[idx] == "") { // names[0] is check, [3] node
 			p[i] = pc.Get(l.names[idx], values[idx])
@@ -119,6 +120,107 @@ type Collector struct {
 	set *vecSet
 }
 
+// seriesDef is one per-target family of the check series: its descriptor
+// and how its samples are read from a target's values.
+type seriesDef struct {
+	name, help string
+	typ        dto.MetricType
+	labels     []string // label names after the common ones
+	// reads are the parts of targetValues beyond scalars the family needs
+	// copied at scrape time.
+	reads reads
+	// off, when set, leaves the family out under global.metrics.
+	off func(*checks.MetricsDetail) bool
+	// emit writes one target's samples from a copy of its values.
+	emit func(w *writer, v *targetValues)
+}
+
+// reads are parts of targetValues beyond scalars.
+type reads int
+
+const (
+	readHist reads = 1 << iota
+	readSteps
+)
+
+// perTarget are the per-target check series, in /metrics order (the
+// browser series, client_golang vectors, follow them; see browser.go). A
+// new per-target series is one entry here, for example
+//
+//	{name: "vantage_check_unsuccessful_runs_total", help: "Runs that did not succeed.",
+//		typ: dto.MetricType_COUNTER, emit: func(w *writer, v *targetValues) {
+//			w.e.Counter(w.f, w.pairs, v.runs[1]+v.runs[2]+v.runs[3])
+//		}},
+//
+// plus, when it reads a value Observe does not record yet, that field in
+// scalars (or targetValues, with a reads bit, for a slice) and its line in
+// Observe. The table is never modified.
+var perTarget = [...]seriesDef{
+	{
+		name: "vantage_check_up", help: "1 when the target is UP after down_after/up_after hysteresis, else 0.",
+		typ: dto.MetricType_GAUGE,
+		// Only check_up carries node_address: one label on one series per
+		// target tells a node's name from its address without adding series.
+		labels: []string{"node_address"},
+		emit:   func(w *writer, v *targetValues) { w.gauge(w.x.withAddr(w.pairs, w.addr), b2f(v.up)) },
+	},
+	{
+		name: "vantage_check_success", help: "1 when the last run succeeded, else 0.", typ: dto.MetricType_GAUGE,
+		emit: func(w *writer, v *targetValues) { w.gauge(w.pairs, b2f(v.success)) },
+	},
+	{
+		name: "vantage_check_runs_total", help: "Runs by result (success, failure, error, timeout).",
+		typ: dto.MetricType_COUNTER, labels: []string{"result"},
+		emit: func(w *writer, v *targetValues) {
+			for i := range probe.Results {
+				w.e.Counter(w.f, w.x.with(w.pairs, w.s.resultPairs[i], false), v.runs[i])
+			}
+		},
+	},
+	{
+		name: "vantage_tls_cert_not_after_timestamp_seconds",
+		help: "Expiry of the leaf certificate seen in the last TLS run, as a Unix timestamp.", typ: dto.MetricType_GAUGE,
+		emit: func(w *writer, v *targetValues) {
+			if v.hasCert {
+				w.gauge(w.pairs, v.cert)
+			}
+		},
+	},
+	{
+		name: "vantage_http_status_code", help: "HTTP status code of each step in the last run.",
+		typ: dto.MetricType_GAUGE, labels: []string{"step"}, reads: readSteps,
+		emit: func(w *writer, v *targetValues) {
+			for i := range v.steps {
+				if st := &v.steps[i]; st.status != 0 {
+					w.gauge(w.x.with(w.pairs, w.s.pairs.Get("step", st.name), false), float64(st.status))
+				}
+			}
+		},
+	},
+	{
+		name: "vantage_http_phase_seconds",
+		help: "Time of each request phase (dns, connect, tls, processing, transfer) in the last run.",
+		typ:  dto.MetricType_GAUGE, labels: []string{"step", "phase"}, reads: readSteps,
+		off: func(d *checks.MetricsDetail) bool { return !d.HTTPPhases },
+		emit: func(w *writer, v *targetValues) {
+			for i := range v.steps {
+				st := &v.steps[i]
+				withStep := w.x.with(w.pairs, w.s.pairs.Get("step", st.name), false)
+				for j := range phaseNames {
+					if st.has[j] {
+						w.gauge(w.x.with(withStep, w.s.phasePairs[j], true), st.phases[j])
+					}
+				}
+			}
+		},
+	},
+	{
+		name: "vantage_check_duration_seconds", help: "Duration of successful runs.",
+		typ: dto.MetricType_HISTOGRAM, reads: readHist,
+		emit: func(w *writer, v *targetValues) { w.hist(&v.hist) },
+	},
+}
+
 // vecSet holds one label set's series. The per-target gauges, counters and
 // the duration histogram are plain numbers turned into metrics at scrape
 // time: at 10,000 targets a client_golang child per series (with its label
@@ -129,8 +231,8 @@ type vecSet struct {
 	lab     *Labeler
 	browser *browserVecs
 
-	upFam, successFam, runsFam, phaseFam, statusFam, certFam, durationFam *Family
-	pairs                                                                 PairCache
+	fams  []*expo.Family // by perTarget index
+	pairs expo.PairCache
 	// resultPairs are result="…" by resultIndex, phasePairs phase="…" by
 	// phaseNames index.
 	resultPairs [4]*dto.LabelPair
@@ -146,18 +248,68 @@ type vecSet struct {
 
 type children struct {
 	values  []string
-	pairs   LabelPairs       // values as label pairs, built once
+	pairs   expo.LabelPairs  // values as label pairs, built once
 	addr    string           // the node's address, check_up's node_address
 	browser *browserChildren // nil until a browser run is observed
 
-	mu      sync.Mutex // the values below: Observe writes, Collect reads
+	mu sync.Mutex // targetValues: Observe writes, Collect reads
+	targetValues
+}
+
+// targetValues are what Observe records of a target's runs.
+type targetValues struct {
+	scalars
+	hist  hist         // vantage_check_duration_seconds
+	steps []stepValues // http steps of the last run
+}
+
+// scalars are the small values, copied for every family at scrape time.
+type scalars struct {
 	up      bool
 	success bool
 	runs    [4]float64 // by resultIndex
 	cert    float64
 	hasCert bool
-	hist    hist         // vantage_check_duration_seconds
-	steps   []stepValues // http steps of the last run
+}
+
+// copyFrom copies src's scalars into v, and of its larger parts those in
+// r, reusing v's slices.
+func (v *targetValues) copyFrom(src *targetValues, r reads) {
+	v.scalars = src.scalars
+	if r&readHist != 0 {
+		native := append(v.hist.native[:0], src.hist.native...)
+		v.hist = src.hist
+		v.hist.native = native
+	}
+	if r&readSteps != 0 {
+		v.steps = append(v.steps[:0], src.steps...)
+	}
+}
+
+// writer writes one family's samples for each target in turn.
+type writer struct {
+	e      expo.Emitter
+	enc    *expo.Encoder // e, when it is an Encoder
+	f      *expo.Family
+	s      *vecSet
+	x      *extraPairs
+	detail *checks.MetricsDetail
+	hs     histSample
+	// pairs and addr are the current target's.
+	pairs expo.LabelPairs
+	addr  string
+}
+
+func (w *writer) gauge(p expo.LabelPairs, v float64) { w.e.Gauge(w.f, p, v) }
+
+func (w *writer) hist(h *hist) {
+	classic, native := w.detail.Classic(), w.detail.Native()
+	if w.enc == nil {
+		w.e.Metric(w.f, &histMetric{w.f, w.pairs, h.dto(classic, native)})
+		return
+	}
+	w.hs.h, w.hs.classic, w.hs.native = h, classic, native
+	w.enc.Histogram(w.f, w.pairs, &w.hs)
 }
 
 // extraPairs builds a target's pairs plus one or two labels at scrape
@@ -168,14 +320,14 @@ type children struct {
 // registry path), so they get new ones.
 type extraPairs struct {
 	reuse      bool
-	buf1, buf2 LabelPairs
+	buf1, buf2 expo.LabelPairs
 	addr       dto.LabelPair
 	addrName   string
 	addrValue  string
 }
 
-func newExtraPairs(e Emitter) *extraPairs {
-	_, reuse := e.(*Encoder)
+func newExtraPairs(e expo.Emitter) *extraPairs {
+	_, reuse := e.(*expo.Encoder)
 	x := &extraPairs{reuse: reuse, addrName: "node_address"}
 	x.addr.Name, x.addr.Value = &x.addrName, &x.addrValue
 	return x
@@ -183,7 +335,7 @@ func newExtraPairs(e Emitter) *extraPairs {
 
 // with is p plus lp; second selects the second buffer, so a result can be
 // extended once more.
-func (x *extraPairs) with(p LabelPairs, lp *dto.LabelPair, second bool) LabelPairs {
+func (x *extraPairs) with(p expo.LabelPairs, lp *dto.LabelPair, second bool) expo.LabelPairs {
 	if !x.reuse {
 		return p.WithPair(lp)
 	}
@@ -191,12 +343,12 @@ func (x *extraPairs) with(p LabelPairs, lp *dto.LabelPair, second bool) LabelPai
 	if second {
 		buf = &x.buf2
 	}
-	*buf = p.appendWithPair((*buf)[:0], lp)
+	*buf = p.AppendWith((*buf)[:0], lp)
 	return *buf
 }
 
 // withAddr is p plus node_address=addr.
-func (x *extraPairs) withAddr(p LabelPairs, addr string) LabelPairs {
+func (x *extraPairs) withAddr(p expo.LabelPairs, addr string) expo.LabelPairs {
 	if !x.reuse {
 		return p.With("node_address", addr)
 	}
@@ -246,30 +398,15 @@ func HistogramOpts(name, help string) prometheus.HistogramOpts {
 
 func newVecSet(lab *Labeler) *vecSet {
 	n := lab.Names()
-	with := func(extra ...string) []string { return append(slices.Clone(n), extra...) }
-	gauge := func(name, help string, labels []string) *Family {
-		return NewFamily(name, help, dto.MetricType_GAUGE, labels)
-	}
-	const durationHelp = "Duration of successful runs."
 	s := &vecSet{
-		lab: lab,
-		// Only check_up carries node_address: one label on one series per
-		// target tells a node's name from its address without adding series.
-		upFam: gauge("vantage_check_up",
-			"1 when the target is UP after down_after/up_after hysteresis, else 0.", with("node_address")),
-		successFam: gauge("vantage_check_success",
-			"1 when the last run succeeded, else 0.", n),
-		runsFam: NewFamily("vantage_check_runs_total",
-			"Runs by result (success, failure, error, timeout).", dto.MetricType_COUNTER, with("result")),
-		durationFam: NewFamily("vantage_check_duration_seconds", durationHelp, dto.MetricType_HISTOGRAM, n),
-		phaseFam: gauge("vantage_http_phase_seconds",
-			"Time of each request phase (dns, connect, tls, processing, transfer) in the last run.", with("step", "phase")),
-		statusFam: gauge("vantage_http_status_code",
-			"HTTP status code of each step in the last run.", with("step")),
-		certFam: gauge("vantage_tls_cert_not_after_timestamp_seconds",
-			"Expiry of the leaf certificate seen in the last TLS run, as a Unix timestamp.", n),
+		lab:      lab,
 		browser:  newBrowserVecs(n),
+		fams:     make([]*expo.Family, len(perTarget)),
 		children: map[string]*children{},
+	}
+	for i := range perTarget {
+		d := &perTarget[i]
+		s.fams[i] = expo.NewFamily(d.name, d.help, d.typ, append(slices.Clone(n), d.labels...))
 	}
 	for i, r := range probe.Results {
 		s.resultPairs[i] = s.pairs.Get("result", string(r))
@@ -316,7 +453,7 @@ func (c *Collector) Configure(cfg *checks.Config) {
 // TargetPairs is t's label pairs as the check series hold them, or nil when
 // the collector has no series for t or its labeler is not lab. Other
 // collectors with the same labels reuse them instead of building copies.
-func (c *Collector) TargetPairs(t *probe.Target, lab *Labeler) LabelPairs {
+func (c *Collector) TargetPairs(t *probe.Target, lab *Labeler) expo.LabelPairs {
 	c.mu.RLock()
 	s := c.set
 	c.mu.RUnlock()
@@ -344,39 +481,28 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	c.Stream(ChanEmitter(ch), nil)
+	c.Stream(expo.ChanEmitter(ch), nil)
 }
 
-// part is one family (or group) of the collector's output.
-type part int
+// browserView is the index of the browser families' view, after
+// perTarget's.
+const browserView = len(perTarget)
 
-const (
-	partUp part = iota
-	partSuccess
-	partRuns
-	partCert
-	partStatus
-	partPhase
-	partDuration
-	partBrowser
-	numParts
-)
-
-// Views splits the collector into one collector per family, so a
-// streaming /metrics handler that falls back to client_golang's registry
-// can gather and encode them one at a time (each in its own registry)
-// instead of holding every sample at once.
+// Views splits the collector into one collector per family (the browser
+// families are one), so a streaming /metrics handler that falls back to
+// client_golang's registry can gather and encode them one at a time (each
+// in its own registry) instead of holding every sample at once.
 func (c *Collector) Views() []prometheus.Collector {
-	out := make([]prometheus.Collector, numParts)
-	for p := part(0); p < numParts; p++ {
-		out[p] = view{c, p}
+	out := make([]prometheus.Collector, browserView+1)
+	for i := range out {
+		out[i] = view{c, i}
 	}
 	return out
 }
 
 type view struct {
 	c *Collector
-	p part
+	i int // into perTarget, or browserView
 }
 
 func (v view) Describe(chan<- *prometheus.Desc) {}
@@ -384,40 +510,32 @@ func (v view) Collect(ch chan<- prometheus.Metric) {
 	v.c.mu.RLock()
 	s := v.c.set
 	v.c.mu.RUnlock()
-	s.collect(ChanEmitter(ch), v.p)
+	if v.i == browserView {
+		s.browser.stream(expo.ChanEmitter(ch), nil, s.detail.Load())
+		return
+	}
+	s.collect(expo.ChanEmitter(ch), v.i)
 }
 
-// Stream implements Streamer.
-func (c *Collector) Stream(e Emitter, want func(string) bool) {
+// Stream implements expo.Streamer.
+func (c *Collector) Stream(e expo.Emitter, want func(string) bool) {
 	c.mu.RLock()
 	s := c.set // one label set for the whole scrape, even across a reload
 	c.mu.RUnlock()
-	for p := part(0); p < numParts; p++ {
-		if p == partBrowser {
-			s.browser.stream(e, want, s.detail.Load())
-			continue
-		}
-		if want == nil || want(s.partFamily(p).name) {
-			s.collect(e, p)
+	for i := range perTarget {
+		if want == nil || want(perTarget[i].name) {
+			s.collect(e, i)
 		}
 	}
+	s.browser.stream(e, want, s.detail.Load())
 }
 
-func (s *vecSet) partFamily(p part) *Family {
-	return [...]*Family{partUp: s.upFam, partSuccess: s.successFam, partRuns: s.runsFam, partCert: s.certFam,
-		partStatus: s.statusFam, partPhase: s.phaseFam, partDuration: s.durationFam}[p]
-}
-
-func (s *vecSet) collect(e Emitter, p part) {
+// collect writes family perTarget[i] of every target.
+func (s *vecSet) collect(e expo.Emitter, i int) {
+	d := &perTarget[i]
 	detail := s.detail.Load()
-	switch p {
-	case partBrowser:
-		s.browser.stream(e, nil, detail)
+	if d.off != nil && d.off(detail) {
 		return
-	case partPhase:
-		if !detail.HTTPPhases {
-			return
-		}
 	}
 	s.mu.Lock()
 	list := make([]*children, 0, len(s.children))
@@ -428,65 +546,18 @@ func (s *vecSet) collect(e Emitter, p part) {
 	// Each target's values are copied under its lock and written after:
 	// writing may block on a slow scraper, and the target's next run must
 	// not wait for it.
-	var (
-		h      hist
-		native []uint32
-		steps  []stepValues
-	)
-	enc, _ := e.(*Encoder)
-	x := newExtraPairs(e)
-	for i, k := range list {
-		if i%256 == 0 && e.Err() != nil {
+	w := &writer{e: e, f: s.fams[i], s: s, x: newExtraPairs(e), detail: detail}
+	w.enc, _ = e.(*expo.Encoder)
+	var v targetValues
+	for j, k := range list {
+		if j%256 == 0 && e.Err() != nil {
 			return // the scrape failed or its client gave up
 		}
 		k.mu.Lock()
-		up, success, runs, cert, hasCert := k.up, k.success, k.runs, k.cert, k.hasCert
-		switch p {
-		case partDuration:
-			native = append(native[:0], k.hist.native...)
-			h = k.hist
-			h.native = native
-		case partStatus, partPhase:
-			steps = append(steps[:0], k.steps...)
-		}
+		v.copyFrom(&k.targetValues, d.reads)
 		k.mu.Unlock()
-		switch p {
-		case partUp:
-			e.Gauge(s.upFam, x.withAddr(k.pairs, k.addr), b2f(up))
-		case partSuccess:
-			e.Gauge(s.successFam, k.pairs, b2f(success))
-		case partRuns:
-			for i := range probe.Results {
-				e.Counter(s.runsFam, x.with(k.pairs, s.resultPairs[i], false), runs[i])
-			}
-		case partCert:
-			if hasCert {
-				e.Gauge(s.certFam, k.pairs, cert)
-			}
-		case partDuration:
-			if enc != nil {
-				enc.hist(s.durationFam, k.pairs, &h, detail.Classic(), detail.Native())
-			} else {
-				e.Metric(s.durationFam, &histMetric{s.durationFam, k.pairs, h.dto(detail.Classic(), detail.Native())})
-			}
-		case partStatus, partPhase:
-			for i := range steps {
-				st := &steps[i]
-				stepLP := s.pairs.Get("step", st.name)
-				if p == partStatus {
-					if st.status != 0 {
-						e.Gauge(s.statusFam, x.with(k.pairs, stepLP, false), float64(st.status))
-					}
-					continue
-				}
-				withStep := x.with(k.pairs, stepLP, false)
-				for j := range phaseNames {
-					if st.has[j] {
-						e.Gauge(s.phaseFam, x.with(withStep, s.phasePairs[j], true), st.phases[j])
-					}
-				}
-			}
-		}
+		w.pairs, w.addr = k.pairs, k.addr
+		d.emit(w, &v)
 	}
 }
 
@@ -494,7 +565,7 @@ func (s *vecSet) collect(e Emitter, p part) {
 // the buckets detail asks for. The children are listed first: a vector
 // holds its lock while it collects, and a new child (a probe's first
 // observation) must not wait for a slow scraper.
-func streamVec(e Emitter, f *Family, c prometheus.Collector, detail *checks.MetricsDetail) {
+func streamVec(e expo.Emitter, f *expo.Family, c prometheus.Collector, detail *checks.MetricsDetail) {
 	ch := make(chan prometheus.Metric, 64)
 	go func() {
 		c.Collect(ch)
@@ -508,7 +579,7 @@ func streamVec(e Emitter, f *Family, c prometheus.Collector, detail *checks.Metr
 		if i%256 == 0 && e.Err() != nil {
 			return
 		}
-		if detail != nil && f.typ == dto.MetricType_HISTOGRAM && (!detail.Classic() || !detail.Native()) {
+		if detail != nil && f.Type() == dto.MetricType_HISTOGRAM && (!detail.Classic() || !detail.Native()) {
 			m = stripped{m, detail.Classic(), detail.Native()}
 		}
 		e.Metric(f, m)
@@ -547,7 +618,7 @@ func (s *vecSet) get(t *probe.Target) *children {
 		return ch
 	}
 	v := s.lab.Values(t)
-	ch = &children{values: v, pairs: s.lab.Pairs(v, &s.pairs), addr: t.Node.Address(), hist: newHist(time.Now())}
+	ch = &children{values: v, pairs: s.lab.Pairs(v, &s.pairs), addr: t.Node.Address(), targetValues: targetValues{hist: newHist(time.Now())}}
 	s.children[t.Key] = ch
 	return ch
 }

@@ -11,8 +11,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/expo"
+	"github.com/vantage-monitoring/vantage/internal/expo/expotest"
 	"github.com/vantage-monitoring/vantage/metrics"
-	"github.com/vantage-monitoring/vantage/metrics/metricstest"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
@@ -47,7 +48,7 @@ func TestSlowScraperDoesNotBlockProbes(t *testing.T) {
 				run(tg)
 			}
 			pr, pw := io.Pipe() // nobody reads until the runs below are done
-			enc, _ := metrics.NewEncoder(pw, expfmt.NewFormat(expfmt.TypeTextPlain))
+			enc, _ := expo.NewEncoder(pw, expfmt.NewFormat(expfmt.TypeTextPlain))
 			scraped := make(chan struct{})
 			go func() {
 				defer close(scraped)
@@ -93,11 +94,11 @@ func TestMetricsDetail(t *testing.T) {
 				StatusCode: 200, Phases: probe.Phases{Connect: time.Millisecond, Processing: time.Millisecond}}}}})
 	}
 	text := func() string {
-		return string(metricstest.Encode(t, expfmt.NewFormat(expfmt.TypeTextPlain), func(e *metrics.Encoder) { c.Stream(e, nil) }))
+		return string(expotest.Encode(t, expfmt.NewFormat(expfmt.TypeTextPlain), func(e *expo.Encoder) { c.Stream(e, nil) }))
 	}
 	histogram := func() *dto.Histogram {
 		t.Helper()
-		for _, mf := range metricstest.Gather(t, c) {
+		for _, mf := range expotest.Gather(t, c) {
 			if mf.GetName() == "vantage_check_duration_seconds" {
 				return mf.GetMetric()[0].GetHistogram()
 			}
@@ -156,7 +157,7 @@ func TestMetricsDetailBrowser(t *testing.T) {
 	check := func(classic, native bool) {
 		t.Helper()
 		seen := 0
-		for _, mf := range metricstest.Gather(t, c) {
+		for _, mf := range expotest.Gather(t, c) {
 			if mf.GetType() != dto.MetricType_HISTOGRAM {
 				continue
 			}

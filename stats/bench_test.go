@@ -2,7 +2,6 @@ package stats
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -10,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-
-	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -136,58 +131,4 @@ func BenchmarkBytesPerSeriesWindow10kTargets30sInterval(b *testing.B) {
 // 1s interval, 3,600 runs per target per hour, spread over many bins.
 func BenchmarkBytesPerSeriesWindow1kTargets1sInterval(b *testing.B) {
 	benchBytes(b, 1000, time.Second)
-}
-
-// BenchmarkScrape10kTargets2Windows is the time to compute and encode the
-// statistics families of 10,000 targets with 2 windows in the text format:
-// "stream" as /metrics does (metrics.Encoder), "registry" through
-// client_golang's Gather and expfmt (the fallback for other formats), for
-// comparison. ms/scrape; series counted from the registry path.
-func BenchmarkScrape10kTargets2Windows(b *testing.B) {
-	tgs := benchTargets(b, 10000)
-	s, clk := fill(b, tgs, 30*time.Second)
-	clk.Set(t0.Add(time.Hour)) // both windows hold data
-	b.Run("stream", func(b *testing.B) {
-		var n countingWriter
-		for b.Loop() {
-			e, _ := metrics.NewEncoder(&n, expfmt.NewFormat(expfmt.TypeTextPlain))
-			s.Stream(e, nil)
-			if err := e.Close(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if n == 0 {
-			b.Fatal("nothing written")
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/scrape")
-	})
-	b.Run("registry", func(b *testing.B) {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(s)
-		series := 0
-		for b.Loop() {
-			mfs, err := reg.Gather()
-			if err != nil {
-				b.Fatal(err)
-			}
-			enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
-			series = 0
-			for _, mf := range mfs {
-				series += len(mf.GetMetric())
-				if err := enc.Encode(mf); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/scrape")
-		b.ReportMetric(float64(series), "series")
-	})
-}
-
-// countingWriter discards what it is given and counts the bytes.
-type countingWriter int64
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	*w += countingWriter(len(p))
-	return len(p), nil
 }

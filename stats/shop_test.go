@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/demo"
-	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/httpprobe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
@@ -67,7 +65,7 @@ func TestShopNodeFault(t *testing.T) {
 		}
 		clk := newClock() // one sub-window: every run is in every window
 		cfg := config(5*time.Minute, time.Hour)
-		s := New(Options{Config: cfg, Now: clk.Now, Labeler: metrics.New(cfg).Labeler})
+		s := New(Options{Config: cfg, Now: clk.Now})
 		samples := make([][]float64, len(targets))
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -126,14 +124,19 @@ func TestShopNodeFault(t *testing.T) {
 			t.Logf("%s: %d samples p50 %.4f p90 %.4f p99 %.4f slowdown %.2f",
 				tg.Node.Name, len(samples[i]), out[i].p50, out[i].p90, out[i].p99, out[i].slowdown)
 		}
-		// The exported gauge says the same as the query API.
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(s)
-		got := gather(t, reg)
+		// The exported figures say the same as the query API.
+		exported := map[string]float64{}
+		s.Export(func(g []TargetFigures) bool {
+			for _, tf := range g {
+				if tf.HasSlowdown {
+					exported[tf.Target.Key] = tf.Slowdown
+				}
+			}
+			return true
+		})
 		for i, tg := range targets {
-			name := "vantage_node_slowdown_ratio{check=shop,node=" + tg.Node.Name + ",path=direct,type=http}"
-			if v, ok := got[name]; !ok || v != out[i].slowdown {
-				t.Errorf("%s = %g (present %v), NodeSlowdown %g", name, v, ok, out[i].slowdown)
+			if v, ok := exported[tg.Key]; !ok || v != out[i].slowdown {
+				t.Errorf("%s: exported slowdown %g (present %v), NodeSlowdown %g", tg.Key, v, ok, out[i].slowdown)
 			}
 		}
 		return out

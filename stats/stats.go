@@ -1,8 +1,9 @@
 // Package stats keeps vantage's in-process latency statistics (docs/statistics.md):
 // sliding-window quantiles and success ratios per target, per step and per
 // browser domain, and the node slowdown that compares a load-balancer node
-// with its siblings. Alerting and the status page query it directly; its
-// Collector exports the figures so dashboards need no histogram_quantile.
+// with its siblings. Alerting and the status page query it directly; the
+// metrics package exports the figures (Export) so dashboards need no
+// histogram_quantile.
 //
 // Each series keeps, per window, a ring of 10 sub-window DDSketches
 // (sketches-go, 1 % relative accuracy) aligned on the wall clock: a 5m
@@ -36,15 +37,14 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch/store"
 
 	"github.com/vantage-monitoring/vantage/checks"
-	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
 // RelativeAccuracy is the sketches' relative error bound on quantiles.
 const RelativeAccuracy = 0.01
 
-// Quantiles are the quantiles the collector exports.
-var exportedQuantiles = [...]float64{0.5, 0.9, 0.99}
+// ExportedQuantiles are the quantiles Export computes; never modified.
+var ExportedQuantiles = [...]float64{0.5, 0.9, 0.99}
 
 // Key names a series: a target, or one of its steps or browser domains.
 type Key struct {
@@ -59,29 +59,15 @@ type Options struct {
 	Config *checks.Config
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Labeler gives the common label names and values of exported series,
-	// so they match the other check series; nil means a labeler derived
-	// from Config (and from each Configure).
-	Labeler func() *metrics.Labeler
-	// Pairs, when set, gives a target's label pairs already built by the
-	// check series (the same labels), so each target's set exists once;
-	// nil or a nil result means building them here.
-	Pairs func(t *probe.Target, lab *metrics.Labeler) metrics.LabelPairs
 }
 
-// Stats holds every series. It is a probe.Sink and a prometheus.Collector.
-// Safe for concurrent use.
+// Stats holds every series. It is a probe.Sink. Safe for concurrent use.
 type Stats struct {
 	now     func() time.Time
 	mapping mapping.IndexMapping
-	labeler func() *metrics.Labeler
-	scratch sync.Pool         // *ddsketch.DDSketch with dense stores, for reads
-	pairs   metrics.PairCache // shared window="…" label pairs
-	// sharedPairs looks up pairs the check series built (Options.Pairs).
-	sharedPairs func(*probe.Target, *metrics.Labeler) metrics.LabelPairs
+	scratch sync.Pool // *ddsketch.DDSketch with dense stores, for reads
 
-	win    atomic.Pointer[windows]
-	ownLab atomic.Pointer[metrics.Labeler]
+	win atomic.Pointer[windows]
 
 	// byKey mirrors targets for the lock-free lookup on every Observe: a
 	// shared RWMutex's reader count would bounce between cores.
@@ -92,7 +78,6 @@ type Stats struct {
 	// groups are the series of each check+path: a slice, not a map, since
 	// most checks have one target and a map each was ~250 bytes.
 	groups map[string][]*targetSeries
-	descs  *descSet
 }
 
 // windows is one configuration's set of windows.
@@ -109,16 +94,10 @@ type targetSeries struct {
 
 	t atomic.Pointer[probe.Target]
 
-	mu   sync.Mutex
-	lab  *metrics.Labeler // labeler pairs were built with
-	labT *probe.Target    // target pairs were built for
-	// pairs are the target's label pairs, winPairs them plus a window
-	// label, rebuilt when lab or labT changes.
-	pairs    metrics.LabelPairs
-	winPairs []windowPairs
-	main     *series
-	steps    map[string]*series
-	domains  map[string]*series
+	mu      sync.Mutex
+	main    *series
+	steps   map[string]*series
+	domains map[string]*series
 }
 
 // series is one key's rings, one per window.
@@ -138,15 +117,12 @@ func New(o Options) *Stats {
 		panic(err) // a constant accuracy in (0, 1) cannot fail
 	}
 	s := &Stats{
-		now: o.Now, mapping: m, labeler: o.Labeler, sharedPairs: o.Pairs,
+		now: o.Now, mapping: m,
 		targets: map[string]*targetSeries{},
 		groups:  map[string][]*targetSeries{},
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.labeler == nil {
-		s.labeler = s.ownLab.Load
 	}
 	s.scratch.New = func() any {
 		return ddsketch.NewDDSketch(m, store.NewDenseStore(), store.NewDenseStore())
@@ -189,7 +165,6 @@ func windowsOf(cfg *checks.Config) *windows {
 // Configure adopts a (reloaded) config: windows that stay keep their data,
 // new windows start empty, windows no longer used are dropped.
 func (s *Stats) Configure(cfg *checks.Config) {
-	s.ownLab.Store(metrics.NewLabeler(cfg))
 	w := windowsOf(cfg)
 	s.mu.Lock()
 	defer s.mu.Unlock()

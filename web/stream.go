@@ -15,16 +15,16 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/metrics"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 )
 
 // Source is one part of /metrics. When the negotiated format is one
-// metrics.Encoder writes (Prometheus text, OpenMetrics 1.0, protobuf), a
+// expo.Encoder writes (Prometheus text, OpenMetrics 1.0, protobuf), a
 // Streamer writes its samples straight to the response; otherwise, and
 // for sources without a Streamer, the Gatherers are gathered and encoded
 // one after the other. Each family must come from exactly one source.
 type Source struct {
-	Streamer  metrics.Streamer
+	Streamer  expo.Streamer
 	Gatherers []prometheus.Gatherer
 }
 
@@ -32,7 +32,7 @@ type Source struct {
 // client_golang's Gather materialises, checks and sorts every sample of a
 // registry at once; with 10,000 targets that is ~400,000 samples, ~100 MB
 // of short-lived objects and over a second per scrape. The per-target
-// families stream instead (metrics.Encoder); the small registries (Go,
+// families stream instead (expo.Encoder); the small registries (Go,
 // process, scheduler) go through Gather.
 //
 // A request filtered with name[] only writes the families it names, and
@@ -111,7 +111,7 @@ func streamHandler(srcs []Source, log zerolog.Logger) http.Handler {
 			want = func(n string) bool { return filter[n] }
 		}
 
-		if enc, ok := metrics.NewEncoder(out, format); ok {
+		if enc, ok := expo.NewEncoder(out, format); ok {
 			// Work stops when the client goes away or its scrape timeout
 			// (Prometheus says it in a header) passes: at 100,000 targets
 			// a scrape computes millions of samples no one would read.

@@ -12,21 +12,21 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/metrics"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/web"
 )
 
 // slowStreamer emits one sample a millisecond until its emitter reports an
 // error (or a bound no test should reach), and records why it stopped.
 type slowStreamer struct {
-	fam     *metrics.Family
+	fam     *expo.Family
 	started chan struct{}
 	stopped chan error // the emitter's error when it stopped; nil at the bound
 	n       atomic.Int64
 }
 
-func (s *slowStreamer) Stream(e metrics.Emitter, _ func(string) bool) {
-	p := metrics.LabelPairs{}.With("check", "a")
+func (s *slowStreamer) Stream(e expo.Emitter, _ func(string) bool) {
+	p := expo.LabelPairs{}.With("check", "a")
 	close(s.started)
 	for i := range 120000 {
 		if err := e.Err(); err != nil {
@@ -41,7 +41,7 @@ func (s *slowStreamer) Stream(e metrics.Emitter, _ func(string) bool) {
 }
 
 func newSlow() *slowStreamer {
-	return &slowStreamer{fam: metrics.NewFamily("vantage_slow", "slow", dto.MetricType_GAUGE, []string{"check"}),
+	return &slowStreamer{fam: expo.NewFamily("vantage_slow", "slow", dto.MetricType_GAUGE, []string{"check"}),
 		started: make(chan struct{}), stopped: make(chan error, 1)}
 }
 

@@ -1,4 +1,4 @@
-package metrics
+package expo
 
 import (
 	"sort"
@@ -23,11 +23,12 @@ func (p LabelPairs) With(name, value string) LabelPairs {
 
 // WithPair returns a new set with one more (shared, immutable) pair.
 func (p LabelPairs) WithPair(lp *dto.LabelPair) LabelPairs {
-	return p.appendWithPair(make(LabelPairs, 0, len(p)+1), lp)
+	return p.AppendWith(make(LabelPairs, 0, len(p)+1), lp)
 }
 
-// appendWithPair appends p with lp inserted in name order to dst.
-func (p LabelPairs) appendWithPair(dst LabelPairs, lp *dto.LabelPair) LabelPairs {
+// AppendWith appends p with lp inserted in name order to dst (a reused
+// buffer, for samples whose pairs are not kept).
+func (p LabelPairs) AppendWith(dst LabelPairs, lp *dto.LabelPair) LabelPairs {
 	name := lp.GetName()
 	i := sort.Search(len(p), func(i int) bool { return p[i].GetName() >= name })
 	dst = append(dst, p[:i]...)

@@ -1,4 +1,15 @@
-package metrics
+// Package expo writes Prometheus exposition formats (text 0.0.4,
+// OpenMetrics 1.0, delimited protobuf) straight from label pairs built once
+// per series, for the per-target families of /metrics. client_golang's
+// registry stays the reference: every format is tested to decode to what
+// registry + expfmt write for the same samples, and it remains the path
+// for other formats and the small registries.
+//
+// Why it exists: at 10,000 targets it writes a scrape 6 to 9 times faster
+// than client_golang's registry + expfmt, with ~3,500 allocations instead
+// of ~1.9 million (BenchmarkEncoderVsRegistry10kTargets in bench_test.go
+// has the figures).
+package expo
 
 import (
 	"bufio"
@@ -40,6 +51,9 @@ func (f *Family) Desc() *prometheus.Desc { return f.desc }
 
 // Name is the family's metric name.
 func (f *Family) Name() string { return f.name }
+
+// Type is the family's metric type.
+func (f *Family) Type() dto.MetricType { return f.typ }
 
 // Emitter receives a collector's samples, family by family. The registry
 // path turns them into prometheus.Metrics (ChanEmitter); the Encoder writes
@@ -108,8 +122,6 @@ type Encoder struct {
 	done atomic.Bool
 	stop func() bool
 	ctx  context.Context
-	// hd is Histogram's scratch client_model form (protobuf).
-	hd histDTO
 }
 
 // NewEncoder returns an Encoder for format, or false when the format is
@@ -230,14 +242,26 @@ func (e *Encoder) Metric(f *Family, m prometheus.Metric) {
 	e.DTO(f, &e.d)
 }
 
-// hist writes a duration histogram with its classic buckets, its native
-// ones, or both.
-func (e *Encoder) hist(f *Family, p LabelPairs, h *hist, classic, native bool) {
+// Histogram is a histogram sample the Encoder writes from its parts in
+// the text formats, without building its client_model form.
+type Histogram interface {
+	// Classic is the classic buckets' upper bounds (without +Inf) and
+	// counts (per bucket, not cumulative), both empty when the sample is
+	// written without them, and the sample count and sum.
+	Classic() (bounds []float64, counts []uint64, count uint64, sum float64)
+	// Metric is the whole sample (native buckets too) in client_model
+	// form with the labels p, for protobuf; the Encoder is done with it
+	// when Histogram returns, so it may be reused.
+	Metric(p LabelPairs) *dto.Metric
+}
+
+// Histogram writes a histogram sample.
+func (e *Encoder) Histogram(f *Family, p LabelPairs, h Histogram) {
 	if !e.begin(f) {
 		return
 	}
 	if e.f == wireProto {
-		b, err := proto.MarshalOptions{}.MarshalAppend(e.msg[:0], e.hd.fill(p, h, classic, native))
+		b, err := proto.MarshalOptions{}.MarshalAppend(e.msg[:0], h.Metric(p))
 		if err != nil {
 			e.err = err
 			return
@@ -247,16 +271,15 @@ func (e *Encoder) hist(f *Family, p LabelPairs, h *hist, classic, native bool) {
 		return
 	}
 	e.setLabels(p)
-	if classic {
-		var cum uint64
-		for i, ub := range durationBuckets {
-			cum += h.classic[i]
-			e.countLine(f.name, "_bucket", "le", ub, cum)
-		}
+	bounds, counts, count, sum := h.Classic()
+	var cum uint64
+	for i, ub := range bounds {
+		cum += counts[i]
+		e.countLine(f.name, "_bucket", "le", ub, cum)
 	}
-	e.countLine(f.name, "_bucket", "le", math.Inf(+1), h.count)
-	e.sampleLine(f.name, "_sum", "", 0, h.sum)
-	e.countLine(f.name, "_count", "", 0, h.count)
+	e.countLine(f.name, "_bucket", "le", math.Inf(+1), count)
+	e.sampleLine(f.name, "_sum", "", 0, sum)
+	e.countLine(f.name, "_count", "", 0, count)
 }
 
 // DTO writes a metric already in client_model form.

@@ -1,4 +1,4 @@
-package metrics_test
+package expo_test
 
 import (
 	"bytes"
@@ -7,11 +7,9 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,37 +18,49 @@ import (
 	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vantage-monitoring/vantage/checks"
-	"github.com/vantage-monitoring/vantage/metrics"
-	"github.com/vantage-monitoring/vantage/metrics/metricstest"
-	"github.com/vantage-monitoring/vantage/probe"
-	"github.com/vantage-monitoring/vantage/probe/netpath"
+	"github.com/vantage-monitoring/vantage/internal/expo"
+	"github.com/vantage-monitoring/vantage/internal/expo/expotest"
 )
 
 // The Encoder must say exactly what client_golang's registry + expfmt say.
 // Every test below writes the same samples both ways, parses both outputs
 // back with prometheus/common's own parsers (text, OpenMetrics 1.0,
 // delimited protobuf) and compares the families, with the helpers of
-// package metricstest (shared with the stats package's tests). This is an
-// external test package because metricstest imports metrics.
+// package expotest (shared with the tests of the metrics package). This is an
+// external test package because expotest imports expo.
+
+// histOpts are the options of the daemon's duration histograms (classic
+// buckets and native ones, metrics.HistogramOpts), so the histograms here
+// carry both kinds of buckets.
+func histOpts(name, help string) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{
+		Name: name, Help: help,
+		Buckets:                         durationBuckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: 0,
+	}
+}
+
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // testFam is a Family with its name, help, type and label names, for
 // building samples both ways.
 type testFam struct {
-	*metrics.Family
+	*expo.Family
 	name, help string
 	typ        dto.MetricType
 	labels     []string
 }
 
 func newTestFam(name, help string, typ dto.MetricType, labels ...string) *testFam {
-	return &testFam{metrics.NewFamily(name, help, typ, labels), name, help, typ, labels}
+	return &testFam{expo.NewFamily(name, help, typ, labels), name, help, typ, labels}
 }
 
 // pairs are values (in label-name order) as sorted pairs, as package
 // metrics builds them.
-func (f *testFam) pairs(values []string) metrics.LabelPairs {
-	var p metrics.LabelPairs
+func (f *testFam) pairs(values []string) expo.LabelPairs {
+	var p expo.LabelPairs
 	for i, n := range f.labels {
 		p = p.With(n, values[i])
 	}
@@ -67,10 +77,10 @@ type sample struct {
 }
 
 // samples go to an Emitter (the Encoder) or, as client_golang constant
-// metrics built independently of package metrics, to a registry.
+// metrics built independently of package expo, to a registry.
 type samples []sample
 
-func (ss samples) emit(e metrics.Emitter) {
+func (ss samples) emit(e expo.Emitter) {
 	for _, s := range ss {
 		switch {
 		case s.m != nil:
@@ -113,7 +123,7 @@ func (ss samples) Collect(ch chan<- prometheus.Metric) {
 type chanEmitted samples
 
 func (c chanEmitted) Describe(chan<- *prometheus.Desc)    {}
-func (c chanEmitted) Collect(ch chan<- prometheus.Metric) { samples(c).emit(metrics.ChanEmitter(ch)) }
+func (c chanEmitted) Collect(ch chan<- prometheus.Metric) { samples(c).emit(expo.ChanEmitter(ch)) }
 
 var specialValues = []float64{0, 1, -1, 0.5, 1e-9, 1e21, 12345678, math.NaN(), math.Inf(+1), math.Inf(-1)}
 
@@ -184,7 +194,7 @@ func scalarSamples() samples {
 // package's options (classic and native buckets).
 func histogramSamples() samples {
 	f := newTestFam("test_duration_seconds", trickyHelp, dto.MetricType_HISTOGRAM, "check", "path")
-	hv := prometheus.NewHistogramVec(metrics.HistogramOpts(f.name, f.help), f.labels)
+	hv := prometheus.NewHistogramVec(histOpts(f.name, f.help), f.labels)
 	rng := rand.New(rand.NewPCG(1, 2))
 	shop := hv.WithLabelValues("shop", "direct")
 	for range 5000 {
@@ -249,15 +259,15 @@ func TestEncoderMatchesExpfmt(t *testing.T) {
 			summarySamples(), scalarSamples(), histogramSamples())},
 	}
 	for _, c := range cases {
-		gathered := metricstest.Gather(t, c.ss)
+		gathered := expotest.Gather(t, c.ss)
 		if len(gathered) == 0 {
 			t.Fatalf("%s: nothing gathered", c.name)
 		}
-		for _, wf := range metricstest.WireFormats {
+		for _, wf := range expotest.WireFormats {
 			t.Run(c.name+"/"+wf.Name, func(t *testing.T) {
-				got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.ss.emit(e) })
-				want := metricstest.Expfmt(t, wf.Format, gathered)
-				mfs := metricstest.CheckEquivalent(t, wf.Format, got, want, gathered)
+				got := expotest.Encode(t, wf.Format, func(e *expo.Encoder) { c.ss.emit(e) })
+				want := expotest.Expfmt(t, wf.Format, gathered)
+				mfs := expotest.CheckEquivalent(t, wf.Format, got, want, gathered)
 				if len(mfs) != len(gathered) {
 					t.Errorf("decoded %d families, gathered %d", len(mfs), len(gathered))
 				}
@@ -270,9 +280,9 @@ func TestEncoderMatchesExpfmt(t *testing.T) {
 // value both paths lost (or a NaN proto.Equal would excuse) is caught.
 func TestEncoderValuesSurvive(t *testing.T) {
 	ss := slices.Concat(valueSamples(), labelSamples(), summarySamples(), histogramSamples())
-	for _, wf := range metricstest.WireFormats {
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
-			mfs, err := metricstest.Decode(wf.Format, metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { ss.emit(e) }))
+			mfs, err := expotest.Decode(wf.Format, expotest.Encode(t, wf.Format, func(e *expo.Encoder) { ss.emit(e) }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -311,7 +321,7 @@ func TestEncoderValuesSurvive(t *testing.T) {
 				t.Errorf("NaN quantiles decoded as %v", q)
 			}
 			h := findMetric(mfs, "test_duration_seconds", "check", "shop").GetHistogram()
-			if h.GetSampleCount() != 5000 || len(h.GetBucket()) < len(metrics.DurationBuckets) {
+			if h.GetSampleCount() != 5000 || len(h.GetBucket()) < len(durationBuckets) {
 				t.Errorf("histogram decoded with count %d and %d buckets", h.GetSampleCount(), len(h.GetBucket()))
 			}
 			if wf.Format.FormatType() == expfmt.TypeProtoDelim && (len(h.GetPositiveSpan()) == 0 || len(h.GetPositiveDelta()) == 0) {
@@ -330,19 +340,19 @@ func TestEncoderCounterOddValues(t *testing.T) {
 	for i, v := range specialValues {
 		ss = append(ss, sample{f: c, values: []string{fmt.Sprint(i)}, v: v})
 	}
-	gathered := metricstest.Gather(t, ss)
-	for _, wf := range metricstest.WireFormats {
+	gathered := expotest.Gather(t, ss)
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
-			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { ss.emit(e) })
-			want := metricstest.Expfmt(t, wf.Format, gathered)
+			got := expotest.Encode(t, wf.Format, func(e *expo.Encoder) { ss.emit(e) })
+			want := expotest.Expfmt(t, wf.Format, gathered)
 			if wf.Format.FormatType() != expfmt.TypeOpenMetrics {
-				metricstest.CheckEquivalent(t, wf.Format, got, want, gathered)
+				expotest.CheckEquivalent(t, wf.Format, got, want, gathered)
 				return
 			}
-			metricstest.CheckOpenMetricsFraming(t, got)
-			metricstest.CheckLines(t, got, want)
-			_, gErr := metricstest.Decode(wf.Format, got)
-			_, wErr := metricstest.Decode(wf.Format, want)
+			expotest.CheckOpenMetricsFraming(t, got)
+			expotest.CheckLines(t, got, want)
+			_, gErr := expotest.Decode(wf.Format, got)
+			_, wErr := expotest.Decode(wf.Format, want)
 			if gErr == nil || wErr == nil {
 				t.Errorf("a NaN or negative counter parsed: Encoder %v, expfmt %v", gErr, wErr)
 			}
@@ -356,11 +366,11 @@ func TestEncoderCounterOddValues(t *testing.T) {
 func TestEncoderCounterWithoutTotal(t *testing.T) {
 	c := newTestFam("test_requests", "A counter without _total.", dto.MetricType_COUNTER, "code")
 	ss := samples{{f: c, values: []string{"200"}, v: 3}, {f: c, values: []string{"500"}, v: 0}}
-	gathered := metricstest.Gather(t, ss)
-	for _, wf := range metricstest.WireFormats {
+	gathered := expotest.Gather(t, ss)
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
-			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { ss.emit(e) })
-			metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
+			got := expotest.Encode(t, wf.Format, func(e *expo.Encoder) { ss.emit(e) })
+			expotest.CheckEquivalent(t, wf.Format, got, expotest.Expfmt(t, wf.Format, gathered), gathered)
 		})
 	}
 }
@@ -370,27 +380,27 @@ func TestEncoderCounterWithoutTotal(t *testing.T) {
 // client_golang's own constant metrics do.
 func TestChanEmitterMatchesConstMetrics(t *testing.T) {
 	ss := slices.Concat(valueSamples(), counterSamples(), labelSamples(), summarySamples(), scalarSamples(), histogramSamples())
-	if d := metricstest.Diff(metricstest.Gather(t, chanEmitted(ss)), metricstest.Gather(t, ss)); d != "" {
+	if d := expotest.Diff(expotest.Gather(t, chanEmitted(ss)), expotest.Gather(t, ss)); d != "" {
 		t.Error(d)
 	}
 }
 
 func TestEncoderOmitsEmptyFamilies(t *testing.T) {
 	ss := scalarSamples()
-	for _, wf := range metricstest.WireFormats {
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
-			empty := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) {
+			empty := expotest.Encode(t, wf.Format, func(e *expo.Encoder) {
 				e.WriteFamily(&dto.MetricFamily{Name: proto.String("test_empty"), Help: proto.String("h"),
 					Type: dto.MetricType_GAUGE.Enum()})
 			})
-			want := metricstest.Expfmt(t, wf.Format, nil)
+			want := expotest.Expfmt(t, wf.Format, nil)
 			if !bytes.Equal(empty, want) {
 				t.Errorf("empty output %q, expfmt writes %q", empty, want)
 			}
 			if wf.Format.FormatType() == expfmt.TypeOpenMetrics && string(empty) != "# EOF\n" {
 				t.Errorf("empty OpenMetrics output %q, want just # EOF", empty)
 			}
-			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) {
+			got := expotest.Encode(t, wf.Format, func(e *expo.Encoder) {
 				e.WriteFamily(&dto.MetricFamily{Name: proto.String("test_empty"), Type: dto.MetricType_COUNTER.Enum()})
 				ss.emit(e)
 				e.WriteFamily(&dto.MetricFamily{Name: proto.String("test_empty_too"), Type: dto.MetricType_SUMMARY.Enum()})
@@ -398,8 +408,8 @@ func TestEncoderOmitsEmptyFamilies(t *testing.T) {
 			if bytes.Contains(got, []byte("test_empty")) {
 				t.Errorf("a family without samples was written:\n%q", got)
 			}
-			gathered := metricstest.Gather(t, ss)
-			metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
+			gathered := expotest.Gather(t, ss)
+			expotest.CheckEquivalent(t, wf.Format, got, expotest.Expfmt(t, wf.Format, gathered), gathered)
 		})
 	}
 }
@@ -424,23 +434,23 @@ func TestGrouper(t *testing.T) {
 	for _, o := range others {
 		x := o.ss
 		interleaved := samples{gA[0], x[0], gB[0], gA[1], x[1], gB[1], gB[2], gA[2], x[2], gA[3]}
-		gathered := metricstest.Gather(t, interleaved)
+		gathered := expotest.Gather(t, interleaved)
 		if len(gathered) != 3 {
 			t.Fatalf("%s: gathered %d families, want 3", o.name, len(gathered))
 		}
-		for _, wf := range metricstest.WireFormats {
+		for _, wf := range expotest.WireFormats {
 			t.Run(o.name+"/"+wf.Name, func(t *testing.T) {
-				got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) {
-					g := metrics.Grouper{Out: e}
+				got := expotest.Encode(t, wf.Format, func(e *expo.Encoder) {
+					g := expo.Grouper{Out: e}
 					interleaved.emit(&g)
 					g.Flush()
 					g.Flush() // Flush empties the Grouper: this writes nothing
 				})
-				metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
+				expotest.CheckEquivalent(t, wf.Format, got, expotest.Expfmt(t, wf.Format, gathered), gathered)
 				if wf.Format.FormatType() == expfmt.TypeProtoDelim {
 					// Three families, each once (the decoder would return a
 					// repeated family twice).
-					if mfs, err := metricstest.Decode(wf.Format, got); err != nil || len(mfs) != 3 {
+					if mfs, err := expotest.Decode(wf.Format, got); err != nil || len(mfs) != 3 {
 						t.Errorf("decoded %d families (%v), want 3", len(mfs), err)
 					}
 					return
@@ -460,8 +470,8 @@ func TestGrouper(t *testing.T) {
 				}
 				// Negative control: interleaved straight into an Encoder, a
 				// family appears twice and the parser rejects it.
-				bad := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { interleaved.emit(e) })
-				if _, err := metricstest.Decode(wf.Format, bad); err == nil {
+				bad := expotest.Encode(t, wf.Format, func(e *expo.Encoder) { interleaved.emit(e) })
+				if _, err := expotest.Decode(wf.Format, bad); err == nil {
 					t.Errorf("interleaved output parsed without error:\n%s", bad)
 				}
 			})
@@ -472,7 +482,7 @@ func TestGrouper(t *testing.T) {
 // TestWriteFamilyGoProcess: the Go and process collectors (and one of each
 // other client_golang kind) through WriteFamily say what expfmt says.
 func TestWriteFamilyGoProcess(t *testing.T) {
-	hv := prometheus.NewHistogramVec(metrics.HistogramOpts("test_wait_seconds", trickyHelp), []string{"kind"})
+	hv := prometheus.NewHistogramVec(histOpts("test_wait_seconds", trickyHelp), []string{"kind"})
 	for i := range 300 {
 		hv.WithLabelValues("a").Observe(float64(i) / 100)
 	}
@@ -490,7 +500,7 @@ func TestWriteFamilyGoProcess(t *testing.T) {
 	untyped := prometheus.NewUntypedFunc(prometheus.UntypedOpts{Name: "test_untyped", Help: "Untyped."}, func() float64 { return 2.5 })
 	noTotal := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "test_uptime_seconds", Help: "A counter without _total."},
 		func() float64 { return 99 })
-	gathered := metricstest.Gather(t, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	gathered := expotest.Gather(t, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		hv, sv, cv, unit, untyped, noTotal, largeBuckets())
 	types := map[dto.MetricType]bool{}
 	units := 0
@@ -503,27 +513,27 @@ func TestWriteFamilyGoProcess(t *testing.T) {
 	if len(types) != 5 || units == 0 {
 		t.Fatalf("gathered types %v and %d units; want all five types and some units", types, units)
 	}
-	writeAll := func(mfs []*dto.MetricFamily) func(e *metrics.Encoder) {
-		return func(e *metrics.Encoder) {
+	writeAll := func(mfs []*dto.MetricFamily) func(e *expo.Encoder) {
+		return func(e *expo.Encoder) {
 			for _, mf := range mfs {
 				e.WriteFamily(mf)
 			}
 		}
 	}
-	for _, wf := range metricstest.WireFormats {
+	for _, wf := range expotest.WireFormats {
 		t.Run(wf.Name, func(t *testing.T) {
 			mfs := gathered
 			if wf.Format.FormatType() == expfmt.TypeOpenMetrics {
-				got, want := metricstest.Encode(t, wf.Format, writeAll(mfs)), metricstest.Expfmt(t, wf.Format, mfs)
-				metricstest.CheckOpenMetricsFraming(t, got)
-				metricstest.CheckLines(t, got, want)
+				got, want := expotest.Encode(t, wf.Format, writeAll(mfs)), expotest.Expfmt(t, wf.Format, mfs)
+				expotest.CheckOpenMetricsFraming(t, got)
+				expotest.CheckLines(t, got, want)
 				// The gauge go_memstats_alloc_bytes and the counter
 				// go_memstats_alloc_bytes_total are both family
 				// go_memstats_alloc_bytes in OpenMetrics, which the parser
 				// rejects in expfmt's output too: parse the others.
-				mfs = metricstest.FilterFamilies(mfs, func(n string) bool { return n != "go_memstats_alloc_bytes" })
+				mfs = expotest.FilterFamilies(mfs, func(n string) bool { return n != "go_memstats_alloc_bytes" })
 			}
-			metricstest.CheckEquivalent(t, wf.Format, metricstest.Encode(t, wf.Format, writeAll(mfs)), metricstest.Expfmt(t, wf.Format, mfs), mfs)
+			expotest.CheckEquivalent(t, wf.Format, expotest.Encode(t, wf.Format, writeAll(mfs)), expotest.Expfmt(t, wf.Format, mfs), mfs)
 		})
 	}
 }
@@ -531,13 +541,13 @@ func TestWriteFamilyGoProcess(t *testing.T) {
 // TestNewEncoderFormats: the formats the Encoder declines are left to expfmt.
 func TestNewEncoderFormats(t *testing.T) {
 	for _, f := range []expfmt.Format{expfmt.FmtProtoText, expfmt.FmtProtoCompact, expfmt.FmtUnknown} {
-		if _, ok := metrics.NewEncoder(io.Discard, f); ok {
+		if _, ok := expo.NewEncoder(io.Discard, f); ok {
 			t.Errorf("NewEncoder accepted %q", f)
 		}
 	}
 	for _, f := range []expfmt.Format{expfmt.FmtText, expfmt.FmtOpenMetrics_1_0_0, expfmt.FmtProtoDelim,
 		expfmt.FmtText.WithEscapingScheme(model.UnderscoreEscaping)} {
-		if _, ok := metrics.NewEncoder(io.Discard, f); !ok {
+		if _, ok := expo.NewEncoder(io.Discard, f); !ok {
 			t.Errorf("NewEncoder refused %q", f)
 		}
 	}
@@ -552,7 +562,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 
 func TestEncoderWriteError(t *testing.T) {
 	w := &failWriter{}
-	e, _ := metrics.NewEncoder(w, expfmt.FmtText)
+	e, _ := expo.NewEncoder(w, expfmt.FmtText)
 	ss := valueSamples()
 	ss.emit(e)
 	if err := e.Close(); err == nil || e.Err() == nil {
@@ -563,157 +573,5 @@ func TestEncoderWriteError(t *testing.T) {
 	_ = e.Close()
 	if w.n != n {
 		t.Errorf("%d more writes after the error", w.n-n)
-	}
-}
-
-// collectorFixture is a Collector with http (two steps, TLS cert), tcp and
-// browser targets, label values that need escaping, and a forgotten target.
-func collectorFixture(t *testing.T) *metrics.Collector {
-	t.Helper()
-	cfg := &checks.Config{Secrets: checks.NewRedactor()}
-	cfg.Global.Location = "ams1"
-	cfg.Global.Labels = map[string]string{"team": `web"shop\` + "\nü"}
-	cfg.Checks = []checks.Check{
-		{Name: "shop-home", Type: "http", Labels: map[string]string{"route": "home"}},
-		{Name: "cdn", Type: "tcp", Labels: map[string]string{"team": "cdn"}},
-		{Name: "web", Type: "browser"},
-		{Name: "gone", Type: "http"},
-	}
-	direct, err := netpath.New(checks.Path{Name: "direct"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &probe.Target{Key: "shop-home/direct/lb2", Check: &cfg.Checks[0], Path: direct,
-		Node: &probe.Node{Name: "lb2", Addr: netip.MustParseAddr("10.0.0.12")}}
-	a3 := &probe.Target{Key: "shop-home/direct/10.0.0.13", Check: &cfg.Checks[0], Path: direct,
-		Node: &probe.Node{Addr: netip.MustParseAddr("10.0.0.13")}}
-	b := &probe.Target{Key: "cdn/direct/", Check: &cfg.Checks[1], Path: direct}
-	w := &probe.Target{Key: "web/direct/", Check: &cfg.Checks[2], Path: direct}
-	gone := &probe.Target{Key: "gone/direct/", Check: &cfg.Checks[3], Path: direct}
-
-	c := metrics.New(cfg)
-	steps := []probe.StepResult{
-		{Name: "login", StatusCode: 200, Phases: probe.Phases{DNS: 3 * time.Millisecond, HasDNS: true,
-			Connect: time.Millisecond, TLS: 2 * time.Millisecond, HasTLS: true, Processing: 100 * time.Millisecond, Transfer: 5 * time.Millisecond}},
-		{Name: "cart \"2\"", StatusCode: 302, Phases: probe.Phases{Connect: time.Millisecond, Processing: 7 * time.Millisecond}},
-	}
-	for i := range 40 {
-		for _, tg := range []*probe.Target{a, a3} {
-			c.Observe(&probe.Observation{Target: tg, Up: true, Outcome: &probe.Outcome{
-				Result: probe.Success, Duration: time.Duration(i+1) * 7 * time.Millisecond,
-				CertNotAfter: time.Unix(1900000000, 0), Steps: steps}})
-		}
-	}
-	c.Observe(&probe.Observation{Target: a3, Up: true, Outcome: &probe.Outcome{Result: probe.Failure, Reason: "status"}})
-	for _, r := range []probe.Result{probe.Error, probe.Timeout, probe.Failure, probe.Error} {
-		c.Observe(&probe.Observation{Target: b, Up: false, Outcome: &probe.Outcome{Result: r}})
-	}
-	c.Observe(&probe.Observation{Target: w, Up: true, Outcome: &probe.Outcome{
-		Result: probe.Success, Duration: time.Second,
-		Steps: []probe.StepResult{
-			{Name: "01-navigate", Result: probe.Success, Duration: 300 * time.Millisecond,
-				Navigation: &probe.NavTiming{TTFB: 3 * time.Millisecond, DOMContentLoaded: 200 * time.Millisecond,
-					Load: 250 * time.Millisecond, LCP: 400 * time.Millisecond}},
-			{Name: "02-click", Result: probe.Failure, Duration: 50 * time.Millisecond},
-		},
-		Requests: []probe.Request{
-			{Domain: "www.shop.test", Result: "ok", Status: 200, Duration: 10 * time.Millisecond},
-			{Domain: "www.shop.test", Result: "ok", Status: 200, Duration: 30 * time.Millisecond},
-			{Domain: "static.shop-cdn.test", Result: "http_error", Status: 503, Duration: 5 * time.Millisecond},
-			{Domain: "ads.example", Result: "failed"},
-		},
-	}})
-	c.Observe(&probe.Observation{Target: gone, Up: true, Outcome: &probe.Outcome{Result: probe.Success, Steps: steps,
-		CertNotAfter: time.Unix(1800000000, 0)}})
-	c.Forget(gone)
-	return c
-}
-
-var collectorFamilies = []string{
-	"vantage_browser_navigation_seconds", "vantage_browser_request_duration_seconds",
-	"vantage_browser_requests_total", "vantage_browser_step_duration_seconds",
-	"vantage_check_duration_seconds", "vantage_check_runs_total", "vantage_check_success",
-	"vantage_check_up", "vantage_http_phase_seconds", "vantage_http_status_code",
-	"vantage_tls_cert_not_after_timestamp_seconds",
-}
-
-// TestCollectorStreamMatchesRegistry: Collector.Stream into the Encoder
-// says what registering the Collector and encoding with expfmt says, with
-// and without a name filter.
-func TestCollectorStreamMatchesRegistry(t *testing.T) {
-	c := collectorFixture(t)
-	all := metricstest.Gather(t, c)
-	if g := metricstest.FamilyNames(all); !slices.Equal(g, collectorFamilies) {
-		t.Fatalf("gathered %v, want %v", g, collectorFamilies)
-	}
-	if m := findMetric(all, "vantage_check_runs_total", "node", "lb2"); m == nil || m.GetCounter() == nil {
-		t.Fatal("fixture has no runs counter for lb2")
-	}
-	filters := []struct {
-		name  string
-		names []string
-	}{
-		{"all", nil},
-		{"some", []string{"vantage_check_up", "vantage_http_phase_seconds", "vantage_check_duration_seconds",
-			"vantage_browser_requests_total", "vantage_browser_step_duration_seconds"}},
-		{"one", []string{"vantage_tls_cert_not_after_timestamp_seconds"}},
-		{"foreign", []string{"go_goroutines"}},
-	}
-	for _, fl := range filters {
-		var want func(string) bool
-		if fl.names != nil {
-			want = func(n string) bool { return slices.Contains(fl.names, n) }
-		}
-		gathered := metricstest.FilterFamilies(all, want)
-		for _, wf := range metricstest.WireFormats {
-			t.Run(fl.name+"/"+wf.Name, func(t *testing.T) {
-				got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.Stream(e, want) })
-				mfs := metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
-				for _, mf := range mfs {
-					if want != nil && !want(mf.GetName()) {
-						t.Errorf("family %s was not asked for", mf.GetName())
-					}
-				}
-				if len(mfs) != len(gathered) {
-					t.Errorf("%d families, want %d", len(mfs), len(gathered))
-				}
-			})
-		}
-	}
-}
-
-// TestCollectorStreamSparse: families without samples (no cert, no steps,
-// no browser runs) appear in neither output; no targets means no output.
-func TestCollectorStreamSparse(t *testing.T) {
-	cfg := &checks.Config{Secrets: checks.NewRedactor()}
-	cfg.Checks = []checks.Check{{Name: "cdn", Type: "tcp"}}
-	p, err := netpath.New(checks.Path{Name: "direct"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := metrics.New(cfg)
-	for _, wf := range metricstest.WireFormats {
-		got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.Stream(e, nil) })
-		if want := metricstest.Expfmt(t, wf.Format, nil); !bytes.Equal(got, want) {
-			t.Errorf("%s: no targets wrote %q, expfmt %q", wf.Name, got, want)
-		}
-	}
-	c.Observe(&probe.Observation{Target: &probe.Target{Key: "cdn/direct/", Check: &cfg.Checks[0], Path: p},
-		Outcome: &probe.Outcome{Result: probe.Error}})
-	gathered := metricstest.Gather(t, c)
-	wantNames := []string{"vantage_check_duration_seconds", "vantage_check_runs_total", "vantage_check_success", "vantage_check_up"}
-	if g := metricstest.FamilyNames(gathered); !slices.Equal(g, wantNames) {
-		t.Fatalf("gathered %v, want %v", g, wantNames)
-	}
-	for _, wf := range metricstest.WireFormats {
-		t.Run(wf.Name, func(t *testing.T) {
-			got := metricstest.Encode(t, wf.Format, func(e *metrics.Encoder) { c.Stream(e, nil) })
-			metricstest.CheckEquivalent(t, wf.Format, got, metricstest.Expfmt(t, wf.Format, gathered), gathered)
-			for _, n := range []string{"vantage_http_", "vantage_tls_", "vantage_browser_"} {
-				if bytes.Contains(got, []byte(n)) {
-					t.Errorf("%s* written without samples", n)
-				}
-			}
-		})
 	}
 }

@@ -1,9 +1,9 @@
-// Package metricstest is test support for comparing the streaming
-// metrics.Encoder with client_golang's registry + expfmt: it writes the
+// Package expotest is test support for comparing the streaming
+// expo.Encoder with client_golang's registry + expfmt: it writes the
 // same samples both ways, parses both outputs back with prometheus/common's
 // own parsers (text, OpenMetrics, delimited protobuf) and compares the
 // families. It is imported only by tests.
-package metricstest
+package expotest
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vantage-monitoring/vantage/metrics"
+	"github.com/vantage-monitoring/vantage/internal/expo"
 )
 
 // WireFormat is a format the Encoder writes, named for subtests.
@@ -42,10 +42,10 @@ var WireFormats = []WireFormat{
 }
 
 // Encode runs fn against an Encoder for format and returns its output.
-func Encode(tb testing.TB, format expfmt.Format, fn func(e *metrics.Encoder)) []byte {
+func Encode(tb testing.TB, format expfmt.Format, fn func(e *expo.Encoder)) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
-	e, ok := metrics.NewEncoder(&buf, format)
+	e, ok := expo.NewEncoder(&buf, format)
 	if !ok {
 		tb.Fatalf("NewEncoder refused %q", format)
 	}
@@ -58,9 +58,9 @@ func Encode(tb testing.TB, format expfmt.Format, fn func(e *metrics.Encoder)) []
 
 // Stream streams the families of s that want asks for (all when want is
 // nil) into an Encoder for format and returns its output.
-func Stream(tb testing.TB, format expfmt.Format, s metrics.Streamer, want func(string) bool) []byte {
+func Stream(tb testing.TB, format expfmt.Format, s expo.Streamer, want func(string) bool) []byte {
 	tb.Helper()
-	return Encode(tb, format, func(e *metrics.Encoder) { s.Stream(e, want) })
+	return Encode(tb, format, func(e *expo.Encoder) { s.Stream(e, want) })
 }
 
 // Expfmt is the reference: expfmt's encoder over gathered families.
