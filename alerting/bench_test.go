@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -115,7 +115,7 @@ func benchDaemon(b *testing.B) *daemon.Daemon {
 	}
 	log := zerolog.Nop()
 	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: filepath.Join(dir, "data"), Logger: log,
-		Probers: map[string]probe.Prober{"http": nopProber{}}, Registry: prometheus.NewRegistry(),
+		Kinds: kinds.Registry(), Probers: map[string]probe.Prober{"http": nopProber{}}, Registry: prometheus.NewRegistry(),
 		EvalInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
@@ -165,7 +165,7 @@ func (m tableMeasures) Measure(measure string, s alerting.Series, _ time.Duratio
 // Target: ≤ 50 ms per cycle.
 func BenchmarkEval10kTargets5Rules(b *testing.B) {
 	b.Run("engine", func(b *testing.B) {
-		cfg, err := checks.Parse([]byte(benchConfig()), "bench.yaml", nil)
+		cfg, err := kinds.Registry().Parse([]byte(benchConfig()), "bench.yaml", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

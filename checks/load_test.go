@@ -1,4 +1,4 @@
-package checks
+package checks_test
 
 import (
 	"bufio"
@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	. "github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -236,8 +239,8 @@ notifiers:
 	if web.Screenshot != "on_failure" || web.Steps[0].Name != "01-navigate" || web.Steps[1].Name != "02-click" {
 		t.Errorf("browser defaults: %q %q %q", web.Screenshot, web.Steps[0].Name, web.Steps[1].Name)
 	}
-	if ns.Query.Type != "A" || ns.Query.Server != "127.0.0.53:53" {
-		t.Errorf("dns defaults: %+v", ns.Query)
+	if q := ns.Spec.(*dnsprobe.Config).Query; q.Type != "A" || q.Server != "127.0.0.53:53" {
+		t.Errorf("dns defaults: %+v", q)
 	}
 	a := cfg.Alerts[0]
 	if a.Window != model.Duration(5*time.Minute) || !slices.Equal(a.By, []string{"check", "path", "node"}) ||

@@ -1,4 +1,4 @@
-package checks
+package checks_test
 
 import (
 	"maps"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	. "github.com/vantage-monitoring/vantage/checks"
 )
 
 // TestMergeKeysListForm: `<<: [*a, *b]` merges both mappings; as YAML's

@@ -6,7 +6,6 @@ package checks
 import (
 	"net/netip"
 	"net/url"
-	"strings"
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
@@ -249,20 +248,12 @@ type AssertURL struct {
 	Regex    string `yaml:"regex"`
 }
 
-// DNSQuery is the question of a dns check.
-type DNSQuery struct {
-	Name   string `yaml:"name"`
-	Type   string `yaml:"type"`   // A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, ...
-	Server string `yaml:"server"` // default: the path's resolver, else the system's
-	Pos    Pos    `yaml:"-"`
-}
-
-// Check is one configured check.
+// Check is one configured check: the keys every check shares, and in
+// Spec the config of its kind.
 type Check struct {
 	Name         string            `yaml:"name"`
-	Type         string            `yaml:"type"` // http | browser | tcp | dns
+	Type         string            `yaml:"type"` // a registered kind
 	URL          string            `yaml:"url"`
-	Address      string            `yaml:"address"` // tcp host:port
 	Interval     model.Duration    `yaml:"interval"`
 	Timeout      model.Duration    `yaml:"timeout"`
 	Paths        []string          `yaml:"paths"`
@@ -275,8 +266,11 @@ type Check struct {
 	Steps        []Step            `yaml:"steps"`
 	Screenshot   string            `yaml:"screenshot"`
 	BlockDomains []string          `yaml:"block_domains"`
-	TLSHandshake bool              `yaml:"tls_handshake"`
-	Query        *DNSQuery         `yaml:"query"`
+
+	// Spec is the config of the check's kind: the pointer its Kind's
+	// NewConfig returned, decoded from the kind's keys and finished. The
+	// kind's prober reads it by type assertion.
+	Spec any `yaml:"-"`
 
 	Pos Pos `yaml:"-"`
 }
@@ -297,7 +291,8 @@ func (c *Check) NodeName(ip netip.Addr) string {
 }
 
 // PinHost is the host that node pinning applies to: the url's host, the
-// first step's host for a journey without url, or the tcp address's host.
+// first step's host for a journey without url, or the host the kind's
+// config names (its PinHost method).
 func (c *Check) PinHost() string {
 	raw := c.URL
 	if raw == "" {
@@ -318,15 +313,8 @@ func (c *Check) PinHost() string {
 		}
 		return ""
 	}
-	if c.Address != "" {
-		host := c.Address
-		if i := strings.LastIndex(host, ":"); i >= 0 {
-			host = host[:i]
-		}
-		return strings.Trim(host, "[]")
-	}
-	if c.Query != nil {
-		return c.Query.Server
+	if p, ok := c.Spec.(interface{ PinHost() string }); ok {
+		return p.PinHost()
 	}
 	return ""
 }
@@ -369,5 +357,8 @@ type Notifier struct {
 	MaxAge         model.Duration          `yaml:"max_age"`
 	Timeout        model.Duration          `yaml:"timeout"`
 	HTTPConfig     config.HTTPClientConfig `yaml:"http_config"`
-	Pos            Pos                     `yaml:"-"`
+	// Spec is the config of the notifier's type, as for Check.Spec; nil
+	// for a type without keys of its own.
+	Spec any `yaml:"-"`
+	Pos  Pos `yaml:"-"`
 }

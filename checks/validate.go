@@ -51,23 +51,6 @@ func httpStepKeys() []string {
 	return []string{"url", "method", "headers", "body", "follow_redirects", "expect", "extract"}
 }
 
-// typeKeys are keys that only some check types accept.
-func typeKeyAllowed(typ, key string) bool {
-	switch key {
-	case "url", "steps":
-		return typ == "http" || typ == "browser"
-	case "http":
-		return typ == "http"
-	case "screenshot", "block_domains":
-		return typ == "browser"
-	case "address", "tls_handshake":
-		return typ == "tcp"
-	case "query":
-		return typ == "dns"
-	}
-	return true
-}
-
 // q quotes v for a message, or hides it when it came from the environment.
 func (l *loader) q(v string, p Pos, path ...any) string {
 	if l.secretPos[l.at(p, path...)] {
@@ -395,18 +378,17 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 	}
 
 	typ := c.Type
-	known := false
-	switch typ {
-	case "http", "browser", "tcp", "dns":
-		known = true
-	case "":
-		l.errAt(l.at(p, "type"), "check has no type (want http, browser, tcp or dns)")
+	kind := l.reg.Kind(typ)
+	switch {
+	case kind != nil:
+	case typ == "":
+		l.errAt(l.at(p, "type"), "check has no type (want %s)", orList(l.reg.KindTypes()))
 	default:
-		l.errAt(l.at(p, "type"), "unknown check type %s (want http, browser, tcp or dns)", l.q(typ, p, "type"))
+		l.errAt(l.at(p, "type"), "unknown check type %s (want %s)", l.q(typ, p, "type"), orList(l.reg.KindTypes()))
 	}
-	if known {
-		for _, k := range []string{"url", "http", "steps", "screenshot", "block_domains", "address", "tls_handshake", "query"} {
-			if l.has(p, k) && !typeKeyAllowed(typ, k) {
+	if kind != nil {
+		for _, k := range sortedKeys(l.kindKeys) {
+			if l.has(p, k) && !slices.Contains(l.kindKeys[k], typ) {
 				l.errAt(l.keyAt(p, k), "key %q is not valid for a %s check", k, typ)
 			}
 		}
@@ -499,15 +481,9 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 				l.errAt(l.at(p, "block_domains", i), "invalid block_domains pattern %q: %v", d, err)
 			}
 		}
-	case "tcp":
-		switch {
-		case c.Address == "":
-			l.errAt(p, "tcp check needs address (host:port)")
-		case !validHostPort(c.Address):
-			l.errAt(l.at(p, "address"), "invalid address %s (want host:port)", l.q(c.Address, p, "address"))
-		}
-	case "dns":
-		l.finishQuery(c)
+	}
+	if kind != nil && c.Spec != nil {
+		kind.Finish(&Validator{l}, c)
 	}
 
 	if typ == "http" || typ == "browser" {
@@ -523,31 +499,6 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 				l.finishBrowserStep(c, s, i)
 			}
 			l.unique(steps, "step name", s.Name, l.at(s.Pos, "name"))
-		}
-	}
-}
-
-func (l *loader) finishQuery(c *Check) {
-	q := c.Query
-	if q == nil || q.Name == "" {
-		l.errAt(l.at(c.Pos, "query"), "dns check needs query.name")
-		if q == nil {
-			return
-		}
-	}
-	qp := q.Pos
-	if q.Type == "" {
-		q.Type = "A"
-	}
-	q.Type = strings.ToUpper(q.Type)
-	if _, ok := dns.StringToType[q.Type]; !ok {
-		l.errAt(l.at(qp, "type"), "unknown DNS query type %q", q.Type)
-	}
-	if q.Server != "" {
-		if s, ok := normalizeHostPort(q.Server, "53"); ok {
-			q.Server = s
-		} else {
-			l.errAt(l.at(qp, "server"), "invalid query server %s (want an IP or host:port)", l.q(q.Server, qp, "server"))
 		}
 	}
 }
@@ -804,12 +755,13 @@ func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
 	default:
 		l.unique(names, "notifier name", n.Name, l.at(p, "name"))
 	}
-	switch n.Type {
-	case "alertmanager", "webhook", "slack":
-	case "":
-		l.errAt(l.at(p, "type"), "notifier has no type (want alertmanager, webhook or slack)")
+	kind := l.reg.notifier(n.Type)
+	switch {
+	case kind != nil:
+	case n.Type == "":
+		l.errAt(l.at(p, "type"), "notifier has no type (want %s)", orList(l.reg.NotifierTypes()))
 	default:
-		l.errAt(l.at(p, "type"), "unknown notifier type %q (want alertmanager, webhook or slack)", n.Type)
+		l.errAt(l.at(p, "type"), "unknown notifier type %q (want %s)", n.Type, orList(l.reg.NotifierTypes()))
 	}
 	before := len(l.errs)
 	l.readSecretFile(p, nil, "url", &n.URL, "url_file", n.URLFile)
@@ -840,6 +792,9 @@ func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
 		if d.v <= 0 {
 			l.errAt(l.at(p, d.key), "%s must be > 0", d.key)
 		}
+	}
+	if kind != nil {
+		kind.Finish(&Validator{l}, n)
 	}
 }
 

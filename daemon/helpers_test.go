@@ -145,6 +145,9 @@ func startDaemon(t *testing.T, o daemon.Options) *running {
 	if reflect.ValueOf(o.Logger).IsZero() {
 		o.Logger = testLogger(t)
 	}
+	if o.Kinds == nil {
+		o.Kinds = kinds.Registry()
+	}
 	if o.Probers == nil {
 		o.Probers = kinds.Probers(o.Logger, nil)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -305,7 +306,7 @@ func daemonMetricNames(t *testing.T) map[string]bool {
 	}
 	dm, err := daemon.New(daemon.Options{
 		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: 200 * time.Millisecond,
-		Probers: kinds.Probers(log, nil), Notifiers: kinds.Notifiers(),
+		Kinds: kinds.Registry(), Probers: kinds.Probers(log, nil), Notifiers: kinds.Notifiers(),
 	})
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
@@ -378,7 +379,7 @@ func scrapeNames(t *testing.T, c *http.Client, url string) map[string]bool {
 func browserMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	cfg := &checks.Config{Secrets: checks.NewRedactor()}
-	cfg.Checks = []checks.Check{{Name: "web-checkout", Type: "browser"}}
+	cfg.Checks = []checks.Check{{Name: "web-checkout", Type: "browser", Spec: &browser.Config{}}}
 	p, err := netpath.New(checks.Path{Name: "direct"})
 	if err != nil {
 		t.Fatal(err)

@@ -461,6 +461,7 @@ alerts:
 		ConfigFile: conf, StoragePath: filepath.Join(dir, "data"), Shard: l.shard, Logger: log,
 		EvalInterval: 500 * time.Millisecond,
 		// No browser: the demo config here has no journey.
+		Kinds:     kinds.Registry(),
 		Probers:   kinds.Probers(log, nil),
 		Notifiers: kinds.Notifiers(),
 	})

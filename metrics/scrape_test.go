@@ -14,6 +14,7 @@ import (
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/metrics/metricstest"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -143,7 +144,7 @@ func TestMetricsDetail(t *testing.T) {
 // global.metrics.histograms too.
 func TestMetricsDetailBrowser(t *testing.T) {
 	cfg := &checks.Config{Secrets: checks.NewRedactor()}
-	cfg.Checks = []checks.Check{{Name: "web", Type: "browser"}}
+	cfg.Checks = []checks.Check{{Name: "web", Type: "browser", Spec: &browser.Config{}}}
 	p, err := netpath.New(checks.Path{Name: "direct"})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ var typeDocs = map[string]string{
 	"Expect":        "What makes a run a success.",
 	"JSONExpect":    "An expectation on a gjson path of a JSON response.",
 	"Step":          "One journey step: an HTTP request (url, method, ...) or exactly one browser action.",
-	"DNSQuery":      "The question of a dns check.",
 	"Alert":         "An alerting rule evaluated by vantage itself.",
 	"Notifier":      "An alert receiver.",
 	"BasicAuth":     "HTTP basic authentication.",
@@ -26,9 +25,8 @@ var typeDocs = map[string]string{
 }
 
 var fieldDocs = map[string]string{
-	"Config.include":   `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"]. A name without glob characters must exist; a glob may match nothing.`,
-	"Config.paths":     "Network paths. Without any, every check runs over the implicit path direct.",
-	"Config.notifiers": "Alert receivers: alertmanager, webhook, slack.",
+	"Config.include": `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"]. A name without glob characters must exist; a glob may match nothing.`,
+	"Config.paths":   "Network paths. Without any, every check runs over the implicit path direct.",
 	"Config.allow_empty": "Let a reload remove every check of a running daemon; without it such a reload " +
 		"(an emptied or truncated file) is refused and the running config kept.",
 
@@ -69,9 +67,7 @@ var fieldDocs = map[string]string{
 	"NodeAddr.address": "IP or IP:port.",
 
 	"Check.name":          "Unique check name ([a-z0-9_-]+): the check label.",
-	"Check.type":          "The kind: http, browser, tcp or dns.",
 	"Check.url":           "The URL (http, browser). Node pinning applies to its host.",
-	"Check.address":       "host:port to connect to (tcp).",
 	"Check.interval":      "How often each target runs (default global.interval).",
 	"Check.timeout":       "Bound of one run (default global.timeout); must be less than interval.",
 	"Check.paths":         "Paths this check runs over (default: every path).",
@@ -84,8 +80,6 @@ var fieldDocs = map[string]string{
 	"Check.steps":         "A journey: HTTP requests (http) or browser actions (browser).",
 	"Check.screenshot":    "Browser screenshots: on_failure (default), always or never.",
 	"Check.block_domains": "Domains (globs) the browser must not load, e.g. *.tracking.example.",
-	"Check.tls_handshake": "Also complete a TLS handshake (tcp).",
-	"Check.query":         "The DNS question (dns).",
 
 	"HTTPRequest.max_body_bytes":    "Bound of the response body read (default 10MiB).",
 	"HTTPRequest.follow_redirects":  "Follow redirects (default true).",
@@ -113,9 +107,6 @@ var fieldDocs = map[string]string{
 	"Step.sleep":        "Browser: wait this long.",
 	"Step.timeout":      "Bound of this step.",
 
-	"DNSQuery.type":   "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, ...",
-	"DNSQuery.server": "DNS server (default: the path's resolver, else the system's).",
-
 	"Alert.checks":          "Check names or globs (default: all checks).",
 	"Alert.when":            "<measure> <op> <value>, e.g. p99 > 1.5s. Measures: success_ratio, failures, p50, p90, p99, node_slowdown, node_degraded, node_slow_share, node_evidence, domain_error_ratio, domain_p90, cert_days_left, measurement_lag.",
 	"Alert.window":          "The window the measure is taken over (default: the shortest quantile window).",
@@ -125,7 +116,6 @@ var fieldDocs = map[string]string{
 	"Alert.severity":        "The severity label (default warning).",
 	"Alert.notify":          "Notifier names (default: every notifier).",
 
-	"Notifier.type":            "alertmanager, webhook or slack.",
 	"Notifier.url":             "Where to deliver.",
 	"Notifier.url_file":        "Read the URL from this file.",
 	"Notifier.send_resolved":   "Also deliver resolved notices.",
@@ -137,11 +127,9 @@ var fieldDocs = map[string]string{
 }
 
 var enums = map[string][]any{
-	"Check.type":               {"http", "browser", "tcp", "dns"},
 	"Check.screenshot":         {"on_failure", "always", "never"},
 	"MetricsDetail.histograms": {"classic_and_native", "native", "classic"},
 	"Nodes.resolve":            {"all"},
-	"Notifier.type":            {"alertmanager", "webhook", "slack"},
 }
 
 // patterns of a map field apply to its values.

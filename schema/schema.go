@@ -8,6 +8,8 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -73,9 +75,11 @@ var (
 	httpClientConfigType = reflect.TypeFor[config.HTTPClientConfig]()
 )
 
-// Generate returns the schema of a vantage config file (checks.Config).
-func Generate() *Schema {
-	g := &generator{defs: map[string]*Schema{}, own: map[reflect.Type]bool{}}
+// Generate returns the schema of a vantage config file (checks.Config)
+// whose checks and notifiers are of the types in reg: each kind's config
+// keys are properties of a check, described by its SchemaDocs.
+func Generate(reg *checks.Registry) *Schema {
+	g := newGenerator(reg)
 	root := g.structSchema(reflect.TypeFor[checks.Config]())
 	root.Schema = Draft
 	root.ID = ID
@@ -86,14 +90,14 @@ func Generate() *Schema {
 	return root
 }
 
-// JSON renders Generate() as indented JSON with a trailing newline: the
-// content of docs/config.schema.json.
-func JSON() ([]byte, error) {
+// JSON renders Generate(reg) as indented JSON with a trailing newline:
+// with every kind vantage runs, the content of docs/config.schema.json.
+func JSON(reg *checks.Registry) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(Generate()); err != nil {
+	if err := enc.Encode(Generate(reg)); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -101,16 +105,104 @@ func JSON() ([]byte, error) {
 
 type generator struct {
 	defs map[string]*Schema
-	own  map[reflect.Type]bool
+	// ownPkgs are the packages whose types carry docs: checks and the
+	// packages of the kinds' configs.
+	ownPkgs map[string]bool
+	// The docs of docs.go, with every kind's SchemaDocs added.
+	typeDocs, fieldDocs map[string]string
+	enums               map[string][]any
+	patterns            map[string]string
+	required            map[string][]string
+	// extra are properties the kinds add to Check and Notifier.
+	extra map[reflect.Type][]reflect.Type
+}
+
+// docsOf is a kind's SchemaDocs, if it declares any.
+func docsOf(k any) checks.SchemaDocs {
+	if d, ok := k.(interface{ SchemaDocs() checks.SchemaDocs }); ok {
+		return d.SchemaDocs()
+	}
+	return checks.SchemaDocs{}
+}
+
+func newGenerator(reg *checks.Registry) *generator {
+	g := &generator{
+		defs:      map[string]*Schema{},
+		ownPkgs:   map[string]bool{reflect.TypeFor[checks.Config]().PkgPath(): true},
+		typeDocs:  maps.Clone(typeDocs),
+		fieldDocs: maps.Clone(fieldDocs),
+		enums:     maps.Clone(enums),
+		patterns:  maps.Clone(patterns),
+		required:  maps.Clone(required),
+		extra:     map[reflect.Type][]reflect.Type{},
+	}
+	kindTypes, notifierTypes := reg.KindTypes(), reg.NotifierTypes()
+	g.enums["Check.type"] = anys(kindTypes)
+	g.enums["Notifier.type"] = anys(notifierTypes)
+	g.fieldDocs["Check.type"] = "The kind: " + orList(kindTypes) + "."
+	g.fieldDocs["Notifier.type"] = orList(notifierTypes) + "."
+	g.fieldDocs["Config.notifiers"] = "Alert receivers: " + strings.Join(notifierTypes, ", ") + "."
+	add := func(owner reflect.Type, kind, cfg any) {
+		if cfg != nil {
+			t := reflect.TypeOf(cfg).Elem()
+			g.ownPkgs[t.PkgPath()] = true
+			g.extra[owner] = append(g.extra[owner], t)
+		}
+		d := docsOf(kind)
+		for _, m := range []struct{ dst, src map[string]string }{{g.typeDocs, d.Types}, {g.fieldDocs, d.Fields}, {g.patterns, d.Patterns}} {
+			for k, v := range m.src {
+				if _, ok := m.dst[k]; !ok {
+					m.dst[k] = v
+				}
+			}
+		}
+		for k, v := range d.Enums {
+			if _, ok := g.enums[k]; !ok {
+				g.enums[k] = v
+			}
+		}
+		for k, v := range d.Required {
+			if _, ok := g.required[k]; !ok {
+				g.required[k] = v
+			}
+		}
+	}
+	for _, k := range reg.Kinds() {
+		add(reflect.TypeFor[checks.Check](), k, k.NewConfig())
+	}
+	for _, n := range reg.Notifiers() {
+		add(reflect.TypeFor[checks.Notifier](), n, n.NewConfig())
+	}
+	return g
+}
+
+// orList renders a list as "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+func anys(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 // defName is the $defs key of a named struct type; prometheus/common's
-// types get a prefix so they cannot clash with ours.
+// types and those of the kinds' packages get a prefix so they cannot
+// clash with ours or each other's.
 func defName(t reflect.Type) string {
-	if t.PkgPath() == reflect.TypeFor[config.TLSConfig]().PkgPath() {
+	switch t.PkgPath() {
+	case reflect.TypeFor[config.TLSConfig]().PkgPath():
 		return "prometheus." + t.Name()
+	case reflect.TypeFor[checks.Config]().PkgPath():
+		return t.Name()
 	}
-	return t.Name()
+	return path.Base(t.PkgPath()) + "." + t.Name()
 }
 
 // schemaFor returns the schema of a field of type t.
@@ -184,8 +276,11 @@ func (g *generator) ref(t reflect.Type, build func() *Schema) string {
 // (lower-cased field name without a tag, ",inline" structs and maps).
 func (g *generator) structSchema(t reflect.Type) *Schema {
 	s := &Schema{Type: "object", Properties: map[string]*Schema{}, AdditionalProperties: false}
-	g.addFields(s, t)
-	if d := typeDocs[t.Name()]; d != "" && isOwn(t) {
+	g.addFields(s, t, t)
+	for _, et := range g.extra[t] {
+		g.addFields(s, et, t)
+	}
+	if d := g.typeDocs[t.Name()]; d != "" && g.isOwn(t) {
 		s.Description = d
 	}
 	if t == tlsConfigType {
@@ -194,15 +289,18 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 	if t == httpClientConfigType {
 		s.Description = "Prometheus http_config: authentication, proxy, tls_config, headers."
 	}
-	if req := required[t.Name()]; isOwn(t) && req != nil {
+	if req := g.required[t.Name()]; g.isOwn(t) && req != nil {
 		s.Required = req
 	}
 	return s
 }
 
-func isOwn(t reflect.Type) bool { return t.PkgPath() == reflect.TypeFor[checks.Config]().PkgPath() }
+func (g *generator) isOwn(t reflect.Type) bool { return g.ownPkgs[t.PkgPath()] }
 
-func (g *generator) addFields(s *Schema, t reflect.Type) {
+// addFields adds t's fields to s, the schema of owner (t itself, or Check
+// or Notifier for a kind's config, whose keys are theirs); the first of
+// several kinds declaring a key describes it.
+func (g *generator) addFields(s *Schema, t, owner reflect.Type) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() || f.Type == posType || f.Type == exprType {
@@ -215,26 +313,30 @@ func (g *generator) addFields(s *Schema, t reflect.Type) {
 		if strings.Contains(opts, "inline") {
 			switch f.Type.Kind() {
 			case reflect.Struct:
-				g.addFields(s, f.Type)
+				g.addFields(s, f.Type, f.Type)
 			case reflect.Map:
 				s.AdditionalProperties = g.schemaFor(f.Type.Elem())
 			}
 			continue
 		}
 		if name == "" {
-			if isOwn(t) {
+			if g.isOwn(t) {
 				continue // our types always tag their keys
 			}
 			name = strings.ToLower(f.Name)
 		}
+		if _, dup := s.Properties[name]; dup && owner != t {
+			continue
+		}
+		key := owner.Name() + "." + name
 		fs := g.schemaFor(f.Type)
-		if d := fieldDocs[t.Name()+"."+name]; d != "" && isOwn(t) {
+		if d := g.fieldDocs[key]; d != "" && g.isOwn(t) {
 			fs = describe(fs, d)
 		}
-		if e := enums[t.Name()+"."+name]; e != nil && isOwn(t) {
+		if e := g.enums[key]; e != nil && g.isOwn(t) {
 			fs.Enum = e
 		}
-		if p := patterns[t.Name()+"."+name]; p != "" && isOwn(t) {
+		if p := g.patterns[key]; p != "" && g.isOwn(t) {
 			if v, ok := fs.AdditionalProperties.(*Schema); ok {
 				v.Pattern = p
 			} else {

@@ -58,7 +58,7 @@ checks:
 	dataDir := filepath.Join(t.TempDir(), "data")
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: cfgFile, StoragePath: dataDir, Retention: 24 * time.Hour, Logger: log,
-		Probers: kinds.Probers(log, nil),
+		Kinds: kinds.Registry(), Probers: kinds.Probers(log, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -387,7 +387,7 @@ func startDemoDaemon(t *testing.T, log zerolog.Logger, cfg string, eval time.Dur
 	}
 	d, err := daemon.New(daemon.Options{
 		ConfigFile: cfgFile, StoragePath: t.TempDir(), Logger: log, EvalInterval: eval,
-		Probers: kinds.Probers(log, nil),
+		Kinds: kinds.Registry(), Probers: kinds.Probers(log, nil),
 	})
 	if err != nil {
 		t.Fatal(err)
