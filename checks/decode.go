@@ -278,8 +278,8 @@ func initDefaults(v reflect.Value) {
 		return
 	}
 	switch p := v.Addr().Interface().(type) {
-	case *HTTPRequest:
-		*p = defaultHTTPRequest()
+	case Defaulter:
+		p.SetDefaults()
 	case *Notifier:
 		*p = defaultNotifier()
 	case *Alert:
@@ -470,6 +470,12 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value) {
 		if !ok {
 			if l.ownKey(n, v, k.Value) {
 				continue // decoded into the kind's config below
+			}
+			if e, ok := v.Addr().Interface().(KeyExplainer); ok {
+				if msg := e.UnknownKey(k.Value); msg != "" {
+					l.errAt(l.pos(k), "%s", msg)
+					continue
+				}
 			}
 			l.errAt(l.pos(k), "unknown key %q", k.Value)
 			continue

@@ -69,15 +69,21 @@ type Traits struct {
 
 // Traits are the traits the check's kind declares for it.
 func (c *Check) Traits() Traits {
-	var t Traits
 	if d, ok := c.Spec.(interface{ Traits() Traits }); ok {
-		t = d.Traits()
+		return d.Traits()
 	}
-	if t.Steps == 0 {
-		t.Steps = len(c.Steps)
-	}
-	return t
+	return Traits{}
 }
+
+// Defaulter is a config type (a kind's, or a struct in it) that presets
+// its defaults, so keys absent from the YAML keep them; the loader calls
+// SetDefaults on every value of the type it allocates.
+type Defaulter interface{ SetDefaults() }
+
+// KeyExplainer is a config type that says why a key it does not take is
+// wrong, e.g. a browser action in an http step; "" leaves the loader's
+// `unknown key` message.
+type KeyExplainer interface{ UnknownKey(key string) string }
 
 // Registry is the check kinds and notifier types a config may name, in
 // the order messages list them. kinds/kinds.go fills the one vantage runs;
@@ -175,23 +181,10 @@ func (r *Registry) NotifierTypes() []string {
 	return out
 }
 
-// legacyKeys are check keys that still live on Check itself, with the
-// types that accept them; they move into their kinds' configs.
-var legacyKeys = map[string][]string{
-	"url":           {"http", "browser"},
-	"steps":         {"http", "browser"},
-	"http":          {"http"},
-	"screenshot":    {"browser"},
-	"block_domains": {"browser"},
-}
-
 // kindKeys lists, per check key that belongs to a kind rather than to
 // every check, the types that accept it.
 func (r *Registry) kindKeys() map[string][]string {
 	out := map[string][]string{}
-	for k, ts := range legacyKeys {
-		out[k] = slices.Clone(ts)
-	}
 	for _, k := range r.Kinds() {
 		if cfg := k.NewConfig(); cfg != nil {
 			for key := range fieldIndex(reflect.TypeOf(cfg).Elem()) {
@@ -256,6 +249,21 @@ func (v *Validator) Secrets() *Redactor { return v.l.secrets }
 func (v *Validator) Unique(seen map[string]Pos, what, name string, p Pos) {
 	v.l.unique(seen, what, name, p)
 }
+
+// CheckTemplate reports a value at path that is not a valid template
+// ({{ .variable }} of a journey).
+func (v *Validator) CheckTemplate(s string, p Pos, path ...any) { v.l.checkTemplate(s, p, path...) }
+
+// WarnShortSecret warns that the secret of field at is too short to be
+// redacted.
+func (v *Validator) WarnShortSecret(at Pos, field string) { v.l.warnShortSecret(at, field) }
+
+// FinishExpect validates an expect: mapping inside the kind's config (a
+// step's), as the check's own is.
+func (v *Validator) FinishExpect(e *Expect) { v.l.finishExpect(e) }
+
+// ValidMethod reports whether m is an upper-case HTTP method token.
+func ValidMethod(m string) bool { return validMethod(m) }
 
 // ValidHostPort reports whether s is host:port with a port in 1-65535.
 func ValidHostPort(s string) bool { return validHostPort(s) }

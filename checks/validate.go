@@ -25,7 +25,6 @@ var (
 	checkNameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
 	pathNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	labelNameRE   = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	identRE       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	templateRefRE = regexp.MustCompile(`\{\{.*?\}\}`)
 )
 
@@ -38,17 +37,6 @@ func ReservedLabel(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(name, "__")
-}
-
-// Step actions and fields, in the order messages list them.
-const browserActionList = "navigate, click, wait_visible, fill, press, assert_text, assert_url, sleep"
-
-func browserActions() []string {
-	return []string{"navigate", "click", "wait_visible", "fill", "press", "assert_text", "assert_url", "sleep"}
-}
-
-func httpStepKeys() []string {
-	return []string{"url", "method", "headers", "body", "follow_redirects", "expect", "extract"}
 }
 
 // q quotes v for a message, or hides it when it came from the environment.
@@ -447,59 +435,8 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 		l.finishExpect(c.Expect)
 	}
 
-	switch typ {
-	case "http":
-		if c.HTTP == nil {
-			h := defaultHTTPRequest()
-			h.Pos = p
-			c.HTTP = &h
-		}
-		l.finishHTTPRequest(c.HTTP, len(c.Steps) > 0)
-		if c.URL != "" {
-			l.checkURL(c.URL, p, "url")
-		} else if len(c.Steps) == 0 {
-			l.errAt(p, "http check needs url or steps")
-		}
-	case "browser":
-		if c.URL != "" {
-			l.checkURL(c.URL, p, "url")
-		}
-		if len(c.Steps) == 0 {
-			l.errAt(p, "browser check needs steps")
-		} else if c.URL == "" && c.Steps[0].Pos.Line != 0 && !l.has(c.Steps[0].Pos, "navigate") {
-			l.errAt(c.Steps[0].Pos, "browser check needs url or a first navigate step")
-		}
-		switch c.Screenshot {
-		case "":
-			c.Screenshot = "on_failure"
-		case "on_failure", "always", "never":
-		default:
-			l.errAt(l.at(p, "screenshot"), "invalid screenshot %q (want on_failure, always or never)", c.Screenshot)
-		}
-		for i, d := range c.BlockDomains {
-			if _, err := path.Match(d, ""); err != nil {
-				l.errAt(l.at(p, "block_domains", i), "invalid block_domains pattern %q: %v", d, err)
-			}
-		}
-	}
 	if kind != nil && c.Spec != nil {
 		kind.Finish(&Validator{l}, c)
-	}
-
-	if typ == "http" || typ == "browser" {
-		steps := map[string]Pos{}
-		for i := range c.Steps {
-			s := &c.Steps[i]
-			if s.Pos.Line == 0 {
-				continue
-			}
-			if typ == "http" {
-				l.finishHTTPStep(c, s, i)
-			} else {
-				l.finishBrowserStep(c, s, i)
-			}
-			l.unique(steps, "step name", s.Name, l.at(s.Pos, "name"))
-		}
 	}
 }
 
@@ -588,160 +525,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func (l *loader) finishHTTPRequest(h *HTTPRequest, withSteps bool) {
-	p := h.Pos
-	h.Method = strings.ToUpper(h.Method)
-	if !validMethod(h.Method) {
-		l.errAt(l.at(p, "method"), "invalid method %q", h.Method)
-	}
-	if withSteps {
-		for _, k := range []string{"method", "body", "body_file"} {
-			if l.has(p, k) {
-				l.errAt(l.keyAt(p, k), "http.%s is not allowed with steps (set it on each step)", k)
-			}
-		}
-	}
-	if h.MaxBodyBytes <= 0 {
-		l.errAt(l.at(p, "max_body_bytes"), "max_body_bytes must be > 0")
-	}
-	if h.MaxRedirects < 0 {
-		l.errAt(l.at(p, "max_redirects"), "max_redirects must be >= 0")
-	}
-	l.readSecretFile(p, nil, "body", &h.Body, "body_file", h.BodyFile)
-	l.readSecretFile(p, nil, "bearer_token", &h.BearerToken, "bearer_token_file", h.BearerTokenFile)
-	if h.BearerToken != "" && !l.secrets.Add(h.BearerToken) {
-		l.warnShortSecret(l.at(p, "bearer_token"), "bearer_token")
-	}
-	if b := h.BasicAuth; b != nil {
-		l.readSecretFile(p, []any{"basic_auth"}, "password", &b.Password, "password_file", b.PasswordFile)
-		// The base64 of user:password is redacted too (an echoed
-		// Authorization header), even when the password is too short.
-		if b.Password != "" && !l.secrets.AddBasicAuth(b.Username, b.Password) {
-			l.warnShortSecret(l.at(p, "basic_auth", "password"), "basic_auth.password")
-		}
-		if b.Username == "" {
-			l.errAt(l.at(p, "basic_auth"), "basic_auth needs username")
-		}
-		if h.BearerToken != "" {
-			l.errAt(l.keyAt(p, "basic_auth"), "basic_auth and bearer_token are mutually exclusive")
-		}
-	}
-}
-
-func (l *loader) finishHTTPStep(c *Check, s *Step, i int) {
-	p := s.Pos
-	for _, k := range browserActions() {
-		if l.has(p, k) {
-			l.errAt(l.keyAt(p, k), "browser action %q is not allowed in an http step", k)
-		}
-	}
-	if s.URL == "" {
-		l.errAt(l.at(p, "url"), "http step needs url")
-	} else {
-		l.checkURL(s.URL, p, "url")
-		l.checkTemplate(s.URL, p, "url")
-	}
-	if s.Method == "" {
-		s.Method = "GET"
-	}
-	s.Method = strings.ToUpper(s.Method)
-	if !validMethod(s.Method) {
-		l.errAt(l.at(p, "method"), "invalid method %q", s.Method)
-	}
-	if s.FollowRedirects == nil && c.HTTP != nil && c.HTTP.FollowRedirects != nil {
-		s.FollowRedirects = boolPtr(*c.HTTP.FollowRedirects)
-	}
-	for _, k := range sortedKeys(s.Headers) {
-		l.checkTemplate(s.Headers[k], p, "headers", k)
-	}
-	l.checkTemplate(s.Body, p, "body")
-	if s.Expect != nil {
-		l.finishExpect(s.Expect)
-	}
-	for _, k := range sortedKeys(s.Extract) {
-		if !identRE.MatchString(k) {
-			l.errAt(l.keyAt(p, "extract", k), "invalid extract variable name %q (must match %s)", k, identRE)
-		} else if s.Extract[k] == "" {
-			l.errAt(l.at(p, "extract", k), "extract %q needs a JSON path", k)
-		}
-	}
-	if s.Name == "" {
-		s.Name = fmt.Sprintf("%02d-%s", i+1, strings.ToLower(s.Method))
-	}
-}
-
-func (l *loader) finishBrowserStep(c *Check, s *Step, i int) {
-	p := s.Pos
-	for _, k := range httpStepKeys() {
-		if l.has(p, k) {
-			l.errAt(l.keyAt(p, k), "http field %q is not allowed in a browser step", k)
-		}
-	}
-	var acts []string
-	for _, k := range browserActions() {
-		if l.has(p, k) {
-			acts = append(acts, k)
-		}
-	}
-	switch len(acts) {
-	case 0:
-		l.errAt(p, "browser step needs exactly one action (%s)", browserActionList)
-		return
-	case 1:
-	default:
-		l.errAt(p, "browser step has %d actions (%s), want exactly one", len(acts), strings.Join(acts, ", "))
-	}
-	for _, a := range acts {
-		at := l.at(p, a)
-		switch a {
-		case "navigate":
-			switch {
-			case s.Navigate == "":
-				l.errAt(at, "navigate needs a URL")
-			case strings.HasPrefix(s.Navigate, "/") && c.URL != "":
-				// a path relative to the check's url
-			default:
-				l.checkURL(s.Navigate, p, "navigate")
-			}
-		case "click", "wait_visible":
-			if s.Click == "" && a == "click" || s.WaitVisible == "" && a == "wait_visible" {
-				l.errAt(at, "%s needs a selector", a)
-			}
-		case "press":
-			if s.Press == "" {
-				l.errAt(at, "press needs a key")
-			}
-		case "fill":
-			if s.Fill == nil || s.Fill.Selector == "" {
-				l.errAt(at, "fill needs selector")
-			}
-		case "assert_text":
-			switch {
-			case s.AssertText == nil || s.AssertText.Selector == "":
-				l.errAt(at, "assert_text needs selector")
-			case s.AssertText.Contains == "" && s.AssertText.Equals == "":
-				l.errAt(at, "assert_text needs contains or equals")
-			}
-		case "assert_url":
-			switch {
-			case s.AssertURL == nil || s.AssertURL.Contains == "" && s.AssertURL.Regex == "":
-				l.errAt(at, "assert_url needs contains or regex")
-			case s.AssertURL.Regex != "":
-				if _, err := regexp.Compile(s.AssertURL.Regex); err != nil {
-					l.errAt(l.at(p, "assert_url", "regex"), "invalid assert_url regex %q: %v", s.AssertURL.Regex, err)
-				}
-			}
-		case "sleep":
-			if s.Sleep <= 0 {
-				l.errAt(at, "sleep must be > 0")
-			}
-		}
-	}
-	if s.Name == "" {
-		s.Name = fmt.Sprintf("%02d-%s", i+1, acts[0])
-	}
 }
 
 func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {

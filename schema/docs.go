@@ -1,7 +1,8 @@
 package schema
 
 // Descriptions, enums and patterns the Go types cannot carry, keyed by
-// "Type.key" of package checks. They mirror checks/validate.go; the schema
+// "Type.key" of package checks; each kind's package declares its own
+// (its SchemaDocs method). They mirror checks/validate.go; the schema
 // test loads config.example.yaml through both, so a rule here that the
 // loader does not share shows up as a failing test.
 
@@ -10,16 +11,10 @@ var typeDocs = map[string]string{
 	"Path":          "A network path: how a probe reaches the world. A check runs over each path it lists.",
 	"Nodes":         "Which load-balancer nodes a check probes: resolve: all, or listed addresses.",
 	"Check":         "One check. Each (check, path, node) is one target.",
-	"HTTPRequest":   "The request of a single-request http check (a journey uses steps instead).",
 	"Expect":        "What makes a run a success.",
 	"JSONExpect":    "An expectation on a gjson path of a JSON response.",
-	"Step":          "One journey step: an HTTP request (url, method, ...) or exactly one browser action.",
 	"Alert":         "An alerting rule evaluated by vantage itself.",
 	"Notifier":      "An alert receiver.",
-	"BasicAuth":     "HTTP basic authentication.",
-	"FillAction":    "Type value into the element matching selector.",
-	"AssertText":    "Check an element's text.",
-	"AssertURL":     "Check the page URL.",
 	"NodeDetection": "When a node counts as degraded against its siblings of the same check and path.",
 	"MetricsDetail": "How much detail the per-target series on /metrics carry; fewer series for large instances (see docs/prometheus.md).",
 }
@@ -66,25 +61,15 @@ var fieldDocs = map[string]string{
 	"NodeAddr.name":    "The node label ([a-z0-9_-]+); default node_names' name for the address, else the IP.",
 	"NodeAddr.address": "IP or IP:port.",
 
-	"Check.name":          "Unique check name ([a-z0-9_-]+): the check label.",
-	"Check.url":           "The URL (http, browser). Node pinning applies to its host.",
-	"Check.interval":      "How often each target runs (default global.interval).",
-	"Check.timeout":       "Bound of one run (default global.timeout); must be less than interval.",
-	"Check.paths":         "Paths this check runs over (default: every path).",
-	"Check.nodes":         "Probe each load-balancer node separately.",
-	"Check.node_names":    "Node names by IP address for this check; override global.node_names per address.",
-	"Check.labels":        "Extra labels on this check's series and alerts.",
-	"Check.tls":           "Prometheus tls_config.",
-	"Check.http":          "The request of a single-request http check.",
-	"Check.expect":        "What makes a run a success.",
-	"Check.steps":         "A journey: HTTP requests (http) or browser actions (browser).",
-	"Check.screenshot":    "Browser screenshots: on_failure (default), always or never.",
-	"Check.block_domains": "Domains (globs) the browser must not load, e.g. *.tracking.example.",
-
-	"HTTPRequest.max_body_bytes":    "Bound of the response body read (default 10MiB).",
-	"HTTPRequest.follow_redirects":  "Follow redirects (default true).",
-	"HTTPRequest.bearer_token_file": "Read the bearer token from this file.",
-	"HTTPRequest.body_file":         "Read the request body from this file.",
+	"Check.name":       "Unique check name ([a-z0-9_-]+): the check label.",
+	"Check.interval":   "How often each target runs (default global.interval).",
+	"Check.timeout":    "Bound of one run (default global.timeout); must be less than interval.",
+	"Check.paths":      "Paths this check runs over (default: every path).",
+	"Check.nodes":      "Probe each load-balancer node separately.",
+	"Check.node_names": "Node names by IP address for this check; override global.node_names per address.",
+	"Check.labels":     "Extra labels on this check's series and alerts.",
+	"Check.tls":        "Prometheus tls_config.",
+	"Check.expect":     "What makes a run a success.",
 
 	"Expect.status":            "Acceptable status codes (default 2xx).",
 	"Expect.body_contains":     "Substrings the body must contain.",
@@ -97,15 +82,6 @@ var fieldDocs = map[string]string{
 	"Expect.answers_min":       "Minimum number of answers (dns).",
 	"Expect.answers_contain":   "Values the answers must contain (dns).",
 	"Expect.rcode":             "Expected response code, e.g. NOERROR or NXDOMAIN (dns).",
-
-	"Step.name":         "Step name: the step label (default NN-action or NN-method).",
-	"Step.extract":      "Variable to gjson path; later steps use {{ .variable }}.",
-	"Step.navigate":     "Browser: load this URL.",
-	"Step.click":        "Browser: click the element matching this CSS selector.",
-	"Step.wait_visible": "Browser: wait until the element matching this CSS selector is visible.",
-	"Step.press":        "Browser: press this key, e.g. Enter.",
-	"Step.sleep":        "Browser: wait this long.",
-	"Step.timeout":      "Bound of this step.",
 
 	"Alert.checks":          "Check names or globs (default: all checks).",
 	"Alert.when":            "<measure> <op> <value>, e.g. p99 > 1.5s. Measures: success_ratio, failures, p50, p90, p99, node_slowdown, node_degraded, node_slow_share, node_evidence, domain_error_ratio, domain_p90, cert_days_left, measurement_lag.",
@@ -127,7 +103,6 @@ var fieldDocs = map[string]string{
 }
 
 var enums = map[string][]any{
-	"Check.screenshot":         {"on_failure", "always", "never"},
 	"MetricsDetail.histograms": {"classic_and_native", "native", "classic"},
 	"Nodes.resolve":            {"all"},
 }

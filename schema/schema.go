@@ -105,15 +105,11 @@ func JSON(reg *checks.Registry) ([]byte, error) {
 
 type generator struct {
 	defs map[string]*Schema
-	// ownPkgs are the packages whose types carry docs: checks and the
-	// packages of the kinds' configs.
-	ownPkgs map[string]bool
-	// The docs of docs.go, with every kind's SchemaDocs added.
-	typeDocs, fieldDocs map[string]string
-	enums               map[string][]any
-	patterns            map[string]string
-	required            map[string][]string
-	// extra are properties the kinds add to Check and Notifier.
+	// docs are the descriptions, enums and patterns of each package's
+	// types: docs.go's for checks, each kind's SchemaDocs for its own.
+	docs map[string]*checks.SchemaDocs
+	// extra are the config types of the kinds, whose keys are properties
+	// of Check (or Notifier).
 	extra map[reflect.Type][]reflect.Type
 }
 
@@ -126,46 +122,37 @@ func docsOf(k any) checks.SchemaDocs {
 }
 
 func newGenerator(reg *checks.Registry) *generator {
+	own := &checks.SchemaDocs{Types: typeDocs, Fields: maps.Clone(fieldDocs), Enums: maps.Clone(enums),
+		Patterns: patterns, Required: required}
 	g := &generator{
-		defs:      map[string]*Schema{},
-		ownPkgs:   map[string]bool{reflect.TypeFor[checks.Config]().PkgPath(): true},
-		typeDocs:  maps.Clone(typeDocs),
-		fieldDocs: maps.Clone(fieldDocs),
-		enums:     maps.Clone(enums),
-		patterns:  maps.Clone(patterns),
-		required:  maps.Clone(required),
-		extra:     map[reflect.Type][]reflect.Type{},
+		defs:  map[string]*Schema{},
+		docs:  map[string]*checks.SchemaDocs{reflect.TypeFor[checks.Config]().PkgPath(): own},
+		extra: map[reflect.Type][]reflect.Type{},
 	}
 	kindTypes, notifierTypes := reg.KindTypes(), reg.NotifierTypes()
-	g.enums["Check.type"] = anys(kindTypes)
-	g.enums["Notifier.type"] = anys(notifierTypes)
-	g.fieldDocs["Check.type"] = "The kind: " + orList(kindTypes) + "."
-	g.fieldDocs["Notifier.type"] = orList(notifierTypes) + "."
-	g.fieldDocs["Config.notifiers"] = "Alert receivers: " + strings.Join(notifierTypes, ", ") + "."
+	own.Enums["Check.type"] = anys(kindTypes)
+	own.Enums["Notifier.type"] = anys(notifierTypes)
+	own.Fields["Check.type"] = "The kind: " + orList(kindTypes) + "."
+	own.Fields["Notifier.type"] = orList(notifierTypes) + "."
+	own.Fields["Config.notifiers"] = "Alert receivers: " + strings.Join(notifierTypes, ", ") + "."
 	add := func(owner reflect.Type, kind, cfg any) {
-		if cfg != nil {
-			t := reflect.TypeOf(cfg).Elem()
-			g.ownPkgs[t.PkgPath()] = true
-			g.extra[owner] = append(g.extra[owner], t)
+		if cfg == nil {
+			return
 		}
+		t := reflect.TypeOf(cfg).Elem()
+		g.extra[owner] = append(g.extra[owner], t)
 		d := docsOf(kind)
-		for _, m := range []struct{ dst, src map[string]string }{{g.typeDocs, d.Types}, {g.fieldDocs, d.Fields}, {g.patterns, d.Patterns}} {
-			for k, v := range m.src {
-				if _, ok := m.dst[k]; !ok {
-					m.dst[k] = v
-				}
-			}
+		have := g.docs[t.PkgPath()]
+		if have == nil {
+			g.docs[t.PkgPath()] = &d
+			return
 		}
-		for k, v := range d.Enums {
-			if _, ok := g.enums[k]; !ok {
-				g.enums[k] = v
-			}
-		}
-		for k, v := range d.Required {
-			if _, ok := g.required[k]; !ok {
-				g.required[k] = v
-			}
-		}
+		// Several kinds of one package: the first to describe a key wins.
+		have.Types = merged(have.Types, d.Types)
+		have.Fields = merged(have.Fields, d.Fields)
+		have.Enums = merged(have.Enums, d.Enums)
+		have.Patterns = merged(have.Patterns, d.Patterns)
+		have.Required = merged(have.Required, d.Required)
 	}
 	for _, k := range reg.Kinds() {
 		add(reflect.TypeFor[checks.Check](), k, k.NewConfig())
@@ -174,6 +161,16 @@ func newGenerator(reg *checks.Registry) *generator {
 		add(reflect.TypeFor[checks.Notifier](), n, n.NewConfig())
 	}
 	return g
+}
+
+// merged is a with b's keys that a lacks.
+func merged[V any](a, b map[string]V) map[string]V {
+	out := maps.Clone(b)
+	if out == nil {
+		out = map[string]V{}
+	}
+	maps.Copy(out, a)
+	return out
 }
 
 // orList renders a list as "a, b or c".
@@ -280,8 +277,9 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 	for _, et := range g.extra[t] {
 		g.addFields(s, et, t)
 	}
-	if d := g.typeDocs[t.Name()]; d != "" && g.isOwn(t) {
-		s.Description = d
+	d := g.docs[t.PkgPath()]
+	if d != nil && d.Types[t.Name()] != "" {
+		s.Description = d.Types[t.Name()]
 	}
 	if t == tlsConfigType {
 		s.Description = "Prometheus tls_config: CA, client certificate, server name, TLS versions."
@@ -289,13 +287,13 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 	if t == httpClientConfigType {
 		s.Description = "Prometheus http_config: authentication, proxy, tls_config, headers."
 	}
-	if req := g.required[t.Name()]; g.isOwn(t) && req != nil {
-		s.Required = req
+	if d != nil && d.Required[t.Name()] != nil {
+		s.Required = d.Required[t.Name()]
 	}
 	return s
 }
 
-func (g *generator) isOwn(t reflect.Type) bool { return g.ownPkgs[t.PkgPath()] }
+func (g *generator) isOwn(t reflect.Type) bool { return g.docs[t.PkgPath()] != nil }
 
 // addFields adds t's fields to s, the schema of owner (t itself, or Check
 // or Notifier for a kind's config, whose keys are theirs); the first of
@@ -325,18 +323,23 @@ func (g *generator) addFields(s *Schema, t, owner reflect.Type) {
 			}
 			name = strings.ToLower(f.Name)
 		}
-		if _, dup := s.Properties[name]; dup && owner != t {
-			continue
-		}
 		key := owner.Name() + "." + name
 		fs := g.schemaFor(f.Type)
-		if d := g.fieldDocs[key]; d != "" && g.isOwn(t) {
+		docs := g.docs[t.PkgPath()]
+		if docs == nil {
+			docs = &checks.SchemaDocs{}
+		}
+		if d := docs.Fields[key]; d != "" {
 			fs = describe(fs, d)
 		}
-		if e := g.enums[key]; e != nil && g.isOwn(t) {
+		if e := docs.Enums[key]; e != nil {
 			fs.Enum = e
 		}
-		if p := g.patterns[key]; p != "" && g.isOwn(t) {
+		if prev, dup := s.Properties[name]; dup && owner != t {
+			s.Properties[name] = either(prev, fs)
+			continue
+		}
+		if p := docs.Patterns[key]; p != "" {
 			if v, ok := fs.AdditionalProperties.(*Schema); ok {
 				v.Pattern = p
 			} else {
@@ -345,6 +348,33 @@ func (g *generator) addFields(s *Schema, t, owner reflect.Type) {
 		}
 		s.Properties[name] = fs
 	}
+}
+
+// either is the schema of a key several kinds take: one of theirs when
+// they agree, else any of them (described by the first).
+func either(a, b *Schema) *Schema {
+	strip := func(s *Schema) string {
+		c := *s
+		c.Description = ""
+		j, _ := json.Marshal(&c)
+		return string(j)
+	}
+	if a.AnyOf != nil && a.Type == nil && a.Ref == "" {
+		for _, alt := range a.AnyOf {
+			if strip(alt) == strip(b) {
+				return a
+			}
+		}
+		a.AnyOf = append(a.AnyOf, b)
+		return a
+	}
+	if strip(a) == strip(b) {
+		return a
+	}
+	alt := *a
+	alt.Description = ""
+	b.Description = ""
+	return &Schema{Description: a.Description, AnyOf: []*Schema{&alt, b}}
 }
 
 // describe attaches a description (next to a $ref too: draft 2020-12

@@ -145,7 +145,7 @@ func TestSchemaShape(t *testing.T) {
 	if s.Schema != schema.Draft || s.ID == "" {
 		t.Errorf("$schema %q, $id %q", s.Schema, s.ID)
 	}
-	for _, def := range []string{"Check", "Path", "Alert", "Notifier", "Global", "Expect", "Step",
+	for _, def := range []string{"Check", "Path", "Alert", "Notifier", "Global", "Expect", "httpprobe.Step", "browser.Step",
 		"NodeAddr", "prometheus.TLSConfig", "prometheus.HTTPClientConfig", "prometheus.OAuth2"} {
 		if s.Defs[def] == nil {
 			t.Errorf("$defs has no %s", def)
