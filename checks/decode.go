@@ -486,7 +486,7 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value) {
 	case checkType:
 		c := v.Addr().Interface().(*Check)
 		if spec, ok := l.specFor(c.Type); ok {
-			l.decodeSpec(n, spec)
+			l.decodeSpec(n, spec, fields)
 			c.Spec = spec.Interface()
 		}
 	case notifierType:
@@ -494,7 +494,7 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value) {
 		if nk := l.reg.notifier(nf.Type); nk != nil {
 			if cfg := nk.NewConfig(); cfg != nil {
 				spec := reflect.ValueOf(cfg)
-				l.decodeSpec(n, spec)
+				l.decodeSpec(n, spec, fields)
 				nf.Spec = cfg
 			}
 		}
@@ -525,8 +525,9 @@ func (l *loader) ownKey(n *yaml.Node, v reflect.Value, key string) bool {
 }
 
 // decodeSpec decodes the keys of mapping n that the kind's config spec (a
-// pointer to a struct) declares; its Pos is the mapping's.
-func (l *loader) decodeSpec(n *yaml.Node, spec reflect.Value) {
+// pointer to a struct) declares, except those of the check or notifier
+// itself (shared); its Pos is the mapping's.
+func (l *loader) decodeSpec(n *yaml.Node, spec reflect.Value, shared map[string]int) {
 	v := spec.Elem()
 	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
 		f.Set(reflect.ValueOf(l.pos(n)))
@@ -539,6 +540,9 @@ func (l *loader) decodeSpec(n *yaml.Node, spec reflect.Value) {
 			continue // reported while decoding the check
 		}
 		seen[k.Value] = true
+		if _, ok := shared[k.Value]; ok {
+			continue
+		}
 		if i, ok := fields[k.Value]; ok {
 			l.decode(p.val, v.Field(i))
 		}

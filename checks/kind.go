@@ -15,7 +15,8 @@ type Kind interface {
 	Type() string
 	// NewConfig returns a pointer to a new config struct holding the
 	// kind's defaults. Its yaml-tagged fields are the check keys the kind
-	// accepts beside the shared ones; the loader decodes them as strictly
+	// accepts beside the shared ones (a field named like a shared key is
+	// never filled: the kind reads those from the Check); the loader decodes them as strictly
 	// as the rest of the file (unknown keys, types, FILE:LINE:COL) into it
 	// and stores it in Check.Spec. A nested struct with a Pos field gets
 	// its position, for the kind's own errors.
@@ -185,10 +186,13 @@ func (r *Registry) NotifierTypes() []string {
 // every check, the types that accept it.
 func (r *Registry) kindKeys() map[string][]string {
 	out := map[string][]string{}
+	shared := fieldIndex(checkType)
 	for _, k := range r.Kinds() {
 		if cfg := k.NewConfig(); cfg != nil {
 			for key := range fieldIndex(reflect.TypeOf(cfg).Elem()) {
-				out[key] = append(out[key], k.Type())
+				if _, ok := shared[key]; !ok {
+					out[key] = append(out[key], k.Type())
+				}
 			}
 		}
 	}

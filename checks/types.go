@@ -1,6 +1,9 @@
-// Package checks is vantage's configuration model: the YAML types, their
-// defaults, loading (strict, with environment expansion, *_file secrets and
-// include globs) and validation with FILE:LINE:COL positions.
+// Package checks is vantage's configuration model: the YAML types every
+// check, path, alert and notifier shares, their defaults, loading (strict,
+// with environment expansion, *_file secrets and include globs) and
+// validation with FILE:LINE:COL positions. Each check kind and notifier
+// type declares its own keys and rules in its own package (Kind,
+// NotifierKind); the loader takes them from a Registry.
 package checks
 
 import (

@@ -274,8 +274,17 @@ func (g *generator) ref(t reflect.Type, build func() *Schema) string {
 func (g *generator) structSchema(t reflect.Type) *Schema {
 	s := &Schema{Type: "object", Properties: map[string]*Schema{}, AdditionalProperties: false}
 	g.addFields(s, t, t)
-	for _, et := range g.extra[t] {
-		g.addFields(s, et, t)
+	if len(g.extra[t]) > 0 {
+		// A kind's field named like a shared key is not one of its keys.
+		kinds := &Schema{Properties: map[string]*Schema{}}
+		for _, et := range g.extra[t] {
+			g.addFields(kinds, et, t)
+		}
+		for name, p := range kinds.Properties {
+			if _, shared := s.Properties[name]; !shared {
+				s.Properties[name] = p
+			}
+		}
 	}
 	d := g.docs[t.PkgPath()]
 	if d != nil && d.Types[t.Name()] != "" {
