@@ -16,10 +16,10 @@ type Kind interface {
 	// NewConfig returns a pointer to a new config struct holding the
 	// kind's defaults. Its yaml-tagged fields are the check keys the kind
 	// accepts beside the shared ones (a field named like a shared key is
-	// never filled: the kind reads those from the Check); the loader decodes them as strictly
-	// as the rest of the file (unknown keys, types, FILE:LINE:COL) into it
-	// and stores it in Check.Spec. A nested struct with a Pos field gets
-	// its position, for the kind's own errors.
+	// never filled: the kind reads those from the Check). The loader
+	// decodes them as strictly as the rest of the file (unknown keys,
+	// types, FILE:LINE:COL) into it and stores it in Check.Spec. A nested
+	// struct with a Pos field gets its position, for the kind's own errors.
 	NewConfig() any
 	// Finish validates the decoded config (c.Spec) and applies the
 	// defaults that depend on the rest of the check, reporting through v.
@@ -37,8 +37,9 @@ type NotifierKind interface {
 
 // SchemaDocs is a kind's part of the JSON Schema that its Go types cannot
 // carry, keyed as package schema keys its own: "Type" (a struct's
-// description) and "Type.key" (a field's), with Type a struct's name. A
-// Kind or NotifierKind declares it with a SchemaDocs method.
+// description) and "Type.key" (a field's), with Type the name of a struct
+// of the kind's package, or "Check.key" ("Notifier.key") for the keys of
+// its config. A Kind or NotifierKind declares it with a SchemaDocs method.
 type SchemaDocs struct {
 	Types    map[string]string
 	Fields   map[string]string
