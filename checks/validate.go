@@ -3,6 +3,7 @@ package checks
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -375,7 +376,7 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 		l.errAt(l.at(p, "type"), "unknown check type %s (want %s)", l.q(typ, p, "type"), orList(l.reg.KindTypes()))
 	}
 	if kind != nil {
-		for _, k := range sortedKeys(l.kindKeys) {
+		for _, k := range slices.Sorted(maps.Keys(l.kindKeys)) {
 			if l.has(p, k) && !slices.Contains(l.kindKeys[k], typ) {
 				l.errAt(l.keyAt(p, k), "key %q is not valid for a %s check", k, typ)
 			}
