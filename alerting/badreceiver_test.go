@@ -16,7 +16,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/alerting/notifytest"
-	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -94,7 +94,7 @@ func TestStorageRefusingQueueLosesNothing(t *testing.T) {
 	m := alerting.NewManager(alerting.ManagerOptions{Logger: zerolog.New(logs), Store: rs, Factories: factories,
 		Measures: vals, Now: func() time.Time { return now },
 		Series: func() []alerting.Series { return []alerting.Series{series("shop-home", "direct", "lb2")} }})
-	cfg, err := checks.Parse([]byte(cfgFor(rcv.URL)), "test.yaml", nil)
+	cfg, err := kinds.Registry().Parse([]byte(cfgFor(rcv.URL)), "test.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vantage-monitoring/vantage/alerting"
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/internal/testdaemon"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -154,7 +154,7 @@ func (m tableMeasures) Measure(measure string, s alerting.Series, _ time.Duratio
 // Target: ≤ 50 ms per cycle.
 func BenchmarkEval10kTargets5Rules(b *testing.B) {
 	b.Run("engine", func(b *testing.B) {
-		cfg, err := checks.Parse([]byte(benchConfig()), "bench.yaml", nil)
+		cfg, err := kinds.Registry().Parse([]byte(benchConfig()), "bench.yaml", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

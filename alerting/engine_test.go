@@ -9,6 +9,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 // table is a Measures backed by a map: target key -> measure -> value.
@@ -30,7 +31,7 @@ func series(check, path, node string) alerting.Series {
 
 func rule(t *testing.T, yaml string) *checks.Config {
 	t.Helper()
-	cfg, err := checks.Parse([]byte(yaml), "test.yaml", nil)
+	cfg, err := kinds.Registry().Parse([]byte(yaml), "test.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

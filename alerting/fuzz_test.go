@@ -11,6 +11,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
 
 // FuzzAnnotation loads an alert whose annotation is the fuzzed template
@@ -52,7 +53,7 @@ func FuzzAnnotation(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := checks.Parse(doc, "fuzz.yaml", nil)
+		cfg, err := checks.NewRegistry(tcpprobe.Kind{}).Parse(doc, "fuzz.yaml", nil)
 		if err != nil {
 			return // the loader's own targets check its errors
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/vantage-monitoring/vantage/alerting/webhook"
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -64,7 +65,7 @@ func (f *fixture) open(cfgYAML string) {
 		f.t.Fatal(err)
 	}
 	f.store = st
-	cfg, err := checks.Parse([]byte(cfgYAML), "test.yaml", nil)
+	cfg, err := kinds.Registry().Parse([]byte(cfgYAML), "test.yaml", nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}

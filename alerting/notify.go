@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vantage-monitoring/vantage/checks"
 )
 
 // NotifierOptions are what every notifier type is built with, so the
@@ -81,4 +83,13 @@ func (e *SendError) Unwrap() error { return e.Err }
 func IsPermanent(err error) bool {
 	var se *SendError
 	return errors.As(err, &se) && se.Permanent
+}
+
+// NotifierKind is one notifier type as its package declares it: its config
+// section (checks.NotifierKind) and its constructor. kinds/kinds.go lists
+// one per type. Its retry and re-send policy is a capability of the
+// notifier it builds (LeaseHolder), not a name the dispatcher checks.
+type NotifierKind interface {
+	checks.NotifierKind
+	New(c checks.Notifier, o NotifierOptions) (Notifier, error)
 }

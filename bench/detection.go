@@ -214,7 +214,7 @@ func runDetection(ctx context.Context, o detectionOptions, setup detectionSetup)
 	}
 	d, err := vdaemon.New(vdaemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, "data"),
 		Notifiers: kinds.Notifiers(), EvalInterval: 2 * time.Second, ExternalURL: base,
-		Logger: dlog, Probers: kinds.Probers(dlog, bo)})
+		Logger: dlog, Kinds: kinds.Registry(), Probers: kinds.Probers(dlog, bo)})
 	if err != nil {
 		_ = l.Close()
 		return detectionFigures{}, setup, fmt.Errorf("daemon: %w", err)

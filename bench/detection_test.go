@@ -15,6 +15,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 func testCopy(name string, ratio float64, net3 int, faults ...window) shopCopy {
@@ -212,7 +213,7 @@ func TestMergeConfigs(t *testing.T) {
 	if err := os.WriteFile(file, []byte(merged), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := checks.Load(file, func(string) (string, bool) { return "", false })
+	cfg, err := kinds.Registry().Load(file, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("merged config does not load: %v\n%s", err, merged)
 	}

@@ -27,6 +27,11 @@ type loader struct {
 	file    string // the file being decoded
 	lim     Limits
 	nChecks int // checks seen so far, over the main file and includes
+	// reg is the kinds and notifier types the config may name; kindKeys
+	// lists the check keys that belong to kinds, with the types taking
+	// each.
+	reg      *Registry
+	kindKeys map[string][]string
 
 	// maps is the mapping node of every decoded struct, by the struct's Pos,
 	// so validation can point at any field of it.
@@ -38,11 +43,13 @@ type loader struct {
 	expanded map[*yaml.Node]bool
 }
 
-func newLoader(getenv func(string) (string, bool), lim Limits) *loader {
+func newLoader(reg *Registry, getenv func(string) (string, bool), lim Limits) *loader {
 	if getenv == nil {
 		getenv = func(string) (string, bool) { return "", false }
 	}
 	return &loader{
+		reg:       reg,
+		kindKeys:  reg.kindKeys(),
 		getenv:    getenv,
 		lim:       lim,
 		secrets:   NewRedactor(),
@@ -239,6 +246,8 @@ var (
 	ipVersionType        = reflect.TypeFor[IPVersion]()
 	byteSizeType         = reflect.TypeFor[ByteSize]()
 	nodeAddrType         = reflect.TypeFor[NodeAddr]()
+	checkType            = reflect.TypeFor[Check]()
+	notifierType         = reflect.TypeFor[Notifier]()
 	tlsConfigType        = reflect.TypeFor[config.TLSConfig]()
 	httpClientConfigType = reflect.TypeFor[config.HTTPClientConfig]()
 )
@@ -269,8 +278,8 @@ func initDefaults(v reflect.Value) {
 		return
 	}
 	switch p := v.Addr().Interface().(type) {
-	case *HTTPRequest:
-		*p = defaultHTTPRequest()
+	case Defaulter:
+		p.SetDefaults()
 	case *Notifier:
 		*p = defaultNotifier()
 	case *Alert:
@@ -459,10 +468,84 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value) {
 		seen[k.Value] = k
 		i, ok := fields[k.Value]
 		if !ok {
+			if l.ownKey(n, v, k.Value) {
+				continue // decoded into the kind's config below
+			}
+			if e, ok := v.Addr().Interface().(KeyExplainer); ok {
+				if msg := e.UnknownKey(k.Value); msg != "" {
+					l.errAt(l.pos(k), "%s", msg)
+					continue
+				}
+			}
 			l.errAt(l.pos(k), "unknown key %q", k.Value)
 			continue
 		}
 		l.decode(p.val, v.Field(i))
+	}
+	switch v.Type() {
+	case checkType:
+		c := v.Addr().Interface().(*Check)
+		if spec, ok := l.specFor(c.Type); ok {
+			l.decodeSpec(n, spec, fields)
+			c.Spec = spec.Interface()
+		}
+	case notifierType:
+		nf := v.Addr().Interface().(*Notifier)
+		if nk := l.reg.notifier(nf.Type); nk != nil {
+			if cfg := nk.NewConfig(); cfg != nil {
+				spec := reflect.ValueOf(cfg)
+				l.decodeSpec(n, spec, fields)
+				nf.Spec = cfg
+			}
+		}
+	}
+}
+
+// ownKey reports whether key of the check or notifier v belongs to a
+// kind's config rather than to v itself: a check key some kind takes, or
+// a key of the notifier's own type.
+func (l *loader) ownKey(n *yaml.Node, v reflect.Value, key string) bool {
+	switch v.Type() {
+	case checkType:
+		_, ok := l.kindKeys[key]
+		return ok
+	case notifierType:
+		_, tv := lookup(n, "type")
+		if tv == nil {
+			return false
+		}
+		if nk := l.reg.notifier(tv.Value); nk != nil {
+			if cfg := nk.NewConfig(); cfg != nil {
+				_, ok := fieldIndex(reflect.TypeOf(cfg).Elem())[key]
+				return ok
+			}
+		}
+	}
+	return false
+}
+
+// decodeSpec decodes the keys of mapping n that the kind's config spec (a
+// pointer to a struct) declares, except those of the check or notifier
+// itself (shared); its Pos is the mapping's.
+func (l *loader) decodeSpec(n *yaml.Node, spec reflect.Value, shared map[string]int) {
+	v := spec.Elem()
+	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
+		f.Set(reflect.ValueOf(l.pos(n)))
+	}
+	fields := fieldIndex(v.Type())
+	seen := map[string]bool{}
+	for _, p := range pairs(n) {
+		k := deref(p.key)
+		if k.Kind != yaml.ScalarNode || seen[k.Value] {
+			continue // reported while decoding the check
+		}
+		seen[k.Value] = true
+		if _, ok := shared[k.Value]; ok {
+			continue
+		}
+		if i, ok := fields[k.Value]; ok {
+			l.decode(p.val, v.Field(i))
+		}
 	}
 }
 

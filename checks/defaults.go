@@ -38,13 +38,6 @@ var (
 		Baseline:          model.Duration(time.Hour),
 	}
 
-	DefaultHTTPRequest = HTTPRequest{
-		Method:          "GET",
-		FollowRedirects: boolPtr(true),
-		MaxRedirects:    10,
-		MaxBodyBytes:    10 << 20,
-	}
-
 	DefaultNotifier = Notifier{
 		SendResolved:   boolPtr(true),
 		RepeatInterval: durationPtr(4 * time.Hour),
@@ -76,14 +69,6 @@ func defaultGlobal() Global {
 	g := DefaultGlobal
 	g.QuantileWindows = append([]model.Duration(nil), DefaultGlobal.QuantileWindows...)
 	return g
-}
-
-func defaultHTTPRequest() HTTPRequest {
-	h := DefaultHTTPRequest
-	if DefaultHTTPRequest.FollowRedirects != nil {
-		h.FollowRedirects = boolPtr(*DefaultHTTPRequest.FollowRedirects)
-	}
-	return h
 }
 
 func defaultNotifier() Notifier {

@@ -1,4 +1,4 @@
-package checks
+package checks_test
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+
+	. "github.com/vantage-monitoring/vantage/checks"
 )
 
 // docsFragment, alone on the line before a ```yaml fence in README.md or
@@ -156,7 +158,7 @@ func TestDocsYAMLBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	files = append([]string{"../README.md"}, files...)
-	known := configKeys()
+	known := ConfigKeys()
 	counts := map[string]int{}
 	for _, f := range files {
 		for _, b := range docBlocks(t, f) {
@@ -171,7 +173,7 @@ func TestDocsYAMLBlocks(t *testing.T) {
 				continue
 			}
 			var keys []string
-			if doc := deref(&root); doc != nil && doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 &&
+			if doc := Deref(&root); doc != nil && doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 &&
 				doc.Content[0].Kind == yaml.MappingNode {
 				for i := 0; i < len(doc.Content[0].Content); i += 2 {
 					keys = append(keys, doc.Content[0].Content[i].Value)

@@ -1,4 +1,4 @@
-package checks
+package checks_test
 
 // Fuzz targets for the config loader; docs/fuzzing.md lists them and how to
 // run them. `go test` runs their seeds (f.Add and testdata/fuzz/) as tests.
@@ -10,16 +10,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
 
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+
+	. "github.com/vantage-monitoring/vantage/checks"
 )
 
 // issueSeeds are the hostile configs of issue 11 and their relatives.
@@ -229,7 +229,7 @@ func FuzzExpandEnv(f *testing.F) {
 			return "", false
 		}
 		red := NewRedactor()
-		out, fromEnv, err := expandString(s, getenv, red)
+		out, fromEnv, err := ExpandString(s, getenv, red)
 		if !strings.Contains(s, "$") && (out != s || fromEnv || err != nil) {
 			t.Fatalf("%q without $ expanded to %q, %v, %v", s, out, fromEnv, err)
 		}
@@ -252,7 +252,7 @@ func FuzzExpandEnv(f *testing.F) {
 		}
 		// $$ is the escape for $: escaping any text expands back to it.
 		esc := strings.ReplaceAll(s, "$", "$$")
-		back, fromEnv, err := expandString(esc, getenv, nil)
+		back, fromEnv, err := ExpandString(esc, getenv, nil)
 		if back != s || fromEnv || err != nil {
 			t.Errorf("escaped %q expanded to %q, %v, %v", esc, back, fromEnv, err)
 		}
@@ -261,15 +261,7 @@ func FuzzExpandEnv(f *testing.F) {
 
 // decodeScalar decodes s as a YAML scalar into a value of type T, as the
 // loader does for a config field.
-func decodeScalar[T any](s string) (T, Errors) {
-	var v T
-	// Only the fields decoding uses, so this compiles whatever else
-	// newLoader takes.
-	l := &loader{getenv: func(string) (string, bool) { return "", false }, secrets: NewRedactor(), file: "c.yaml",
-		maps: map[Pos]*yaml.Node{}, secretPos: map[Pos]bool{}, expanded: map[*yaml.Node]bool{}}
-	l.decode(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: 1, Column: 1}, reflect.ValueOf(&v).Elem())
-	return v, l.errs
-}
+func decodeScalar[T any](s string) (T, Errors) { return DecodeScalar[T](s) }
 
 // FuzzByteSize parses sizes as written in config and as the loader decodes
 // them; a size prints back as the same size.
@@ -338,7 +330,7 @@ func FuzzNodeAddr(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		defer testenv.HangGuard()()
-		ip, port, ok := splitIPPort(s)
+		ip, port, ok := SplitIPPort(s)
 		a, es := decodeScalar[NodeAddr](s)
 		checkErrs(t, "error", es, nil, "c.yaml")
 		if len(es) > 0 || a.Address != s {
@@ -349,21 +341,21 @@ func FuzzNodeAddr(f *testing.F) {
 				t.Fatalf("%q: invalid IP accepted", s)
 			}
 			label := a.Label()
-			if got, _, ok := splitIPPort(label); !ok || got != ip || label != ip.String() {
+			if got, _, ok := SplitIPPort(label); !ok || got != ip || label != ip.String() {
 				t.Errorf("%q: label %q does not name IP %s", s, label, ip)
 			}
 			if port != 0 {
 				ap := netip.AddrPortFrom(ip, port).String()
-				if got, gotPort, ok := splitIPPort(ap); !ok || got != ip || gotPort != port {
+				if got, gotPort, ok := SplitIPPort(ap); !ok || got != ip || gotPort != port {
 					t.Errorf("%q: %s reparses as %s %d %v", s, ap, got, gotPort, ok)
 				}
 			}
 		}
-		if hp, ok := normalizeHostPort(s, "443"); ok {
-			if !validHostPort(hp) {
+		if hp, ok := NormalizeHostPort(s, "443"); ok {
+			if !ValidHostPort(hp) {
 				t.Errorf("%q normalizes to invalid %q", s, hp)
 			}
-			if again, ok := normalizeHostPort(hp, "443"); !ok || again != hp {
+			if again, ok := NormalizeHostPort(hp, "443"); !ok || again != hp {
 				t.Errorf("%q normalizes to %q, then to %q, %v", s, hp, again, ok)
 			}
 		}
@@ -388,7 +380,7 @@ func FuzzParseExpr(f *testing.F) {
 			}
 			return
 		}
-		if !isMeasure(e.Measure) || !contains([]string{">", ">=", "<", "<="}, e.Op) {
+		if !IsMeasure(e.Measure) || !contains([]string{">", ">=", "<", "<="}, e.Op) {
 			t.Fatalf("%q parsed as %#v", s, e)
 		}
 		if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {

@@ -96,8 +96,8 @@ func targetsMemory(cfg *Config, n int) int64 {
 	for i := range n {
 		c := &cfg.Checks[i]
 		series := int64(1)
-		if len(c.Steps) > 1 || c.Type == "browser" {
-			series += int64(len(c.Steps))
+		if tr := c.Traits(); tr.Steps > 1 || tr.StepSeries {
+			series += int64(tr.Steps)
 		}
 		total += int64(targetCount(c)) * (targetBaseMemory + series*int64(len(wins))*seriesWindowMemory)
 	}

@@ -19,15 +19,16 @@ import (
 )
 
 // Load reads, decodes, defaults and validates the config file and its
-// includes within DefaultLimits. getenv (e.g. os.LookupEnv) supplies ${VAR}
-// values; nil means an empty environment. On failure the error is Errors,
-// holding every problem.
-func Load(file string, getenv func(string) (string, bool)) (*Config, error) {
-	return LoadWithLimits(file, getenv, DefaultLimits)
+// includes within DefaultLimits; checks and notifiers may be of the types
+// in r. getenv (e.g. os.LookupEnv) supplies ${VAR} values; nil means an
+// empty environment. On failure the error is Errors, holding every
+// problem.
+func (r *Registry) Load(file string, getenv func(string) (string, bool)) (*Config, error) {
+	return r.LoadWithLimits(file, getenv, DefaultLimits)
 }
 
 // LoadWithLimits is Load within lim (zero fields take DefaultLimits).
-func LoadWithLimits(file string, getenv func(string) (string, bool), lim Limits) (*Config, error) {
+func (r *Registry) LoadWithLimits(file string, getenv func(string) (string, bool), lim Limits) (*Config, error) {
 	lim = lim.orDefaults()
 	data, err := readBounded(file, lim.MaxFileSize)
 	if err != nil {
@@ -38,18 +39,18 @@ func LoadWithLimits(file string, getenv func(string) (string, bool), lim Limits)
 		}
 		return nil, Errors{{Pos: Pos{File: file}, Msg: msg}}
 	}
-	return ParseWithLimits(data, file, getenv, lim)
+	return r.ParseWithLimits(data, file, getenv, lim)
 }
 
 // Parse is Load for config text already in memory; file names it in errors
 // and is the base for relative include, *_file and tls paths.
-func Parse(data []byte, file string, getenv func(string) (string, bool)) (*Config, error) {
-	return ParseWithLimits(data, file, getenv, DefaultLimits)
+func (r *Registry) Parse(data []byte, file string, getenv func(string) (string, bool)) (*Config, error) {
+	return r.ParseWithLimits(data, file, getenv, DefaultLimits)
 }
 
 // ParseWithLimits is Parse within lim (zero fields take DefaultLimits).
-func ParseWithLimits(data []byte, file string, getenv func(string) (string, bool), lim Limits) (*Config, error) {
-	l := newLoader(getenv, lim.orDefaults())
+func (r *Registry) ParseWithLimits(data []byte, file string, getenv func(string) (string, bool), lim Limits) (*Config, error) {
+	l := newLoader(r, getenv, lim.orDefaults())
 	cfg := &Config{Global: defaultGlobal(), File: file, Secrets: l.secrets}
 
 	l.file = file

@@ -1,4 +1,4 @@
-package checks
+package checks_test
 
 import (
 	"bufio"
@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	. "github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
+	"github.com/vantage-monitoring/vantage/probe/httpprobe"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -154,23 +158,23 @@ func TestExampleConfig(t *testing.T) {
 		byName[cfg.Checks[i].Name] = &cfg.Checks[i]
 	}
 	app := byName["app-checkout"]
-	if app == nil || len(app.Steps) != 3 {
+	if app == nil || len(httpOf(app).Steps) != 3 {
 		t.Fatalf("app-checkout steps missing: %+v", app)
 	}
-	if got := app.Steps[0].Body; got != `{"user":"synthetic","password":"change-me"}` {
+	if got := httpOf(app).Steps[0].Body; got != `{"user":"synthetic","password":"change-me"}` {
 		t.Errorf("login body default not expanded: %q", got)
 	}
-	if app.Steps[2].Name != "03-get" {
-		t.Errorf("unnamed http step named %q, want 03-get", app.Steps[2].Name)
+	if httpOf(app).Steps[2].Name != "03-get" {
+		t.Errorf("unnamed http step named %q, want 03-get", httpOf(app).Steps[2].Name)
 	}
 	web := byName["web-checkout"]
-	if web.Steps[2].Name != "03-wait_visible" || web.Steps[0].Name != "01-navigate" {
-		t.Errorf("browser step names: %q %q", web.Steps[0].Name, web.Steps[2].Name)
+	if browserOf(web).Steps[2].Name != "03-wait_visible" || browserOf(web).Steps[0].Name != "01-navigate" {
+		t.Errorf("browser step names: %q %q", browserOf(web).Steps[0].Name, browserOf(web).Steps[2].Name)
 	}
-	if web.Steps[7].Sleep != model.Duration(500*time.Millisecond) {
-		t.Errorf("sleep = %v", web.Steps[7].Sleep)
+	if browserOf(web).Steps[7].Sleep != model.Duration(500*time.Millisecond) {
+		t.Errorf("sleep = %v", browserOf(web).Steps[7].Sleep)
 	}
-	if got := byName["shop-home"].HTTP.MaxBodyBytes; got != 10<<20 {
+	if got := httpOf(byName["shop-home"]).HTTP.MaxBodyBytes; got != 10<<20 {
 		t.Errorf("max_body_bytes = %d", got)
 	}
 	lb := byName["lb-nodes"].Nodes.Addresses
@@ -226,18 +230,18 @@ notifiers:
 	if home.Interval != g.Interval || home.Timeout != g.Timeout || !slices.Equal(home.Paths, []string{"direct"}) {
 		t.Errorf("check defaults: %+v", home)
 	}
-	h := home.HTTP
+	h := httpOf(home).HTTP
 	if h == nil || h.Method != "GET" || h.FollowRedirects == nil || !*h.FollowRedirects || h.MaxRedirects != 10 || h.MaxBodyBytes != 10<<20 {
 		t.Errorf("http defaults: %+v", h)
 	}
 	if fast.Interval != model.Duration(5*time.Second) || fast.Timeout != model.Duration(4*time.Second) {
 		t.Errorf("short interval: inherited timeout %v must be capped below %v", fast.Timeout, fast.Interval)
 	}
-	if web.Screenshot != "on_failure" || web.Steps[0].Name != "01-navigate" || web.Steps[1].Name != "02-click" {
-		t.Errorf("browser defaults: %q %q %q", web.Screenshot, web.Steps[0].Name, web.Steps[1].Name)
+	if browserOf(web).Screenshot != "on_failure" || browserOf(web).Steps[0].Name != "01-navigate" || browserOf(web).Steps[1].Name != "02-click" {
+		t.Errorf("browser defaults: %q %q %q", browserOf(web).Screenshot, browserOf(web).Steps[0].Name, browserOf(web).Steps[1].Name)
 	}
-	if ns.Query.Type != "A" || ns.Query.Server != "127.0.0.53:53" {
-		t.Errorf("dns defaults: %+v", ns.Query)
+	if q := ns.Spec.(*dnsprobe.Config).Query; q.Type != "A" || q.Server != "127.0.0.53:53" {
+		t.Errorf("dns defaults: %+v", q)
 	}
 	a := cfg.Alerts[0]
 	if a.Window != model.Duration(5*time.Minute) || !slices.Equal(a.By, []string{"check", "path", "node"}) ||
@@ -254,7 +258,7 @@ notifiers:
 	*h.FollowRedirects = false
 	cfg.Global.QuantileWindows[0] = 1
 	a.By[0] = "x"
-	if !*DefaultHTTPRequest.FollowRedirects || DefaultGlobal.QuantileWindows[0] != model.Duration(5*time.Minute) || DefaultAlert.By[0] != "check" {
+	if !*httpprobe.DefaultHTTPRequest.FollowRedirects || DefaultGlobal.QuantileWindows[0] != model.Duration(5*time.Minute) || DefaultAlert.By[0] != "check" {
 		t.Fatal("loaded config aliases the package defaults")
 	}
 }
@@ -281,8 +285,8 @@ notifiers:
     send_resolved: false
     repeat_interval: 0s
 `, noEnv)
-	if *cfg.Checks[0].HTTP.FollowRedirects || cfg.Checks[0].HTTP.MaxBodyBytes != 512000 || cfg.Checks[0].HTTP.Method != "GET" {
-		t.Errorf("http: %+v", cfg.Checks[0].HTTP)
+	if *httpOf(cfg.Checks[0]).HTTP.FollowRedirects || httpOf(cfg.Checks[0]).HTTP.MaxBodyBytes != 512000 || httpOf(cfg.Checks[0]).HTTP.Method != "GET" {
+		t.Errorf("http: %+v", httpOf(cfg.Checks[0]).HTTP)
 	}
 	a := cfg.Alerts[0]
 	if a.Window != model.Duration(time.Minute) || len(a.Notify) != 0 || a.Expr.Value != 0.8 || a.Expr.Op != ">=" {
@@ -311,7 +315,7 @@ checks:
 	if g.DownAfter != 3 || g.Location != "ams1" || g.Labels["cost"] != "$5" || g.Labels["empty"] != "fallback" || g.Labels["raw"] != "" {
 		t.Errorf("global: %+v", g)
 	}
-	if cfg.Checks[0].URL != "https://www.shop.test/" || cfg.Checks[0].HTTP.BasicAuth.Password != "hunter2-secret" {
+	if httpOf(cfg.Checks[0]).URL != "https://www.shop.test/" || httpOf(cfg.Checks[0]).HTTP.BasicAuth.Password != "hunter2-secret" {
 		t.Errorf("check: %+v", cfg.Checks[0])
 	}
 	if got := cfg.Secrets.Redact("pw=hunter2-secret host=www.shop.test"); got != "pw=<secret> host=<secret>" {
@@ -406,7 +410,7 @@ notifiers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := cfg.Checks[0].HTTP, cfg.Checks[1].HTTP
+	a, b := httpOf(cfg.Checks[0]).HTTP, httpOf(cfg.Checks[1]).HTTP
 	// Secrets lose their trailing newline; a body is sent as written.
 	if a.BasicAuth.Password != "correct-horse" || a.Body != `{"q":"lego"}`+"\n" || b.BearerToken != "bearer-xyz" {
 		t.Errorf("file contents: pw=%q body=%q token=%q", a.BasicAuth.Password, a.Body, b.BearerToken)
@@ -517,7 +521,7 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := cfg.Checks[1]
-	if b.Name != "b" || b.Type != "http" || b.URL != "https://b.shop.test/" || b.Interval != model.Duration(40*time.Second) || b.Nodes == nil {
+	if b.Name != "b" || b.Type != "http" || httpOf(b).URL != "https://b.shop.test/" || b.Interval != model.Duration(40*time.Second) || b.Nodes == nil {
 		t.Errorf("merged check: %+v", b)
 	}
 }
@@ -781,8 +785,8 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 	cfg := mustParse(t, "checks:\n  - {name: a, type: http, url: 'https://x.test/', http: {max_body_bytes: 1048576}}\n", noEnv)
-	if cfg.Checks[0].HTTP.MaxBodyBytes != 1<<20 || cfg.Checks[0].HTTP.MaxBodyBytes.String() != "1MiB" {
-		t.Errorf("integer size: %v", cfg.Checks[0].HTTP.MaxBodyBytes)
+	if httpOf(cfg.Checks[0]).HTTP.MaxBodyBytes != 1<<20 || httpOf(cfg.Checks[0]).HTTP.MaxBodyBytes.String() != "1MiB" {
+		t.Errorf("integer size: %v", httpOf(cfg.Checks[0]).HTTP.MaxBodyBytes)
 	}
 }
 

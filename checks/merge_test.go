@@ -1,4 +1,4 @@
-package checks
+package checks_test
 
 import (
 	"maps"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	. "github.com/vantage-monitoring/vantage/checks"
 )
 
 // TestMergeKeysListForm: `<<: [*a, *b]` merges both mappings; as YAML's
@@ -48,8 +50,8 @@ checks:
 		t.Fatalf("%d checks, want 3", len(cfg.Checks))
 	}
 	c := cfg.Checks[2]
-	if c.Name != "c" || c.Type != "http" || c.URL != "https://a.shop.test/" {
-		t.Errorf("c: name %q type %q url %q, want c, http and a's url (the first mapping wins)", c.Name, c.Type, c.URL)
+	if c.Name != "c" || c.Type != "http" || httpOf(c).URL != "https://a.shop.test/" {
+		t.Errorf("c: name %q type %q url %q, want c, http and a's url (the first mapping wins)", c.Name, c.Type, httpOf(c).URL)
 	}
 	if c.Interval != model.Duration(20*time.Second) || c.Timeout != model.Duration(5*time.Second) {
 		t.Errorf("c: interval %s timeout %s, want a's 20s and b's 5s", c.Interval, c.Timeout)
@@ -60,11 +62,11 @@ checks:
 	if want := map[string]string{"team": "b", "owner": "bob", "tier": "api"}; !maps.Equal(c.Labels, want) {
 		t.Errorf("c: labels %v, want %v", c.Labels, want)
 	}
-	if c.HTTP == nil {
+	if httpOf(c).HTTP == nil {
 		t.Fatal("c: no http section")
 	}
-	if want := map[string]string{"X-From": "a", "X-A": "1", "X-B": "2"}; !maps.Equal(c.HTTP.Headers, want) {
-		t.Errorf("c: headers %v, want %v", c.HTTP.Headers, want)
+	if want := map[string]string{"X-From": "a", "X-A": "1", "X-B": "2"}; !maps.Equal(httpOf(c).HTTP.Headers, want) {
+		t.Errorf("c: headers %v, want %v", httpOf(c).HTTP.Headers, want)
 	}
 	// The sources are untouched.
 	if a := cfg.Checks[0]; a.Timeout == model.Duration(5*time.Second) || a.Labels["owner"] != "" {
@@ -140,15 +142,15 @@ alerts:
 		byName[c.Name] = c
 	}
 	cart, login := byName["team-a-cart"], byName["team-a-login"]
-	if cart.URL != "https://a.shop.test/cart" || cart.Interval != model.Duration(30*time.Second) || cart.Labels["team"] != "a" {
+	if httpOf(cart).URL != "https://a.shop.test/cart" || cart.Interval != model.Duration(30*time.Second) || cart.Labels["team"] != "a" {
 		t.Errorf("team-a-cart: %+v", cart)
 	}
 	if !strings.HasSuffix(cart.Pos.File, filepath.Join("teams", "a.yaml")) {
 		t.Errorf("team-a-cart is placed at %v, want teams/a.yaml", cart.Pos)
 	}
-	if login.URL != "https://a.shop.test/search" || login.Timeout != model.Duration(9*time.Second) ||
+	if httpOf(login).URL != "https://a.shop.test/search" || login.Timeout != model.Duration(9*time.Second) ||
 		login.Interval != model.Duration(30*time.Second) || !maps.Equal(login.Labels, map[string]string{"team": "a", "flow": "login"}) {
-		t.Errorf("team-a-login: url %q timeout %s interval %s labels %v", login.URL, login.Timeout, login.Interval, login.Labels)
+		t.Errorf("team-a-login: url %q timeout %s interval %s labels %v", httpOf(login).URL, login.Timeout, login.Interval, login.Labels)
 	}
 	if len(cfg.Alerts) != 2 || cfg.Alerts[1].Name != "TeamAFailing" || cfg.Alerts[1].Window != model.Duration(5*time.Minute) ||
 		len(cfg.Alerts[1].Checks) != 1 || cfg.Alerts[1].Checks[0] != "team-a-*" || cfg.Alerts[1].Expr.Measure != "success_ratio" {

@@ -1,10 +1,12 @@
-package checks
+package checks_test
 
 import (
 	"maps"
 	"net/netip"
 	"strings"
 	"testing"
+
+	. "github.com/vantage-monitoring/vantage/checks"
 )
 
 // node_names: global names every check with nodes, a check's own entries

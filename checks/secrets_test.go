@@ -1,10 +1,12 @@
-package checks
+package checks_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/vantage-monitoring/vantage/checks"
 )
 
 func loadText(t *testing.T, text string) *Config {

@@ -1,12 +1,14 @@
-// Package checks is vantage's configuration model: the YAML types, their
-// defaults, loading (strict, with environment expansion, *_file secrets and
-// include globs) and validation with FILE:LINE:COL positions.
+// Package checks is vantage's configuration model: the YAML types every
+// check, path, alert and notifier shares, their defaults, loading (strict,
+// with environment expansion, *_file secrets and include globs) and
+// validation with FILE:LINE:COL positions. Each check kind and notifier
+// type declares its own keys and rules in its own package (Kind,
+// NotifierKind); the loader takes them from a Registry.
 package checks
 
 import (
 	"net/netip"
 	"net/url"
-	"strings"
 
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
@@ -149,28 +151,6 @@ type NodeAddr struct {
 // ByteSize is a size such as 10MiB, 512KB or 1048576.
 type ByteSize int64
 
-// BasicAuth for HTTP checks.
-type BasicAuth struct {
-	Username     string `yaml:"username"`
-	Password     string `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
-}
-
-// HTTPRequest is the request of a single-request http check.
-type HTTPRequest struct {
-	Method          string            `yaml:"method"`
-	Headers         map[string]string `yaml:"headers"`
-	Body            string            `yaml:"body"`
-	BodyFile        string            `yaml:"body_file"`
-	FollowRedirects *bool             `yaml:"follow_redirects"`
-	MaxRedirects    int               `yaml:"max_redirects"`
-	MaxBodyBytes    ByteSize          `yaml:"max_body_bytes"`
-	BasicAuth       *BasicAuth        `yaml:"basic_auth"`
-	BearerToken     string            `yaml:"bearer_token"`
-	BearerTokenFile string            `yaml:"bearer_token_file"`
-	Pos             Pos               `yaml:"-"`
-}
-
 // JSONExpect is one expectation on a gjson path of a JSON response.
 type JSONExpect struct {
 	Exists   *bool    `yaml:"exists"`
@@ -202,81 +182,24 @@ type Expect struct {
 	Pos            Pos      `yaml:"-"`
 }
 
-// Step is one step of a journey. HTTP steps use the request fields; browser
-// steps set exactly one action field. Validation enforces which is which.
-type Step struct {
-	Name string `yaml:"name"`
-
-	// http
-	URL             string            `yaml:"url"`
-	Method          string            `yaml:"method"`
-	Headers         map[string]string `yaml:"headers"`
-	Body            string            `yaml:"body"`
-	FollowRedirects *bool             `yaml:"follow_redirects"`
-	Expect          *Expect           `yaml:"expect"`
-	Extract         map[string]string `yaml:"extract"` // variable -> gjson path
-
-	// browser actions
-	Navigate    string         `yaml:"navigate"`
-	Click       string         `yaml:"click"`
-	WaitVisible string         `yaml:"wait_visible"`
-	Fill        *FillAction    `yaml:"fill"`
-	Press       string         `yaml:"press"`
-	AssertText  *AssertText    `yaml:"assert_text"`
-	AssertURL   *AssertURL     `yaml:"assert_url"`
-	Sleep       model.Duration `yaml:"sleep"`
-	Timeout     model.Duration `yaml:"timeout"`
-
-	Pos Pos `yaml:"-"`
-}
-
-// FillAction types value into the element matching selector.
-type FillAction struct {
-	Selector string `yaml:"selector"`
-	Value    string `yaml:"value"`
-}
-
-// AssertText checks an element's text.
-type AssertText struct {
-	Selector string `yaml:"selector"`
-	Contains string `yaml:"contains"`
-	Equals   string `yaml:"equals"`
-}
-
-// AssertURL checks the page URL.
-type AssertURL struct {
-	Contains string `yaml:"contains"`
-	Regex    string `yaml:"regex"`
-}
-
-// DNSQuery is the question of a dns check.
-type DNSQuery struct {
-	Name   string `yaml:"name"`
-	Type   string `yaml:"type"`   // A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, ...
-	Server string `yaml:"server"` // default: the path's resolver, else the system's
-	Pos    Pos    `yaml:"-"`
-}
-
-// Check is one configured check.
+// Check is one configured check: the keys every check shares, and in
+// Spec the config of its kind.
 type Check struct {
-	Name         string            `yaml:"name"`
-	Type         string            `yaml:"type"` // http | browser | tcp | dns
-	URL          string            `yaml:"url"`
-	Address      string            `yaml:"address"` // tcp host:port
-	Interval     model.Duration    `yaml:"interval"`
-	Timeout      model.Duration    `yaml:"timeout"`
-	Paths        []string          `yaml:"paths"`
-	Nodes        *Nodes            `yaml:"nodes"`
-	NodeNames    map[string]string `yaml:"node_names"` // IP -> node name; see NodeName
-	Labels       map[string]string `yaml:"labels"`
-	TLS          *config.TLSConfig `yaml:"tls"`
-	HTTP         *HTTPRequest      `yaml:"http"`
-	Expect       *Expect           `yaml:"expect"`
-	Steps        []Step            `yaml:"steps"`
-	Screenshot   string            `yaml:"screenshot"`
-	BlockDomains []string          `yaml:"block_domains"`
-	TLSHandshake bool              `yaml:"tls_handshake"`
-	Query        *DNSQuery         `yaml:"query"`
+	Name      string            `yaml:"name"`
+	Type      string            `yaml:"type"` // a registered kind
+	Interval  model.Duration    `yaml:"interval"`
+	Timeout   model.Duration    `yaml:"timeout"`
+	Paths     []string          `yaml:"paths"`
+	Nodes     *Nodes            `yaml:"nodes"`
+	NodeNames map[string]string `yaml:"node_names"` // IP -> node name; see NodeName
+	Labels    map[string]string `yaml:"labels"`
+	TLS       *config.TLSConfig `yaml:"tls"`
+	Expect    *Expect           `yaml:"expect"`
+
+	// Spec is the config of the check's kind: the pointer its Kind's
+	// NewConfig returned, decoded from the kind's keys and finished. The
+	// kind's prober reads it by type assertion.
+	Spec any `yaml:"-"`
 
 	Pos Pos `yaml:"-"`
 }
@@ -296,37 +219,12 @@ func (c *Check) NodeName(ip netip.Addr) string {
 	return c.NodeNames[ip.Unmap().String()]
 }
 
-// PinHost is the host that node pinning applies to: the url's host, the
-// first step's host for a journey without url, or the tcp address's host.
+// PinHost is the host that node pinning applies to, as the kind's config
+// names it (its PinHost method): the url's host for http, the address's
+// for tcp.
 func (c *Check) PinHost() string {
-	raw := c.URL
-	if raw == "" {
-		for _, s := range c.Steps {
-			if s.URL != "" {
-				raw = s.URL
-				break
-			}
-			if s.Navigate != "" {
-				raw = s.Navigate
-				break
-			}
-		}
-	}
-	if raw != "" {
-		if u, err := url.Parse(raw); err == nil {
-			return u.Hostname()
-		}
-		return ""
-	}
-	if c.Address != "" {
-		host := c.Address
-		if i := strings.LastIndex(host, ":"); i >= 0 {
-			host = host[:i]
-		}
-		return strings.Trim(host, "[]")
-	}
-	if c.Query != nil {
-		return c.Query.Server
+	if p, ok := c.Spec.(interface{ PinHost() string }); ok {
+		return p.PinHost()
 	}
 	return ""
 }
@@ -369,5 +267,8 @@ type Notifier struct {
 	MaxAge         model.Duration          `yaml:"max_age"`
 	Timeout        model.Duration          `yaml:"timeout"`
 	HTTPConfig     config.HTTPClientConfig `yaml:"http_config"`
-	Pos            Pos                     `yaml:"-"`
+	// Spec is the config of the notifier's type, as for Check.Spec; nil
+	// for a type without keys of its own.
+	Spec any `yaml:"-"`
+	Pos  Pos `yaml:"-"`
 }

@@ -26,7 +26,6 @@ var (
 	checkNameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
 	pathNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	labelNameRE   = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	identRE       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	templateRefRE = regexp.MustCompile(`\{\{.*?\}\}`)
 )
 
@@ -39,34 +38,6 @@ func ReservedLabel(name string) bool {
 		return true
 	}
 	return strings.HasPrefix(name, "__")
-}
-
-// Step actions and fields, in the order messages list them.
-const browserActionList = "navigate, click, wait_visible, fill, press, assert_text, assert_url, sleep"
-
-func browserActions() []string {
-	return []string{"navigate", "click", "wait_visible", "fill", "press", "assert_text", "assert_url", "sleep"}
-}
-
-func httpStepKeys() []string {
-	return []string{"url", "method", "headers", "body", "follow_redirects", "expect", "extract"}
-}
-
-// typeKeys are keys that only some check types accept.
-func typeKeyAllowed(typ, key string) bool {
-	switch key {
-	case "url", "steps":
-		return typ == "http" || typ == "browser"
-	case "http":
-		return typ == "http"
-	case "screenshot", "block_domains":
-		return typ == "browser"
-	case "address", "tls_handshake":
-		return typ == "tcp"
-	case "query":
-		return typ == "dns"
-	}
-	return true
 }
 
 // q quotes v for a message, or hides it when it came from the environment.
@@ -396,18 +367,17 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 	}
 
 	typ := c.Type
-	known := false
-	switch typ {
-	case "http", "browser", "tcp", "dns":
-		known = true
-	case "":
-		l.errAt(l.at(p, "type"), "check has no type (want http, browser, tcp or dns)")
+	kind := l.reg.Kind(typ)
+	switch {
+	case kind != nil:
+	case typ == "":
+		l.errAt(l.at(p, "type"), "check has no type (want %s)", orList(l.reg.KindTypes()))
 	default:
-		l.errAt(l.at(p, "type"), "unknown check type %s (want http, browser, tcp or dns)", l.q(typ, p, "type"))
+		l.errAt(l.at(p, "type"), "unknown check type %s (want %s)", l.q(typ, p, "type"), orList(l.reg.KindTypes()))
 	}
-	if known {
-		for _, k := range []string{"url", "http", "steps", "screenshot", "block_domains", "address", "tls_handshake", "query"} {
-			if l.has(p, k) && !typeKeyAllowed(typ, k) {
+	if kind != nil {
+		for _, k := range slices.Sorted(maps.Keys(l.kindKeys)) {
+			if l.has(p, k) && !slices.Contains(l.kindKeys[k], typ) {
 				l.errAt(l.keyAt(p, k), "key %q is not valid for a %s check", k, typ)
 			}
 		}
@@ -466,90 +436,8 @@ func (l *loader) finishCheck(cfg *Config, c *Check, names map[string]Pos) {
 		l.finishExpect(c.Expect)
 	}
 
-	switch typ {
-	case "http":
-		if c.HTTP == nil {
-			h := defaultHTTPRequest()
-			h.Pos = p
-			c.HTTP = &h
-		}
-		l.finishHTTPRequest(c.HTTP, len(c.Steps) > 0)
-		if c.URL != "" {
-			l.checkURL(c.URL, p, "url")
-		} else if len(c.Steps) == 0 {
-			l.errAt(p, "http check needs url or steps")
-		}
-	case "browser":
-		if c.URL != "" {
-			l.checkURL(c.URL, p, "url")
-		}
-		if len(c.Steps) == 0 {
-			l.errAt(p, "browser check needs steps")
-		} else if c.URL == "" && c.Steps[0].Pos.Line != 0 && !l.has(c.Steps[0].Pos, "navigate") {
-			l.errAt(c.Steps[0].Pos, "browser check needs url or a first navigate step")
-		}
-		switch c.Screenshot {
-		case "":
-			c.Screenshot = "on_failure"
-		case "on_failure", "always", "never":
-		default:
-			l.errAt(l.at(p, "screenshot"), "invalid screenshot %q (want on_failure, always or never)", c.Screenshot)
-		}
-		for i, d := range c.BlockDomains {
-			if _, err := path.Match(d, ""); err != nil {
-				l.errAt(l.at(p, "block_domains", i), "invalid block_domains pattern %q: %v", d, err)
-			}
-		}
-	case "tcp":
-		switch {
-		case c.Address == "":
-			l.errAt(p, "tcp check needs address (host:port)")
-		case !validHostPort(c.Address):
-			l.errAt(l.at(p, "address"), "invalid address %s (want host:port)", l.q(c.Address, p, "address"))
-		}
-	case "dns":
-		l.finishQuery(c)
-	}
-
-	if typ == "http" || typ == "browser" {
-		steps := map[string]Pos{}
-		for i := range c.Steps {
-			s := &c.Steps[i]
-			if s.Pos.Line == 0 {
-				continue
-			}
-			if typ == "http" {
-				l.finishHTTPStep(c, s, i)
-			} else {
-				l.finishBrowserStep(c, s, i)
-			}
-			l.unique(steps, "step name", s.Name, l.at(s.Pos, "name"))
-		}
-	}
-}
-
-func (l *loader) finishQuery(c *Check) {
-	q := c.Query
-	if q == nil || q.Name == "" {
-		l.errAt(l.at(c.Pos, "query"), "dns check needs query.name")
-		if q == nil {
-			return
-		}
-	}
-	qp := q.Pos
-	if q.Type == "" {
-		q.Type = "A"
-	}
-	q.Type = strings.ToUpper(q.Type)
-	if _, ok := dns.StringToType[q.Type]; !ok {
-		l.errAt(l.at(qp, "type"), "unknown DNS query type %q", q.Type)
-	}
-	if q.Server != "" {
-		if s, ok := normalizeHostPort(q.Server, "53"); ok {
-			q.Server = s
-		} else {
-			l.errAt(l.at(qp, "server"), "invalid query server %s (want an IP or host:port)", l.q(q.Server, qp, "server"))
-		}
+	if kind != nil && c.Spec != nil {
+		kind.Finish(&Validator{l}, c)
 	}
 }
 
@@ -631,160 +519,6 @@ func (l *loader) finishExpect(e *Expect) {
 	}
 }
 
-func (l *loader) finishHTTPRequest(h *HTTPRequest, withSteps bool) {
-	p := h.Pos
-	h.Method = strings.ToUpper(h.Method)
-	if !validMethod(h.Method) {
-		l.errAt(l.at(p, "method"), "invalid method %q", h.Method)
-	}
-	if withSteps {
-		for _, k := range []string{"method", "body", "body_file"} {
-			if l.has(p, k) {
-				l.errAt(l.keyAt(p, k), "http.%s is not allowed with steps (set it on each step)", k)
-			}
-		}
-	}
-	if h.MaxBodyBytes <= 0 {
-		l.errAt(l.at(p, "max_body_bytes"), "max_body_bytes must be > 0")
-	}
-	if h.MaxRedirects < 0 {
-		l.errAt(l.at(p, "max_redirects"), "max_redirects must be >= 0")
-	}
-	l.readSecretFile(p, nil, "body", &h.Body, "body_file", h.BodyFile)
-	l.readSecretFile(p, nil, "bearer_token", &h.BearerToken, "bearer_token_file", h.BearerTokenFile)
-	if h.BearerToken != "" && !l.secrets.Add(h.BearerToken) {
-		l.warnShortSecret(l.at(p, "bearer_token"), "bearer_token")
-	}
-	if b := h.BasicAuth; b != nil {
-		l.readSecretFile(p, []any{"basic_auth"}, "password", &b.Password, "password_file", b.PasswordFile)
-		// The base64 of user:password is redacted too (an echoed
-		// Authorization header), even when the password is too short.
-		if b.Password != "" && !l.secrets.AddBasicAuth(b.Username, b.Password) {
-			l.warnShortSecret(l.at(p, "basic_auth", "password"), "basic_auth.password")
-		}
-		if b.Username == "" {
-			l.errAt(l.at(p, "basic_auth"), "basic_auth needs username")
-		}
-		if h.BearerToken != "" {
-			l.errAt(l.keyAt(p, "basic_auth"), "basic_auth and bearer_token are mutually exclusive")
-		}
-	}
-}
-
-func (l *loader) finishHTTPStep(c *Check, s *Step, i int) {
-	p := s.Pos
-	for _, k := range browserActions() {
-		if l.has(p, k) {
-			l.errAt(l.keyAt(p, k), "browser action %q is not allowed in an http step", k)
-		}
-	}
-	if s.URL == "" {
-		l.errAt(l.at(p, "url"), "http step needs url")
-	} else {
-		l.checkURL(s.URL, p, "url")
-		l.checkTemplate(s.URL, p, "url")
-	}
-	if s.Method == "" {
-		s.Method = "GET"
-	}
-	s.Method = strings.ToUpper(s.Method)
-	if !validMethod(s.Method) {
-		l.errAt(l.at(p, "method"), "invalid method %q", s.Method)
-	}
-	if s.FollowRedirects == nil && c.HTTP != nil && c.HTTP.FollowRedirects != nil {
-		s.FollowRedirects = boolPtr(*c.HTTP.FollowRedirects)
-	}
-	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
-		l.checkTemplate(s.Headers[k], p, "headers", k)
-	}
-	l.checkTemplate(s.Body, p, "body")
-	if s.Expect != nil {
-		l.finishExpect(s.Expect)
-	}
-	for _, k := range slices.Sorted(maps.Keys(s.Extract)) {
-		if !identRE.MatchString(k) {
-			l.errAt(l.keyAt(p, "extract", k), "invalid extract variable name %q (must match %s)", k, identRE)
-		} else if s.Extract[k] == "" {
-			l.errAt(l.at(p, "extract", k), "extract %q needs a JSON path", k)
-		}
-	}
-	if s.Name == "" {
-		s.Name = fmt.Sprintf("%02d-%s", i+1, strings.ToLower(s.Method))
-	}
-}
-
-func (l *loader) finishBrowserStep(c *Check, s *Step, i int) {
-	p := s.Pos
-	for _, k := range httpStepKeys() {
-		if l.has(p, k) {
-			l.errAt(l.keyAt(p, k), "http field %q is not allowed in a browser step", k)
-		}
-	}
-	var acts []string
-	for _, k := range browserActions() {
-		if l.has(p, k) {
-			acts = append(acts, k)
-		}
-	}
-	switch len(acts) {
-	case 0:
-		l.errAt(p, "browser step needs exactly one action (%s)", browserActionList)
-		return
-	case 1:
-	default:
-		l.errAt(p, "browser step has %d actions (%s), want exactly one", len(acts), strings.Join(acts, ", "))
-	}
-	for _, a := range acts {
-		at := l.at(p, a)
-		switch a {
-		case "navigate":
-			switch {
-			case s.Navigate == "":
-				l.errAt(at, "navigate needs a URL")
-			case strings.HasPrefix(s.Navigate, "/") && c.URL != "":
-				// a path relative to the check's url
-			default:
-				l.checkURL(s.Navigate, p, "navigate")
-			}
-		case "click", "wait_visible":
-			if s.Click == "" && a == "click" || s.WaitVisible == "" && a == "wait_visible" {
-				l.errAt(at, "%s needs a selector", a)
-			}
-		case "press":
-			if s.Press == "" {
-				l.errAt(at, "press needs a key")
-			}
-		case "fill":
-			if s.Fill == nil || s.Fill.Selector == "" {
-				l.errAt(at, "fill needs selector")
-			}
-		case "assert_text":
-			switch {
-			case s.AssertText == nil || s.AssertText.Selector == "":
-				l.errAt(at, "assert_text needs selector")
-			case s.AssertText.Contains == "" && s.AssertText.Equals == "":
-				l.errAt(at, "assert_text needs contains or equals")
-			}
-		case "assert_url":
-			switch {
-			case s.AssertURL == nil || s.AssertURL.Contains == "" && s.AssertURL.Regex == "":
-				l.errAt(at, "assert_url needs contains or regex")
-			case s.AssertURL.Regex != "":
-				if _, err := regexp.Compile(s.AssertURL.Regex); err != nil {
-					l.errAt(l.at(p, "assert_url", "regex"), "invalid assert_url regex %q: %v", s.AssertURL.Regex, err)
-				}
-			}
-		case "sleep":
-			if s.Sleep <= 0 {
-				l.errAt(at, "sleep must be > 0")
-			}
-		}
-	}
-	if s.Name == "" {
-		s.Name = fmt.Sprintf("%02d-%s", i+1, acts[0])
-	}
-}
-
 func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
 	p := n.Pos
 	if p.Line == 0 {
@@ -796,12 +530,13 @@ func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
 	default:
 		l.unique(names, "notifier name", n.Name, l.at(p, "name"))
 	}
-	switch n.Type {
-	case "alertmanager", "webhook", "slack":
-	case "":
-		l.errAt(l.at(p, "type"), "notifier has no type (want alertmanager, webhook or slack)")
+	kind := l.reg.notifier(n.Type)
+	switch {
+	case kind != nil:
+	case n.Type == "":
+		l.errAt(l.at(p, "type"), "notifier has no type (want %s)", orList(l.reg.NotifierTypes()))
 	default:
-		l.errAt(l.at(p, "type"), "unknown notifier type %q (want alertmanager, webhook or slack)", n.Type)
+		l.errAt(l.at(p, "type"), "unknown notifier type %q (want %s)", n.Type, orList(l.reg.NotifierTypes()))
 	}
 	before := len(l.errs)
 	l.readSecretFile(p, nil, "url", &n.URL, "url_file", n.URLFile)
@@ -832,6 +567,9 @@ func (l *loader) finishNotifier(n *Notifier, names map[string]Pos) {
 		if d.v <= 0 {
 			l.errAt(l.at(p, d.key), "%s must be > 0", d.key)
 		}
+	}
+	if kind != nil {
+		kind.Finish(&Validator{l}, n)
 	}
 }
 

@@ -323,7 +323,7 @@ alerts:
     checks: ["nope-*"]
     when: failures > 0
 `)
-	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: t.TempDir(), Logger: log, Probers: kinds.Probers(log, nil)})
+	d, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: t.TempDir(), Logger: log, Kinds: kinds.Registry(), Probers: kinds.Probers(log, nil)})
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
@@ -346,7 +346,7 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 	t.Run("not a directory", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "file")
 		writeFile(t, file, "x")
-		_, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: filepath.Join(file, "data"), Logger: testLogger(t)})
+		_, err := daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: filepath.Join(file, "data"), Logger: testLogger(t), Kinds: kinds.Registry()})
 		if err == nil || !strings.Contains(err.Error(), "point --storage.path elsewhere") {
 			t.Fatalf("want a clear storage error, got %v", err)
 		}
@@ -374,7 +374,7 @@ func TestUnusableStorageFailsClearly(t *testing.T) {
 			return nil
 		})
 		start := time.Now()
-		_, err = daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: dir, Logger: testLogger(t)})
+		_, err = daemon.New(daemon.Options{ConfigFile: cfg, StoragePath: dir, Logger: testLogger(t), Kinds: kinds.Registry()})
 		if err == nil || !strings.Contains(err.Error(), "database is locked (is another vantage using the same --storage.path?)") {
 			t.Fatalf("want a clear lock error, got %v", err)
 		}

@@ -44,6 +44,9 @@ type Options struct {
 	Shard         probe.Shard
 	MaxConcurrent int
 	Logger        zerolog.Logger
+	// Kinds are the check kinds and notifier types the config may name
+	// (kinds.Registry()).
+	Kinds *checks.Registry
 	// Probers maps a check type to its kind.
 	Probers map[string]probe.Prober
 	// Getenv expands ${VAR}; nil means os.LookupEnv.
@@ -98,7 +101,7 @@ func New(o Options) (*Daemon, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.LookupEnv
 	}
-	cfg, err := checks.LoadWithLimits(o.ConfigFile, o.Getenv, o.Limits)
+	cfg, err := o.Kinds.LoadWithLimits(o.ConfigFile, o.Getenv, o.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +291,7 @@ func (d *Daemon) Alerts() *alerting.Manager { return d.alerts }
 func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cfg, err := checks.LoadWithLimits(d.opts.ConfigFile, d.opts.Getenv, d.opts.Limits)
+	cfg, err := d.opts.Kinds.LoadWithLimits(d.opts.ConfigFile, d.opts.Getenv, d.opts.Limits)
 	if err == nil && len(cfg.Checks) == 0 && len(d.cfg.Checks) > 0 && !cfg.AllowEmpty {
 		err = checks.Errors{{Pos: checks.Pos{File: cfg.File}, Msg: fmt.Sprintf(
 			"the config defines no checks; refusing to remove all %d running checks (set allow_empty: true at the top level to allow it)",

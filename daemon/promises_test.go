@@ -41,7 +41,7 @@ func TestReadyOnlyAfterFirstConfigApplied(t *testing.T) {
     interval: 1h
 `)
 	log := testLogger(t)
-	d, err := daemon.New(daemon.Options{ConfigFile: cfg, Logger: log, Probers: kinds.Probers(log, nil)})
+	d, err := daemon.New(daemon.Options{ConfigFile: cfg, Logger: log, Kinds: kinds.Registry(), Probers: kinds.Probers(log, nil)})
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}

@@ -165,7 +165,7 @@ checks:
     type: tcp
     address: x.test:443
 `)
-	d, err := daemon.New(daemon.Options{ConfigFile: cfg, Logger: testLogger(t), Probers: kinds.Probers(testLogger(t), nil)})
+	d, err := daemon.New(daemon.Options{ConfigFile: cfg, Logger: testLogger(t), Kinds: kinds.Registry(), Probers: kinds.Probers(testLogger(t), nil)})
 	if err == nil {
 		t.Fatal("daemon.New accepted an invalid config")
 	}
@@ -186,7 +186,7 @@ checks:
 	}
 
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
-	if _, err := daemon.New(daemon.Options{ConfigFile: missing, Logger: testLogger(t)}); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := daemon.New(daemon.Options{ConfigFile: missing, Logger: testLogger(t), Kinds: kinds.Registry()}); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing config: error %v should name the file", err)
 	}
 	if _, err := os.Stat(missing); err == nil {

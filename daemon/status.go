@@ -145,7 +145,7 @@ func (s *statusSource) Checks(ctx context.Context) []web.CheckStatus {
 	names := lab.Names()
 	out := make([]web.CheckStatus, 0, len(targets))
 	for _, t := range targets {
-		c := web.CheckStatus{Target: t.Key, Check: t.Check.Name, Type: t.Check.Type, Node: t.Node.Label(),
+		c := web.CheckStatus{Target: t.Key, Check: t.Check.Name, Type: t.Check.Type, Pages: t.Check.Traits().Pages, Node: t.Node.Label(),
 			NodeAddress: t.Node.Address(), State: web.StateUnknown, Labels: make(map[string]string, len(names))}
 		if t.Path != nil {
 			c.Path = t.Path.Name()

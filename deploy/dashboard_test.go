@@ -28,6 +28,7 @@ import (
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -346,7 +347,7 @@ func scrapeNames(t *testing.T, c *http.Client, url string) map[string]bool {
 func browserMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	cfg := &checks.Config{Secrets: checks.NewRedactor()}
-	cfg.Checks = []checks.Check{{Name: "web-checkout", Type: "browser"}}
+	cfg.Checks = []checks.Check{{Name: "web-checkout", Type: "browser", Spec: &browser.Config{}}}
 	p, err := netpath.New(checks.Path{Name: "direct"})
 	if err != nil {
 		t.Fatal(err)

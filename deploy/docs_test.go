@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/schema"
 )
 
@@ -52,7 +52,7 @@ func yamlBlocks(t *testing.T, file string) (blocks []string, lines []int) {
 // its ${VAR:-default} references) and passes the JSON Schema; every other
 // YAML block is at least valid YAML.
 func TestDocsExamplesAreValid(t *testing.T) {
-	s := schema.Generate()
+	s := schema.Generate(kinds.Registry())
 	configs := 0
 	for _, file := range docsWithConfigs {
 		blocks, lines := yamlBlocks(t, file)
@@ -72,7 +72,7 @@ func TestDocsExamplesAreValid(t *testing.T) {
 			configs++
 			// A file in a scratch directory, so include globs match nothing.
 			name := filepath.Join(t.TempDir(), "vantage.yaml")
-			cfg, err := checks.Parse([]byte(b), name, nil)
+			cfg, err := kinds.Registry().Parse([]byte(b), name, nil)
 			if err != nil {
 				t.Errorf("%s: example config does not load:\n%v\n---\n%s", where, err, b)
 				continue

@@ -14,8 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/schema"
 )
@@ -324,7 +324,7 @@ func TestConfigMapConfigLoads(t *testing.T) {
 		d, _ := get(m.doc, "stringData").(obj)
 		secrets[m.name()] = d
 	}
-	s := schema.Generate()
+	s := schema.Generate(kinds.Registry())
 	workloads := append(byKind(ms, "Deployment"), byKind(ms, "StatefulSet")...)
 	for _, w := range workloads {
 		tpl := get(w.doc, "spec", "template", "spec")
@@ -374,7 +374,7 @@ func TestConfigMapConfigLoads(t *testing.T) {
 			}
 		}
 		cfgFile := filepath.Join(dir, "/etc/vantage/vantage.yaml")
-		cfg, err := checks.Load(cfgFile, func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+		cfg, err := kinds.Registry().Load(cfgFile, func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 		if err != nil {
 			t.Errorf("%s: the mounted config does not load:\n%v", w, err)
 			continue

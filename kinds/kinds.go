@@ -1,7 +1,10 @@
-// Package kinds wires every check kind and notifier type into the maps the
-// daemon takes: adding one is its own package plus one line here. The
-// commands use it, and so do tests that run a whole daemon, so a new kind
-// is wired everywhere at once.
+// Package kinds wires every check kind and notifier type vantage runs:
+// adding one is its own package plus one line in All. A kind's package
+// declares its type name, its config keys, their validation and schema
+// and its prober (probe.Kind); a notifier's, its type, config and
+// constructor (alerting.NotifierKind). The commands use this package, and
+// so do tests that run a whole daemon, so a new kind is wired everywhere
+// at once: the config loader, the schema, the daemon and vantage once.
 package kinds
 
 import (
@@ -19,32 +22,72 @@ import (
 	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 )
 
-// Probers returns a prober per check type, each logging with its kind.
-// bo configures the browser kind; nil leaves it out (a daemon then reports
-// browser checks as having no prober).
-func Probers(log zerolog.Logger, bo *browser.Options) map[string]probe.Prober {
-	ps := map[string]probe.Prober{
-		"http": httpprobe.New(log.With().Str("kind", "http").Logger()),
-		"tcp":  tcpprobe.New(log.With().Str("kind", "tcp").Logger()),
-		"dns":  dnsprobe.New(log.With().Str("kind", "dns").Logger()),
+// Set is a list of check kinds and notifier types, in the order messages
+// and the schema list them.
+type Set struct {
+	Kinds     []probe.Kind
+	Notifiers []alerting.NotifierKind
+}
+
+// All returns every check kind and notifier type. bo configures the
+// browser kind's prober; nil leaves the prober out (a daemon then reports
+// browser checks as having no prober), while configs may still hold them.
+func All(bo *browser.Options) *Set {
+	return &Set{
+		Kinds: []probe.Kind{
+			httpprobe.Kind{},
+			browser.Kind{Options: bo},
+			tcpprobe.Kind{},
+			dnsprobe.Kind{},
+		},
+		Notifiers: []alerting.NotifierKind{
+			alertmanager.Kind{},
+			webhook.Kind{},
+			slack.Kind{},
+		},
 	}
-	if bo != nil {
-		o := *bo
-		o.Logger = log.With().Str("kind", "browser").Logger()
-		ps["browser"] = browser.New(o)
+}
+
+// Registry is the config side of the set: what the loader accepts and
+// the schema describes.
+func (s *Set) Registry() *checks.Registry {
+	r := checks.NewRegistry()
+	for _, k := range s.Kinds {
+		r.AddKind(k)
+	}
+	for _, n := range s.Notifiers {
+		r.AddNotifier(n)
+	}
+	return r
+}
+
+// Probers returns a prober per check type, each logging with its kind.
+func (s *Set) Probers(log zerolog.Logger) map[string]probe.Prober {
+	ps := map[string]probe.Prober{}
+	for _, k := range s.Kinds {
+		if p := k.NewProber(log.With().Str("kind", k.Type()).Logger()); p != nil {
+			ps[k.Type()] = p
+		}
 	}
 	return ps
 }
 
-// Notifiers returns a factory per notifier type.
-func Notifiers() map[string]alerting.NotifierFactory {
-	return map[string]alerting.NotifierFactory{
-		"alertmanager": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
-			return alertmanager.New(c, o)
-		},
-		"webhook": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) {
-			return webhook.New(c, o)
-		},
-		"slack": func(c checks.Notifier, o alerting.NotifierOptions) (alerting.Notifier, error) { return slack.New(c, o) },
+// Factories returns a constructor per notifier type.
+func (s *Set) Factories() map[string]alerting.NotifierFactory {
+	fs := map[string]alerting.NotifierFactory{}
+	for _, n := range s.Notifiers {
+		fs[n.Type()] = n.New
 	}
+	return fs
 }
+
+// Registry is All's config side.
+func Registry() *checks.Registry { return All(nil).Registry() }
+
+// Probers is All(bo)'s probers.
+func Probers(log zerolog.Logger, bo *browser.Options) map[string]probe.Prober {
+	return All(bo).Probers(log)
+}
+
+// Notifiers is All's notifier constructors.
+func Notifiers() map[string]alerting.NotifierFactory { return All(nil).Factories() }

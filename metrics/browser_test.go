@@ -11,13 +11,14 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
 func TestBrowserSeriesAndDomainCap(t *testing.T) {
 	cfg := &checks.Config{Secrets: checks.NewRedactor()}
 	cfg.Global.MaxDomainsPerCheck = 2
-	cfg.Checks = []checks.Check{{Name: "web", Type: "browser"}}
+	cfg.Checks = []checks.Check{{Name: "web", Type: "browser", Spec: &browser.Config{}}}
 	p, err := netpath.New(checks.Path{Name: "direct"})
 	if err != nil {
 		t.Fatal(err)

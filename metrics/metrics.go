@@ -642,7 +642,7 @@ func (c *Collector) Observe(o *probe.Observation) {
 	if !out.CertNotAfter.IsZero() {
 		ch.cert, ch.hasCert = float64(out.CertNotAfter.Unix()), true
 	}
-	if o.Target.Check.Type != "browser" { // browser steps have their own series
+	if !o.Target.Check.Traits().StepSeries { // such steps have their own series
 		// The last run's steps replace the previous run's: a journey that
 		// stops early exports only the steps it reached.
 		ch.steps = ch.steps[:0]
@@ -656,7 +656,7 @@ func (c *Collector) Observe(o *probe.Observation) {
 		}
 	}
 	ch.mu.Unlock()
-	if o.Target.Check.Type == "browser" {
+	if o.Target.Check.Traits().Pages {
 		s.observeBrowser(ch, o)
 	}
 }

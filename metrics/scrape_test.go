@@ -15,6 +15,7 @@ import (
 	"github.com/vantage-monitoring/vantage/internal/expo/expotest"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -144,7 +145,7 @@ func TestMetricsDetail(t *testing.T) {
 // global.metrics.histograms too.
 func TestMetricsDetailBrowser(t *testing.T) {
 	cfg := &checks.Config{Secrets: checks.NewRedactor()}
-	cfg.Checks = []checks.Check{{Name: "web", Type: "browser"}}
+	cfg.Checks = []checks.Check{{Name: "web", Type: "browser", Spec: &browser.Config{}}}
 	p, err := netpath.New(checks.Path{Name: "direct"})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/vantage-monitoring/vantage/internal/expo/expotest"
 	"github.com/vantage-monitoring/vantage/metrics"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -47,7 +48,7 @@ func collectorFixture(t *testing.T) *metrics.Collector {
 	cfg.Checks = []checks.Check{
 		{Name: "shop-home", Type: "http", Labels: map[string]string{"route": "home"}},
 		{Name: "cdn", Type: "tcp", Labels: map[string]string{"team": "cdn"}},
-		{Name: "web", Type: "browser"},
+		{Name: "web", Type: "browser", Spec: &browser.Config{}},
 		{Name: "gone", Type: "http"},
 	}
 	direct, err := netpath.New(checks.Path{Name: "direct"})

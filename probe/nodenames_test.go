@@ -13,6 +13,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -26,7 +27,7 @@ func TestResolvedNodesAreNamed(t *testing.T) {
 	}
 	defer shop.Close()
 	config := func(lb2 string) *checks.Config {
-		cfg, err := checks.Parse([]byte(fmt.Sprintf(`
+		cfg, err := kinds.Registry().Parse([]byte(fmt.Sprintf(`
 global:
   interval: 1s
   timeout: 500ms
@@ -92,7 +93,7 @@ func TestNodeChangeOnDNSAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer shop.Close()
-	cfg, err := checks.Parse([]byte(fmt.Sprintf(`
+	cfg, err := kinds.Registry().Parse([]byte(fmt.Sprintf(`
 global:
   interval: 500ms
   timeout: 400ms

@@ -16,6 +16,7 @@ import (
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/httpprobe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -110,7 +111,7 @@ func testConfig(n int, interval, timeout time.Duration, nodes []string) *checks.
 	cfg.Global.DownAfter, cfg.Global.UpAfter = 2, 2
 	cfg.Paths = []checks.Path{{Name: "direct"}}
 	for i := 0; i < n; i++ {
-		c := checks.Check{Name: fmt.Sprintf("c%03d", i), Type: "test", URL: "http://127.0.0.1:1/",
+		c := checks.Check{Name: fmt.Sprintf("c%03d", i), Type: "test", Spec: &httpprobe.Config{URL: "http://127.0.0.1:1/"},
 			Interval: model.Duration(interval), Timeout: model.Duration(timeout), Paths: []string{"direct"}}
 		if nodes != nil {
 			c.Nodes = &checks.Nodes{}
@@ -366,7 +367,7 @@ func TestReloadKeepsUnchangedTargets(t *testing.T) {
 
 	// Same definitions, new objects; c001 changes its URL; c002 is removed.
 	cfg2 := testConfig(3, 50*time.Millisecond, 40*time.Millisecond, []string{"127.0.0.11", "127.0.0.12"})
-	cfg2.Checks[1].URL = "http://127.0.0.1:2/"
+	cfg2.Checks[1].Spec = &httpprobe.Config{URL: "http://127.0.0.1:2/"}
 	cfg2.Checks = cfg2.Checks[:2]
 	s.Apply(cfg2, paths(t, cfg2))
 	after := map[string]*probe.Target{}

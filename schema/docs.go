@@ -1,7 +1,8 @@
 package schema
 
 // Descriptions, enums and patterns the Go types cannot carry, keyed by
-// "Type.key" of package checks. They mirror checks/validate.go; the schema
+// "Type.key" of package checks; each kind's package declares its own
+// (its SchemaDocs method). They mirror checks/validate.go; the schema
 // test loads config.example.yaml through both, so a rule here that the
 // loader does not share shows up as a failing test.
 
@@ -10,25 +11,17 @@ var typeDocs = map[string]string{
 	"Path":          "A network path: how a probe reaches the world. A check runs over each path it lists.",
 	"Nodes":         "Which load-balancer nodes a check probes: resolve: all, or listed addresses.",
 	"Check":         "One check. Each (check, path, node) is one target.",
-	"HTTPRequest":   "The request of a single-request http check (a journey uses steps instead).",
 	"Expect":        "What makes a run a success.",
 	"JSONExpect":    "An expectation on a gjson path of a JSON response.",
-	"Step":          "One journey step: an HTTP request (url, method, ...) or exactly one browser action.",
-	"DNSQuery":      "The question of a dns check.",
 	"Alert":         "An alerting rule evaluated by vantage itself.",
 	"Notifier":      "An alert receiver.",
-	"BasicAuth":     "HTTP basic authentication.",
-	"FillAction":    "Type value into the element matching selector.",
-	"AssertText":    "Check an element's text.",
-	"AssertURL":     "Check the page URL.",
 	"NodeDetection": "When a node counts as degraded against its siblings of the same check and path.",
 	"MetricsDetail": "How much detail the per-target series on /metrics carry; fewer series for large instances (see docs/prometheus.md).",
 }
 
 var fieldDocs = map[string]string{
-	"Config.include":   `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"]. A name without glob characters must exist; a glob may match nothing.`,
-	"Config.paths":     "Network paths. Without any, every check runs over the implicit path direct.",
-	"Config.notifiers": "Alert receivers: alertmanager, webhook, slack.",
+	"Config.include": `Further files holding checks: (and alerts:), relative to this file, e.g. ["checks.d/*.yaml"]. A name without glob characters must exist; a glob may match nothing.`,
+	"Config.paths":   "Network paths. Without any, every check runs over the implicit path direct.",
 	"Config.allow_empty": "Let a reload remove every check of a running daemon; without it such a reload " +
 		"(an emptied or truncated file) is refused and the running config kept.",
 
@@ -68,29 +61,15 @@ var fieldDocs = map[string]string{
 	"NodeAddr.name":    "The node label ([a-z0-9_-]+); default node_names' name for the address, else the IP.",
 	"NodeAddr.address": "IP or IP:port.",
 
-	"Check.name":          "Unique check name ([a-z0-9_-]+): the check label.",
-	"Check.type":          "The kind: http, browser, tcp or dns.",
-	"Check.url":           "The URL (http, browser). Node pinning applies to its host.",
-	"Check.address":       "host:port to connect to (tcp).",
-	"Check.interval":      "How often each target runs (default global.interval).",
-	"Check.timeout":       "Bound of one run (default global.timeout); must be less than interval.",
-	"Check.paths":         "Paths this check runs over (default: every path).",
-	"Check.nodes":         "Probe each load-balancer node separately.",
-	"Check.node_names":    "Node names by IP address for this check; override global.node_names per address.",
-	"Check.labels":        "Extra labels on this check's series and alerts.",
-	"Check.tls":           "Prometheus tls_config.",
-	"Check.http":          "The request of a single-request http check.",
-	"Check.expect":        "What makes a run a success.",
-	"Check.steps":         "A journey: HTTP requests (http) or browser actions (browser).",
-	"Check.screenshot":    "Browser screenshots: on_failure (default), always or never.",
-	"Check.block_domains": "Domains (globs) the browser must not load, e.g. *.tracking.example.",
-	"Check.tls_handshake": "Also complete a TLS handshake (tcp).",
-	"Check.query":         "The DNS question (dns).",
-
-	"HTTPRequest.max_body_bytes":    "Bound of the response body read (default 10MiB).",
-	"HTTPRequest.follow_redirects":  "Follow redirects (default true).",
-	"HTTPRequest.bearer_token_file": "Read the bearer token from this file.",
-	"HTTPRequest.body_file":         "Read the request body from this file.",
+	"Check.name":       "Unique check name ([a-z0-9_-]+): the check label.",
+	"Check.interval":   "How often each target runs (default global.interval).",
+	"Check.timeout":    "Bound of one run (default global.timeout); must be less than interval.",
+	"Check.paths":      "Paths this check runs over (default: every path).",
+	"Check.nodes":      "Probe each load-balancer node separately.",
+	"Check.node_names": "Node names by IP address for this check; override global.node_names per address.",
+	"Check.labels":     "Extra labels on this check's series and alerts.",
+	"Check.tls":        "Prometheus tls_config.",
+	"Check.expect":     "What makes a run a success.",
 
 	"Expect.status":            "Acceptable status codes (default 2xx).",
 	"Expect.body_contains":     "Substrings the body must contain.",
@@ -104,18 +83,6 @@ var fieldDocs = map[string]string{
 	"Expect.answers_contain":   "Values the answers must contain (dns).",
 	"Expect.rcode":             "Expected response code, e.g. NOERROR or NXDOMAIN (dns).",
 
-	"Step.name":         "Step name: the step label (default NN-action or NN-method).",
-	"Step.extract":      "Variable to gjson path; later steps use {{ .variable }}.",
-	"Step.navigate":     "Browser: load this URL.",
-	"Step.click":        "Browser: click the element matching this CSS selector.",
-	"Step.wait_visible": "Browser: wait until the element matching this CSS selector is visible.",
-	"Step.press":        "Browser: press this key, e.g. Enter.",
-	"Step.sleep":        "Browser: wait this long.",
-	"Step.timeout":      "Bound of this step.",
-
-	"DNSQuery.type":   "Record type: A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, ...",
-	"DNSQuery.server": "DNS server (default: the path's resolver, else the system's).",
-
 	"Alert.checks":          "Check names or globs (default: all checks).",
 	"Alert.when":            "<measure> <op> <value>, e.g. p99 > 1.5s. Measures: success_ratio, failures, p50, p90, p99, node_slowdown, node_degraded, node_slow_share, node_evidence, domain_error_ratio, domain_p90, cert_days_left, measurement_lag.",
 	"Alert.window":          "The window the measure is taken over (default: the shortest quantile window).",
@@ -125,7 +92,6 @@ var fieldDocs = map[string]string{
 	"Alert.severity":        "The severity label (default warning).",
 	"Alert.notify":          "Notifier names (default: every notifier).",
 
-	"Notifier.type":            "alertmanager, webhook or slack.",
 	"Notifier.url":             "Where to deliver.",
 	"Notifier.url_file":        "Read the URL from this file.",
 	"Notifier.send_resolved":   "Also deliver resolved notices.",
@@ -137,11 +103,8 @@ var fieldDocs = map[string]string{
 }
 
 var enums = map[string][]any{
-	"Check.type":               {"http", "browser", "tcp", "dns"},
-	"Check.screenshot":         {"on_failure", "always", "never"},
 	"MetricsDetail.histograms": {"classic_and_native", "native", "classic"},
 	"Nodes.resolve":            {"all"},
-	"Notifier.type":            {"alertmanager", "webhook", "slack"},
 }
 
 // patterns of a map field apply to its values.

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -74,9 +75,11 @@ var (
 	httpClientConfigType = reflect.TypeFor[config.HTTPClientConfig]()
 )
 
-// Generate returns the schema of a vantage config file (checks.Config).
-func Generate() *Schema {
-	g := &generator{defs: map[string]*Schema{}, own: map[reflect.Type]bool{}}
+// Generate returns the schema of a vantage config file (checks.Config)
+// whose checks and notifiers are of the types in reg: each kind's config
+// keys are properties of a check, described by its SchemaDocs.
+func Generate(reg *checks.Registry) *Schema {
+	g := newGenerator(reg)
 	root := g.structSchema(reflect.TypeFor[checks.Config]())
 	root.Schema = Draft
 	root.ID = ID
@@ -87,14 +90,14 @@ func Generate() *Schema {
 	return root
 }
 
-// JSON renders Generate() as indented JSON with a trailing newline: the
-// content of docs/config.schema.json.
-func JSON() ([]byte, error) {
+// JSON renders Generate(reg) as indented JSON with a trailing newline:
+// with every kind vantage runs, the content of docs/config.schema.json.
+func JSON(reg *checks.Registry) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(Generate()); err != nil {
+	if err := enc.Encode(Generate(reg)); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -102,16 +105,101 @@ func JSON() ([]byte, error) {
 
 type generator struct {
 	defs map[string]*Schema
-	own  map[reflect.Type]bool
+	// docs are the descriptions, enums and patterns of each package's
+	// types: docs.go's for checks, each kind's SchemaDocs for its own.
+	docs map[string]*checks.SchemaDocs
+	// extra are the config types of the kinds, whose keys are properties
+	// of Check (or Notifier).
+	extra map[reflect.Type][]reflect.Type
+}
+
+// docsOf is a kind's SchemaDocs, if it declares any.
+func docsOf(k any) checks.SchemaDocs {
+	if d, ok := k.(interface{ SchemaDocs() checks.SchemaDocs }); ok {
+		return d.SchemaDocs()
+	}
+	return checks.SchemaDocs{}
+}
+
+func newGenerator(reg *checks.Registry) *generator {
+	own := &checks.SchemaDocs{Types: typeDocs, Fields: maps.Clone(fieldDocs), Enums: maps.Clone(enums),
+		Patterns: patterns, Required: required}
+	g := &generator{
+		defs:  map[string]*Schema{},
+		docs:  map[string]*checks.SchemaDocs{reflect.TypeFor[checks.Config]().PkgPath(): own},
+		extra: map[reflect.Type][]reflect.Type{},
+	}
+	kindTypes, notifierTypes := reg.KindTypes(), reg.NotifierTypes()
+	own.Enums["Check.type"] = anys(kindTypes)
+	own.Enums["Notifier.type"] = anys(notifierTypes)
+	own.Fields["Check.type"] = "The kind: " + orList(kindTypes) + "."
+	own.Fields["Notifier.type"] = orList(notifierTypes) + "."
+	own.Fields["Config.notifiers"] = "Alert receivers: " + strings.Join(notifierTypes, ", ") + "."
+	add := func(owner reflect.Type, kind, cfg any) {
+		if cfg == nil {
+			return
+		}
+		t := reflect.TypeOf(cfg).Elem()
+		g.extra[owner] = append(g.extra[owner], t)
+		d := docsOf(kind)
+		have := g.docs[t.PkgPath()]
+		if have == nil {
+			g.docs[t.PkgPath()] = &d
+			return
+		}
+		// Several kinds of one package: the first to describe a key wins.
+		have.Types = merged(have.Types, d.Types)
+		have.Fields = merged(have.Fields, d.Fields)
+		have.Enums = merged(have.Enums, d.Enums)
+		have.Patterns = merged(have.Patterns, d.Patterns)
+		have.Required = merged(have.Required, d.Required)
+	}
+	for _, k := range reg.Kinds() {
+		add(reflect.TypeFor[checks.Check](), k, k.NewConfig())
+	}
+	for _, n := range reg.Notifiers() {
+		add(reflect.TypeFor[checks.Notifier](), n, n.NewConfig())
+	}
+	return g
+}
+
+// merged is a with b's keys that a lacks.
+func merged[V any](a, b map[string]V) map[string]V {
+	out := maps.Clone(b)
+	if out == nil {
+		out = map[string]V{}
+	}
+	maps.Copy(out, a)
+	return out
+}
+
+// orList renders a list as "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+func anys(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 // defName is the $defs key of a named struct type; prometheus/common's
-// types get a prefix so they cannot clash with ours.
+// types and those of the kinds' packages get a prefix so they cannot
+// clash with ours or each other's.
 func defName(t reflect.Type) string {
-	if t.PkgPath() == reflect.TypeFor[config.TLSConfig]().PkgPath() {
+	switch t.PkgPath() {
+	case reflect.TypeFor[config.TLSConfig]().PkgPath():
 		return "prometheus." + t.Name()
+	case reflect.TypeFor[checks.Config]().PkgPath():
+		return t.Name()
 	}
-	return t.Name()
+	return path.Base(t.PkgPath()) + "." + t.Name()
 }
 
 // schemaFor returns the schema of a field of type t.
@@ -185,9 +273,22 @@ func (g *generator) ref(t reflect.Type, build func() *Schema) string {
 // (lower-cased field name without a tag, ",inline" structs and maps).
 func (g *generator) structSchema(t reflect.Type) *Schema {
 	s := &Schema{Type: "object", Properties: map[string]*Schema{}, AdditionalProperties: false}
-	g.addFields(s, t)
-	if d := typeDocs[t.Name()]; d != "" && isOwn(t) {
-		s.Description = d
+	g.addFields(s, t, t)
+	if len(g.extra[t]) > 0 {
+		// A kind's field named like a shared key is not one of its keys.
+		kinds := &Schema{Properties: map[string]*Schema{}}
+		for _, et := range g.extra[t] {
+			g.addFields(kinds, et, t)
+		}
+		for name, p := range kinds.Properties {
+			if _, shared := s.Properties[name]; !shared {
+				s.Properties[name] = p
+			}
+		}
+	}
+	d := g.docs[t.PkgPath()]
+	if d != nil && d.Types[t.Name()] != "" {
+		s.Description = d.Types[t.Name()]
 	}
 	if t == tlsConfigType {
 		s.Description = "Prometheus tls_config: CA, client certificate, server name, TLS versions."
@@ -195,15 +296,18 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 	if t == httpClientConfigType {
 		s.Description = "Prometheus http_config: authentication, proxy, tls_config, headers."
 	}
-	if req := required[t.Name()]; isOwn(t) && req != nil {
-		s.Required = req
+	if d != nil && d.Required[t.Name()] != nil {
+		s.Required = d.Required[t.Name()]
 	}
 	return s
 }
 
-func isOwn(t reflect.Type) bool { return t.PkgPath() == reflect.TypeFor[checks.Config]().PkgPath() }
+func (g *generator) isOwn(t reflect.Type) bool { return g.docs[t.PkgPath()] != nil }
 
-func (g *generator) addFields(s *Schema, t reflect.Type) {
+// addFields adds t's fields to s, the schema of owner (t itself, or Check
+// or Notifier for a kind's config, whose keys are theirs); the first of
+// several kinds declaring a key describes it.
+func (g *generator) addFields(s *Schema, t, owner reflect.Type) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() || f.Type == posType || f.Type == exprType {
@@ -216,26 +320,35 @@ func (g *generator) addFields(s *Schema, t reflect.Type) {
 		if strings.Contains(opts, "inline") {
 			switch f.Type.Kind() {
 			case reflect.Struct:
-				g.addFields(s, f.Type)
+				g.addFields(s, f.Type, f.Type)
 			case reflect.Map:
 				s.AdditionalProperties = g.schemaFor(f.Type.Elem())
 			}
 			continue
 		}
 		if name == "" {
-			if isOwn(t) {
+			if g.isOwn(t) {
 				continue // our types always tag their keys
 			}
 			name = strings.ToLower(f.Name)
 		}
+		key := owner.Name() + "." + name
 		fs := g.schemaFor(f.Type)
-		if d := fieldDocs[t.Name()+"."+name]; d != "" && isOwn(t) {
+		docs := g.docs[t.PkgPath()]
+		if docs == nil {
+			docs = &checks.SchemaDocs{}
+		}
+		if d := docs.Fields[key]; d != "" {
 			fs = describe(fs, d)
 		}
-		if e := enums[t.Name()+"."+name]; e != nil && isOwn(t) {
+		if e := docs.Enums[key]; e != nil {
 			fs.Enum = e
 		}
-		if p := patterns[t.Name()+"."+name]; p != "" && isOwn(t) {
+		if prev, dup := s.Properties[name]; dup && owner != t {
+			s.Properties[name] = either(prev, fs)
+			continue
+		}
+		if p := docs.Patterns[key]; p != "" {
 			if v, ok := fs.AdditionalProperties.(*Schema); ok {
 				v.Pattern = p
 			} else {
@@ -244,6 +357,33 @@ func (g *generator) addFields(s *Schema, t reflect.Type) {
 		}
 		s.Properties[name] = fs
 	}
+}
+
+// either is the schema of a key several kinds take: one of theirs when
+// they agree, else any of them (described by the first).
+func either(a, b *Schema) *Schema {
+	strip := func(s *Schema) string {
+		c := *s
+		c.Description = ""
+		j, _ := json.Marshal(&c)
+		return string(j)
+	}
+	if a.AnyOf != nil && a.Type == nil && a.Ref == "" {
+		for _, alt := range a.AnyOf {
+			if strip(alt) == strip(b) {
+				return a
+			}
+		}
+		a.AnyOf = append(a.AnyOf, b)
+		return a
+	}
+	if strip(a) == strip(b) {
+		return a
+	}
+	alt := *a
+	alt.Description = ""
+	b.Description = ""
+	return &Schema{Description: a.Description, AnyOf: []*Schema{&alt, b}}
 }
 
 // describe attaches a description (next to a $ref too: draft 2020-12

@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/schema"
 )
 
@@ -20,7 +20,7 @@ const checkedIn = "../docs/config.schema.json"
 
 // The checked-in schema is what the code generates today.
 func TestCheckedInSchemaIsCurrent(t *testing.T) {
-	got, err := schema.JSON()
+	got, err := schema.JSON(kinds.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func validateFile(t *testing.T, s *schema.Schema, file string) error {
 // Every config the loader accepts, the schema accepts: the full example,
 // the loader's valid fixtures and the demo shop's generated configs.
 func TestValidConfigsPassSchema(t *testing.T) {
-	s := schema.Generate()
+	s := schema.Generate(kinds.Registry())
 	files := []string{"../config.example.yaml"}
 	more, _ := filepath.Glob("../checks/testdata/valid-*.yaml")
 	incl, _ := filepath.Glob("../checks/testdata/valid-include.d/*.yaml")
@@ -82,7 +82,7 @@ func TestValidConfigsPassSchema(t *testing.T) {
 		}
 	}
 	// The example must also load, so this test validates real configs.
-	if _, err := checks.Load("../config.example.yaml", nil); err != nil {
+	if _, err := kinds.Registry().Load("../config.example.yaml", nil); err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
 	}
 
@@ -95,7 +95,7 @@ func TestValidConfigsPassSchema(t *testing.T) {
 		"demo":         shop.Config(),
 		"demo-browser": shop.ConfigWithOptions(demo.ConfigOptions{Browser: true, WebhookURL: "http://127.0.0.1:1/hook"}),
 	} {
-		if _, err := checks.Parse([]byte(cfg), name+".yaml", nil); err != nil {
+		if _, err := kinds.Registry().Parse([]byte(cfg), name+".yaml", nil); err != nil {
 			t.Fatalf("%s config does not load: %v", name, err)
 		}
 		if err := s.Validate(decodeYAML(t, []byte(cfg))); err != nil {
@@ -107,7 +107,7 @@ func TestValidConfigsPassSchema(t *testing.T) {
 // Configs the loader rejects for a structural reason the schema expresses
 // are rejected by the schema too, with a pointer to the problem.
 func TestInvalidConfigsFailSchema(t *testing.T) {
-	s := schema.Generate()
+	s := schema.Generate(kinds.Registry())
 	for _, tc := range []struct{ file, want string }{
 		{"invalid-unknown-key.yaml", "unknown key"},
 		{"invalid-wrong-type.yaml", "/global/down_after"},
@@ -126,7 +126,7 @@ func TestInvalidConfigsFailSchema(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			f := filepath.Join("../checks/testdata", tc.file)
-			if _, err := checks.Load(f, nil); err == nil {
+			if _, err := kinds.Registry().Load(f, nil); err == nil {
 				t.Fatalf("the loader accepts %s; pick another fixture", f)
 			}
 			err := validateFile(t, s, f)
@@ -141,11 +141,11 @@ func TestInvalidConfigsFailSchema(t *testing.T) {
 }
 
 func TestSchemaShape(t *testing.T) {
-	s := schema.Generate()
+	s := schema.Generate(kinds.Registry())
 	if s.Schema != schema.Draft || s.ID == "" {
 		t.Errorf("$schema %q, $id %q", s.Schema, s.ID)
 	}
-	for _, def := range []string{"Check", "Path", "Alert", "Notifier", "Global", "Expect", "Step",
+	for _, def := range []string{"Check", "Path", "Alert", "Notifier", "Global", "Expect", "httpprobe.Step", "browser.Step",
 		"NodeAddr", "prometheus.TLSConfig", "prometheus.HTTPClientConfig", "prometheus.OAuth2"} {
 		if s.Defs[def] == nil {
 			t.Errorf("$defs has no %s", def)

@@ -41,8 +41,8 @@ func TestShopNodeFault(t *testing.T) {
 	check := &checks.Check{
 		// Plain HTTP: TLS handshakes under -race on a small machine cost
 		// tens of ms of CPU and would bury the healthy latency in noise.
-		Name: "shop", Type: "http", URL: shop.HTTPURL(demo.WWWHost, "/healthz"),
-		HTTP: &checks.HTTPRequest{Method: "GET", FollowRedirects: &follow, MaxRedirects: 10, MaxBodyBytes: 1 << 20},
+		Name: "shop", Type: "http", Spec: &httpprobe.Config{URL: shop.HTTPURL(demo.WWWHost, "/healthz"),
+			HTTP: &httpprobe.HTTPRequest{Method: "GET", FollowRedirects: &follow, MaxRedirects: 10, MaxBodyBytes: 1 << 20}},
 	}
 	var targets []*probe.Target
 	for _, n := range shop.Nodes() {

@@ -294,7 +294,7 @@ func (s *Stats) Observe(o *probe.Observation) {
 		ts.t.Store(t)
 	}
 	s.observe(ts.main, now, out.Duration, out.Result == probe.Success)
-	if len(out.Steps) > 1 || (t.Check.Type == "browser" && len(out.Steps) > 0) {
+	if len(out.Steps) > 1 || (len(out.Steps) > 0 && t.Check.Traits().StepSeries) {
 		for i := range out.Steps {
 			st := &out.Steps[i]
 			if st.Result == "" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
@@ -405,7 +406,7 @@ func TestStepsAndDomains(t *testing.T) {
 
 	// Browser requests feed per-domain series, capped per target.
 	br := target(t, ps, "browse", "direct", "")
-	br.Check.Type = "browser"
+	br.Check.Type, br.Check.Spec = "browser", &browser.Config{}
 	s.Observe(&probe.Observation{Target: br, Outcome: &probe.Outcome{
 		Result: probe.Success, Duration: 3 * time.Second,
 		Steps: []probe.StepResult{{Name: "home", Result: probe.Success, Duration: 3 * time.Second}},

@@ -89,7 +89,7 @@ func (k *Sink) Observe(o *probe.Observation) {
 		return
 	}
 	success := out.Result == probe.Success
-	browser := t.Check != nil && t.Check.Type == "browser"
+	browser := t.Check != nil && t.Check.Traits().Pages
 	plain := success && !o.Transition && !browser && len(out.Artifacts) == 0 && len(out.Requests) == 0
 	start := out.Start
 	if start.IsZero() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
+	browserkind "github.com/vantage-monitoring/vantage/probe/browser"
 )
 
 func TestSinkRecordsRunsAndTransitions(t *testing.T) {
@@ -120,7 +121,11 @@ func TestSinkStoresOnlyWhatPeopleRead(t *testing.T) {
 	ctx := t.Context()
 	k := s.Sink()
 	target := func(key, typ string) *probe.Target {
-		return &probe.Target{Key: key, Check: &checks.Check{Name: key, Type: typ}}
+		c := &checks.Check{Name: key, Type: typ}
+		if typ == "browser" {
+			c.Spec = &browserkind.Config{}
+		}
+		return &probe.Target{Key: key, Check: c}
 	}
 	healthy, flaky, browser := target("healthy", "http"), target("flaky", "http"), target("journey", "browser")
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
+	"github.com/vantage-monitoring/vantage/probe/httpprobe"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -231,8 +232,8 @@ func TestParseLocation(t *testing.T) {
 }
 
 func TestDiffConfigs(t *testing.T) {
-	old := &checks.Config{Checks: []checks.Check{{Name: "a", URL: "http://a"}, {Name: "b", URL: "http://b"}, {Name: "c"}}}
-	cur := &checks.Config{Checks: []checks.Check{{Name: "a", URL: "http://a"}, {Name: "b", URL: "http://b2"}, {Name: "d"}}}
+	old := &checks.Config{Checks: []checks.Check{{Name: "a", Spec: &httpprobe.Config{URL: "http://a"}}, {Name: "b", Spec: &httpprobe.Config{URL: "http://b"}}, {Name: "c"}}}
+	cur := &checks.Config{Checks: []checks.Check{{Name: "a", Spec: &httpprobe.Config{URL: "http://a"}}, {Name: "b", Spec: &httpprobe.Config{URL: "http://b2"}}, {Name: "d"}}}
 	d := DiffConfigs(old, cur)
 	if got := d.Summary(); got != "checks: 1 added (d), 1 removed (c), 1 changed (b)" {
 		t.Fatalf("summary = %q", got)

@@ -60,6 +60,10 @@ type CheckStatus struct {
 	// NodeSlowdown is absent when undefined (no node, fewer than two
 	// other nodes reporting).
 	NodeSlowdown *float64 `json:"node_slowdown,omitempty"`
+
+	// Pages: the check's kind loads pages that report their requests by
+	// domain (checks.Traits), so the page shows the domain table.
+	Pages bool `json:"-"`
 }
 
 // WindowStatus is one series' figures over one sliding window. Quantiles
@@ -425,7 +429,7 @@ func (st *Status) build(ctx context.Context) *pageView {
 	}
 	v.Domains = st.domainViews(st.o.Source.Domains(ctx), checks)
 	for _, c := range checks {
-		if c.Type == "browser" {
+		if c.Pages {
 			v.ShowDomains = true
 		}
 	}

@@ -57,7 +57,7 @@ func win(w time.Duration, runs, ok int, base float64) web.WindowStatus {
 
 func target(check, typ, path, node, state, result string, base float64) web.CheckStatus {
 	key := check + "/" + path + "/" + node
-	c := web.CheckStatus{Target: key, Check: check, Type: typ, Path: path, Node: node, State: state, LastResult: result,
+	c := web.CheckStatus{Target: key, Check: check, Type: typ, Pages: typ == "browser", Path: path, Node: node, State: state, LastResult: result,
 		Labels: map[string]string{"check": check, "type": typ, "path": path, "node": node, "location": "ams1"}}
 	if state != web.StateUnknown {
 		c.LastRunAt = t0.Add(59 * time.Minute)

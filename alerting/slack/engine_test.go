@@ -9,7 +9,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/alerting"
 	"github.com/vantage-monitoring/vantage/alerting/slack"
-	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/kinds"
 )
 
 type slowdown map[string]float64
@@ -23,7 +23,7 @@ func (s slowdown) Measure(_ string, se alerting.Series, _ time.Duration) (float6
 // repeated three times within the hour reads as flapping, and the resolved
 // notice says for how long it fired and how often.
 func TestEngineFlapWording(t *testing.T) {
-	cfg, err := checks.Parse([]byte(`
+	cfg, err := kinds.Registry().Parse([]byte(`
 global: {location: ams1, flap_window: 1h}
 checks:
   - {name: shop-home, type: http, url: "http://127.0.0.1/"}

@@ -16,7 +16,6 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/kinds"
@@ -106,7 +105,7 @@ func browserNotice(f *demoFlags, withBrowser bool, shop *demo.Shop, cfg demo.Con
 	with.Browser, without.Browser = true, false
 	var missing []string
 	checksOf := func(text string) (map[string]bool, map[string]bool) {
-		c, err := checks.Parse([]byte(text), "demo.yaml", func(string) (string, bool) { return "", false })
+		c, err := kinds.Registry().Parse([]byte(text), "demo.yaml", func(string) (string, bool) { return "", false })
 		cs, as := map[string]bool{}, map[string]bool{}
 		if err != nil {
 			return cs, as
@@ -232,7 +231,7 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 	base := "http://" + l.Addr().String()
 	d, err := daemon.New(daemon.Options{ConfigFile: cfgFile, StoragePath: filepath.Join(dir, demoDataDir),
 		Notifiers: kinds.Notifiers(), EvalInterval: demoEvalInterval, ExternalURL: base,
-		Logger: log, Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, demoDataDir)))})
+		Logger: log, Kinds: kinds.Registry(), Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, demoDataDir)))})
 	if err != nil {
 		_ = l.Close()
 		printConfigErrors(stderr, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
+	"github.com/vantage-monitoring/vantage/internal/once"
 	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/schema"
@@ -135,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case schemaCmd.FullCommand():
-		b, err := schema.JSON()
+		b, err := schema.JSON(kinds.Registry())
 		if err != nil {
 			fmt.Fprintln(stderr, "vantage:", err)
 			return 1
@@ -144,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case validateCmd.FullCommand():
-		cfg, err := checks.LoadWithLimits(*validateConfig.file, os.LookupEnv, validateConfig.limits())
+		cfg, err := kinds.Registry().LoadWithLimits(*validateConfig.file, os.LookupEnv, validateConfig.limits())
 		if err != nil {
 			printConfigErrors(stderr, err)
 			return 1
@@ -157,7 +158,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 
 	case onceCmd.FullCommand():
-		return runOnce(*onceConfig.file, onceConfig.limits(), *onceChecks, *onceOutput, kinds.Probers(log, onceBrowser.options(*onceStorage)), stdout, stderr)
+		set := kinds.All(onceBrowser.options(*onceStorage))
+		return once.Run(set.Registry(), set.Probers(log), *onceConfig.file, onceConfig.limits(), *onceChecks, *onceOutput, stdout, stderr)
 
 	case timelineCmd.FullCommand():
 		return runTimeline(*tlStorage, *tlSince, *tlUntil, *tlFormat, *tlZone, timeline.Options{All: *tlAll, Incident: *tlIncident}, stdout, stderr)
@@ -185,7 +187,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		d, err := daemon.New(daemon.Options{
 			ConfigFile: *runConfig.file, Limits: lim, WebConfigFile: *webConfig, StoragePath: *storagePath,
 			Retention: time.Duration(ret), Shard: sh, MaxConcurrent: *maxConc, Logger: log,
-			Probers: kinds.Probers(log, runBrowser.options(*storagePath)), Notifiers: kinds.Notifiers(),
+			Kinds: kinds.Registry(), Probers: kinds.Probers(log, runBrowser.options(*storagePath)), Notifiers: kinds.Notifiers(),
 			EvalInterval: *evalInterval, ExternalURL: externalOrDefault(*externalURL, *listen),
 		})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vantage-monitoring/vantage/demo"
+	"github.com/vantage-monitoring/vantage/internal/once"
 	"github.com/vantage-monitoring/vantage/internal/testdaemon"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
@@ -423,7 +424,7 @@ func TestOnceJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("once: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	var results []onceResult
+	var results []once.Result
 	if err := json.Unmarshal([]byte(out), &results); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/schema"
 )
 
@@ -15,12 +16,12 @@ func TestSchemaCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("vantage schema: exit %d, stderr:\n%s", code, errOut)
 	}
-	want, err := schema.JSON()
+	want, err := schema.JSON(kinds.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out != string(want) {
-		t.Fatalf("vantage schema output differs from schema.JSON()")
+		t.Fatalf("vantage schema output differs from schema.JSON(kinds.Registry())")
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {

@@ -63,11 +63,15 @@ type Daemon struct {
 
 // Start builds a daemon from o and runs it until the test ends. An unset
 // Logger writes warnings and errors to the test log; unset Probers are
-// every kind's (kinds.Probers, without a browser).
+// every kind's (kinds.Probers, without a browser), and unset Kinds the
+// registry of every kind (kinds.Registry).
 func Start(tb testing.TB, o daemon.Options) *Daemon {
 	tb.Helper()
 	if reflect.ValueOf(o.Logger).IsZero() {
 		o.Logger = testLogger(tb)
+	}
+	if o.Kinds == nil {
+		o.Kinds = kinds.Registry()
 	}
 	if o.Probers == nil {
 		o.Probers = kinds.Probers(o.Logger, nil)

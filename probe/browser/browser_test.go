@@ -21,7 +21,10 @@ import (
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/dnsprobe"
+	"github.com/vantage-monitoring/vantage/probe/httpprobe"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
+	"github.com/vantage-monitoring/vantage/probe/tcpprobe"
 	"github.com/vantage-monitoring/vantage/storage"
 )
 
@@ -86,7 +89,7 @@ func (f *fixture) targets(t *testing.T, extra, name string) []*probe.Target {
 
 func (f *fixture) targetsWithPaths(t *testing.T, yaml, name string) []*probe.Target {
 	t.Helper()
-	cfg, err := checks.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
+	cfg, err := checks.NewRegistry(httpprobe.Kind{}, Kind{}, tcpprobe.Kind{}, dnsprobe.Kind{}).Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}

@@ -60,21 +60,22 @@ var keyNames = map[string]string{
 }
 
 func plan(c *checks.Check) (*runPlan, error) {
-	if len(c.Steps) == 0 {
+	cfg := configOf(c)
+	if len(cfg.Steps) == 0 {
 		return nil, errors.New("a browser check needs steps")
 	}
-	pl := &runPlan{pinHost: strings.ToLower(c.PinHost()), screenshot: c.Screenshot}
+	pl := &runPlan{pinHost: strings.ToLower(c.PinHost()), screenshot: cfg.Screenshot}
 	if pl.screenshot == "" {
 		pl.screenshot = "on_failure"
 	}
-	for _, g := range c.BlockDomains {
+	for _, g := range cfg.BlockDomains {
 		g = strings.ToLower(g)
 		if _, err := path.Match(g, "x"); err != nil {
 			return nil, fmt.Errorf("block_domains %q: %w", g, err)
 		}
 		pl.blockGlobs = append(pl.blockGlobs, g)
 	}
-	for i, s := range c.Steps {
+	for i, s := range cfg.Steps {
 		sp := stepPlan{name: s.Name, timeout: time.Duration(s.Timeout)}
 		n := 0
 		if s.Navigate != "" {

@@ -52,7 +52,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		return out
 	}
 
-	q := t.Check.Query
+	q := query(t)
 	if q == nil || q.Name == "" {
 		return finish(probe.Error, "invalid check: query.name is required")
 	}
@@ -167,7 +167,7 @@ func rcodeName(rc int) string {
 // server picks where the query goes: the pinned node, query.server, the
 // path's resolver, else the system's first nameserver.
 func (p *Prober) server(t *probe.Target) (string, error) {
-	configured := t.Check.Query.Server
+	configured := query(t).Server
 	if t.Node != nil {
 		port := "53"
 		if configured != "" {

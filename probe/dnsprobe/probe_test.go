@@ -102,7 +102,7 @@ func TestQuery(t *testing.T) {
 	p := New(zerolog.Nop())
 	direct := checks.Path{Name: "direct"}
 	check := func(name string, e *checks.Expect) *checks.Check {
-		return &checks.Check{Type: "dns", Query: &checks.DNSQuery{Name: name, Type: "A", Server: server}, Expect: e}
+		return &checks.Check{Type: "dns", Spec: &Config{Query: &Query{Name: name, Type: "A", Server: server}}, Expect: e}
 	}
 
 	o := probeOnce(t, p, check("www.shop.test", &checks.Expect{AnswersMin: 3, AnswersContain: []string{"127.0.0.12"}}), direct, nil, 5*time.Second)
@@ -135,7 +135,7 @@ func TestQuery(t *testing.T) {
 func TestServerSelection(t *testing.T) {
 	port := startServer(t, "127.0.0.54")
 	p := New(zerolog.Nop())
-	c := &checks.Check{Type: "dns", Query: &checks.DNSQuery{Name: "www.shop.test", Type: "A"}, Expect: &checks.Expect{AnswersMin: 3}}
+	c := &checks.Check{Type: "dns", Spec: &Config{Query: &Query{Name: "www.shop.test", Type: "A"}}, Expect: &checks.Expect{AnswersMin: 3}}
 
 	// The path's resolver.
 	o := probeOnce(t, p, c, checks.Path{Name: "public-dns", Resolver: "127.0.0.54:" + port}, nil, 5*time.Second)
@@ -145,15 +145,15 @@ func TestServerSelection(t *testing.T) {
 	}
 
 	// A pinned node wins over query.server; its port comes from query.server.
-	c.Query.Server = "127.0.0.1:" + port
+	c.Spec.(*Config).Query.Server = "127.0.0.1:" + port
 	node := &probe.Node{Name: "ns2", Addr: netip.MustParseAddr("127.0.0.54")}
 	want(t, probeOnce(t, p, c, checks.Path{Name: "direct"}, node, 5*time.Second), probe.Success, "")
 
 	// No server anywhere and no resolv.conf is a clear error.
-	c.Query.Server = ""
+	c.Spec.(*Config).Query.Server = ""
 	p.resolvConf = filepath.Join(t.TempDir(), "resolv.conf")
 	want(t, probeOnce(t, p, c, checks.Path{Name: "direct"}, nil, time.Second), probe.Error, "no DNS server configured")
 
-	c.Query.Type = "BOGUS"
+	c.Spec.(*Config).Query.Type = "BOGUS"
 	want(t, probeOnce(t, p, c, checks.Path{Name: "direct"}, nil, time.Second), probe.Error, `unknown query type "BOGUS"`)
 }

@@ -161,15 +161,16 @@ func (p *Prober) plan(c *checks.Check) (*plan, error) {
 }
 
 func compile(c *checks.Check) (*plan, error) {
-	req := c.HTTP
+	cfg := configOf(c)
+	req := cfg.HTTP
 	if req == nil {
-		req = &checks.HTTPRequest{}
+		req = &HTTPRequest{}
 	}
 	pl := &plan{
 		pinHost:      c.PinHost(),
 		maxBody:      int64(req.MaxBodyBytes),
 		maxRedirects: req.MaxRedirects,
-		journey:      len(c.Steps) > 0,
+		journey:      len(cfg.Steps) > 0,
 	}
 	if pl.maxBody <= 0 {
 		pl.maxBody = defaultMaxBodyBytes
@@ -206,7 +207,7 @@ func compile(c *checks.Check) (*plan, error) {
 	}
 	var raws []rawStep
 	if pl.journey {
-		for i, s := range c.Steps {
+		for i, s := range cfg.Steps {
 			r := rawStep{name: s.Name, url: s.URL, method: s.Method, body: s.Body, hasBody: s.Body != "",
 				follow: follow, expect: s.Expect, extract: s.Extract}
 			if r.name == "" {
@@ -233,7 +234,7 @@ func compile(c *checks.Check) (*plan, error) {
 		}
 	} else {
 		body := req.Body
-		raws = append(raws, rawStep{url: c.URL, method: method, body: body, hasBody: body != "",
+		raws = append(raws, rawStep{url: cfg.URL, method: method, body: body, hasBody: body != "",
 			headers: req.Headers, follow: follow, expect: c.Expect})
 	}
 

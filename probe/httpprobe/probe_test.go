@@ -31,10 +31,20 @@ func ptr[T any](v T) *T { return &v }
 
 // httpCheck is a single-request check with the loader's defaults filled in.
 func httpCheck(url string) *checks.Check {
-	return &checks.Check{
-		Name: "t", Type: "http", URL: url,
-		HTTP: &checks.HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
-	}
+	return &checks.Check{Name: "t", Type: "http", Spec: &Config{URL: url,
+		HTTP: &HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
+	}}
+}
+
+// spec is c's http config.
+func spec(c *checks.Check) *Config { return c.Spec.(*Config) }
+
+// withSteps is a copy of c whose journey is steps.
+func withSteps(c *checks.Check, steps []Step) checks.Check {
+	cc, cfg := *c, *spec(c)
+	cfg.Steps = steps
+	cc.Spec = &cfg
+	return cc
 }
 
 func newPath(t testing.TB) *netpath.Path {
@@ -211,13 +221,13 @@ func TestRedirects(t *testing.T) {
 	}
 
 	c = httpCheck(srv.URL + "/moved")
-	c.HTTP.FollowRedirects = ptr(false)
+	spec(c).HTTP.FollowRedirects = ptr(false)
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Failure, "status 301, expected 2xx")
 	c.Expect = &checks.Expect{Status: []int{301}}
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Success, "")
 
 	c = httpCheck(srv.URL + "/loop")
-	c.HTTP.MaxRedirects = 2
+	spec(c).HTTP.MaxRedirects = 2
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Error, "stopped after 2 redirects")
 }
 
@@ -266,7 +276,7 @@ func TestHostileServers(t *testing.T) {
 	t.Run("endless body", func(t *testing.T) {
 		for _, needBody := range []bool{false, true} {
 			c := httpCheck(endless.URL)
-			c.HTTP.MaxBodyBytes = 1 << 20
+			spec(c).HTTP.MaxBodyBytes = 1 << 20
 			if needBody {
 				c.Expect = &checks.Expect{BodyContains: []string{"never"}}
 			}
@@ -311,9 +321,9 @@ func TestJourney(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	c := &checks.Check{Name: "app", Type: "http",
-		HTTP: &checks.HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
-		Steps: []checks.Step{
+	c := &checks.Check{Name: "app", Type: "http", Spec: &Config{
+		HTTP: &HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
+		Steps: []Step{
 			{Name: "login", URL: srv.URL + "/v1/login", Method: "POST",
 				Headers: map[string]string{"Content-Type": "application/json"},
 				Body:    `{"user":"synthetic","password":"pw"}`,
@@ -322,7 +332,7 @@ func TestJourney(t *testing.T) {
 			{Name: "cart", URL: srv.URL + "/v1/users/{{ .uid }}/cart",
 				Headers: map[string]string{"Authorization": "Bearer {{ .token }}"},
 				Expect:  &checks.Expect{Status: []int{200}, JSON: map[string]checks.JSONExpect{"items.#": {Gte: ptr(1.0)}}}},
-		}}
+		}}}
 	o := probeOnce(t, c, 5*time.Second)
 	wantResult(t, o, probe.Success, "")
 	if len(o.Steps) != 2 || o.Steps[0].Name != "login" || o.Steps[1].Name != "cart" || o.Steps[1].StatusCode != 200 {
@@ -330,9 +340,8 @@ func TestJourney(t *testing.T) {
 	}
 
 	// Cookies do not survive into the next run: a run that skips login is refused.
-	c2 := *c
-	c2.Steps = []checks.Step{{Name: "cart-only", URL: srv.URL + "/v1/users/7/cart",
-		Headers: map[string]string{"Authorization": "Bearer tok-42"}, Expect: &checks.Expect{Status: []int{200}}}}
+	c2 := withSteps(c, []Step{{Name: "cart-only", URL: srv.URL + "/v1/users/7/cart",
+		Headers: map[string]string{"Authorization": "Bearer tok-42"}, Expect: &checks.Expect{Status: []int{200}}}})
 	p := New(zerolog.Nop())
 	tg := &probe.Target{Check: c, Path: newPath(t)}
 	if o := p.Probe(context.Background(), tg); o.Result != probe.Success {
@@ -342,9 +351,8 @@ func TestJourney(t *testing.T) {
 	wantResult(t, p.Probe(context.Background(), tg), probe.Failure, `step "cart-only": status 403, expected one of [200]`)
 
 	// A failing step stops the journey and is named.
-	c3 := *c
-	c3.Steps = append([]checks.Step(nil), c.Steps...)
-	c3.Steps[0].Body = `{"user":"nobody"}`
+	c3 := withSteps(c, append([]Step(nil), spec(c).Steps...))
+	spec(&c3).Steps[0].Body = `{"user":"nobody"}`
 	o = probeOnce(t, &c3, 5*time.Second)
 	wantResult(t, o, probe.Failure, `step "login": status 401, expected one of [200]`)
 	if len(o.Steps) != 1 {
@@ -352,15 +360,13 @@ func TestJourney(t *testing.T) {
 	}
 
 	// A variable no step extracted is named.
-	c4 := *c
-	c4.Steps = append([]checks.Step(nil), c.Steps...)
-	c4.Steps[1].Headers = map[string]string{"Authorization": "Bearer {{ .session_token }}"}
+	c4 := withSteps(c, append([]Step(nil), spec(c).Steps...))
+	spec(&c4).Steps[1].Headers = map[string]string{"Authorization": "Bearer {{ .session_token }}"}
 	wantResult(t, probeOnce(t, &c4, 5*time.Second), probe.Failure, `step "cart": variable "session_token" is not set`)
 
 	// An extract path that is absent fails the step that should have provided it.
-	c5 := *c
-	c5.Steps = append([]checks.Step(nil), c.Steps...)
-	c5.Steps[0].Extract = map[string]string{"token": "access_token"}
+	c5 := withSteps(c, append([]Step(nil), spec(c).Steps...))
+	spec(&c5).Steps[0].Extract = map[string]string{"token": "access_token"}
 	wantResult(t, probeOnce(t, &c5, 5*time.Second), probe.Failure, `step "login": extract "token": json path "access_token" not found`)
 }
 
@@ -529,8 +535,8 @@ func TestSecretsNeverInReason(t *testing.T) {
 	ln.Close()
 	check(probeOnce(t, httpCheck("http://user:hunter2pw@"+addr+"/"), 5*time.Second))
 	// In a header of a journey step whose URL is wrong.
-	c = &checks.Check{Name: "j", Type: "http", HTTP: &checks.HTTPRequest{},
-		Steps: []checks.Step{{Name: "a", URL: "http://" + addr + "/" + secret, Headers: map[string]string{"Authorization": secret}}}}
+	c = &checks.Check{Name: "j", Type: "http", Spec: &Config{HTTP: &HTTPRequest{},
+		Steps: []Step{{Name: "a", URL: "http://" + addr + "/" + secret, Headers: map[string]string{"Authorization": secret}}}}}
 	check(probeOnce(t, c, 5*time.Second, withRedact))
 }
 

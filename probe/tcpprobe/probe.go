@@ -44,7 +44,8 @@ func (pt *phaseTracker) get() string  { pt.mu.Lock(); defer pt.mu.Unlock(); retu
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	start := p.now()
 	mono := time.Now()
-	step := probe.StepResult{URL: t.Check.Address, Start: start}
+	cfg := configOf(t)
+	step := probe.StepResult{URL: cfg.Address, Start: start}
 	out := probe.Outcome{Start: start}
 	finish := func(r probe.Result, reason string) probe.Outcome {
 		step.Duration = time.Since(mono)
@@ -57,13 +58,13 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		return out
 	}
 
-	host, _, err := net.SplitHostPort(t.Check.Address)
+	host, _, err := net.SplitHostPort(cfg.Address)
 	if err != nil {
-		return finish(probe.Error, fmt.Sprintf("invalid address %q: %v", t.Check.Address, err))
+		return finish(probe.Error, fmt.Sprintf("invalid address %q: %v", cfg.Address, err))
 	}
 	var pt phaseTracker
 	d := probeutil.Dialer{Path: t.Path, Node: t.Node, PinHost: host, OnPhase: pt.set}
-	conn, dt, err := d.Dial(ctx, "tcp", t.Check.Address)
+	conn, dt, err := d.Dial(ctx, "tcp", cfg.Address)
 	step.Phases.DNS, step.Phases.Connect, step.Phases.HasDNS = dt.DNS, dt.Connect, dt.HasDNS
 	if err != nil {
 		if probeutil.IsTimeout(ctx, err) {
@@ -73,7 +74,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	}
 	defer conn.Close()
 
-	if t.Check.TLSHandshake {
+	if cfg.TLSHandshake {
 		var pathTLS = t.Path.Config().TLS
 		base, err := p.tls.Get(t.Check.TLS, pathTLS)
 		if err != nil {

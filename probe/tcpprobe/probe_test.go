@@ -55,14 +55,14 @@ func serve(t *testing.T, ln net.Listener, cert *tls.Certificate) {
 func TestConnect(t *testing.T) {
 	ln := testenv.Listen(t, "127.0.0.1:0")
 	serve(t, ln, nil)
-	o := probeOnce(t, &checks.Check{Type: "tcp", Address: ln.Addr().String()}, nil, 5*time.Second)
+	o := probeOnce(t, &checks.Check{Type: "tcp", Spec: &Config{Address: ln.Addr().String()}}, nil, 5*time.Second)
 	want(t, o, probe.Success, "")
 	if ph := o.Steps[0].Phases; ph.Connect <= 0 || ph.HasDNS || ph.HasTLS {
 		t.Fatalf("phases %+v", ph)
 	}
 
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	o = probeOnce(t, &checks.Check{Type: "tcp", Address: "localhost:" + port}, nil, 5*time.Second)
+	o = probeOnce(t, &checks.Check{Type: "tcp", Spec: &Config{Address: "localhost:" + port}}, nil, 5*time.Second)
 	want(t, o, probe.Success, "")
 	if !o.Steps[0].Phases.HasDNS {
 		t.Fatalf("no DNS phase for a host name: %+v", o.Steps[0].Phases)
@@ -71,8 +71,8 @@ func TestConnect(t *testing.T) {
 	closed := testenv.Listen(t, "127.0.0.1:0")
 	addr := closed.Addr().String()
 	closed.Close()
-	want(t, probeOnce(t, &checks.Check{Type: "tcp", Address: addr}, nil, 5*time.Second), probe.Error, "connection refused")
-	want(t, probeOnce(t, &checks.Check{Type: "tcp", Address: "no-port"}, nil, time.Second), probe.Error, "invalid address")
+	want(t, probeOnce(t, &checks.Check{Type: "tcp", Spec: &Config{Address: addr}}, nil, 5*time.Second), probe.Error, "connection refused")
+	want(t, probeOnce(t, &checks.Check{Type: "tcp", Spec: &Config{Address: "no-port"}}, nil, time.Second), probe.Error, "invalid address")
 }
 
 func TestPinnedNode(t *testing.T) {
@@ -80,7 +80,7 @@ func TestPinnedNode(t *testing.T) {
 	serve(t, ln, nil)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	node := &probe.Node{Name: "lb2", Addr: netip.MustParseAddr("127.0.0.12")}
-	o := probeOnce(t, &checks.Check{Type: "tcp", Address: "www.shop.test:" + port}, node, 5*time.Second)
+	o := probeOnce(t, &checks.Check{Type: "tcp", Spec: &Config{Address: "www.shop.test:" + port}}, node, 5*time.Second)
 	want(t, o, probe.Success, "")
 	if o.Steps[0].Phases.HasDNS {
 		t.Fatal("pinned connection reported DNS")
@@ -97,7 +97,7 @@ func TestTLSHandshake(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	node := &probe.Node{Addr: netip.MustParseAddr("127.0.0.1")}
 
-	c := &checks.Check{Type: "tcp", Address: "cdn.shop.test:" + port, TLSHandshake: true,
+	c := &checks.Check{Type: "tcp", Spec: &Config{Address: "cdn.shop.test:" + port, TLSHandshake: true},
 		TLS: &config.TLSConfig{CAFile: caFile}, Expect: &checks.Expect{TLSMinDays: 14}}
 	o := probeOnce(t, c, node, 5*time.Second)
 	want(t, o, probe.Failure, "certificate expires in 3 days, expected at least 14")
@@ -118,7 +118,7 @@ func TestTLSTimeout(t *testing.T) {
 	// Accepts but never answers the ClientHello.
 	ln := testenv.Listen(t, "127.0.0.1:0")
 	testenv.ServeConns(t, ln, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	c := &checks.Check{Type: "tcp", Address: ln.Addr().String(), TLSHandshake: true}
+	c := &checks.Check{Type: "tcp", Spec: &Config{Address: ln.Addr().String(), TLSHandshake: true}}
 	start := time.Now()
 	want(t, probeOnce(t, c, nil, 200*time.Millisecond), probe.Timeout, "timeout after 200ms during tls")
 	if d := time.Since(start); d > 2*time.Second {

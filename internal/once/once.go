@@ -1,8 +1,12 @@
-package main
+// Package once is `vantage once`: run every matching target of a config
+// once and print the results as a table or JSON. Each kind's traits
+// (checks.Traits) shape its rows, so a new kind needs nothing here.
+package once
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,8 +22,8 @@ import (
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
-// onceResult is one target's run as `vantage once --output=json` prints it.
-type onceResult struct {
+// Result is one target's run as `vantage once --output=json` prints it.
+type Result struct {
 	Check     string          `json:"check"`
 	Type      string          `json:"type"`
 	Path      string          `json:"path"`
@@ -27,14 +31,16 @@ type onceResult struct {
 	Result    string          `json:"result"`
 	Reason    string          `json:"reason,omitempty"`
 	Duration  float64         `json:"duration_seconds"`
-	Steps     []onceStep      `json:"steps,omitempty"`
+	Steps     []Step          `json:"steps,omitempty"`
 	Cert      *time.Time      `json:"cert_not_after,omitempty"`
 	Detail    string          `json:"detail,omitempty"`
 	Requests  []probe.Request `json:"requests,omitempty"`
 	Artifacts []string        `json:"artifacts,omitempty"`
+
+	traits checks.Traits
 }
 
-type onceStep struct {
+type Step struct {
 	Name     string             `json:"name"`
 	URL      string             `json:"url,omitempty"`
 	Result   string             `json:"result"`
@@ -44,8 +50,13 @@ type onceStep struct {
 	Phases   map[string]float64 `json:"phases,omitempty"`
 }
 
-func runOnce(file string, lim checks.Limits, only []string, output string, kinds map[string]probe.Prober, stdout, stderr io.Writer) int {
-	cfg, err := checks.LoadWithLimits(file, os.LookupEnv, lim)
+// Run loads file with the kinds of reg within lim, runs the checks
+// matching only (names or globs; empty: all) once with probers, prints
+// the results to stdout as a table or, with output "json", as JSON, and
+// returns the exit code: 1 when a run failed or nothing ran.
+func Run(reg *checks.Registry, probers map[string]probe.Prober, file string, lim checks.Limits, only []string, output string, stdout, stderr io.Writer) int {
+	kinds := probers
+	cfg, err := reg.LoadWithLimits(file, os.LookupEnv, lim)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1
@@ -76,7 +87,7 @@ func runOnce(file string, lim checks.Limits, only []string, output string, kinds
 		fmt.Fprintln(stderr, "no check matched")
 		return 1
 	}
-	results := make([]onceResult, len(targets))
+	results := make([]Result, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	slots := probe.NewSlots(kinds) // as the scheduler: queueing is not timeout
@@ -128,18 +139,19 @@ func runOnce(file string, lim checks.Limits, only []string, output string, kinds
 	return 0
 }
 
-func toOnce(t *probe.Target, o *probe.Outcome) onceResult {
-	r := onceResult{
+func toOnce(t *probe.Target, o *probe.Outcome) Result {
+	r := Result{
 		Check: t.Check.Name, Type: t.Check.Type, Path: t.Path.Name(), Node: t.Node.Label(),
 		Result: string(o.Result), Reason: o.Reason, Duration: o.Duration.Seconds(),
 		Detail: t.Redact(o.Detail), Requests: o.Requests, Artifacts: o.Artifacts,
+		traits: t.Check.Traits(),
 	}
 	if !o.CertNotAfter.IsZero() {
 		c := o.CertNotAfter
 		r.Cert = &c
 	}
 	for _, s := range o.Steps {
-		st := onceStep{Name: s.Name, URL: s.URL, Result: string(s.Result), Reason: s.Reason,
+		st := Step{Name: s.Name, URL: s.URL, Result: string(s.Result), Reason: s.Reason,
 			Status: s.StatusCode, Duration: s.Duration.Seconds(), Phases: map[string]float64{}}
 		p := s.Phases
 		if p.HasDNS {
@@ -163,7 +175,7 @@ func ms(d float64, ok bool) string {
 	return fmt.Sprintf("%.1fms", d*1000)
 }
 
-func printTable(w io.Writer, results []onceResult) {
+func printTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tPATH\tNODE\tRESULT\tTOTAL\tDNS\tCONNECT\tTLS\tTTFB\tTRANSFER\tDETAIL")
 	for _, r := range results {
@@ -187,7 +199,7 @@ func printTable(w io.Writer, results []onceResult) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Check, r.Path, node, r.Result,
 			ms(r.Duration, true), dns, conn, tls, ttfb, xfer, oneLine(detail))
-		if r.Type == "browser" {
+		if r.traits.Pages {
 			printBrowser(tw, r)
 		} else if len(r.Steps) > 1 {
 			for _, s := range r.Steps {
@@ -198,8 +210,8 @@ func printTable(w io.Writer, results []onceResult) {
 					ms(d, okd), ms(p["connect"], true), ms(t, okt), ms(p["processing"], true), ms(p["transfer"], true), oneLine(s.Reason))
 			}
 		}
-		if r.Detail != "" && r.Type == "dns" {
-			fmt.Fprintf(tw, "  answers\t\t\t\t\t\t\t\t\t\t%s\n", oneLine(strings.ReplaceAll(r.Detail, "\n", ", ")))
+		if r.Detail != "" && r.traits.DetailLabel != "" {
+			fmt.Fprintf(tw, "  %s\t\t\t\t\t\t\t\t\t\t%s\n", r.traits.DetailLabel, oneLine(strings.ReplaceAll(r.Detail, "\n", ", ")))
 		}
 		for _, a := range r.Artifacts {
 			fmt.Fprintf(tw, "  artifact\t\t\t\t\t\t\t\t\t\t%s\n", a)
@@ -218,7 +230,7 @@ func oneLine(s string) string {
 
 // printBrowser adds a browser run's steps and a per-domain summary of its
 // requests under the run's row.
-func printBrowser(tw io.Writer, r onceResult) {
+func printBrowser(tw io.Writer, r Result) {
 	for _, s := range r.Steps {
 		fmt.Fprintf(tw, "  step %s\t\t\t%s\t%s\t\t\t\t\t\t%s\n", s.Name, s.Result, ms(s.Duration, true), oneLine(s.Reason))
 	}
@@ -269,4 +281,15 @@ func printBrowser(tw io.Writer, r onceResult) {
 		fmt.Fprintf(tw, "  domain %s\t\t\t%s\t%s\t\t\t\t\t\t%s (slowest request in TOTAL)%s\n",
 			n, verdict, ms(d.slowest, true), strings.Join(parts, ", "), why)
 	}
+}
+
+func printConfigErrors(w io.Writer, err error) {
+	var list checks.Errors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
 }
