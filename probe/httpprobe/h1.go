@@ -50,6 +50,8 @@ type h1Transport struct {
 // (a server may answer before it has read a large body).
 const maxH1Body = 64 << 10
 
+var acceptGzip = []string{"gzip"}
+
 // maxResponseHeaderBytes bounds a response's header block, as
 // http.Transport's MaxResponseHeaderBytes does.
 const maxResponseHeaderBytes = 256 << 10
@@ -120,15 +122,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := ctx.Value(traceKey{}).(*stepTrace)
 
 	// Ask for gzip and decode it, as http.Transport does unless the caller
-	// chose an encoding itself; on a copy, so redirects start afresh.
-	wreq := req
+	// chose an encoding itself. The header is added for the write only
+	// (redirects copy the request's headers and must start afresh).
 	gz := req.Method != http.MethodHead && req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == ""
-	if gz {
-		r2 := *req
-		r2.Header = req.Header.Clone()
-		r2.Header.Set("Accept-Encoding", "gzip")
-		wreq = &r2
-	}
 	replayable := (req.Body == nil || req.Body == http.NoBody) &&
 		(req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions || req.Method == http.MethodTrace)
 	for {
@@ -161,7 +157,13 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if st != nil {
 			st.setPhase("request")
 		}
-		resp, gotByte, err := t.exchange(c, wreq, st)
+		if gz {
+			req.Header["Accept-Encoding"] = acceptGzip
+		}
+		resp, gotByte, err := t.exchange(c, req, st)
+		if gz {
+			delete(req.Header, "Accept-Encoding")
+		}
 		if err == nil {
 			resp.Request = req
 			resp.TLS = c.tls

@@ -159,7 +159,9 @@ type run struct {
 	t        *probe.Target
 	pl       *plan
 	ctx      context.Context
-	client   *http.Client
+	client   http.Client
+	rt       h1Transport
+	jar      lazyJar
 	vars     map[string]string
 	mono     time.Time
 	deadline time.Time
@@ -167,6 +169,24 @@ type run struct {
 	tls      *tls.Config // the check's or path's TLS settings; nil for Go's defaults
 	cert     time.Time   // CertNotAfter for the outcome
 	certPin  bool        // cert came from the pin host
+}
+
+// lazyJar is a run's cookie jar, made when the first cookie is set: most
+// runs never see one.
+type lazyJar struct{ j *cookiejar.Jar }
+
+func (l *lazyJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if l.j == nil {
+		l.j, _ = cookiejar.New(nil) // never fails with nil options
+	}
+	l.j.SetCookies(u, cookies)
+}
+
+func (l *lazyJar) Cookies(u *url.URL) []*http.Cookie {
+	if l.j == nil {
+		return nil
+	}
+	return l.j.Cookies(u)
 }
 
 // Probe implements probe.Prober.
@@ -190,10 +210,9 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	r.dialer = tcpprobe.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}
 
 	r.tls = base
-	rt := &h1Transport{r: r}
-	defer rt.close()
-	jar, _ := cookiejar.New(nil) // never fails with nil options
-	r.client = &http.Client{Transport: rt, Jar: jar}
+	r.rt.r = r
+	defer r.rt.close()
+	r.client = http.Client{Transport: &r.rt, Jar: &r.jar}
 	if pl.journey {
 		r.vars = make(map[string]string)
 	}
@@ -298,11 +317,6 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 	if err != nil {
 		return fail(probe.Failure, err.Error())
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fail(probe.Error, "invalid url: "+err.Error())
-	}
-	sr.URL = redact(t, pl, u.Redacted())
 	var body io.Reader
 	if sp.hasBody {
 		b, err := sp.body.render(r.vars)
@@ -314,10 +328,15 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 
 	st := &stepTrace{}
 	ctx := context.WithValue(r.ctx, traceKey{}, st)
-	req, err := http.NewRequestWithContext(ctx, sp.method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, sp.method, rawURL, body)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fail(probe.Error, "invalid url: "+err.Error())
+		}
 		return fail(probe.Error, "building request: "+err.Error())
 	}
+	sr.URL = redact(t, pl, req.URL.Redacted())
 	for _, h := range sp.headers {
 		v, err := h.val.render(r.vars)
 		if err != nil {
