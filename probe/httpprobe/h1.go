@@ -177,8 +177,8 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		t.closeConn(c)
-		// A kept-alive connection the server closed meanwhile: try once
-		// more on a new one, as http.Transport does.
+		// A kept-alive connection the server closed meanwhile: try again on
+		// another (in the end a new one), as http.Transport does.
 		if c.reused && !gotByte && replayable && ctx.Err() == nil {
 			continue
 		}
