@@ -4,6 +4,7 @@
 package httpprobe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -33,12 +34,23 @@ type Prober struct {
 	tls    probeutil.TLSConfigs
 	plans  planCache
 	bufs   sync.Pool
+	// connection buffers of h1Transport, reused across runs
+	readers, writers sync.Pool
 }
+
+// Connection buffer sizes: small, as most answers of a probed endpoint are;
+// longer headers still parse (textproto joins).
+const (
+	readBufSize  = 2 << 10
+	writeBufSize = 1 << 10
+)
 
 // New returns an http Prober.
 func New(logger zerolog.Logger) *Prober {
 	p := &Prober{logger: logger, now: time.Now}
 	p.bufs.New = func() any { return new(bytes.Buffer) }
+	p.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
+	p.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufSize) }
 	return p
 }
 
@@ -63,52 +75,63 @@ type stepTrace struct {
 
 func (st *stepTrace) setPhase(p string) { st.mu.Lock(); st.phase = p; st.mu.Unlock() }
 
-func (st *stepTrace) clientTrace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) {
-			// A new hop starts: the previous hop's transfer ends here.
-			st.mu.Lock()
-			if !st.firstByte.IsZero() {
-				st.ph.Transfer += time.Since(st.firstByte)
-				st.firstByte = time.Time{}
-			}
-			st.phase = "connect"
-			st.mu.Unlock()
-		},
-		GotConn: func(httptrace.GotConnInfo) { st.setPhase("request") },
-		TLSHandshakeStart: func() {
-			st.mu.Lock()
-			st.tlsStart = time.Now()
-			st.phase = "tls"
-			st.mu.Unlock()
-		},
-		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			st.mu.Lock()
-			if !st.tlsStart.IsZero() {
-				st.ph.TLS += time.Since(st.tlsStart)
-				st.ph.HasTLS = true
-				st.tlsStart = time.Time{}
-			}
-			st.mu.Unlock()
-		},
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			st.mu.Lock()
-			st.wrote = time.Now()
-			st.phase = "processing"
-			st.mu.Unlock()
-		},
-		GotFirstResponseByte: func() {
-			st.mu.Lock()
-			now := time.Now()
-			if !st.wrote.IsZero() {
-				st.ph.Processing += now.Sub(st.wrote)
-				st.wrote = time.Time{}
-			}
-			st.firstByte = now
-			st.phase = "transfer"
-			st.mu.Unlock()
-		},
+// getConn: a new hop starts, and the previous hop's transfer ends here.
+func (st *stepTrace) getConn() {
+	st.mu.Lock()
+	if !st.firstByte.IsZero() {
+		st.ph.Transfer += time.Since(st.firstByte)
+		st.firstByte = time.Time{}
 	}
+	st.phase = "connect"
+	st.mu.Unlock()
+}
+
+func (st *stepTrace) tlsHandshakeStart() {
+	st.mu.Lock()
+	st.tlsStart = time.Now()
+	st.phase = "tls"
+	st.mu.Unlock()
+}
+
+func (st *stepTrace) tlsHandshakeDone() {
+	st.mu.Lock()
+	if !st.tlsStart.IsZero() {
+		st.ph.TLS += time.Since(st.tlsStart)
+		st.ph.HasTLS = true
+		st.tlsStart = time.Time{}
+	}
+	st.mu.Unlock()
+}
+
+func (st *stepTrace) wroteRequest() {
+	st.mu.Lock()
+	st.wrote = time.Now()
+	st.phase = "processing"
+	st.mu.Unlock()
+}
+
+func (st *stepTrace) gotFirstByte() {
+	st.mu.Lock()
+	now := time.Now()
+	if !st.wrote.IsZero() {
+		st.ph.Processing += now.Sub(st.wrote)
+		st.wrote = time.Time{}
+	}
+	st.firstByte = now
+	st.phase = "transfer"
+	st.mu.Unlock()
+}
+
+// withClientTrace has http.Transport report the phases of its requests to st.
+func withClientTrace(ctx context.Context, st *stepTrace) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn:              func(string) { st.getConn() },
+		GotConn:              func(httptrace.GotConnInfo) { st.setPhase("request") },
+		TLSHandshakeStart:    st.tlsHandshakeStart,
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { st.tlsHandshakeDone() },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { st.wroteRequest() },
+		GotFirstResponseByte: st.gotFirstByte,
+	})
 }
 
 func (st *stepTrace) addDial(dt probeutil.DialTiming) {
@@ -137,13 +160,34 @@ type run struct {
 	t        *probe.Target
 	pl       *plan
 	ctx      context.Context
-	client   *http.Client
+	client   http.Client
+	rt       h1Transport
+	jar      lazyJar
 	vars     map[string]string
 	mono     time.Time
 	deadline time.Time
 	dialer   probeutil.Dialer
-	cert     time.Time // CertNotAfter for the outcome
-	certPin  bool      // cert came from the pin host
+	tls      *tls.Config // the check's or path's TLS settings; nil for Go's defaults
+	cert     time.Time   // CertNotAfter for the outcome
+	certPin  bool        // cert came from the pin host
+}
+
+// lazyJar is a run's cookie jar, made when the first cookie is set: most
+// runs never see one.
+type lazyJar struct{ j *cookiejar.Jar }
+
+func (l *lazyJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if l.j == nil {
+		l.j, _ = cookiejar.New(nil) // never fails with nil options
+	}
+	l.j.SetCookies(u, cookies)
+}
+
+func (l *lazyJar) Cookies(u *url.URL) []*http.Cookie {
+	if l.j == nil {
+		return nil
+	}
+	return l.j.Cookies(u)
 }
 
 // Probe implements probe.Prober.
@@ -166,28 +210,10 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	r.deadline, _ = ctx.Deadline()
 	r.dialer = probeutil.Dialer{Path: t.Path, Node: t.Node, PinHost: pl.pinHost}
 
-	tlsCfg := &tls.Config{}
-	if base != nil {
-		// The transport edits NextProtos in place; never hand it a shared config.
-		tlsCfg = base.Clone()
-	}
-	tr := &http.Transport{
-		DialContext:       r.dial,
-		TLSClientConfig:   tlsCfg,
-		ForceAttemptHTTP2: true,
-		// Connections are reused within a run (as a customer's would be)
-		// but never across runs: the transport is closed below.
-		MaxIdleConnsPerHost:    4,
-		MaxResponseHeaderBytes: 256 << 10,
-		// A fresh connection per run allocates fresh buffers per run: 4 KiB
-		// each by default, a third of a probe's garbage at 1,000 probes/s.
-		// Headers longer than the buffer still parse (textproto joins).
-		ReadBufferSize:  2 << 10,
-		WriteBufferSize: 1 << 10,
-	}
-	defer tr.CloseIdleConnections()
-	jar, _ := cookiejar.New(nil) // never fails with nil options
-	r.client = &http.Client{Transport: tr, Jar: jar}
+	r.tls = base
+	r.rt.r = r
+	defer r.rt.close()
+	r.client = http.Client{Transport: &r.rt, Jar: &r.jar}
 	if pl.journey {
 		r.vars = make(map[string]string)
 	}
@@ -224,12 +250,37 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 	return out
 }
 
+// stdTransport is the run's http.Transport for what h1Transport leaves to
+// net/http: https (TLS, HTTP/2 where the server offers it) and the rarer
+// plain requests.
+func (r *run) stdTransport() *http.Transport {
+	tlsCfg := &tls.Config{}
+	if r.tls != nil {
+		// The transport edits NextProtos in place; never hand it a shared config.
+		tlsCfg = r.tls.Clone()
+	}
+	return &http.Transport{
+		DialContext:       r.dial,
+		TLSClientConfig:   tlsCfg,
+		ForceAttemptHTTP2: true,
+		// Connections are reused within a run (as a customer's would be)
+		// but never across runs: the run closes the transport at its end.
+		MaxIdleConnsPerHost:    4,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		// A fresh connection per run allocates fresh buffers per run: 4 KiB
+		// each by default, a third of a probe's garbage at 1,000 probes/s.
+		// Headers longer than the buffer still parse (textproto joins).
+		ReadBufferSize:  readBufSize,
+		WriteBufferSize: writeBufSize,
+	}
+}
+
 // dial is the transport's DialContext: pinning and DNS timing live in
 // probeutil.Dialer; the phases go to the step whose request asked.
 func (r *run) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	// The transport detaches dials from request cancellation; keep them
-	// inside the run's deadline anyway.
-	if !r.deadline.IsZero() {
+	// http.Transport detaches dials from request cancellation; keep them
+	// inside the run's deadline anyway (h1Transport's carry it already).
+	if dl, ok := ctx.Deadline(); !r.deadline.IsZero() && (!ok || dl.After(r.deadline)) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, r.deadline)
 		defer cancel()
@@ -267,11 +318,6 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 	if err != nil {
 		return fail(probe.Failure, err.Error())
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fail(probe.Error, "invalid url: "+err.Error())
-	}
-	sr.URL = redact(t, pl, u.Redacted())
 	var body io.Reader
 	if sp.hasBody {
 		b, err := sp.body.render(r.vars)
@@ -282,11 +328,16 @@ func (r *run) step(sp *stepPlan) probe.StepResult {
 	}
 
 	st := &stepTrace{}
-	ctx := httptrace.WithClientTrace(context.WithValue(r.ctx, traceKey{}, st), st.clientTrace())
-	req, err := http.NewRequestWithContext(ctx, sp.method, u.String(), body)
+	ctx := context.WithValue(r.ctx, traceKey{}, st)
+	req, err := http.NewRequestWithContext(ctx, sp.method, rawURL, body)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fail(probe.Error, "invalid url: "+err.Error())
+		}
 		return fail(probe.Error, "building request: "+err.Error())
 	}
+	sr.URL = redact(t, pl, req.URL.Redacted())
 	for _, h := range sp.headers {
 		v, err := h.val.render(r.vars)
 		if err != nil {
