@@ -153,6 +153,11 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.yaml:\n%v", err)
 	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Msg, "future release") {
+			t.Errorf("the example uses a deprecated spelling: %v", w)
+		}
+	}
 	byName := map[string]*Check{}
 	for i := range cfg.Checks {
 		byName[cfg.Checks[i].Name] = &cfg.Checks[i]
