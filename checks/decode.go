@@ -32,6 +32,11 @@ type loader struct {
 	// each.
 	reg      *Registry
 	kindKeys map[string][]string
+	// expectKeys lists the expect keys that belong to kinds, with the
+	// types taking each; kind is the kind of the check being decoded,
+	// whose expect keys its expect mappings take.
+	expectKeys map[string][]string
+	kind       Kind
 
 	// maps is the mapping node of every decoded struct, by the struct's Pos,
 	// so validation can point at any field of it.
@@ -48,14 +53,15 @@ func newLoader(reg *Registry, getenv func(string) (string, bool), lim Limits) *l
 		getenv = func(string) (string, bool) { return "", false }
 	}
 	return &loader{
-		reg:       reg,
-		kindKeys:  reg.kindKeys(),
-		getenv:    getenv,
-		lim:       lim,
-		secrets:   NewRedactor(),
-		maps:      map[Pos]*yaml.Node{},
-		secretPos: map[Pos]bool{},
-		expanded:  map[*yaml.Node]bool{},
+		reg:        reg,
+		kindKeys:   reg.kindKeys(),
+		expectKeys: reg.expectKeys(),
+		getenv:     getenv,
+		lim:        lim,
+		secrets:    NewRedactor(),
+		maps:       map[Pos]*yaml.Node{},
+		secretPos:  map[Pos]bool{},
+		expanded:   map[*yaml.Node]bool{},
 	}
 }
 
@@ -247,6 +253,7 @@ var (
 	byteSizeType         = reflect.TypeFor[ByteSize]()
 	nodeAddrType         = reflect.TypeFor[NodeAddr]()
 	checkType            = reflect.TypeFor[Check]()
+	expectType           = reflect.TypeFor[Expect]()
 	notifierType         = reflect.TypeFor[Notifier]()
 	tlsConfigType        = reflect.TypeFor[config.TLSConfig]()
 	httpClientConfigType = reflect.TypeFor[config.HTTPClientConfig]()
@@ -453,6 +460,15 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value) {
 		f.Set(reflect.ValueOf(p))
 		l.maps[p] = n
 	}
+	if v.Type() == checkType {
+		// The kind decides what the check's expect mappings take, wherever
+		// type: stands in the mapping.
+		defer func(k Kind) { l.kind = k }(l.kind)
+		l.kind = nil
+		if _, tv := lookup(n, "type"); tv != nil && tv.Kind == yaml.ScalarNode {
+			l.kind = l.reg.Kind(tv.Value)
+		}
+	}
 	fields := fieldIndex(v.Type())
 	seen := map[string]*yaml.Node{}
 	for _, p := range pairs(n) {
@@ -489,6 +505,8 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value) {
 			l.decodeSpec(n, spec, fields)
 			c.Spec = spec.Interface()
 		}
+	case expectType:
+		l.decodeExpectSpec(n, v.Addr().Interface().(*Expect), fields)
 	case notifierType:
 		nf := v.Addr().Interface().(*Notifier)
 		if nk := l.reg.notifier(nf.Type); nk != nil {
@@ -509,6 +527,9 @@ func (l *loader) ownKey(n *yaml.Node, v reflect.Value, key string) bool {
 	case checkType:
 		_, ok := l.kindKeys[key]
 		return ok
+	case expectType:
+		_, ok := l.expectKeys[key]
+		return ok
 	case notifierType:
 		_, tv := lookup(n, "type")
 		if tv == nil {
@@ -522,6 +543,40 @@ func (l *loader) ownKey(n *yaml.Node, v reflect.Value, key string) bool {
 		}
 	}
 	return false
+}
+
+// decodeExpectSpec decodes the keys of expect mapping n that the check's
+// kind declares into e.Spec, and warns about those only other kinds take:
+// they were accepted, and ignored, while expect was one union.
+func (l *loader) decodeExpectSpec(n *yaml.Node, e *Expect, shared map[string]int) {
+	if l.kind == nil {
+		return // the check's type is missing or unknown: reported there
+	}
+	var own map[string]int
+	if cfg := newExpect(l.kind); cfg != nil {
+		spec := reflect.ValueOf(cfg)
+		l.decodeSpec(n, spec, shared)
+		e.Spec = cfg
+		own = fieldIndex(spec.Elem().Type())
+	}
+	seen := map[string]bool{}
+	for _, p := range pairs(n) {
+		k := deref(p.key)
+		if k.Kind != yaml.ScalarNode || seen[k.Value] {
+			continue
+		}
+		seen[k.Value] = true
+		if _, ok := shared[k.Value]; ok {
+			continue
+		}
+		if _, ok := own[k.Value]; ok {
+			continue
+		}
+		if _, ok := l.expectKeys[k.Value]; ok {
+			l.warnAt(l.pos(k), "key %q is not valid for a %s check's expect and is ignored; it will be an error in a future release",
+				k.Value, l.kind.Type())
+		}
+	}
 }
 
 // decodeSpec decodes the keys of mapping n that the kind's config spec (a

@@ -199,9 +199,17 @@ func TestDocsYAMLBlocks(t *testing.T) {
 					}
 				}
 				name := filepath.Join(dir, "block.yaml")
-				if _, err := Parse(text, name, docsEnv); err != nil {
+				cfg, err := Parse(text, name, docsEnv)
+				if err != nil {
 					t.Errorf("%s: a vantage config block does not load (fix it, or mark it %s):\n%v\n%s",
 						where, docsFragment, strings.ReplaceAll(err.Error(), name, "block.yaml"), b.text)
+					continue
+				}
+				// The docs teach no deprecated spelling.
+				for _, w := range cfg.Warnings {
+					if strings.Contains(w.Msg, "future release") {
+						t.Errorf("%s: deprecated: %s", where, w.Msg)
+					}
 				}
 			default:
 				t.Errorf("%s: neither a vantage config (top-level keys %v) nor another tool's YAML; fix it or mark it %s:\n%s",

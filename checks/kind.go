@@ -26,6 +26,20 @@ type Kind interface {
 	Finish(v *Validator, c *Check)
 }
 
+// ExpectKind is a Kind whose checks take expect: keys of their own beside
+// the shared max_duration and tls_min_days. NewExpect returns a pointer
+// to a new struct of them with their defaults, as NewConfig does; the
+// loader decodes the other keys of each expect: mapping of the kind's
+// checks (the check's own and any *Expect in the kind's config, such as an
+// http step's) strictly into it and stores it in Expect.Spec. A key only
+// another kind's expect takes is a warning, for configs written when
+// expect was one union; any other unknown key is an error. The kind
+// validates the struct in its Finish.
+type ExpectKind interface {
+	Kind
+	NewExpect() any
+}
+
 // NotifierKind is the config side of one notifier type, declared by the
 // notifier's own package, like Kind: NewConfig returns nil for a type
 // with no keys of its own.
@@ -200,6 +214,39 @@ func (r *Registry) kindKeys() map[string][]string {
 	return out
 }
 
+// expectKeys lists, per expect key that belongs to a kind rather than to
+// every expect mapping, the types that accept it.
+func (r *Registry) expectKeys() map[string][]string {
+	out := map[string][]string{}
+	shared := fieldIndex(expectType)
+	for _, k := range r.Kinds() {
+		if cfg := newExpect(k); cfg != nil {
+			for key := range fieldIndex(reflect.TypeOf(cfg).Elem()) {
+				if _, ok := shared[key]; !ok {
+					out[key] = append(out[key], k.Type())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// newExpect is k's NewExpect, or nil for a kind without expect keys.
+func newExpect(k Kind) any {
+	ek, ok := k.(ExpectKind)
+	if !ok {
+		return nil
+	}
+	cfg := ek.NewExpect()
+	if cfg == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(cfg); v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("checks: kind %s: NewExpect must return a pointer to a struct, not %T", k.Type(), cfg))
+	}
+	return cfg
+}
+
 // orList renders a list as "a, b or c".
 func orList(xs []string) string {
 	switch len(xs) {
@@ -263,8 +310,9 @@ func (v *Validator) CheckTemplate(s string, p Pos, path ...any) { v.l.checkTempl
 // redacted.
 func (v *Validator) WarnShortSecret(at Pos, field string) { v.l.warnShortSecret(at, field) }
 
-// FinishExpect validates an expect: mapping inside the kind's config (a
-// step's), as the check's own is.
+// FinishExpect validates the shared keys of an expect: mapping inside the
+// kind's config (a step's), as the check's own are; the kind validates
+// e.Spec itself.
 func (v *Validator) FinishExpect(e *Expect) { v.l.finishExpect(e) }
 
 // ValidMethod reports whether m is an upper-case HTTP method token.

@@ -153,6 +153,11 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.yaml:\n%v", err)
 	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Msg, "future release") {
+			t.Errorf("the example uses a deprecated spelling: %v", w)
+		}
+	}
 	byName := map[string]*Check{}
 	for i := range cfg.Checks {
 		byName[cfg.Checks[i].Name] = &cfg.Checks[i]
@@ -567,6 +572,44 @@ alerts:
 	}
 	if !cfg.Alerts[0].Matches("shop-home") || cfg.Alerts[0].Matches("other") {
 		t.Error("Alert.Matches")
+	}
+}
+
+// An expect key of another kind was accepted and ignored while expect was
+// one union: it loads, with a warning at the key, and the kinds keep their
+// own keys.
+func TestExpectOtherKindWarns(t *testing.T) {
+	f := "testdata/valid-expect-other-kind.yaml"
+	cfg, err := Load(f, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tail = " check's expect and is ignored; it will be an error in a future release"
+	want := []string{
+		f + `:6:29: key "rcode" is not valid for a http` + tail,
+		f + `:11:18: key "answers_min" is not valid for a http` + tail,
+		f + `:17:7: key "status" is not valid for a dns` + tail,
+		f + `:21:14: key "body_contains" is not valid for a tcp` + tail,
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.Error())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	web := cfg.Checks[0].Expect
+	if e, ok := web.Spec.(*httpprobe.Expect); !ok || !slices.Equal(e.Status, []int{200}) || web.MaxDuration != model.Duration(2*time.Second) {
+		t.Errorf("http expect %+v spec %+v", web, web.Spec)
+	}
+	if st := httpOf(cfg.Checks[1]).Steps[0].Expect; st.TLSMinDays != 3 || st.Spec.(*httpprobe.Expect).Status != nil {
+		t.Errorf("step expect %+v spec %+v", st, st.Spec)
+	}
+	if e, ok := cfg.Checks[2].Expect.Spec.(*dnsprobe.Expect); !ok || e.AnswersMin != 1 {
+		t.Errorf("dns expect spec %+v", cfg.Checks[2].Expect.Spec)
+	}
+	if tcp := cfg.Checks[3].Expect; tcp.Spec != nil || tcp.MaxDuration != model.Duration(time.Second) {
+		t.Errorf("tcp expect %+v", tcp)
 	}
 }
 

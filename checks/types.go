@@ -151,35 +151,18 @@ type NodeAddr struct {
 // ByteSize is a size such as 10MiB, 512KB or 1048576.
 type ByteSize int64
 
-// JSONExpect is one expectation on a gjson path of a JSON response.
-type JSONExpect struct {
-	Exists   *bool    `yaml:"exists"`
-	Eq       any      `yaml:"eq"`
-	Ne       any      `yaml:"ne"`
-	Gt       *float64 `yaml:"gt"`
-	Gte      *float64 `yaml:"gte"`
-	Lt       *float64 `yaml:"lt"`
-	Lte      *float64 `yaml:"lte"`
-	Contains string   `yaml:"contains"`
-	Regex    string   `yaml:"regex"`
-	Pos      Pos      `yaml:"-"`
-}
-
-// Expect is what makes a run a success.
+// Expect is what makes a run a success: the keys every kind that takes
+// them reads (max_duration, tls_min_days), and in Spec the assertions of
+// the check's kind.
 type Expect struct {
-	Status          []int                 `yaml:"status"`
-	BodyContains    []string              `yaml:"body_contains"`
-	BodyRegex       []string              `yaml:"body_regex"`
-	BodyNotContains []string              `yaml:"body_not_contains"`
-	Headers         map[string]string     `yaml:"headers"` // header name -> regex (anchored)
-	MaxDuration     model.Duration        `yaml:"max_duration"`
-	TLSMinDays      int                   `yaml:"tls_min_days"`
-	JSON            map[string]JSONExpect `yaml:"json"`
-	// dns
-	AnswersMin     int      `yaml:"answers_min"`
-	AnswersContain []string `yaml:"answers_contain"`
-	Rcode          string   `yaml:"rcode"`
-	Pos            Pos      `yaml:"-"`
+	MaxDuration model.Duration `yaml:"max_duration"`
+	TLSMinDays  int            `yaml:"tls_min_days"`
+	// Spec is the kind's own expect keys: the pointer its ExpectKind's
+	// NewExpect returned, decoded from the mapping's other keys; nil for a
+	// kind without any. The kind's Finish validates it and its prober
+	// reads it by type assertion.
+	Spec any `yaml:"-"`
+	Pos  Pos `yaml:"-"`
 }
 
 // Check is one configured check: the keys every check shares, and in

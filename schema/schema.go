@@ -109,7 +109,8 @@ type generator struct {
 	// types: docs.go's for checks, each kind's SchemaDocs for its own.
 	docs map[string]*checks.SchemaDocs
 	// extra are the config types of the kinds, whose keys are properties
-	// of Check (or Notifier).
+	// of Check (or Notifier), and their expect types, whose keys are
+	// properties of Expect.
 	extra map[reflect.Type][]reflect.Type
 }
 
@@ -156,6 +157,9 @@ func newGenerator(reg *checks.Registry) *generator {
 	}
 	for _, k := range reg.Kinds() {
 		add(reflect.TypeFor[checks.Check](), k, k.NewConfig())
+		if ek, ok := k.(checks.ExpectKind); ok {
+			add(reflect.TypeFor[checks.Expect](), k, ek.NewExpect())
+		}
 	}
 	for _, n := range reg.Notifiers() {
 		add(reflect.TypeFor[checks.Notifier](), n, n.NewConfig())

@@ -117,6 +117,7 @@ checks:
     type: ping
     target: %s
     count: 2
+    expect: {min_ok: 2, max_duration: 5s}
   - name: ping-down
     type: ping
     target: %s
@@ -149,6 +150,9 @@ func TestConfigLoads(t *testing.T) {
 	if cc, ok := cfg.Notifiers[0].Spec.(*kindtest.CaptureConfig); !ok || cc.Channel != "#ops" {
 		t.Errorf("capture config %#v", cfg.Notifiers[0].Spec)
 	}
+	if e, ok := cfg.Checks[0].Expect.Spec.(*kindtest.PingExpect); !ok || e.MinOK != 2 || cfg.Checks[0].Expect.MaxDuration == 0 {
+		t.Errorf("ping expect %+v", cfg.Checks[0].Expect)
+	}
 	if got := cfg.Checks[0].PinHost(); got != "127.0.0.1" {
 		t.Errorf("pin host %q", got)
 	}
@@ -168,6 +172,8 @@ func TestValidationErrors(t *testing.T) {
 		{"checks:\n  - name: p\n    type: ping\n    target: 127.0.0.1:1\n    address: 127.0.0.1:1\n", `v.yaml:5:5: key "address" is not valid for a ping check`},
 		{"checks:\n  - name: p\n    type: tcp\n    address: 127.0.0.1:1\n    count: 2\n", `v.yaml:5:5: key "count" is not valid for a tcp check`},
 		{"checks:\n  - name: p\n    type: ping\n    target: 127.0.0.1:1\n    counts: 2\n", `v.yaml:5:5: unknown key "counts"`},
+		{"checks:\n  - name: p\n    type: ping\n    target: 127.0.0.1:1\n    count: 2\n    expect: {min_ok: 3}\n", "v.yaml:6:22: min_ok must be between 1 and count (2)"},
+		{"checks:\n  - name: p\n    type: ping\n    target: 127.0.0.1:1\n    expect: {min_oks: 3}\n", `v.yaml:5:14: unknown key "min_oks"`},
 		{"checks:\n  - name: p\n    type: pong\n", `v.yaml:3:11: unknown check type "pong" (want http, browser, tcp, dns or ping)`},
 		{"notifiers:\n  - name: n\n    type: capture\n    url: http://127.0.0.1:9/\nchecks: []\n", "v.yaml:2:5: capture notifier needs channel"},
 		{"notifiers:\n  - name: n\n    type: webhook\n    url: http://127.0.0.1:9/\n    channel: x\nchecks: []\n", `v.yaml:5:5: unknown key "channel"`},
@@ -189,12 +195,28 @@ func TestValidationErrors(t *testing.T) {
 	}
 }
 
+// An expect key of the new kind on another kind's check loads with the
+// warning every such key gets.
+func TestExpectKeyOfAnotherKind(t *testing.T) {
+	cfg, err := withTestKinds().Registry().Parse([]byte("checks:\n  - name: p\n    type: tcp\n    address: 127.0.0.1:1\n    expect: {min_ok: 1}\n"), "v.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `v.yaml:5:14: key "min_ok" is not valid for a tcp check's expect and is ignored; it will be an error in a future release`
+	if len(cfg.Warnings) != 1 || cfg.Warnings[0].Error() != want {
+		t.Errorf("warnings %v, want %s", cfg.Warnings, want)
+	}
+}
+
 // The schema describes the new keys and types.
 func TestSchema(t *testing.T) {
 	s := schema.Generate(withTestKinds().Registry())
 	check, notifier := s.Defs["Check"], s.Defs["Notifier"]
 	if c := check.Properties["count"]; c == nil || !strings.Contains(c.Description, "ping") {
 		t.Errorf("check property count: %+v", c)
+	}
+	if c := s.Defs["Expect"].Properties["min_ok"]; c == nil || !strings.Contains(c.Description, "ping") {
+		t.Errorf("expect property min_ok: %+v", c)
 	}
 	if c := check.Properties["target"]; c == nil || c.Type != "string" {
 		t.Errorf("check property target: %+v", c)

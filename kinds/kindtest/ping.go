@@ -24,6 +24,12 @@ type PingConfig struct {
 	Count int `yaml:"count"`
 }
 
+// PingExpect is a ping check's own expect keys.
+type PingExpect struct {
+	// MinOK is how many connections must succeed (1-count; default all).
+	MinOK int `yaml:"min_ok"`
+}
+
 // PinHost implements the checks' optional method: nodes pin the target's
 // host.
 func (c *PingConfig) PinHost() string {
@@ -44,9 +50,17 @@ func (Ping) Type() string { return "ping" }
 // NewConfig implements checks.Kind.
 func (Ping) NewConfig() any { return &PingConfig{Count: 3} }
 
+// NewExpect implements checks.ExpectKind.
+func (Ping) NewExpect() any { return &PingExpect{} }
+
 // Finish implements checks.Kind.
 func (Ping) Finish(v *checks.Validator, c *checks.Check) {
 	cfg := c.Spec.(*PingConfig)
+	if e := c.Expect; e != nil && v.Has(e.Pos, "min_ok") {
+		if n := e.Spec.(*PingExpect).MinOK; n < 1 || n > cfg.Count {
+			v.Errorf(v.At(e.Pos, "min_ok"), "min_ok must be between 1 and count (%d)", cfg.Count)
+		}
+	}
 	if !checks.ValidHostPort(cfg.Target) {
 		v.Errorf(v.At(c.Pos, "target"), "ping check needs target (host:port)")
 	}
@@ -58,8 +72,9 @@ func (Ping) Finish(v *checks.Validator, c *checks.Check) {
 // SchemaDocs implements the schema's optional method of a kind.
 func (Ping) SchemaDocs() checks.SchemaDocs {
 	return checks.SchemaDocs{Fields: map[string]string{
-		"Check.target": "host:port to connect to (ping).",
-		"Check.count":  "Connections per run, 1-10 (ping; default 3).",
+		"Check.target":  "host:port to connect to (ping).",
+		"Check.count":   "Connections per run, 1-10 (ping; default 3).",
+		"Expect.min_ok": "Connections that must succeed, 1-count (ping; default all).",
 	}}
 }
 
@@ -83,10 +98,24 @@ func (pinger) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 		ok++
 		conn.Close()
 	}
+	need := cfg.Count
+	if n := expectOf(t.Check).MinOK; n > 0 {
+		need = n
+	}
 	out := probe.Outcome{Start: start, Duration: time.Since(start), Result: probe.Success,
 		Detail: fmt.Sprintf("%d/%d connected", ok, cfg.Count)}
-	if ok < cfg.Count {
+	if ok < need {
 		out.Result, out.Reason = probe.Failure, last.Error()
 	}
 	return out
+}
+
+// expectOf is c's ping assertions, none when its expect has none.
+func expectOf(c *checks.Check) *PingExpect {
+	if c.Expect != nil {
+		if e, ok := c.Expect.Spec.(*PingExpect); ok {
+			return e
+		}
+	}
+	return &PingExpect{}
 }

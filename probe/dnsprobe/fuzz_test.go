@@ -50,7 +50,7 @@ func FuzzDNSReply(f *testing.F) {
 	f.Add([]byte{}, true)
 
 	p := New(zerolog.Nop())
-	expects := []*checks.Expect{nil, {AnswersMin: 1}, {AnswersContain: []string{"192.0.2.1"}, AnswersMin: 2}, {Rcode: "nxdomain"}}
+	expects := []*checks.Expect{nil, {Spec: &Expect{AnswersMin: 1}}, {Spec: &Expect{AnswersContain: []string{"192.0.2.1"}, AnswersMin: 2}}, {Spec: &Expect{Rcode: "nxdomain"}}}
 	f.Fuzz(func(t *testing.T, reply []byte, framed bool) {
 		defer testenv.HangGuard()()
 		m := new(dns.Msg)

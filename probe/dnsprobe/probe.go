@@ -105,9 +105,9 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) probe.Outcome {
 // expect checks rcode, answers_min, answers_contain and max_duration, in
 // that order.
 func (p *Prober) expect(t *probe.Target, qtype uint16, resp *dns.Msg, dur time.Duration) (probe.Result, string) {
-	e := t.Check.Expect
+	e := expectOf(t.Check.Expect)
 	wantRcode := dns.RcodeSuccess
-	if e != nil && e.Rcode != "" {
+	if e.Rcode != "" {
 		rc, ok := dns.StringToRcode[strings.ToUpper(e.Rcode)]
 		if !ok {
 			return probe.Error, fmt.Sprintf("invalid check: unknown rcode %q", e.Rcode)
@@ -116,9 +116,6 @@ func (p *Prober) expect(t *probe.Target, qtype uint16, resp *dns.Msg, dur time.D
 	}
 	if resp.Rcode != wantRcode {
 		return probe.Failure, fmt.Sprintf("rcode %s, expected %s", rcodeName(resp.Rcode), rcodeName(wantRcode))
-	}
-	if e == nil {
-		return probe.Success, ""
 	}
 	if e.AnswersMin > 0 {
 		// Count records of the asked type, so a CNAME chain does not
@@ -145,9 +142,9 @@ func (p *Prober) expect(t *probe.Target, qtype uint16, resp *dns.Msg, dur time.D
 			return probe.Failure, fmt.Sprintf("no answer contains %q", want)
 		}
 	}
-	if e.MaxDuration > 0 && dur > time.Duration(e.MaxDuration) {
+	if se := t.Check.Expect; se != nil && se.MaxDuration > 0 && dur > time.Duration(se.MaxDuration) {
 		return probe.Failure, fmt.Sprintf("duration %s exceeds max_duration %s",
-			durfmt.Format(dur, durfmt.Setting), durfmt.Format(time.Duration(e.MaxDuration), durfmt.Setting))
+			durfmt.Format(dur, durfmt.Setting), durfmt.Format(time.Duration(se.MaxDuration), durfmt.Setting))
 	}
 	return probe.Success, ""
 }

@@ -105,23 +105,23 @@ func TestQuery(t *testing.T) {
 		return &checks.Check{Type: "dns", Spec: &Config{Query: &Query{Name: name, Type: "A", Server: server}}, Expect: e}
 	}
 
-	o := probeOnce(t, p, check("www.shop.test", &checks.Expect{AnswersMin: 3, AnswersContain: []string{"127.0.0.12"}}), direct, nil, 5*time.Second)
+	o := probeOnce(t, p, check("www.shop.test", &checks.Expect{Spec: &Expect{AnswersMin: 3, AnswersContain: []string{"127.0.0.12"}}}), direct, nil, 5*time.Second)
 	want(t, o, probe.Success, "")
 	if strings.Count(o.Detail, "\n") != 2 || !strings.Contains(o.Detail, "127.0.0.13") || o.Steps[0].Duration <= 0 {
 		t.Fatalf("detail %q, step %+v", o.Detail, o.Steps[0])
 	}
 
-	want(t, probeOnce(t, p, check("www.shop.test", &checks.Expect{AnswersMin: 4}), direct, nil, 5*time.Second),
+	want(t, probeOnce(t, p, check("www.shop.test", &checks.Expect{Spec: &Expect{AnswersMin: 4}}), direct, nil, 5*time.Second),
 		probe.Failure, "3 A answers, expected at least 4")
-	want(t, probeOnce(t, p, check("www.shop.test", &checks.Expect{AnswersContain: []string{"10.1.2.3"}}), direct, nil, 5*time.Second),
+	want(t, probeOnce(t, p, check("www.shop.test", &checks.Expect{Spec: &Expect{AnswersContain: []string{"10.1.2.3"}}}), direct, nil, 5*time.Second),
 		probe.Failure, `no answer contains "10.1.2.3"`)
 	want(t, probeOnce(t, p, check("gone.shop.test", nil), direct, nil, 5*time.Second),
 		probe.Failure, "rcode NXDOMAIN, expected NOERROR")
-	want(t, probeOnce(t, p, check("gone.shop.test", &checks.Expect{Rcode: "nxdomain"}), direct, nil, 5*time.Second),
+	want(t, probeOnce(t, p, check("gone.shop.test", &checks.Expect{Spec: &Expect{Rcode: "nxdomain"}}), direct, nil, 5*time.Second),
 		probe.Success, "")
 
 	// A truncated UDP answer is retried over TCP.
-	o = probeOnce(t, p, check("big.shop.test", &checks.Expect{AnswersContain: []string{"127.0.0.99"}}), direct, nil, 5*time.Second)
+	o = probeOnce(t, p, check("big.shop.test", &checks.Expect{Spec: &Expect{AnswersContain: []string{"127.0.0.99"}}}), direct, nil, 5*time.Second)
 	want(t, o, probe.Success, "")
 
 	start := time.Now()
@@ -135,7 +135,7 @@ func TestQuery(t *testing.T) {
 func TestServerSelection(t *testing.T) {
 	port := startServer(t, "127.0.0.54")
 	p := New(zerolog.Nop())
-	c := &checks.Check{Type: "dns", Spec: &Config{Query: &Query{Name: "www.shop.test", Type: "A"}}, Expect: &checks.Expect{AnswersMin: 3}}
+	c := &checks.Check{Type: "dns", Spec: &Config{Query: &Query{Name: "www.shop.test", Type: "A"}}, Expect: &checks.Expect{Spec: &Expect{AnswersMin: 3}}}
 
 	// The path's resolver.
 	o := probeOnce(t, p, c, checks.Path{Name: "public-dns", Resolver: "127.0.0.54:" + port}, nil, 5*time.Second)

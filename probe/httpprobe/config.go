@@ -62,6 +62,31 @@ type Step struct {
 	Pos     checks.Pos     `yaml:"-"`
 }
 
+// Expect is an http check's own expect keys (its steps' too): what the
+// response must be.
+type Expect struct {
+	Status          []int                 `yaml:"status"`
+	BodyContains    []string              `yaml:"body_contains"`
+	BodyRegex       []string              `yaml:"body_regex"`
+	BodyNotContains []string              `yaml:"body_not_contains"`
+	Headers         map[string]string     `yaml:"headers"` // header name -> regex (anchored)
+	JSON            map[string]JSONExpect `yaml:"json"`
+}
+
+// JSONExpect is one expectation on a gjson path of a JSON response.
+type JSONExpect struct {
+	Exists   *bool      `yaml:"exists"`
+	Eq       any        `yaml:"eq"`
+	Ne       any        `yaml:"ne"`
+	Gt       *float64   `yaml:"gt"`
+	Gte      *float64   `yaml:"gte"`
+	Lt       *float64   `yaml:"lt"`
+	Lte      *float64   `yaml:"lte"`
+	Contains string     `yaml:"contains"`
+	Regex    string     `yaml:"regex"`
+	Pos      checks.Pos `yaml:"-"`
+}
+
 // browserActions are the browser kind's step keys, named when they turn
 // up in an http step.
 var browserActions = []string{"navigate", "click", "wait_visible", "fill", "press", "assert_text", "assert_url", "sleep"}
@@ -130,6 +155,9 @@ func (Kind) Type() string { return "http" }
 // NewConfig implements checks.Kind.
 func (Kind) NewConfig() any { return &Config{} }
 
+// NewExpect implements checks.ExpectKind.
+func (Kind) NewExpect() any { return &Expect{} }
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Finish implements checks.Kind.
@@ -142,6 +170,7 @@ func (Kind) Finish(v *checks.Validator, c *checks.Check) {
 		cfg.HTTP = h
 	}
 	finishRequest(v, cfg.HTTP, len(cfg.Steps) > 0)
+	finishExpect(v, c.Expect)
 	if cfg.URL != "" {
 		v.CheckURL(cfg.URL, p, "url")
 	} else if len(cfg.Steps) == 0 {
@@ -222,6 +251,7 @@ func finishStep(v *checks.Validator, cfg *Config, s *Step, i int) {
 	v.CheckTemplate(s.Body, p, "body")
 	if s.Expect != nil {
 		v.FinishExpect(s.Expect)
+		finishExpect(v, s.Expect)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Extract)) {
 		if !identRE.MatchString(k) {
@@ -235,6 +265,41 @@ func finishStep(v *checks.Validator, cfg *Config, s *Step, i int) {
 	}
 }
 
+// finishExpect validates the http keys of an expect mapping.
+func finishExpect(v *checks.Validator, ce *checks.Expect) {
+	if ce == nil {
+		return
+	}
+	e, ok := ce.Spec.(*Expect)
+	if !ok {
+		return
+	}
+	p := ce.Pos
+	for i, st := range e.Status {
+		if st < 100 || st > 599 {
+			v.Errorf(v.At(p, "status", i), "invalid status code %d (want 100-599)", st)
+		}
+	}
+	for i, re := range e.BodyRegex {
+		if _, err := regexp.Compile(re); err != nil {
+			v.Errorf(v.At(p, "body_regex", i), "invalid body_regex %q: %v", re, err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
+		if _, err := regexp.Compile("^(?:" + e.Headers[name] + ")$"); err != nil {
+			v.Errorf(v.At(p, "headers", name), "invalid regex for header %q: %v", name, err)
+		}
+	}
+	for _, jp := range slices.Sorted(maps.Keys(e.JSON)) {
+		je := e.JSON[jp]
+		if je.Regex != "" {
+			if _, err := regexp.Compile(je.Regex); err != nil {
+				v.Errorf(v.At(je.Pos, "regex"), "invalid json regex %q: %v", je.Regex, err)
+			}
+		}
+	}
+}
+
 // SchemaDocs implements the schema's optional method of a kind.
 func (Kind) SchemaDocs() checks.SchemaDocs {
 	return checks.SchemaDocs{
@@ -242,6 +307,7 @@ func (Kind) SchemaDocs() checks.SchemaDocs {
 			"HTTPRequest": "The request of a single-request http check (a journey uses steps instead).",
 			"BasicAuth":   "HTTP basic authentication.",
 			"Step":        "One journey step: an HTTP request.",
+			"JSONExpect":  "An expectation on a gjson path of a JSON response.",
 		},
 		Fields: map[string]string{
 			"Check.url":                     "The URL (http, browser). Node pinning applies to its host.",
@@ -254,6 +320,12 @@ func (Kind) SchemaDocs() checks.SchemaDocs {
 			"Step.name":                     "Step name: the step label (default NN-method).",
 			"Step.extract":                  "Variable to gjson path; later steps use {{ .variable }}.",
 			"Step.timeout":                  "Bound of this step.",
+			"Expect.status":                 "Acceptable status codes (http; default 2xx).",
+			"Expect.body_contains":          "Substrings the body must contain (http).",
+			"Expect.body_not_contains":      "Substrings the body must not contain (http).",
+			"Expect.body_regex":             "Regular expressions the body must match (http).",
+			"Expect.headers":                "Header name to anchored regular expression (http).",
+			"Expect.json":                   "gjson path to expectation, e.g. {\"items.#\": {gte: 1}} (http).",
 		},
 	}
 }

@@ -39,12 +39,18 @@ type headerExpect struct {
 
 type jsonExpect struct {
 	path string
-	e    checks.JSONExpect
+	e    JSONExpect
 	re   *regexp.Regexp
 }
 
-func compileExpect(e *checks.Expect) (expectPlan, error) {
+func compileExpect(ce *checks.Expect) (expectPlan, error) {
 	var ep expectPlan
+	if ce == nil {
+		return ep, nil
+	}
+	ep.maxDuration = time.Duration(ce.MaxDuration)
+	ep.tlsMinDays = ce.TLSMinDays
+	e, _ := ce.Spec.(*Expect)
 	if e == nil {
 		return ep, nil
 	}
@@ -74,8 +80,6 @@ func compileExpect(e *checks.Expect) (expectPlan, error) {
 		}
 		ep.headers = append(ep.headers, headerExpect{name: k, src: e.Headers[k], re: re})
 	}
-	ep.maxDuration = time.Duration(e.MaxDuration)
-	ep.tlsMinDays = e.TLSMinDays
 	paths := make([]string, 0, len(e.JSON))
 	for k := range e.JSON {
 		paths = append(paths, k)

@@ -44,11 +44,11 @@ func FuzzJSONExpect(f *testing.F) {
 		if json.Unmarshal([]byte(want), &wantJSON) != nil {
 			wantJSON = want
 		}
-		for _, je := range []checks.JSONExpect{
+		for _, je := range []JSONExpect{
 			{Exists: &yes}, {Exists: &no}, {Eq: want}, {Eq: wantJSON}, {Ne: wantJSON},
 			{Gt: &zero}, {Lte: &zero}, {Contains: want},
 		} {
-			plan, err := compileExpect(&checks.Expect{Status: []int{200}, JSON: map[string]checks.JSONExpect{path: je}})
+			plan, err := compileExpect(&checks.Expect{Spec: &Expect{Status: []int{200}, JSON: map[string]JSONExpect{path: je}}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -156,32 +156,32 @@ func TestExpectations(t *testing.T) {
 		reason string
 	}{
 		{"default 2xx", "/err", checks.Expect{}, probe.Failure, "status 500, expected 2xx"},
-		{"status list", "/err", checks.Expect{Status: []int{200}}, probe.Failure, "status 500, expected one of [200]"},
-		{"status ok", "/err", checks.Expect{Status: []int{500}}, probe.Success, ""},
-		{"contains", "/", checks.Expect{BodyContains: []string{"Add to cart"}}, probe.Success, ""},
-		{"contains fails", "/", checks.Expect{BodyContains: []string{"Add to cart", "Checkout"}}, probe.Failure, `body does not contain "Checkout"`},
-		{"not contains", "/", checks.Expect{BodyNotContains: []string{"Lego"}}, probe.Failure, `body contains "Lego"`},
-		{"regex", "/", checks.Expect{BodyRegex: []string{`<h1>\w+</h1>`}}, probe.Success, ""},
-		{"regex fails", "/", checks.Expect{BodyRegex: []string{`<h2>`}}, probe.Failure, `body does not match regex "<h2>"`},
-		{"header anchored", "/", checks.Expect{Headers: map[string]string{"Content-Type": "text/html"}}, probe.Failure, `header "Content-Type": "text/html; charset=utf-8" does not match "text/html"`},
-		{"header ok", "/", checks.Expect{Headers: map[string]string{"content-type": "text/html.*"}}, probe.Success, ""},
-		{"header missing", "/", checks.Expect{Headers: map[string]string{"X-Cache": ".*"}}, probe.Failure, `header "X-Cache" is missing`},
-		{"order: status before body", "/err", checks.Expect{BodyContains: []string{"x"}}, probe.Failure, "status 500"},
+		{"status list", "/err", checks.Expect{Spec: &Expect{Status: []int{200}}}, probe.Failure, "status 500, expected one of [200]"},
+		{"status ok", "/err", checks.Expect{Spec: &Expect{Status: []int{500}}}, probe.Success, ""},
+		{"contains", "/", checks.Expect{Spec: &Expect{BodyContains: []string{"Add to cart"}}}, probe.Success, ""},
+		{"contains fails", "/", checks.Expect{Spec: &Expect{BodyContains: []string{"Add to cart", "Checkout"}}}, probe.Failure, `body does not contain "Checkout"`},
+		{"not contains", "/", checks.Expect{Spec: &Expect{BodyNotContains: []string{"Lego"}}}, probe.Failure, `body contains "Lego"`},
+		{"regex", "/", checks.Expect{Spec: &Expect{BodyRegex: []string{`<h1>\w+</h1>`}}}, probe.Success, ""},
+		{"regex fails", "/", checks.Expect{Spec: &Expect{BodyRegex: []string{`<h2>`}}}, probe.Failure, `body does not match regex "<h2>"`},
+		{"header anchored", "/", checks.Expect{Spec: &Expect{Headers: map[string]string{"Content-Type": "text/html"}}}, probe.Failure, `header "Content-Type": "text/html; charset=utf-8" does not match "text/html"`},
+		{"header ok", "/", checks.Expect{Spec: &Expect{Headers: map[string]string{"content-type": "text/html.*"}}}, probe.Success, ""},
+		{"header missing", "/", checks.Expect{Spec: &Expect{Headers: map[string]string{"X-Cache": ".*"}}}, probe.Failure, `header "X-Cache" is missing`},
+		{"order: status before body", "/err", checks.Expect{Spec: &Expect{BodyContains: []string{"x"}}}, probe.Failure, "status 500"},
 		{"max_duration", "/slow", checks.Expect{MaxDuration: model.Duration(10 * time.Millisecond)}, probe.Failure, "exceeds max_duration 10ms"},
 		{"tls_min_days without tls", "/", checks.Expect{TLSMinDays: 1}, probe.Failure, "not served over TLS"},
-		{"json ok", "/json", checks.Expect{JSON: map[string]checks.JSONExpect{
+		{"json ok", "/json", checks.Expect{Spec: &Expect{JSON: map[string]JSONExpect{
 			"status":   {Eq: "ok"},
 			"items.#":  {Gte: ptr(0.0)},
 			"count":    {Gt: ptr(5.0), Lte: ptr(7.0)},
 			"nested.n": {Eq: 1.5, Ne: 2},
 			"missing":  {Exists: ptr(false)},
 			"nested":   {Exists: ptr(true), Contains: `"n"`, Regex: `^\{.*\}$`},
-		}}, probe.Success, ""},
-		{"json gte", "/json", checks.Expect{JSON: map[string]checks.JSONExpect{"items.#": {Gte: ptr(1.0)}}}, probe.Failure, `json "items.#": 0 is not >= 1`},
-		{"json eq", "/json", checks.Expect{JSON: map[string]checks.JSONExpect{"status": {Eq: "down"}}}, probe.Failure, `json "status": "ok", expected "down"`},
-		{"json exists", "/json", checks.Expect{JSON: map[string]checks.JSONExpect{"token": {Exists: ptr(true)}}}, probe.Failure, `json "token": missing`},
-		{"json not a number", "/json", checks.Expect{JSON: map[string]checks.JSONExpect{"status": {Lt: ptr(1.0)}}}, probe.Failure, `is not a number`},
-		{"json invalid", "/", checks.Expect{JSON: map[string]checks.JSONExpect{"a": {Exists: ptr(true)}}}, probe.Failure, "body is not valid JSON"},
+		}}}, probe.Success, ""},
+		{"json gte", "/json", checks.Expect{Spec: &Expect{JSON: map[string]JSONExpect{"items.#": {Gte: ptr(1.0)}}}}, probe.Failure, `json "items.#": 0 is not >= 1`},
+		{"json eq", "/json", checks.Expect{Spec: &Expect{JSON: map[string]JSONExpect{"status": {Eq: "down"}}}}, probe.Failure, `json "status": "ok", expected "down"`},
+		{"json exists", "/json", checks.Expect{Spec: &Expect{JSON: map[string]JSONExpect{"token": {Exists: ptr(true)}}}}, probe.Failure, `json "token": missing`},
+		{"json not a number", "/json", checks.Expect{Spec: &Expect{JSON: map[string]JSONExpect{"status": {Lt: ptr(1.0)}}}}, probe.Failure, `is not a number`},
+		{"json invalid", "/", checks.Expect{Spec: &Expect{JSON: map[string]JSONExpect{"a": {Exists: ptr(true)}}}}, probe.Failure, "body is not valid JSON"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,7 +213,7 @@ func TestRedirects(t *testing.T) {
 	}
 
 	c := httpCheck(srv.URL + "/moved")
-	c.Expect = &checks.Expect{BodyContains: []string{"landed"}}
+	c.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"landed"}}}
 	o := probeOnce(t, c, 5*time.Second)
 	wantResult(t, o, probe.Success, "")
 	if o.Steps[0].StatusCode != 200 {
@@ -223,7 +223,7 @@ func TestRedirects(t *testing.T) {
 	c = httpCheck(srv.URL + "/moved")
 	spec(c).HTTP.FollowRedirects = ptr(false)
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Failure, "status 301, expected 2xx")
-	c.Expect = &checks.Expect{Status: []int{301}}
+	c.Expect = &checks.Expect{Spec: &Expect{Status: []int{301}}}
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Success, "")
 
 	c = httpCheck(srv.URL + "/loop")
@@ -278,7 +278,7 @@ func TestHostileServers(t *testing.T) {
 			c := httpCheck(endless.URL)
 			spec(c).HTTP.MaxBodyBytes = 1 << 20
 			if needBody {
-				c.Expect = &checks.Expect{BodyContains: []string{"never"}}
+				c.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"never"}}}
 			}
 			wantResult(t, probeOnce(t, c, 5*time.Second), probe.Error, "response body exceeds max_body_bytes (1MiB)")
 		}
@@ -327,11 +327,11 @@ func TestJourney(t *testing.T) {
 			{Name: "login", URL: srv.URL + "/v1/login", Method: "POST",
 				Headers: map[string]string{"Content-Type": "application/json"},
 				Body:    `{"user":"synthetic","password":"pw"}`,
-				Expect:  &checks.Expect{Status: []int{200}, JSON: map[string]checks.JSONExpect{"token": {Exists: ptr(true)}}},
+				Expect:  &checks.Expect{Spec: &Expect{Status: []int{200}, JSON: map[string]JSONExpect{"token": {Exists: ptr(true)}}}},
 				Extract: map[string]string{"token": "token", "uid": "user.id"}},
 			{Name: "cart", URL: srv.URL + "/v1/users/{{ .uid }}/cart",
 				Headers: map[string]string{"Authorization": "Bearer {{ .token }}"},
-				Expect:  &checks.Expect{Status: []int{200}, JSON: map[string]checks.JSONExpect{"items.#": {Gte: ptr(1.0)}}}},
+				Expect:  &checks.Expect{Spec: &Expect{Status: []int{200}, JSON: map[string]JSONExpect{"items.#": {Gte: ptr(1.0)}}}}},
 		}}}
 	o := probeOnce(t, c, 5*time.Second)
 	wantResult(t, o, probe.Success, "")
@@ -341,7 +341,7 @@ func TestJourney(t *testing.T) {
 
 	// Cookies do not survive into the next run: a run that skips login is refused.
 	c2 := withSteps(c, []Step{{Name: "cart-only", URL: srv.URL + "/v1/users/7/cart",
-		Headers: map[string]string{"Authorization": "Bearer tok-42"}, Expect: &checks.Expect{Status: []int{200}}}})
+		Headers: map[string]string{"Authorization": "Bearer tok-42"}, Expect: &checks.Expect{Spec: &Expect{Status: []int{200}}}}})
 	p := New(zerolog.Nop())
 	tg := &probe.Target{Check: c, Path: newPath(t)}
 	if o := p.Probe(context.Background(), tg); o.Result != probe.Success {
@@ -459,7 +459,7 @@ func TestNodePinning(t *testing.T) {
 	c := httpCheck("https://www.shop.test:" + port + "/")
 	c.Nodes = &checks.Nodes{Resolve: "all"}
 	c.TLS = &config.TLSConfig{CAFile: caFile}
-	c.Expect = &checks.Expect{BodyContains: []string{"node lb2"}}
+	c.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"node lb2"}}}
 	node := &probe.Node{Name: "lb2", Addr: netip.MustParseAddr("127.0.0.12")}
 	o := probeOnce(t, c, 5*time.Second, func(tg *probe.Target) { tg.Node = node })
 	wantResult(t, o, probe.Success, "")
@@ -477,7 +477,7 @@ func TestNodePinning(t *testing.T) {
 	otherURL := fmt.Sprintf("http://localhost:%d/", other.Listener.Addr().(*net.TCPAddr).Port)
 	rc := httpCheck("https://www.shop.test:" + port + "/go")
 	rc.TLS = c.TLS
-	rc.Expect = &checks.Expect{BodyContains: []string{"elsewhere"}}
+	rc.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"elsewhere"}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/go", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, otherURL, http.StatusFound) })
 	ln3 := listen(t, "127.0.0.13:"+port)
@@ -519,7 +519,7 @@ func TestSecretsNeverInReason(t *testing.T) {
 	}
 	// In the URL, echoed in a header that fails its expectation.
 	c := httpCheck(srv.URL + "/?key=" + secret)
-	c.Expect = &checks.Expect{Status: []int{500}, Headers: map[string]string{"X-Echo": "nope"}}
+	c.Expect = &checks.Expect{Spec: &Expect{Status: []int{500}, Headers: map[string]string{"X-Echo": "nope"}}}
 	o := probeOnce(t, c, 5*time.Second, withRedact)
 	check(o)
 	if !strings.Contains(o.Reason, checks.Placeholder) {
@@ -527,7 +527,7 @@ func TestSecretsNeverInReason(t *testing.T) {
 	}
 	// In an expectation.
 	c = httpCheck(srv.URL)
-	c.Expect = &checks.Expect{Status: []int{500}, BodyContains: []string{secret}}
+	c.Expect = &checks.Expect{Spec: &Expect{Status: []int{500}, BodyContains: []string{secret}}}
 	check(probeOnce(t, c, 5*time.Second, withRedact))
 	// In URL userinfo, known to no Redactor, on a network error.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -542,7 +542,7 @@ func TestSecretsNeverInReason(t *testing.T) {
 
 func TestInvalidCheck(t *testing.T) {
 	c := httpCheck("http://127.0.0.1:1/")
-	c.Expect = &checks.Expect{BodyRegex: []string{"("}}
+	c.Expect = &checks.Expect{Spec: &Expect{BodyRegex: []string{"("}}}
 	wantResult(t, probeOnce(t, c, time.Second), probe.Error, "invalid check: body_regex")
 }
 
@@ -553,8 +553,8 @@ func BenchmarkProbe(b *testing.B) {
 	}))
 	defer srv.Close()
 	c := httpCheck(srv.URL)
-	c.Expect = &checks.Expect{Status: []int{200}, BodyContains: []string{"Add to cart"},
-		Headers: map[string]string{"Content-Type": "text/html.*"}}
+	c.Expect = &checks.Expect{Spec: &Expect{Status: []int{200}, BodyContains: []string{"Add to cart"},
+		Headers: map[string]string{"Content-Type": "text/html.*"}}}
 	p := New(zerolog.Nop())
 	tg := &probe.Target{Check: c, Path: newPath(b)}
 	b.ReportAllocs()
