@@ -181,9 +181,17 @@ func TestNodeFaultPagesOnceResolvesOnceThenFlaps(t *testing.T) {
 	}
 	t.Logf("three episodes took %s", time.Since(start).Round(time.Second))
 	// Only the slow node paged: nothing about lb1 or lb3, whose p90s
-	// differ by scheduling noise alone (see the latencies above).
-	if all := alertsOf(rcv.Messages()); len(all) != 6 {
-		t.Errorf("want the 6 notices about %s alone, got:%s", lb2, describe(all))
+	// differ by scheduling noise alone (see the latencies above). A loaded
+	// machine may also raise the built-in VantageMeasurementDegraded, about
+	// vantage itself, rightly; it names no node and is not counted.
+	var all []webhook.Alert
+	for _, a := range alertsOf(rcv.Messages()) {
+		if a.Labels["alertname"] != "VantageMeasurementDegraded" {
+			all = append(all, a)
+		}
+	}
+	if len(all) != 6 {
+		t.Errorf("want the 6 notices about %s alone, got:%s", lb2, describe(alertsOf(rcv.Messages())))
 	}
 
 	// The timeline holds the story too.
