@@ -37,7 +37,7 @@ func main() {
 	only := flag.String("scenarios", "plain-http,tls,scale-100k", "Comma-separated scenarios to run (plain-http, tls, scale-100k; empty for none).")
 	scaleDur := flag.Duration("scale.duration", 10*time.Minute, "How long the scale-100k daemon runs, its 75 s warm-up included.")
 	profile := flag.Duration("profile", 20*time.Second, "CPU profile of the plain-http daemon after its window, summarised in the report (0: none).")
-	vsBlackbox := flag.String("blackbox", "http,https", "Side-by-side comparisons with blackbox_exporter to run (http, https; empty for none).")
+	vsBlackbox := flag.String("blackbox", "http,https,https-x25519", "Side-by-side comparisons with blackbox_exporter to run (http, https, https-x25519: TLS with vantage offering X25519 only as blackbox_exporter does; empty for none).")
 	cs := compareSettings{}
 	flag.StringVar(&cs.blackbox, "blackbox.binary", "prometheus-blackbox-exporter", "blackbox_exporter binary (Debian's package name; `make deps` installs it).")
 	flag.Float64Var(&cs.rate, "blackbox.rate", 400, "Probes per second for each exporter in the comparison.")

@@ -324,6 +324,11 @@ type daemon struct {
 
 // startDaemon runs `vantage run` on cfgFile and waits until /-/ready answers.
 func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string, extra ...string) (*daemon, error) {
+	return startDaemonEnv(ctx, binary, memLimit, nil, cfgFile, dir, extra...)
+}
+
+// startDaemonEnv is startDaemon with env added to the daemon's environment.
+func startDaemonEnv(ctx context.Context, binary, memLimit string, env []string, cfgFile, dir string, extra ...string) (*daemon, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -333,7 +338,7 @@ func startDaemon(ctx context.Context, binary, memLimit, cfgFile, dir string, ext
 		"--web.listen-address=" + addr,
 		"--storage.path=" + filepath.Join(dir, "data"),
 		"--log.level=warn"}, extra...)...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), env...)
 	if memLimit != "" {
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
 	}
