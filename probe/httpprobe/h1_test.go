@@ -49,8 +49,8 @@ func TestConnectionReusedWithinRun(t *testing.T) {
 	c := &checks.Check{Name: "j", Type: "http",
 		Spec: &Config{HTTP: &HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
 			Steps: []Step{
-				{Name: "one", URL: srv.URL + "/old", Expect: &checks.Expect{BodyContains: []string{"page /new"}}},
-				{Name: "two", URL: srv.URL + "/two", Expect: &checks.Expect{BodyContains: []string{"page /two"}}},
+				{Name: "one", URL: srv.URL + "/old", Expect: &checks.Expect{Spec: &Expect{BodyContains: []string{"page /new"}}}},
+				{Name: "two", URL: srv.URL + "/two", Expect: &checks.Expect{Spec: &Expect{BodyContains: []string{"page /two"}}}},
 			}}}
 	o := probeOnce(t, c, 5*time.Second)
 	wantResult(t, o, probe.Success, "")
@@ -85,13 +85,13 @@ func TestGzipAskedForAndDecoded(t *testing.T) {
 	defer srv.Close()
 
 	c := httpCheck(srv.URL + "/")
-	c.Expect = &checks.Expect{BodyContains: []string{"decoded gzip body"}}
+	c.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"decoded gzip body"}}}
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Success, "")
 
 	// An encoding the check asks for itself is sent as it is.
 	c = httpCheck(srv.URL + "/ae")
 	c.Spec.(*Config).HTTP.Headers = map[string]string{"Accept-Encoding": "identity"}
-	c.Expect = &checks.Expect{BodyContains: []string{"accept-encoding=identity"}}
+	c.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"accept-encoding=identity"}}}
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Success, "")
 }
 
@@ -125,8 +125,8 @@ func TestClosedKeepAliveConnectionRetried(t *testing.T) {
 	c := &checks.Check{Name: "j", Type: "http",
 		Spec: &Config{HTTP: &HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
 			Steps: []Step{
-				{Name: "one", URL: base + "/one", Expect: &checks.Expect{BodyContains: []string{"hello /one"}}},
-				{Name: "two", URL: base + "/two", Expect: &checks.Expect{BodyContains: []string{"hello /two"}}},
+				{Name: "one", URL: base + "/one", Expect: &checks.Expect{Spec: &Expect{BodyContains: []string{"hello /one"}}}},
+				{Name: "two", URL: base + "/two", Expect: &checks.Expect{Spec: &Expect{BodyContains: []string{"hello /two"}}}},
 			}}}
 	wantResult(t, probeOnce(t, c, 5*time.Second), probe.Success, "")
 	if n := conns.Load(); n != 2 {
@@ -158,7 +158,7 @@ func TestRedirectToHTTPS(t *testing.T) {
 
 	c := httpCheck(plain.URL)
 	c.TLS = &config.TLSConfig{CAFile: caFile}
-	c.Expect = &checks.Expect{BodyContains: []string{"secure"}}
+	c.Expect = &checks.Expect{Spec: &Expect{BodyContains: []string{"secure"}}}
 	o := probeOnce(t, c, 5*time.Second)
 	wantResult(t, o, probe.Success, "")
 	if ph := o.Steps[0].Phases; !ph.HasTLS || ph.TLS <= 0 {
@@ -213,8 +213,8 @@ func TestTLSHTTP1(t *testing.T) {
 	c := &checks.Check{Name: "j", Type: "http", TLS: &config.TLSConfig{CAFile: caFile},
 		Spec: &Config{HTTP: &HTTPRequest{Method: "GET", FollowRedirects: ptr(true), MaxRedirects: 10, MaxBodyBytes: 10 << 20},
 			Steps: []Step{
-				{Name: "one", URL: srv.URL + "/one", Expect: &checks.Expect{BodyContains: []string{"secure /one"}}},
-				{Name: "two", URL: srv.URL + "/two", Expect: &checks.Expect{BodyContains: []string{"secure /two"}}},
+				{Name: "one", URL: srv.URL + "/one", Expect: &checks.Expect{Spec: &Expect{BodyContains: []string{"secure /one"}}}},
+				{Name: "two", URL: srv.URL + "/two", Expect: &checks.Expect{Spec: &Expect{BodyContains: []string{"secure /two"}}}},
 			}}}
 	o := probeOnce(t, c, 5*time.Second)
 	wantResult(t, o, probe.Success, "")
