@@ -2,7 +2,9 @@ package checks
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 )
@@ -48,4 +50,17 @@ func sortErrors(es Errors) {
 			cmp.Compare(a.Pos.Col, b.Pos.Col),
 		)
 	})
+}
+
+// WriteErrors writes err for people: a config's problems one per line as
+// FILE:LINE:COL: message, anything else as it is.
+func WriteErrors(w io.Writer, err error) {
+	var list Errors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/daemon"
 	"github.com/vantage-monitoring/vantage/demo"
 	"github.com/vantage-monitoring/vantage/kinds"
@@ -234,7 +235,7 @@ func runDemo(f *demoFlags, log zerolog.Logger, stdout, stderr io.Writer) int {
 		Logger: log, Kinds: kinds.Registry(), Probers: kinds.Probers(log, f.browserOpts.options(filepath.Join(dir, demoDataDir)))})
 	if err != nil {
 		_ = l.Close()
-		printConfigErrors(stderr, err)
+		checks.WriteErrors(stderr, err)
 		return 1
 	}
 	var nodes []string

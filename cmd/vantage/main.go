@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -147,7 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case validateCmd.FullCommand():
 		cfg, err := kinds.Registry().LoadWithLimits(*validateConfig.file, os.LookupEnv, validateConfig.limits())
 		if err != nil {
-			printConfigErrors(stderr, err)
+			checks.WriteErrors(stderr, err)
 			return 1
 		}
 		for _, w := range cfg.Warnings {
@@ -191,7 +190,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			EvalInterval: *evalInterval, ExternalURL: externalOrDefault(*externalURL, *listen),
 		})
 		if err != nil {
-			printConfigErrors(stderr, err)
+			checks.WriteErrors(stderr, err)
 			return 1
 		}
 		l, err := net.Listen("tcp", *listen)
@@ -209,17 +208,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	return 2
-}
-
-func printConfigErrors(w io.Writer, err error) {
-	var list checks.Errors
-	if errors.As(err, &list) {
-		for _, e := range list {
-			fmt.Fprintln(w, e.Error())
-		}
-		return
-	}
-	fmt.Fprintln(w, err)
 }
 
 // runTimeline prints the stored timeline; it opens the database read-only,

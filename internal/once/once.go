@@ -6,7 +6,6 @@ package once
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,7 +57,7 @@ func Run(reg *checks.Registry, probers map[string]probe.Prober, file string, lim
 	kinds := probers
 	cfg, err := reg.LoadWithLimits(file, os.LookupEnv, lim)
 	if err != nil {
-		printConfigErrors(stderr, err)
+		checks.WriteErrors(stderr, err)
 		return 1
 	}
 	paths := map[string]*netpath.Path{}
@@ -281,15 +280,4 @@ func printBrowser(tw io.Writer, r Result) {
 		fmt.Fprintf(tw, "  domain %s\t\t\t%s\t%s\t\t\t\t\t\t%s (slowest request in TOTAL)%s\n",
 			n, verdict, ms(d.slowest, true), strings.Join(parts, ", "), why)
 	}
-}
-
-func printConfigErrors(w io.Writer, err error) {
-	var list checks.Errors
-	if errors.As(err, &list) {
-		for _, e := range list {
-			fmt.Fprintln(w, e.Error())
-		}
-		return
-	}
-	fmt.Fprintln(w, err)
 }
