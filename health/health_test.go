@@ -2,29 +2,18 @@ package health
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestLagIsP99OverTheWindow(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	reg := prometheus.NewRegistry()
-	m := New(Options{Now: clk.now, Registerer: reg})
+	m := New(Options{Now: clk.Now, Registerer: reg})
 	m.SetThreshold(100 * time.Millisecond)
 	if m.Lag() != 0 || m.Degraded() {
 		t.Fatal("lag without samples")
@@ -36,7 +25,7 @@ func TestLagIsP99OverTheWindow(t *testing.T) {
 			lag = 2 * time.Second
 		}
 		m.Observe(lag)
-		clk.add(100 * time.Millisecond)
+		clk.Add(100 * time.Millisecond)
 	}
 	if got := m.Lag(); got != time.Millisecond {
 		t.Errorf("one stall in 200 ticks: lag %s, want 1ms", got)
@@ -48,7 +37,7 @@ func TestLagIsP99OverTheWindow(t *testing.T) {
 			lag = 300 * time.Millisecond
 		}
 		m.Observe(lag)
-		clk.add(100 * time.Millisecond)
+		clk.Add(100 * time.Millisecond)
 	}
 	if got := m.Lag(); got != 300*time.Millisecond || !m.Degraded() {
 		t.Errorf("starved: lag %s degraded %v, want 300ms and degraded", got, m.Degraded())
@@ -57,7 +46,7 @@ func TestLagIsP99OverTheWindow(t *testing.T) {
 		t.Errorf("vantage_measurement_degraded = %v", v)
 	}
 	// A minute later it is all gone.
-	clk.add(61 * time.Second)
+	clk.Add(61 * time.Second)
 	if m.Lag() != 0 || m.Degraded() {
 		t.Errorf("samples older than the window still count: %s", m.Lag())
 	}
@@ -66,8 +55,8 @@ func TestLagIsP99OverTheWindow(t *testing.T) {
 // TestObserveFoldsWithinATick: thousands of run start delays in one tick
 // are one moment, holding the worst lag, so memory stays bounded.
 func TestObserveFoldsWithinATick(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	m := New(Options{Now: clk.now})
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	m := New(Options{Now: clk.Now})
 	for i := range 10000 {
 		m.Observe(time.Duration(i%7) * time.Millisecond)
 	}
@@ -75,7 +64,7 @@ func TestObserveFoldsWithinATick(t *testing.T) {
 		t.Fatalf("samples %v, want one of 6ms", m.samples)
 	}
 	for range 2 * maxSamples {
-		clk.add(time.Microsecond * 100)
+		clk.Add(time.Microsecond * 100)
 		m.tick = 0 // no folding: the cap must hold on its own
 		m.Observe(time.Millisecond)
 	}
@@ -124,11 +113,11 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // TestLagKeptUntilSamplesChange: Lag is asked for per alert series; it is
 // recomputed only when a sample changes, and then sees the change.
 func TestLagKeptUntilSamplesChange(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	m := New(Options{Now: clk.now})
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	m := New(Options{Now: clk.Now})
 	for range 100 {
 		m.Observe(time.Millisecond)
-		clk.add(100 * time.Millisecond)
+		clk.Add(100 * time.Millisecond)
 	}
 	if got := m.Lag(); got != time.Millisecond {
 		t.Fatalf("lag %s, want 1ms", got)
@@ -138,9 +127,9 @@ func TestLagKeptUntilSamplesChange(t *testing.T) {
 	}
 	// A worse lag folded into the newest moment, then a new moment: both
 	// count at once (2 of 102 samples puts them above the p99 rank).
-	clk.add(-50 * time.Millisecond)
+	clk.Add(-50 * time.Millisecond)
 	m.Observe(time.Second)
-	clk.add(100 * time.Millisecond)
+	clk.Add(100 * time.Millisecond)
 	m.Observe(time.Second)
 	if got := m.Lag(); got != time.Second {
 		t.Errorf("after two 1s lags: %s, want 1s", got)

@@ -13,39 +13,19 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/browser"
 	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
 // t0 is aligned on 30s and 6m sub-window boundaries.
 var t0 = time.Unix(1_800_000_000, 0)
 
-func newClock() *clock { return &clock{t: t0} }
+// clock is the tests' settable fake clock.
+type clock = testenv.Clock
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testenv.NewClock(t0) }
 
 func config(windows ...time.Duration) *checks.Config {
 	cfg := &checks.Config{}

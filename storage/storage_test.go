@@ -21,19 +21,6 @@ import (
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 var t0 = time.Date(2025, 11, 28, 21, 0, 0, 0, time.UTC)
 
 func openTest(t *testing.T, dir string, o Options) *Store {
@@ -314,7 +301,7 @@ func TestEventsRangeAndOrder(t *testing.T) {
 }
 
 func TestRetentionDeletesOldRows(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testenv.NewClock(t0)
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{Retention: 24 * time.Hour, Now: clk.Now})
 	ctx := t.Context()
@@ -539,7 +526,7 @@ func TestCloseFlushesQueuedWrites(t *testing.T) {
 }
 
 func TestNotificationQueueOrderAndRetry(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testenv.NewClock(t0)
 	s := openTest(t, t.TempDir(), Options{Now: clk.Now})
 	ctx := t.Context()
 	var ids []int64
@@ -610,7 +597,7 @@ func TestQueueSurvivesRestart(t *testing.T) {
 }
 
 func TestAlertRoundTrip(t *testing.T) {
-	clk := &clock{t: t0}
+	clk := testenv.NewClock(t0)
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{Now: clk.Now})
 	ctx := t.Context()
