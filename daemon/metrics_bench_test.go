@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -31,7 +32,7 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 // negotiated format, with and without gzip.
 func BenchmarkMetricsScrape10kTargets(b *testing.B) {
 	file := benchConfig(b, b.TempDir(), "{interval: 10s, timeout: 5s}", 3334)
-	d, err := New(Options{ConfigFile: file, Logger: zerolog.Nop()})
+	d, err := New(Options{ConfigFile: file, Logger: zerolog.Nop(), Kinds: kinds.Registry()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vantage-monitoring/vantage/kinds"
 	"github.com/vantage-monitoring/vantage/probe"
 )
 
@@ -22,7 +23,7 @@ import (
 func BenchmarkStatusSource1000Targets(b *testing.B) {
 	dir := b.TempDir()
 	file := benchConfig(b, dir, "{interval: 30s, timeout: 5s, quantile_windows: [1m, 5m]}", 334)
-	d, err := New(Options{ConfigFile: file, StoragePath: filepath.Join(dir, "data"), Logger: zerolog.Nop()})
+	d, err := New(Options{ConfigFile: file, StoragePath: filepath.Join(dir, "data"), Logger: zerolog.Nop(), Kinds: kinds.Registry()})
 	if err != nil {
 		b.Fatal(err)
 	}
