@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +58,24 @@ func TestTrimPprofHeader(t *testing.T) {
 	in := "File: vantage\nBuild ID: abc\nType: cpu\nTime: 2026-12-06 20:57:34 UTC\nDuration: 25s, Total samples = 2.39s ( 9.56%)\n      flat  flat%\n"
 	if got := trimPprofHeader(in); got != "Duration: 25s, Total samples = 2.39s ( 9.56%)\n      flat  flat%" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestMedianRound: the row is the round with the median ratio, and it
+// lists every round's ratio in the order run.
+func TestMedianRound(t *testing.T) {
+	round := func(v, b time.Duration) compareResult {
+		return compareResult{c: comparisons()[0], vPer1000: v, bPer1000: b}
+	}
+	rs := []compareResult{round(340, 1000), round(290, 1000), round(310, 1000)}
+	m := medianRound(rs)
+	if m.vPer1000 != 310 || !slices.Equal(m.roundRatios, []float64{rs[0].ratio(), rs[1].ratio(), rs[2].ratio()}) {
+		t.Errorf("median round %v with ratios %v, want 310 and [0.34 0.29 0.31]", m.vPer1000, m.roundRatios)
+	}
+	if m := medianRound(rs[:2]); m.vPer1000 != 290 {
+		t.Errorf("of two rounds: %v, want the lower (290)", m.vPer1000)
+	}
+	if m := medianRound(rs[:1]); m.roundRatios != nil {
+		t.Errorf("one round lists %v", m.roundRatios)
 	}
 }

@@ -42,6 +42,7 @@ func main() {
 	flag.StringVar(&cs.blackbox, "blackbox.binary", "prometheus-blackbox-exporter", "blackbox_exporter binary (Debian's package name; `make deps` installs it).")
 	flag.Float64Var(&cs.rate, "blackbox.rate", 400, "Probes per second for each exporter in the comparison.")
 	flag.DurationVar(&cs.interval, "blackbox.interval", time.Second, "vantage's check interval in the comparison (checks = rate × interval).")
+	compareRounds := flag.Int("blackbox.rounds", 3, "Rounds of each side-by-side comparison, interleaved; the report shows the round with the median ratio and lists every round's.")
 	flag.DurationVar(&cs.scrapeInt, "blackbox.scrape-interval", 15*time.Second, "How often each exporter's /metrics is scraped during the comparison.")
 	micro := flag.Bool("micro", true, "Run the Go micro-benchmarks (go test -bench) too.")
 	benchtime := flag.String("benchtime", "200ms", "-benchtime for the micro-benchmarks.")
@@ -114,19 +115,34 @@ func main() {
 	if *vsBlackbox != "" && cs.rate <= 0 {
 		log.Fatal().Msg("-blackbox.rate must be positive")
 	}
-	for _, c := range comparisons() {
-		if !contains(*vsBlackbox, c.name) || ctx.Err() != nil {
-			continue
+	// Rounds interleave the comparisons (http, https, ..., http, ...) so a
+	// change in the shared machine's load falls on every comparison; each
+	// row reports the round with the median ratio and lists all of them.
+	rounds := map[string][]compareResult{}
+	var order []comparison
+	for round := range max(*compareRounds, 1) {
+		for _, c := range comparisons() {
+			if !contains(*vsBlackbox, c.name) || ctx.Err() != nil {
+				continue
+			}
+			if round == 0 {
+				order = append(order, c)
+			}
+			log.Info().Str("comparison", c.name).Int("round", round+1).Float64("rate", cs.rate).Dur("duration", *duration).Msg("starting side-by-side with blackbox_exporter")
+			res, err := c.run(ctx, rs, cs)
+			if err != nil {
+				log.Error().Err(err).Str("comparison", c.name).Msg("comparison failed")
+				failed = true
+				rep.errors = append(rep.errors, fmt.Sprintf("comparison with blackbox_exporter (%s, round %d): %v", c.name, round+1, err))
+				continue
+			}
+			rounds[c.name] = append(rounds[c.name], res)
 		}
-		log.Info().Str("comparison", c.name).Float64("rate", cs.rate).Dur("duration", *duration).Msg("starting side-by-side with blackbox_exporter")
-		res, err := c.run(ctx, rs, cs)
-		if err != nil {
-			log.Error().Err(err).Str("comparison", c.name).Msg("comparison failed")
-			failed = true
-			rep.errors = append(rep.errors, fmt.Sprintf("comparison with blackbox_exporter (%s): %v", c.name, err))
-			continue
+	}
+	for _, c := range order {
+		if rs := rounds[c.name]; len(rs) > 0 {
+			rep.compare = append(rep.compare, medianRound(rs))
 		}
-		rep.compare = append(rep.compare, res)
 	}
 	rep.compareSettings = cs
 	if *micro && ctx.Err() == nil {
