@@ -154,7 +154,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("config.example.yaml:\n%v", err)
 	}
 	for _, w := range cfg.Warnings {
-		if strings.Contains(w.Msg, "future release") {
+		if strings.Contains(w.Msg, "is ignored") {
 			t.Errorf("the example uses a deprecated spelling: %v", w)
 		}
 	}
@@ -590,6 +590,7 @@ func TestExpectOtherKindWarns(t *testing.T) {
 		f + `:11:18: key "answers_min" is not valid for a http` + tail,
 		f + `:17:7: key "status" is not valid for a dns` + tail,
 		f + `:21:14: key "body_contains" is not valid for a tcp` + tail,
+		f + `:26:5: key "expect" is not used by a browser check and is ignored; its assert_text and assert_url steps are its assertions`,
 	}
 	var got []string
 	for _, w := range cfg.Warnings {

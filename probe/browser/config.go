@@ -116,6 +116,12 @@ func (Kind) Finish(v *checks.Validator, c *checks.Check) {
 	if cfg.URL != "" {
 		v.CheckURL(cfg.URL, p, "url")
 	}
+	if v.Has(p, "expect") {
+		// Accepted since the first release, never read: a journey's
+		// assertions are its assert_text and assert_url steps.
+		v.Warnf(v.KeyAt(p, "expect"), "key \"expect\" is not used by a browser check and is ignored; "+
+			"its assert_text and assert_url steps are its assertions")
+	}
 	if len(cfg.Steps) == 0 {
 		v.Errorf(p, "browser check needs steps")
 	} else if cfg.URL == "" && cfg.Steps[0].Pos.Line != 0 && !v.Has(cfg.Steps[0].Pos, "navigate") {
