@@ -13,60 +13,27 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vantage-monitoring/vantage/checks"
+	"github.com/vantage-monitoring/vantage/internal/statstest"
 	"github.com/vantage-monitoring/vantage/internal/testenv"
 	"github.com/vantage-monitoring/vantage/probe"
 	"github.com/vantage-monitoring/vantage/probe/browser"
-	"github.com/vantage-monitoring/vantage/probe/netpath"
 )
 
-// t0 is aligned on 30s and 6m sub-window boundaries.
-var t0 = time.Unix(1_800_000_000, 0)
+// The fixture is statstest's: t0 aligned on sub-window boundaries,
+// configs with given windows, paths, http targets and runs.
+var (
+	t0     = statstest.T0
+	config = statstest.Config
+	target = statstest.Target
+	obs    = statstest.Obs
+)
+
+type paths = statstest.Paths
 
 // clock is the tests' settable fake clock.
 type clock = testenv.Clock
 
 func newClock() *clock { return testenv.NewClock(t0) }
-
-func config(windows ...time.Duration) *checks.Config {
-	cfg := &checks.Config{}
-	for _, w := range windows {
-		cfg.Global.QuantileWindows = append(cfg.Global.QuantileWindows, model.Duration(w))
-	}
-	cfg.Global.MaxDomainsPerCheck = 50
-	return cfg
-}
-
-// paths caches one netpath.Path per name for a test.
-type paths map[string]*netpath.Path
-
-func (ps paths) get(t testing.TB, name string) *netpath.Path {
-	if p := ps[name]; p != nil {
-		return p
-	}
-	p, err := netpath.New(checks.Path{Name: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps[name] = p
-	return p
-}
-
-func target(t testing.TB, ps paths, check, path, node string) *probe.Target {
-	var n *probe.Node
-	if node != "" {
-		n = &probe.Node{Name: node}
-	}
-	c := &checks.Check{Name: check, Type: "http"}
-	return &probe.Target{Key: probe.TargetKey(check, path, n), Check: c, Path: ps.get(t, path), Node: n}
-}
-
-func obs(t *probe.Target, d time.Duration, ok bool) *probe.Observation {
-	r := probe.Success
-	if !ok {
-		r = probe.Failure
-	}
-	return &probe.Observation{Target: t, Outcome: &probe.Outcome{Result: r, Duration: d}}
-}
 
 // exact is the quantile the sketch estimates: the sample of rank
 // floor(q·(n-1)) in sorted order.
