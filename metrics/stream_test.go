@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/internal/expo"
 	"github.com/vantage-monitoring/vantage/internal/expo/expotest"
@@ -21,22 +19,6 @@ import (
 // The check series streamed into the Encoder must say what registering
 // the Collector and encoding with expfmt says (helpers of package
 // expotest).
-
-func findMetric(mfs []*dto.MetricFamily, name, label, value string) *dto.Metric {
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, lp := range m.Label {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m
-				}
-			}
-		}
-	}
-	return nil
-}
 
 // collectorFixture is a Collector with http (two steps, TLS cert), tcp and
 // browser targets, label values that need escaping, and a forgotten target.
@@ -118,7 +100,7 @@ func TestCollectorStreamMatchesRegistry(t *testing.T) {
 	if g := expotest.FamilyNames(all); !slices.Equal(g, collectorFamilies) {
 		t.Fatalf("gathered %v, want %v", g, collectorFamilies)
 	}
-	if m := findMetric(all, "vantage_check_runs_total", "node", "lb2"); m == nil || m.GetCounter() == nil {
+	if m := expotest.FindMetric(all, "vantage_check_runs_total", "node", "lb2"); m == nil || m.GetCounter() == nil {
 		t.Fatal("fixture has no runs counter for lb2")
 	}
 	filters := []struct {

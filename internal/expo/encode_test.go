@@ -228,22 +228,6 @@ func largeBuckets() *prometheus.HistogramVec {
 	return h
 }
 
-func findMetric(mfs []*dto.MetricFamily, name, label, value string) *dto.Metric {
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, lp := range m.Label {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m
-				}
-			}
-		}
-	}
-	return nil
-}
-
 func TestEncoderMatchesExpfmt(t *testing.T) {
 	cases := []struct {
 		name string
@@ -287,14 +271,14 @@ func TestEncoderValuesSurvive(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, want := range specialValues {
-				m := findMetric(mfs, "test_gauge_value", "case", fmt.Sprint(i))
+				m := expotest.FindMetric(mfs, "test_gauge_value", "case", fmt.Sprint(i))
 				got := m.GetGauge().GetValue()
 				if m == nil || !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
 					t.Errorf("gauge case %d = %v (present %v), want %v", i, got, m != nil, want)
 				}
 			}
 			for _, s := range labelSamples() {
-				m := findMetric(mfs, "test_label_escaping", "a_b", s.values[2])
+				m := expotest.FindMetric(mfs, "test_label_escaping", "a_b", s.values[2])
 				if m == nil {
 					t.Errorf("label set %q missing", s.values)
 					continue
@@ -312,15 +296,15 @@ func TestEncoderValuesSurvive(t *testing.T) {
 					t.Errorf("help decoded as %q", mf.GetHelp())
 				}
 			}
-			sm := findMetric(mfs, "test_latency_seconds", "check", "shop").GetSummary()
+			sm := expotest.FindMetric(mfs, "test_latency_seconds", "check", "shop").GetSummary()
 			if sm.GetSampleCount() != 12345678 || sm.GetSampleSum() != 4321.5 || len(sm.GetQuantile()) != 3 ||
 				sm.GetQuantile()[2].GetQuantile() != 0.99 || sm.GetQuantile()[2].GetValue() != 0.75 {
 				t.Errorf("summary decoded as %v", sm)
 			}
-			if q := findMetric(mfs, "test_latency_seconds", "check", "idle").GetSummary().GetQuantile(); len(q) != 3 || !math.IsNaN(q[0].GetValue()) {
+			if q := expotest.FindMetric(mfs, "test_latency_seconds", "check", "idle").GetSummary().GetQuantile(); len(q) != 3 || !math.IsNaN(q[0].GetValue()) {
 				t.Errorf("NaN quantiles decoded as %v", q)
 			}
-			h := findMetric(mfs, "test_duration_seconds", "check", "shop").GetHistogram()
+			h := expotest.FindMetric(mfs, "test_duration_seconds", "check", "shop").GetHistogram()
 			if h.GetSampleCount() != 5000 || len(h.GetBucket()) < len(durationBuckets) {
 				t.Errorf("histogram decoded with count %d and %d buckets", h.GetSampleCount(), len(h.GetBucket()))
 			}

@@ -2,7 +2,6 @@ package browser
 
 import (
 	"fmt"
-	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // Config is a browser check's own keys.
@@ -85,13 +85,7 @@ func (c *Config) PinHost() string {
 		}
 		raw = s.Navigate
 	}
-	if raw == "" {
-		return ""
-	}
-	if u, err := url.Parse(raw); err == nil {
-		return u.Hostname()
-	}
-	return ""
+	return probeutil.URLHost(raw)
 }
 
 // Traits implements the checks' optional method: each action is its own

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // Request results (the `result` label of vantage_browser_requests_total).
@@ -296,10 +297,4 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Hostname())
-}
+func hostOf(raw string) string { return strings.ToLower(probeutil.URLHost(raw)) }

@@ -3,7 +3,6 @@ package httpprobe
 import (
 	"fmt"
 	"maps"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vantage-monitoring/vantage/checks"
 	"github.com/vantage-monitoring/vantage/probe"
+	"github.com/vantage-monitoring/vantage/probe/probeutil"
 )
 
 // Config is an http check's own keys: one request (url and http:) or a
@@ -129,17 +129,7 @@ func (c *Config) PinHost() string {
 		}
 		raw = s.URL
 	}
-	return hostOf(raw)
-}
-
-func hostOf(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	if u, err := url.Parse(raw); err == nil {
-		return u.Hostname()
-	}
-	return ""
+	return probeutil.URLHost(raw)
 }
 
 // Traits implements the checks' optional method: a journey's steps are

@@ -317,3 +317,21 @@ func CheckEquivalent(tb testing.TB, format expfmt.Format, got, want []byte, gath
 	}
 	return gotMF
 }
+
+// FindMetric is the first metric of the family name that has the label
+// label=value, or nil.
+func FindMetric(mfs []*dto.MetricFamily, name, label, value string) *dto.Metric {
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, lp := range m.Label {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m
+				}
+			}
+		}
+	}
+	return nil
+}
