@@ -619,3 +619,73 @@ func TestSkippedRunsStartAtZero(t *testing.T) {
 		t.Fatalf("skipped-runs series after removing c002 = %v, want c000 and c001 at 0", got)
 	}
 }
+
+// startsProber records when each target's runs start.
+type startsProber struct {
+	mu     sync.Mutex
+	starts map[string][]time.Time
+}
+
+func (p *startsProber) Probe(_ context.Context, t *probe.Target) probe.Outcome {
+	now := time.Now()
+	p.mu.Lock()
+	if p.starts == nil {
+		p.starts = map[string][]time.Time{}
+	}
+	p.starts[t.Key] = append(p.starts[t.Key], now)
+	p.mu.Unlock()
+	return probe.Outcome{Result: probe.Success, Duration: time.Millisecond}
+}
+
+// Runs due within a few milliseconds of each other share a wakeup: some
+// start before their slot, none more than the coalescing window (5 ms at a
+// 1 s interval) before it, none twice for one slot, and no start delay is
+// negative.
+func TestRunsDueTogetherShareAWakeup(t *testing.T) {
+	const iv, window = time.Second, 5 * time.Millisecond
+	cfg := testConfig(300, iv, 500*time.Millisecond, nil)
+	p := &startsProber{}
+	var negative atomic.Int64
+	s := probe.NewScheduler(probe.SchedulerOptions{Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry(),
+		Probers: map[string]probe.Prober{"test": p},
+		Lag: func(d time.Duration) {
+			if d < 0 {
+				negative.Add(1)
+			}
+		}})
+	s.Apply(cfg, paths(t, cfg))
+	start(t, s)
+	time.Sleep(2500 * time.Millisecond)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	early, runs := 0, 0
+	for key, starts := range p.starts {
+		for i, at := range starts {
+			runs++
+			// The next slot after a start is either the run's own (it
+			// started early) or one interval after it (it started on time
+			// or late; half an interval late is far beyond any machine
+			// this runs on).
+			d := probe.NextSlot(key, iv, at).Sub(at)
+			switch {
+			case d <= window:
+				early++
+			case d < iv/2:
+				t.Errorf("%s run %d started %v before its slot, more than the %v window", key, i, d, window)
+			}
+			if i > 0 && at.Sub(starts[i-1]) < iv/2 {
+				t.Errorf("%s ran twice within %v", key, at.Sub(starts[i-1]))
+			}
+		}
+	}
+	if runs < 300 {
+		t.Fatalf("%d runs in 2.5 s of 300 targets at 1 s, want at least 300", runs)
+	}
+	if early == 0 {
+		t.Errorf("none of %d runs started early: runs due together do not share a wakeup", runs)
+	}
+	if n := negative.Load(); n > 0 {
+		t.Errorf("%d runs reported a negative start delay", n)
+	}
+	t.Logf("%d of %d runs started early", early, runs)
+}

@@ -231,3 +231,94 @@ func TestTLSHTTP1(t *testing.T) {
 		t.Fatalf("CertNotAfter %v, want %v", o.CertNotAfter, notAfter)
 	}
 }
+
+// writeCounter counts the writes that reach the connection under it.
+type writeCounter struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// A corked flightConn sends nothing until a read, a release or a close, and
+// then sends what it holds in one write; released, it writes through.
+func TestFlightConnHoldsWritesForOneSegment(t *testing.T) {
+	ln := listen(t, "127.0.0.1:0")
+	pair := func() (*flightConn, *writeCounter, net.Conn) {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close(); sc.Close() })
+		wc := &writeCounter{Conn: nc}
+		return &flightConn{Conn: wc, corked: true}, wc, sc
+	}
+	read := func(sc net.Conn, n int) string {
+		t.Helper()
+		_ = sc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, n)
+		if _, err := io.ReadFull(sc, b); err != nil {
+			t.Fatalf("server read: %v", err)
+		}
+		return string(b)
+	}
+
+	fc, wc, sc := pair()
+	for _, s := range []string{"fin", "ished", "GET"} {
+		if n, err := fc.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("held write = %d, %v", n, err)
+		}
+	}
+	_ = sc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := sc.Read(make([]byte, 16)); n != 0 || err == nil {
+		t.Fatalf("server read %d bytes (%v) of writes that should be held", n, err)
+	}
+	if err := fc.release(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(sc, 11); got != "finishedGET" {
+		t.Fatalf("server got %q", got)
+	}
+	if n := wc.writes.Load(); n != 1 {
+		t.Fatalf("%d writes for the held flight, want 1", n)
+	}
+	_, _ = fc.Write([]byte("after"))
+	if got := read(sc, 5); got != "after" || wc.writes.Load() != 2 {
+		t.Fatalf("released write: server got %q after %d writes", got, wc.writes.Load())
+	}
+
+	// A read sends the held writes first (the ClientHello before the
+	// ServerHello is read); the connection stays corked.
+	fc, wc, sc = pair()
+	_, _ = fc.Write([]byte("hello"))
+	go func() {
+		if read(sc, 5) == "hello" {
+			_, _ = sc.Write([]byte("x"))
+		}
+	}()
+	_ = fc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := fc.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read after a held write = %d, %v", n, err)
+	}
+	if !fc.corked || wc.writes.Load() != 1 {
+		t.Fatalf("after a read: corked %v, %d writes", fc.corked, wc.writes.Load())
+	}
+
+	// Close sends what is held (a TLS alert) before closing.
+	fc, _, sc = pair()
+	_, _ = fc.Write([]byte("alert"))
+	if err := fc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = sc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(sc); string(b) != "alert" || err != nil {
+		t.Fatalf("after close the server read %q, %v", b, err)
+	}
+}
