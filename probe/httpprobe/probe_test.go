@@ -568,3 +568,32 @@ func BenchmarkProbe(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProbeTLS is BenchmarkProbe over TLS 1.3 to a server that speaks
+// HTTP/1.1 only, with an ECDSA leaf signed by a CA from the check's ca_file:
+// a full handshake and chain verification per run.
+func BenchmarkProbeTLS(b *testing.B) {
+	ca := testcert.NewCA(b)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html>Add to cart</html>")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Leaf(b, time.Now().Add(90*24*time.Hour), "127.0.0.1")}}
+	srv.StartTLS()
+	defer srv.Close()
+	c := httpCheck(srv.URL)
+	c.TLS = &config.TLSConfig{CAFile: ca.WriteFile(b)}
+	c.Expect = &checks.Expect{Spec: &Expect{Status: []int{200}, BodyContains: []string{"Add to cart"}}}
+	p := New(zerolog.Nop())
+	tg := &probe.Target{Check: c, Path: newPath(b)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		o := p.Probe(ctx, tg)
+		cancel()
+		if o.Result != probe.Success {
+			b.Fatalf("%+v", o)
+		}
+	}
+}
