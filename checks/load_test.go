@@ -589,8 +589,9 @@ func TestExpectOtherKindWarns(t *testing.T) {
 		f + `:6:29: key "rcode" is not valid for a http` + tail,
 		f + `:11:18: key "answers_min" is not valid for a http` + tail,
 		f + `:17:7: key "status" is not valid for a dns` + tail,
-		f + `:21:14: key "body_contains" is not valid for a tcp` + tail,
-		f + `:26:5: key "expect" is not used by a browser check and is ignored; its assert_text and assert_url steps are its assertions`,
+		f + `:18:7: key "tls_min_days" is not used by a dns check and is ignored; a dns check makes no TLS connection (an http or tcp check with tls_handshake: true watches a certificate)`,
+		f + `:22:14: key "body_contains" is not valid for a tcp` + tail,
+		f + `:27:5: key "expect" is not used by a browser check and is ignored; its assert_text and assert_url steps are its assertions`,
 	}
 	var got []string
 	for _, w := range cfg.Warnings {

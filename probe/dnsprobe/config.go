@@ -62,6 +62,12 @@ func (Kind) Finish(v *checks.Validator, c *checks.Check) {
 		if x, ok := e.Spec.(*Expect); ok {
 			finishExpect(v, e.Pos, x)
 		}
+		if v.Has(e.Pos, "tls_min_days") {
+			// A shared key, accepted since the first release: a dns check
+			// never sees a certificate, so it would never fail on one.
+			v.Warnf(v.KeyAt(e.Pos, "tls_min_days"), "key \"tls_min_days\" is not used by a dns check and is ignored; "+
+				"a dns check makes no TLS connection (an http or tcp check with tls_handshake: true watches a certificate)")
+		}
 	}
 	q := c.Spec.(*Config).Query
 	if q == nil || q.Name == "" {
